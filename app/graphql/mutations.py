@@ -1,0 +1,124 @@
+"""One mutation per lifecycle action: authorize, call one service in one transaction, map the
+result to a payload. A refusal rolls everything back, so nothing is half-written."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types import Info
+
+from app.db import models
+from app.graphql.context import Context
+from app.graphql.errors import UserError, user_errors
+from app.graphql.types.inputs import (
+    AcceptLeadInput,
+    AddLeadTeamMemberInput,
+    DeclineLeadInput,
+    MarkLeadLostInput,
+    MarkLeadWonInput,
+    RemoveLeadTeamMemberInput,
+    SetLeadFavoriteInput,
+    UpdateLeadInput,
+)
+from app.graphql.types.lead import Lead
+from app.services import leads
+from app.services.errors import Refused
+from app.services.leads import TeamMemberInput
+
+
+@strawberry.type(description="The lead after the mutation, or why nothing changed.")
+class LeadPayload:
+    lead: Lead | None
+    errors: list[UserError]
+
+
+async def _run(
+    info: Info[Context, None],
+    action: Callable[[AsyncSession], Awaitable[models.Lead | Refused]],
+) -> LeadPayload:
+    async with info.context.unit_of_work() as session:
+        try:
+            result = await action(session)
+        except BaseException:
+            await session.rollback()
+            raise
+        if isinstance(result, Refused):
+            await session.rollback()
+            return LeadPayload(lead=None, errors=user_errors(result))
+        await session.commit()
+    return LeadPayload(lead=Lead(row=result), errors=[])
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="RECEIVED -> ACCEPTED with the deal's name, value and date.")
+    async def accept_lead(self, info: Info[Context, None], input: AcceptLeadInput) -> LeadPayload:
+        ctx = info.context
+        return await _run(info, lambda s: leads.accept_lead(
+            s, ctx.actor, input.id, input.to_service(),
+            expected_version=input.expected_version, now=ctx.now))
+
+    @strawberry.mutation(description="RECEIVED -> ARCHIVED (DECLINED); the customer is told.")
+    async def decline_lead(
+        self, info: Info[Context, None], input: DeclineLeadInput
+    ) -> LeadPayload:
+        ctx = info.context
+        return await _run(info, lambda s: leads.decline_lead(
+            s, ctx.actor, input.id, input.reason, input.notes,
+            expected_version=input.expected_version, now=ctx.now))
+
+    @strawberry.mutation(description="Edit an accepted lead's deal fields.")
+    async def update_lead(self, info: Info[Context, None], input: UpdateLeadInput) -> LeadPayload:
+        ctx = info.context
+        return await _run(info, lambda s: leads.update_lead(
+            s, ctx.actor, input.id, input.provided_fields(),
+            expected_version=input.expected_version, now=ctx.now))
+
+    @strawberry.mutation(description="Add an employee working on an accepted lead.")
+    async def add_lead_team_member(
+        self, info: Info[Context, None], input: AddLeadTeamMemberInput
+    ) -> LeadPayload:
+        ctx = info.context
+        member = TeamMemberInput(name=input.name, email=input.email, phone=input.phone)
+        return await _run(info, lambda s: leads.add_team_member(
+            s, ctx.actor, input.id, member, expected_version=input.expected_version,
+            now=ctx.now))
+
+    @strawberry.mutation(description="Remove an employee from an accepted lead.")
+    async def remove_lead_team_member(
+        self, info: Info[Context, None], input: RemoveLeadTeamMemberInput
+    ) -> LeadPayload:
+        ctx = info.context
+        return await _run(info, lambda s: leads.remove_team_member(
+            s, ctx.actor, input.id, input.member_id, expected_version=input.expected_version,
+            now=ctx.now))
+
+    @strawberry.mutation(description="ACCEPTED -> ARCHIVED (WON) with the final value and date.")
+    async def mark_lead_won(
+        self, info: Info[Context, None], input: MarkLeadWonInput
+    ) -> LeadPayload:
+        ctx = info.context
+        return await _run(info, lambda s: leads.mark_won(
+            s, ctx.actor, input.id, input.final_value.to_service(), input.closing_date,
+            expected_version=input.expected_version, now=ctx.now))
+
+    @strawberry.mutation(description="ACCEPTED -> ARCHIVED (LOST) with a reason.")
+    async def mark_lead_lost(
+        self, info: Info[Context, None], input: MarkLeadLostInput
+    ) -> LeadPayload:
+        ctx = info.context
+        return await _run(info, lambda s: leads.mark_lost(
+            s, ctx.actor, input.id, input.reason, input.notes,
+            final_value=input.final_value.to_service() if input.final_value else None,
+            closing_date=input.closing_date, expected_version=input.expected_version,
+            now=ctx.now))
+
+    @strawberry.mutation(description="Heart or un-heart a lead for the viewer; idempotent.")
+    async def set_lead_favorite(
+        self, info: Info[Context, None], input: SetLeadFavoriteInput
+    ) -> LeadPayload:
+        ctx = info.context
+        return await _run(info, lambda s: leads.set_favorite(s, ctx.actor, input.id,
+                                                             input.favorite))

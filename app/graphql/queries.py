@@ -1,0 +1,98 @@
+"""Query resolvers: authorize, call one service, map the result."""
+
+from __future__ import annotations
+
+import strawberry
+from sqlalchemy import select
+from strawberry.types import Info
+
+from app.db import models
+from app.graphql.context import Context
+from app.graphql.errors import query_error
+from app.graphql.types.enums import LeadOrder, LeadTab
+from app.graphql.types.inputs import LeadFilter
+from app.graphql.types.lead import Lead, LeadCount, LeadEdge, PageInfo
+from app.graphql.types.viewer import Viewer
+from app.services import lead_queries
+from app.services.errors import Refused
+
+
+@strawberry.type(description="A page of leads in keyset order (Relay connection).")
+class LeadConnection:
+    page: strawberry.Private[lead_queries.LeadPage]
+
+    @strawberry.field
+    def edges(self) -> list[LeadEdge]:
+        return [
+            LeadEdge(cursor=cursor, node=Lead(row=row))
+            for row, cursor in zip(self.page.leads, self.page.cursors, strict=True)
+        ]
+
+    @strawberry.field
+    def nodes(self) -> list[Lead]:
+        return [Lead(row=row) for row in self.page.leads]
+
+    @strawberry.field
+    def page_info(self) -> PageInfo:
+        cursors = self.page.cursors
+        return PageInfo(
+            has_next_page=self.page.has_next_page,
+            has_previous_page=self.page.has_previous_page,
+            start_cursor=cursors[0] if cursors else None,
+            end_cursor=cursors[-1] if cursors else None,
+        )
+
+    @strawberry.field(description="Leads matching tab and filter, all pages together.")
+    async def total_count(self, info: Info[Context, None]) -> int:
+        async with info.context.db() as session:
+            return await lead_queries.count_page(session, self.page)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The signed-in user; null for anonymous requests.")
+    async def viewer(self, info: Info[Context, None]) -> Viewer | None:
+        actor = info.context.actor
+        if actor is None:
+            return None
+        async with info.context.db() as session:
+            org, profile = (
+                await session.execute(
+                    select(models.Organisation, models.BusinessProfile)
+                    .outerjoin(models.BusinessProfile,
+                               models.BusinessProfile.organisation_id == models.Organisation.id)
+                    .where(models.Organisation.id == actor.organisation_id)
+                )
+            ).one()
+        return Viewer.build(actor, org, profile)
+
+    @strawberry.field(description="One lead of the viewer's organisation; null if not visible.")
+    async def lead(self, info: Info[Context, None], id: strawberry.ID) -> Lead | None:
+        async with info.context.db() as session:
+            row = await lead_queries.get_lead(session, info.context.actor, id)
+        return Lead(row=row) if row is not None else None
+
+    @strawberry.field(description="A tab's leads, filtered and paged (first <= 100).")
+    async def leads(
+        self,
+        info: Info[Context, None],
+        tab: LeadTab,  # type: ignore[valid-type]
+        filter: LeadFilter | None = None,
+        order_by: LeadOrder = lead_queries.LeadOrder.RECEIVED_AT_DESC,  # type: ignore[valid-type, assignment]
+        first: int | None = None,
+        after: str | None = None,
+    ) -> LeadConnection:
+        async with info.context.db() as session:
+            page = await lead_queries.list_leads(
+                session, info.context.actor, tab, filter.to_service() if filter else None,
+                order_by, first, after,
+            )
+        if isinstance(page, Refused):
+            raise query_error(page)
+        return LeadConnection(page=page)
+
+    @strawberry.field(description="Badge counts per tab and stage, zeros included.")
+    async def lead_counts(self, info: Info[Context, None]) -> list[LeadCount]:
+        async with info.context.db() as session:
+            counts = await lead_queries.lead_counts(session, info.context.actor)
+        return [LeadCount(tab=c.tab, stage=c.stage, count=c.count) for c in counts]  # type: ignore[arg-type]

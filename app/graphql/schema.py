@@ -1,0 +1,45 @@
+"""The strawberry Schema, with the limits that keep one request from hurting the service."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, SchemaExtension, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+
+from app.graphql.context import Context
+from app.graphql.mutations import Mutation
+from app.graphql.queries import Query
+
+INTERNAL_MESSAGE = "Internal server error"
+
+
+def _is_bug(error: GraphQLError) -> bool:
+    """Expected failures are raised as GraphQLError (or are document errors, which have no
+    original error); anything else escaping a resolver is a bug whose text stays on the server."""
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError)
+
+
+class ReleaseSession(SchemaExtension):
+    """Return the request's connection to the pool as soon as the operation is done."""
+
+    async def on_operation(self):  # type: ignore[no-untyped-def]
+        try:
+            yield
+        finally:
+            context = self.execution_context.context
+            if isinstance(context, Context):
+                await context.close()
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    extensions=[
+        ReleaseSession,
+        lambda: QueryDepthLimiter(max_depth=12),
+        lambda: MaxAliasesLimiter(max_alias_count=30),
+        lambda: MaxTokensLimiter(max_token_count=5000),
+        lambda: MaskErrors(should_mask_error=_is_bug, error_message=INTERNAL_MESSAGE),
+    ],
+)

@@ -1,0 +1,147 @@
+"""Mutation inputs. Field names follow the published contract; each maps to a service input."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+
+from app.graphql.types.enums import DeclineReason, LeadOutcome, LeadStage, LeadType, LostReason
+from app.services import lead_queries
+from app.services.leads import AcceptInput, Money, TeamMemberInput
+
+
+@strawberry.input(description="An amount in a currency. Decimal travels as a string.")
+class MoneyInput:
+    amount: Decimal
+    currency: str = strawberry.field(description="ISO 4217 code, e.g. USD.")
+
+    def to_service(self) -> Money:
+        return Money(amount=self.amount, currency=self.currency)
+
+
+@strawberry.input(name="TeamMemberInput")
+class TeamMemberInputType:
+    name: str
+    email: str | None = None
+    phone: str | None = None
+
+    def to_service(self) -> TeamMemberInput:
+        return TeamMemberInput(name=self.name, email=self.email, phone=self.phone)
+
+
+@strawberry.input
+class AcceptLeadInput:
+    id: strawberry.ID
+    expected_version: int | None = None
+    deal_name: str
+    estimated_value: MoneyInput
+    estimated_purchase_date: dt.date
+    notes: str | None = None
+    crm_id: str | None = None
+    campaign_id: str | None = None
+    team_members: list[TeamMemberInputType] | None = None
+
+    def to_service(self) -> AcceptInput:
+        return AcceptInput(
+            deal_name=self.deal_name,
+            estimated_value=self.estimated_value.to_service(),
+            estimated_purchase_date=self.estimated_purchase_date,
+            notes=self.notes, crm_id=self.crm_id, campaign_id=self.campaign_id,
+            team_members=[m.to_service() for m in self.team_members or []],
+        )
+
+
+@strawberry.input
+class DeclineLeadInput:
+    id: strawberry.ID
+    expected_version: int | None = None
+    reason: DeclineReason  # type: ignore[valid-type]
+    notes: str | None = None
+
+
+@strawberry.input(description="Omitted fields stay as they are; null clears an optional field.")
+class UpdateLeadInput:
+    id: strawberry.ID
+    expected_version: int | None = None
+    deal_name: str | None = strawberry.UNSET
+    estimated_value: MoneyInput | None = strawberry.UNSET
+    estimated_purchase_date: dt.date | None = strawberry.UNSET
+    notes: str | None = strawberry.UNSET
+    crm_id: str | None = strawberry.UNSET
+    campaign_id: str | None = strawberry.UNSET
+
+    def provided_fields(self) -> dict[str, Any]:
+        names = ("deal_name", "estimated_value", "estimated_purchase_date", "notes", "crm_id",
+                 "campaign_id")
+        provided: dict[str, Any] = {}
+        for name in names:
+            value = getattr(self, name)
+            if value is strawberry.UNSET:
+                continue
+            provided[name] = value.to_service() if isinstance(value, MoneyInput) else value
+        return provided
+
+
+@strawberry.input
+class AddLeadTeamMemberInput:
+    id: strawberry.ID
+    expected_version: int | None = None
+    name: str
+    email: str | None = None
+    phone: str | None = None
+
+
+@strawberry.input
+class RemoveLeadTeamMemberInput:
+    id: strawberry.ID
+    expected_version: int | None = None
+    member_id: strawberry.ID
+
+
+@strawberry.input
+class MarkLeadWonInput:
+    id: strawberry.ID
+    expected_version: int | None = None
+    final_value: MoneyInput
+    closing_date: dt.date
+
+
+@strawberry.input
+class MarkLeadLostInput:
+    id: strawberry.ID
+    expected_version: int | None = None
+    reason: LostReason  # type: ignore[valid-type]
+    notes: str | None = None
+    final_value: MoneyInput | None = None
+    closing_date: dt.date | None = strawberry.field(
+        default=None, description="Defaults to today."
+    )
+
+
+@strawberry.input
+class SetLeadFavoriteInput:
+    id: strawberry.ID
+    favorite: bool
+
+
+@strawberry.input
+class LeadFilter:
+    types: list[LeadType] | None = None  # type: ignore[valid-type]
+    stages: list[LeadStage] | None = None  # type: ignore[valid-type]
+    outcomes: list[LeadOutcome] | None = None  # type: ignore[valid-type]
+    search: str | None = strawberry.field(
+        default=None, description="Words matched as prefixes in company, contact, deal, need."
+    )
+    received_from: dt.datetime | None = strawberry.field(default=None, description="Inclusive.")
+    received_to: dt.datetime | None = strawberry.field(default=None, description="Exclusive.")
+    contact_requested: bool | None = None
+
+    def to_service(self) -> lead_queries.LeadFilter:
+        return lead_queries.LeadFilter(
+            types=self.types, stages=self.stages, outcomes=self.outcomes, search=self.search,
+            received_from=self.received_from, received_to=self.received_to,
+            contact_requested=self.contact_requested,
+        )

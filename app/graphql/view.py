@@ -1,0 +1,84 @@
+"""GraphQL over HTTP: authenticate, build the request context, give every error a code."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from graphql import ExecutionResult
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+
+from app.config import Settings
+from app.graphql.context import Context
+from app.graphql.schema import INTERNAL_MESSAGE, schema
+from app.services.auth import AuthenticationError, TokenVerifier, load_actor
+
+log = logging.getLogger(__name__)
+
+
+def _unauthenticated(message: str) -> Response:
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+class GraphQLView(GraphQL[Context, None]):
+    def __init__(self, settings: Settings, sessionmaker: Any) -> None:
+        super().__init__(schema, graphql_ide="graphiql" if settings.is_dev else None)
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.verifier = TokenVerifier(settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope)
+            header = request.headers.get("authorization")
+            scope.setdefault("state", {})["actor"] = None
+            if header:
+                scheme, _, token = header.partition(" ")
+                if scheme.lower() != "bearer" or not token.strip():
+                    await _unauthenticated("use 'Authorization: Bearer <token>'")(scope, receive, send)
+                    return
+                try:
+                    user_id = self.verifier.verify(token.strip())
+                except AuthenticationError as exc:
+                    await _unauthenticated(f"invalid token: {exc}")(scope, receive, send)
+                    return
+                async with self.sessionmaker() as session:
+                    actor = await load_actor(session, user_id)
+                if actor is None:
+                    await _unauthenticated("unknown or inactive user")(scope, receive, send)
+                    return
+                scope["state"]["actor"] = actor
+        await super().__call__(scope, receive, send)
+
+    async def get_context(self, request: Any, response: Any = None) -> Context:  # type: ignore[override]
+        actor = getattr(request.state, "actor", None)
+        return Context(settings=self.settings, sessionmaker=self.sessionmaker, actor=actor)
+
+    async def process_result(  # type: ignore[override]
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        data: GraphQLHTTPResponse = {"data": result.data}
+        if result.errors:
+            errors = []
+            for error in result.errors:
+                formatted = error.formatted
+                extensions = dict(formatted.get("extensions") or {})
+                if "code" not in extensions:
+                    # Masked bugs say INTERNAL; document errors (syntax, unknown fields or enum
+                    # values, wrong types) are the client's input: VALIDATION.
+                    internal = formatted.get("message") == INTERNAL_MESSAGE
+                    extensions["code"] = "INTERNAL" if internal else "VALIDATION"
+                formatted["extensions"] = extensions
+                errors.append(formatted)
+            data["errors"] = errors  # type: ignore[typeddict-item]
+        if result.extensions:
+            data["extensions"] = result.extensions
+        return data

@@ -1,0 +1,481 @@
+"""Lead use cases: (session, actor, input) -> lead or Refused.
+
+Each action locks the lead row, checks the caller's version and the lifecycle table, applies the
+change, and writes its history row and outbox rows in the caller's transaction. Services flush,
+never commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Lead, LeadFavorite, LeadHistory, LeadTeamMember, OutboxMessage
+from app.domain.events import effects_of
+from app.domain.lifecycle import (
+    ActorKind,
+    LeadAction,
+    LeadOutcome,
+    LeadStage,
+    LeadState,
+    Transition,
+    TransitionRefused,
+    transition,
+)
+from app.domain.reference import DeclineReason, LostReason
+from app.domain.validation import MAX_NAME, MAX_NOTES, MAX_REF, Checker
+from app.services.auth import Actor
+from app.services.errors import ErrorCode, Refused
+
+MAX_TEAM_MEMBERS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class TeamMemberInput:
+    name: str
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(slots=True)
+class AcceptInput:
+    deal_name: str | None
+    estimated_value: Money | None
+    estimated_purchase_date: date | None
+    notes: str | None = None
+    crm_id: str | None = None
+    campaign_id: str | None = None
+    team_members: list[TeamMemberInput] = field(default_factory=list)
+
+
+# Deal fields `updateLead` may change, with whether the accepted stage requires a value.
+UPDATABLE_DEAL_FIELDS: dict[str, bool] = {
+    "deal_name": True,
+    "estimated_value": True,
+    "estimated_purchase_date": True,
+    "notes": False,
+    "crm_id": False,
+    "campaign_id": False,
+}
+
+
+def parse_id(value: str, *fieldpath: str) -> uuid.UUID | Refused:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return Refused.one(ErrorCode.VALIDATION, "is not a valid id", *fieldpath)
+
+
+def lead_state(lead: Lead) -> LeadState:
+    return LeadState(
+        LeadStage(lead.stage), LeadOutcome(lead.outcome) if lead.outcome else None
+    )
+
+
+async def _lock_lead(
+    session: AsyncSession, actor: Actor | None, raw_id: str, expected_version: int | None
+) -> Lead | Refused:
+    """The lead, locked for this transaction, if `actor` may act on it."""
+    lead_id = parse_id(raw_id, "input", "id")
+    if isinstance(lead_id, Refused):
+        return lead_id
+    if actor is None:
+        return Refused.one(ErrorCode.UNAUTHENTICATED, "sign in to act on leads")
+    # Scoped to the caller's organisation: another partner's lead does not exist for them.
+    lead = (
+        await session.execute(
+            select(Lead)
+            .where(Lead.id == lead_id, Lead.organisation_id == actor.organisation_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
+    if lead is None:
+        return Refused.one(ErrorCode.NOT_FOUND, "no such lead", "input", "id")
+    if not actor.manages_leads:
+        return Refused.one(
+            ErrorCode.FORBIDDEN, "only partner admins and referrals admins work on leads"
+        )
+    if expected_version is not None and expected_version != lead.version:
+        return Refused.one(
+            ErrorCode.CONFLICT,
+            f"the lead changed since you read it (version {expected_version}, now "
+            f"{lead.version}); reload and try again",
+            "input", "expectedVersion",
+        )
+    return lead
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Decimal | date | datetime | uuid.UUID):
+        return str(value)
+    return value
+
+
+def _snapshot(lead: Lead) -> dict[str, Any]:
+    return {
+        "stage": lead.stage,
+        "outcome": lead.outcome,
+        "version": lead.version,
+        "deal_name": lead.deal_name,
+        "estimated_value": _money_json(lead.estimated_value_amount, lead.estimated_value_currency),
+        "estimated_purchase_date": _json(lead.estimated_purchase_date),
+        "notes": lead.notes,
+        "crm_id": lead.crm_id,
+        "campaign_id": lead.campaign_id,
+    }
+
+
+def _money_json(amount: Decimal | None, currency: str | None) -> dict[str, str] | None:
+    if amount is None or currency is None:
+        return None
+    return {"amount": str(amount), "currency": currency}
+
+
+async def _record(
+    session: AsyncSession,
+    lead: Lead,
+    step: Transition,
+    actor: Actor | None,
+    now: datetime,
+    changes: Mapping[str, Any],
+    previous_snapshot: dict[str, Any] | None,
+) -> None:
+    """History row and outbox rows for one applied step, in the caller's transaction."""
+    session.add(
+        LeadHistory(
+            lead_id=lead.id,
+            action=step.action.value,
+            from_stage=step.previous.stage.value if step.previous else None,
+            to_stage=step.current.stage.value,
+            outcome=step.current.outcome.value if step.current.outcome else None,
+            actor_kind=(ActorKind.USER if actor else ActorKind.SYSTEM).value,
+            actor_user_id=actor.user_id if actor else None,
+            changes={k: v for k, v in changes.items()},
+            at=now,
+        )
+    )
+    current_snapshot = _snapshot(lead)
+    rows = []
+    for effect in effects_of(step):
+        payload: dict[str, Any] = {
+            "event_id": str(uuid.uuid4()),
+            "type": effect.topic,
+            "lead_id": str(lead.id),
+            "organisation_id": str(lead.organisation_id),
+            "action": step.action.value,
+            "occurred_at": now.isoformat(),
+            "actor": {"kind": "USER", "user_id": str(actor.user_id)} if actor else {"kind": "SYSTEM"},
+            "previous": previous_snapshot,
+            "current": current_snapshot,
+            "changes": dict(changes),
+        }
+        if effect.audience == "customer":
+            payload["recipient"] = {"name": lead.contact_name, "email": lead.contact_email}
+        elif effect.audience is not None:
+            payload["audience"] = effect.audience
+        rows.append(
+            {
+                "topic": effect.topic,
+                "lead_id": lead.id,
+                "organisation_id": lead.organisation_id,
+                "payload": payload,
+                "created_at": now,
+            }
+        )
+    if rows:
+        await session.execute(insert(OutboxMessage), rows)
+
+
+async def _apply(
+    session: AsyncSession,
+    actor: Actor | None,
+    raw_id: str,
+    expected_version: int | None,
+    action: LeadAction,
+    now: datetime,
+    change: Callable[[Lead, Checker], Awaitable[dict[str, Any] | Refused | None]],
+) -> Lead | Refused:
+    lead = await _lock_lead(session, actor, raw_id, expected_version)
+    if isinstance(lead, Refused):
+        return lead
+    previous = lead_state(lead)
+    step = transition(previous, action)
+    if isinstance(step, TransitionRefused):
+        return Refused.one(ErrorCode.INVALID_TRANSITION, step.reason)
+    before = _snapshot(lead)
+    checker = Checker("input")
+    changes = await change(lead, checker)
+    if checker.problems:
+        return Refused.invalid(checker.problems)
+    if isinstance(changes, Refused):
+        return changes
+    if changes is None:
+        changes = {}
+    if step.current != previous:
+        lead.stage = step.current.stage.value
+        lead.outcome = step.current.outcome.value if step.current.outcome else None
+        if step.current.stage is LeadStage.ARCHIVED:
+            lead.archived_at = now
+        if previous.stage is LeadStage.RECEIVED:
+            lead.responded_at = now
+    lead.version += 1
+    lead.updated_at = now
+    await session.flush()
+    await _record(session, lead, step, actor, now, changes, before)
+    return lead
+
+
+def _diff(lead: Lead, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Set deal fields on `lead`; return {field: {from, to}} for those that changed."""
+    changes: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == "estimated_value":
+            old = _money_json(lead.estimated_value_amount, lead.estimated_value_currency)
+            new = _money_json(value.amount, value.currency) if value else None
+            if old != new:
+                lead.estimated_value_amount = value.amount if value else None
+                lead.estimated_value_currency = value.currency if value else None
+                changes[name] = {"from": old, "to": new}
+            continue
+        old_value = getattr(lead, name)
+        if old_value != value:
+            setattr(lead, name, value)
+            changes[name] = {"from": _json(old_value), "to": _json(value)}
+    return changes
+
+
+def _check_money(c: Checker, name: str, money: Money | None, *, required: bool) -> Money | None:
+    checked = c.money(
+        name, money.amount if money else None, money.currency if money else None,
+        required=required,
+    )
+    return Money(*checked) if checked else None
+
+
+def _check_team_member(c: Checker, member: TeamMemberInput, *path: str) -> TeamMemberInput:
+    return TeamMemberInput(
+        name=c.text((*path, "name"), member.name, max_len=MAX_NAME, required=True) or "",
+        email=c.email((*path, "email"), member.email),
+        phone=c.phone((*path, "phone"), member.phone),
+    )
+
+
+async def accept_lead(
+    session: AsyncSession, actor: Actor | None, raw_id: str, data: AcceptInput, *,
+    expected_version: int | None = None, now: datetime,
+) -> Lead | Refused:
+    async def change(lead: Lead, c: Checker) -> dict[str, Any] | None:
+        values = {
+            "deal_name": c.text("dealName", data.deal_name, max_len=MAX_NAME, required=True),
+            "estimated_value": _check_money(c, "estimatedValue", data.estimated_value,
+                                            required=True),
+            "estimated_purchase_date": c.day("estimatedPurchaseDate",
+                                             data.estimated_purchase_date, required=True),
+            "notes": c.text("notes", data.notes, max_len=MAX_NOTES),
+            "crm_id": c.text("crmId", data.crm_id, max_len=MAX_REF),
+            "campaign_id": c.text("campaignId", data.campaign_id, max_len=MAX_REF)
+            or lead.campaign_id,
+        }
+        if len(data.team_members) > MAX_TEAM_MEMBERS:
+            c.fail("teamMembers", f"at most {MAX_TEAM_MEMBERS} team members")
+        members = [
+            _check_team_member(c, m, "teamMembers", str(i))
+            for i, m in enumerate(data.team_members)
+        ]
+        if c.problems:
+            return None
+        changes = _diff(lead, values)
+        for m in members:
+            session.add(LeadTeamMember(lead_id=lead.id, name=m.name, email=m.email,
+                                       phone=m.phone, added_at=now))
+        if members:
+            changes["team_members_added"] = [m.name for m in members]
+        return changes
+
+    return await _apply(session, actor, raw_id, expected_version, LeadAction.ACCEPT, now, change)
+
+
+async def decline_lead(
+    session: AsyncSession, actor: Actor | None, raw_id: str, reason: DeclineReason,
+    notes: str | None, *, expected_version: int | None = None, now: datetime,
+) -> Lead | Refused:
+    async def change(lead: Lead, c: Checker) -> dict[str, Any]:
+        cleaned = c.reason_notes(reason.value, notes)
+        return _diff(lead, {"decline_reason": reason.value, "decline_notes": cleaned})
+
+    return await _apply(session, actor, raw_id, expected_version, LeadAction.DECLINE, now, change)
+
+
+async def update_lead(
+    session: AsyncSession, actor: Actor | None, raw_id: str, fields: Mapping[str, Any], *,
+    expected_version: int | None = None, now: datetime,
+) -> Lead | Refused:
+    """Change any of UPDATABLE_DEAL_FIELDS; a field absent from `fields` is left as it is."""
+
+    async def change(lead: Lead, c: Checker) -> dict[str, Any] | None:
+        unknown = set(fields) - set(UPDATABLE_DEAL_FIELDS)
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        if not fields:
+            c.fail((), "change at least one field")
+        gql = {"deal_name": "dealName", "estimated_value": "estimatedValue",
+               "estimated_purchase_date": "estimatedPurchaseDate", "notes": "notes",
+               "crm_id": "crmId", "campaign_id": "campaignId"}
+        values: dict[str, Any] = {}
+        for name, value in fields.items():
+            required = UPDATABLE_DEAL_FIELDS[name]
+            if value is None and required:
+                c.fail(gql[name], "is required on an accepted lead and cannot be cleared")
+                continue
+            if name == "estimated_value":
+                values[name] = _check_money(c, gql[name], value, required=required)
+            elif name == "estimated_purchase_date":
+                values[name] = c.day(gql[name], value, required=required)
+            elif name == "deal_name":
+                values[name] = c.text(gql[name], value, max_len=MAX_NAME, required=True)
+            else:
+                limit = MAX_NOTES if name == "notes" else MAX_REF
+                values[name] = c.text(gql[name], value, max_len=limit)
+        if c.problems:
+            return None
+        return _diff(lead, values)
+
+    return await _apply(session, actor, raw_id, expected_version, LeadAction.UPDATE, now, change)
+
+
+async def add_team_member(
+    session: AsyncSession, actor: Actor | None, raw_id: str, member: TeamMemberInput, *,
+    expected_version: int | None = None, now: datetime,
+) -> Lead | Refused:
+    async def change(lead: Lead, c: Checker) -> dict[str, Any] | None:
+        checked = _check_team_member(c, member)
+        existing = await session.scalar(
+            select(func.count()).select_from(LeadTeamMember).where(LeadTeamMember.lead_id == lead.id)
+        )
+        if (existing or 0) >= MAX_TEAM_MEMBERS:
+            c.fail("name", f"a lead has at most {MAX_TEAM_MEMBERS} team members")
+        if c.problems:
+            return None
+        session.add(LeadTeamMember(lead_id=lead.id, name=checked.name, email=checked.email,
+                                   phone=checked.phone, added_at=now))
+        return {"team_member_added": {"name": checked.name, "email": checked.email}}
+
+    return await _apply(
+        session, actor, raw_id, expected_version, LeadAction.ADD_TEAM_MEMBER, now, change
+    )
+
+
+async def remove_team_member(
+    session: AsyncSession, actor: Actor | None, raw_id: str, raw_member_id: str, *,
+    expected_version: int | None = None, now: datetime,
+) -> Lead | Refused:
+    member_id = parse_id(raw_member_id, "input", "memberId")
+    if isinstance(member_id, Refused):
+        return member_id
+
+    async def change(lead: Lead, c: Checker) -> dict[str, Any] | Refused:
+        member = (
+            await session.execute(
+                delete(LeadTeamMember)
+                .where(LeadTeamMember.id == member_id, LeadTeamMember.lead_id == lead.id)
+                .returning(LeadTeamMember.name, LeadTeamMember.email)
+            )
+        ).one_or_none()
+        if member is None:
+            return Refused.one(ErrorCode.NOT_FOUND, "no such team member on this lead",
+                               "input", "memberId")
+        return {"team_member_removed": {"name": member.name, "email": member.email}}
+
+    return await _apply(
+        session, actor, raw_id, expected_version, LeadAction.REMOVE_TEAM_MEMBER, now, change
+    )
+
+
+async def mark_won(
+    session: AsyncSession, actor: Actor | None, raw_id: str, final_value: Money | None,
+    closing_date: date | None, *, expected_version: int | None = None, now: datetime,
+) -> Lead | Refused:
+    async def change(lead: Lead, c: Checker) -> dict[str, Any] | None:
+        money = _check_money(c, "finalValue", final_value, required=True)
+        day = c.day("closingDate", closing_date, required=True)
+        if c.problems or money is None:
+            return None
+        changes = _diff(lead, {"closing_date": day})
+        changes["final_value"] = {"from": None, "to": _money_json(money.amount, money.currency)}
+        lead.final_value_amount, lead.final_value_currency = money.amount, money.currency
+        return changes
+
+    return await _apply(session, actor, raw_id, expected_version, LeadAction.MARK_WON, now, change)
+
+
+async def mark_lost(
+    session: AsyncSession, actor: Actor | None, raw_id: str, reason: LostReason,
+    notes: str | None, *, final_value: Money | None = None, closing_date: date | None = None,
+    expected_version: int | None = None, now: datetime,
+) -> Lead | Refused:
+    async def change(lead: Lead, c: Checker) -> dict[str, Any] | None:
+        cleaned = c.reason_notes(reason.value, notes)
+        money = _check_money(c, "finalValue", final_value, required=False)
+        day = c.day("closingDate", closing_date) or now.date()
+        if c.problems:
+            return None
+        changes = _diff(lead, {"lost_reason": reason.value, "lost_notes": cleaned,
+                               "closing_date": day})
+        if money is not None:
+            lead.final_value_amount, lead.final_value_currency = money.amount, money.currency
+            changes["final_value"] = {"from": None,
+                                      "to": _money_json(money.amount, money.currency)}
+        return changes
+
+    return await _apply(session, actor, raw_id, expected_version, LeadAction.MARK_LOST, now, change)
+
+
+async def set_favorite(
+    session: AsyncSession, actor: Actor | None, raw_id: str, favorite: bool
+) -> Lead | Refused:
+    """Idempotent at any stage; a personal mark, so it neither versions nor records history."""
+    lead_id = parse_id(raw_id, "input", "id")
+    if isinstance(lead_id, Refused):
+        return lead_id
+    if actor is None:
+        return Refused.one(ErrorCode.UNAUTHENTICATED, "sign in to mark favorites")
+    lead = (
+        await session.execute(
+            select(Lead).where(Lead.id == lead_id, Lead.organisation_id == actor.organisation_id)
+        )
+    ).scalar_one_or_none()
+    if lead is None:
+        return Refused.one(ErrorCode.NOT_FOUND, "no such lead", "input", "id")
+    if not actor.manages_leads:
+        return Refused.one(
+            ErrorCode.FORBIDDEN, "only partner admins and referrals admins work on leads"
+        )
+    if favorite:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        await session.execute(
+            pg_insert(LeadFavorite)
+            .values(user_id=actor.user_id, lead_id=lead.id)
+            .on_conflict_do_nothing()
+        )
+    else:
+        await session.execute(
+            delete(LeadFavorite).where(
+                LeadFavorite.user_id == actor.user_id, LeadFavorite.lead_id == lead.id
+            )
+        )
+    return lead

@@ -1,0 +1,174 @@
+"""Real Postgres and real Valkey for every test: embedded by default, or TEST_DATABASE_URL /
+TEST_REDIS_URL. The schema is built by the migrations; each test runs in a transaction that is
+rolled back, except tests that need real concurrency (they use `committed_app`)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.config import PROJECT_ROOT, AppEnv, Settings
+from app.db.migrate import upgrade
+from app.db.session import create_engine
+from app.devstack import DevStack, database_url_for, ensure_database
+from app.main import create_app
+from app.services import seed as seeding
+from app.services.auth import issue_token
+from tests.factories import World
+
+TEST_DATABASE = "partner_leads_test"
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[DevStack]:
+    database_url = os.environ.get("TEST_DATABASE_URL")
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    dev = DevStack(PROJECT_ROOT / ".data", database_url=database_url, redis_url=redis_url,
+                   database_name="postgres")
+    dev.start()
+    try:
+        yield dev
+    finally:
+        dev.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(stack: DevStack) -> Settings:
+    assert stack.database_url and stack.redis_url
+    # A fresh database per run, built by the migrations themselves.
+    ensure_database(stack.database_url, TEST_DATABASE, recreate=True)
+    url = database_url_for(stack.database_url, TEST_DATABASE)
+    upgrade(url)
+    return Settings(app_env=AppEnv.TEST, database_url=url, redis_url=stack.redis_url,
+                    data_dir=PROJECT_ROOT / ".data")
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings, pool_size=10, max_overflow=20)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def world(engine: AsyncEngine, settings: Settings) -> World:
+    """The demo world, committed once; tests change it only inside rolled-back transactions."""
+    async with AsyncSession(engine) as session, session.begin():
+        partners = await seeding.seed_demo_into(session, settings)
+    return await World.load(engine, partners)
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            yield conn
+        finally:
+            await transaction.rollback()
+
+
+@pytest.fixture
+def sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    # The app's commits become savepoint releases; the test's rollback undoes everything.
+    return async_sessionmaker(bind=connection, expire_on_commit=False, autoflush=False,
+                              join_transaction_mode="create_savepoint")
+
+
+@pytest.fixture
+async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with sessionmaker() as session:
+        yield session
+
+
+@dataclass
+class GraphQLClient:
+    http: httpx.AsyncClient
+    settings: Settings
+    token: str | None = None
+    last_status: int = 0
+
+    def as_user(self, user_id: uuid.UUID | None) -> GraphQLClient:
+        token = issue_token(self.settings, user_id) if user_id else None
+        return GraphQLClient(self.http, self.settings, token)
+
+    async def raw(self, query: str, variables: dict[str, Any] | None = None,
+                  headers: dict[str, str] | None = None) -> httpx.Response:
+        sent = dict(headers or {})
+        if self.token and "Authorization" not in sent:
+            sent["Authorization"] = f"Bearer {self.token}"
+        return await self.http.post("/graphql", json={"query": query, "variables": variables or {}},
+                                    headers=sent)
+
+    async def __call__(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await self.raw(query, variables)
+        self.last_status = response.status_code
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = await self(query, variables)
+        assert "errors" not in body, body["errors"]
+        result: dict[str, Any] = body["data"]
+        return result
+
+
+@pytest.fixture
+async def gql(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession],
+              world: World) -> AsyncIterator[GraphQLClient]:
+    """A GraphQL client over the ASGI app, inside the test's rolled-back transaction."""
+    app = create_app(settings, sessionmaker=sessionmaker)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield GraphQLClient(http, settings)
+
+
+@pytest.fixture
+async def committed_gql(settings: Settings, engine: AsyncEngine,
+                        world: World) -> AsyncIterator[GraphQLClient]:
+    """A client whose requests commit for real: for races between concurrent transactions."""
+    app = create_app(settings, sessionmaker=async_sessionmaker(engine, expire_on_commit=False))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield GraphQLClient(http, settings)
+
+
+@dataclass
+class QueryCounter:
+    statements: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_queries(engine: AsyncEngine) -> Iterator[Any]:
+    """`with count_queries() as counter:` counts SQL statements (savepoints excluded)."""
+
+    @contextmanager
+    def counting() -> Iterator[QueryCounter]:
+        counter = QueryCounter()
+
+        def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO")):
+                counter.statements.append(statement)
+
+        event.listen(engine.sync_engine, "before_cursor_execute", before)
+        try:
+            yield counter
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", before)
+
+    yield counting
