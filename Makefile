@@ -32,5 +32,8 @@ lint: install
 schema: install ## regenerate schema.graphql from the code
 	.venv/bin/partner-leads export-schema
 
+bench: install ## load benchmark (needs wrk); results go in bench/RESULTS.md by hand
+	.venv/bin/python -m bench.run
+
 clean:
 	rm -rf .venv $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

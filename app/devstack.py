@@ -28,10 +28,9 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     # A zombie still answers kill(0); it is not running.
-    with suppress(OSError):
-        with open(f"/proc/{pid}/stat") as fh:
-            if fh.read().split(") ", 1)[1].startswith("Z"):
-                return False
+    with suppress(OSError), open(f"/proc/{pid}/stat") as fh:
+        if fh.read().split(") ", 1)[1].startswith("Z"):
+            return False
     return True
 
 
@@ -143,6 +142,8 @@ class DevStack:
     redis_url: str | None = None
     database_name: str = "partner_leads"
     redis_port: int | None = None
+    # Where Valkey lives; one folder per concurrently running stack (it reaps what it finds).
+    valkey_dir: Path | None = None
     _postgres: EmbeddedPostgres | None = None
     _valkey: EmbeddedValkey | None = None
 
@@ -154,7 +155,9 @@ class DevStack:
                 ensure_database(server_url, self.database_name)
                 self.database_url = database_url_for(server_url, self.database_name)
             if self.redis_url is None:
-                self._valkey = EmbeddedValkey(self.data_dir / "valkey", port=self.redis_port)
+                self._valkey = EmbeddedValkey(
+                    self.valkey_dir or self.data_dir / "valkey", port=self.redis_port
+                )
                 self.redis_url = self._valkey.start()
         except BaseException:
             self.stop()
@@ -178,6 +181,26 @@ class DevStack:
 
 def ensure_database(server_url: str, name: str, *, recreate: bool = False) -> None:
     """Create database `name` on the server (dropping it first when `recreate`)."""
+
+    async def _run(conn: Any) -> None:
+        if recreate:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+
+    _admin(server_url, _run)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    async def _run(conn: Any) -> None:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    _admin(server_url, _run)
+
+
+def _admin(server_url: str, work: Any) -> None:
+    """Run `work(conn)` on the server's maintenance database, from sync code or inside a loop."""
     import asyncio
 
     import asyncpg
@@ -185,11 +208,7 @@ def ensure_database(server_url: str, name: str, *, recreate: bool = False) -> No
     async def _run() -> None:
         conn = await asyncpg.connect(database_url_for(server_url, "postgres"))
         try:
-            if recreate:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
-            if not exists:
-                await conn.execute(f'CREATE DATABASE "{name}"')
+            await work(conn)
         finally:
             await conn.close()
 

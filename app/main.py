@@ -46,9 +46,10 @@ def create_app(
         try:
             async with state["sessionmaker"]() as session:
                 await session.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 - report, do not crash the probe
-            return JSONResponse({"status": "error", "database": type(exc).__name__},
-                                status_code=503)
+        except Exception as exc:
+            return JSONResponse(
+                {"status": "error", "database": type(exc).__name__}, status_code=503
+            )
         return JSONResponse({"status": "ok"})
 
     return Starlette(

@@ -5,6 +5,7 @@ rolled back, except tests that need real concurrency (they use `committed_app`).
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -19,37 +20,50 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from app.config import PROJECT_ROOT, AppEnv, Settings
 from app.db.migrate import upgrade
 from app.db.session import create_engine
-from app.devstack import DevStack, database_url_for, ensure_database
+from app.devstack import DevStack, database_url_for, drop_database, ensure_database
 from app.main import create_app
 from app.services import seed as seeding
 from app.services.auth import issue_token
 from tests.factories import World
 
-TEST_DATABASE = "partner_leads_test"
+# One database per test process, so parallel runs on one server never trample each other.
+TEST_DATABASE = f"partner_leads_test_{os.getpid()}"
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[DevStack]:
     database_url = os.environ.get("TEST_DATABASE_URL")
     redis_url = os.environ.get("TEST_REDIS_URL")
-    dev = DevStack(PROJECT_ROOT / ".data", database_url=database_url, redis_url=redis_url,
-                   database_name="postgres")
+    valkey_dir = PROJECT_ROOT / ".data" / f"valkey-test-{os.getpid()}"
+    dev = DevStack(
+        PROJECT_ROOT / ".data",
+        database_url=database_url,
+        redis_url=redis_url,
+        database_name="postgres",
+        valkey_dir=valkey_dir,
+    )
     dev.start()
     try:
         yield dev
     finally:
         dev.stop()
+        shutil.rmtree(valkey_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def settings(stack: DevStack) -> Settings:
+def settings(stack: DevStack) -> Iterator[Settings]:
     assert stack.database_url and stack.redis_url
     # A fresh database per run, built by the migrations themselves.
     ensure_database(stack.database_url, TEST_DATABASE, recreate=True)
     url = database_url_for(stack.database_url, TEST_DATABASE)
     upgrade(url)
-    return Settings(app_env=AppEnv.TEST, database_url=url, redis_url=stack.redis_url,
-                    data_dir=PROJECT_ROOT / ".data")
+    yield Settings(
+        app_env=AppEnv.TEST,
+        database_url=url,
+        redis_url=stack.redis_url,
+        data_dir=PROJECT_ROOT / ".data",
+    )
+    drop_database(stack.database_url, TEST_DATABASE)
 
 
 @pytest.fixture(scope="session")
@@ -80,8 +94,12 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 @pytest.fixture
 def sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
     # The app's commits become savepoint releases; the test's rollback undoes everything.
-    return async_sessionmaker(bind=connection, expire_on_commit=False, autoflush=False,
-                              join_transaction_mode="create_savepoint")
+    return async_sessionmaker(
+        bind=connection,
+        expire_on_commit=False,
+        autoflush=False,
+        join_transaction_mode="create_savepoint",
+    )
 
 
 @pytest.fixture
@@ -101,13 +119,18 @@ class GraphQLClient:
         token = issue_token(self.settings, user_id) if user_id else None
         return GraphQLClient(self.http, self.settings, token)
 
-    async def raw(self, query: str, variables: dict[str, Any] | None = None,
-                  headers: dict[str, str] | None = None) -> httpx.Response:
+    async def raw(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
         sent = dict(headers or {})
         if self.token and "Authorization" not in sent:
             sent["Authorization"] = f"Bearer {self.token}"
-        return await self.http.post("/graphql", json={"query": query, "variables": variables or {}},
-                                    headers=sent)
+        return await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=sent
+        )
 
     async def __call__(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         response = await self.raw(query, variables)
@@ -123,8 +146,9 @@ class GraphQLClient:
 
 
 @pytest.fixture
-async def gql(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession],
-              world: World) -> AsyncIterator[GraphQLClient]:
+async def gql(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], world: World
+) -> AsyncIterator[GraphQLClient]:
     """A GraphQL client over the ASGI app, inside the test's rolled-back transaction."""
     app = create_app(settings, sessionmaker=sessionmaker)
     async with app.router.lifespan_context(app):
@@ -134,8 +158,9 @@ async def gql(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 
 
 @pytest.fixture
-async def committed_gql(settings: Settings, engine: AsyncEngine,
-                        world: World) -> AsyncIterator[GraphQLClient]:
+async def committed_gql(
+    settings: Settings, engine: AsyncEngine, world: World
+) -> AsyncIterator[GraphQLClient]:
     """A client whose requests commit for real: for races between concurrent transactions."""
     app = create_app(settings, sessionmaker=async_sessionmaker(engine, expire_on_commit=False))
     async with app.router.lifespan_context(app):

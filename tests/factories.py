@@ -50,14 +50,16 @@ class World:
 
         def partner(slug: str) -> WorldPartner:
             return WorldPartner(
-                organisation_id=partners[slug].organisation_id, slug=slug,
+                organisation_id=partners[slug].organisation_id,
+                slug=slug,
                 partner_admin=by_email[f"admin@{slug}.example"],
                 referrals_admin=by_email[f"referrals@{slug}.example"],
                 member=by_email[f"sales@{slug}.example"],
             )
 
         return cls(
-            contoso=partner("contoso"), fabrikam=partner("fabrikam"),
+            contoso=partner("contoso"),
+            fabrikam=partner("fabrikam"),
             northwind=partner("northwind"),
             seller=by_email["seller@platform.example"],
             marketer=by_email["marketer@platform.example"],
@@ -65,17 +67,26 @@ class World:
         )
 
 
-async def make_partner(session: AsyncSession, *, slug: str | None = None,
-                       name: str = "Test Partner") -> WorldPartner:
+async def make_partner(
+    session: AsyncSession, *, slug: str | None = None, name: str = "Test Partner"
+) -> WorldPartner:
     slug = slug or unique("partner")
     org = models.Organisation(id=uuid.uuid4(), slug=slug, name=name, kind="PARTNER")
     session.add(org)
     await session.flush()
     users = {}
-    for key, roles in (("partner_admin", [Role.PARTNER_ADMIN.value]),
-                       ("referrals_admin", [Role.REFERRALS_ADMIN.value]), ("member", [])):
-        user = models.User(id=uuid.uuid4(), organisation_id=org.id, roles=roles,
-                           email=f"{key}@{slug}.example", name=f"{name} {key}")
+    for key, roles in (
+        ("partner_admin", [Role.PARTNER_ADMIN.value]),
+        ("referrals_admin", [Role.REFERRALS_ADMIN.value]),
+        ("member", []),
+    ):
+        user = models.User(
+            id=uuid.uuid4(),
+            organisation_id=org.id,
+            roles=roles,
+            email=f"{key}@{slug}.example",
+            name=f"{name} {key}",
+        )
         session.add(user)
         users[key] = user.id
     await session.flush()
@@ -83,31 +94,60 @@ async def make_partner(session: AsyncSession, *, slug: str | None = None,
 
 
 async def make_lead(
-    session: AsyncSession, *, organisation_id: uuid.UUID, type: LeadType = LeadType.CUSTOMER_INQUIRY,
-    stage: LeadStage = LeadStage.RECEIVED, received_at: datetime | None = None,
-    response_days: int = 14, **fields: Any,
+    session: AsyncSession,
+    *,
+    organisation_id: uuid.UUID,
+    type: LeadType = LeadType.CUSTOMER_INQUIRY,
+    stage: LeadStage = LeadStage.RECEIVED,
+    received_at: datetime | None = None,
+    response_days: int = 14,
+    **fields: Any,
 ) -> models.Lead:
     """A lead in `stage`, with its RECEIVE history row; ACCEPTED leads get a deal."""
     received_at = received_at or datetime.now(UTC) - timedelta(hours=1)
     values: dict[str, Any] = {
-        "company_name": "Adatum Corp", "company_size": "SIZE_51_250", "industry": "Retail",
-        "country": "US", "contact_name": "Ana Silva", "contact_email": "ana@adatum.example",
-        "need": "Cloud migration", "contact_requested": False, "consent_to_contact": True,
+        "company_name": "Adatum Corp",
+        "company_size": "SIZE_51_250",
+        "industry": "Retail",
+        "country": "US",
+        "contact_name": "Ana Silva",
+        "contact_email": "ana@adatum.example",
+        "need": "Cloud migration",
+        "contact_requested": False,
+        "consent_to_contact": True,
     }
     if stage is LeadStage.ACCEPTED:
-        values.update(deal_name="Adatum migration", estimated_value_amount=Decimal("50000"),
-                      estimated_value_currency="USD",
-                      estimated_purchase_date=(received_at + timedelta(days=60)).date(),
-                      responded_at=received_at + timedelta(hours=2))
+        values.update(
+            deal_name="Adatum migration",
+            estimated_value_amount=Decimal("50000"),
+            estimated_value_currency="USD",
+            estimated_purchase_date=(received_at + timedelta(days=60)).date(),
+            responded_at=received_at + timedelta(hours=2),
+        )
     values.update(fields)
     lead = models.Lead(
-        id=uuid.uuid4(), organisation_id=organisation_id, type=type.value, stage=stage.value,
-        received_at=received_at, respond_by=received_at + timedelta(days=response_days),
-        version=1, created_at=received_at, updated_at=received_at, **values,
+        id=uuid.uuid4(),
+        organisation_id=organisation_id,
+        type=type.value,
+        stage=stage.value,
+        received_at=received_at,
+        respond_by=received_at + timedelta(days=response_days),
+        version=1,
+        created_at=received_at,
+        updated_at=received_at,
+        **values,
     )
     session.add(lead)
     await session.flush()
-    session.add(models.LeadHistory(lead_id=lead.id, action="RECEIVE", from_stage=None,
-                                   to_stage="RECEIVED", actor_kind="SYSTEM", at=received_at))
+    session.add(
+        models.LeadHistory(
+            lead_id=lead.id,
+            action="RECEIVE",
+            from_stage=None,
+            to_stage="RECEIVED",
+            actor_kind="SYSTEM",
+            at=received_at,
+        )
+    )
     await session.flush()
     return lead

@@ -147,9 +147,7 @@ class Lead(Base):
         CheckConstraint(
             "(stage = 'ARCHIVED') = (outcome IS NOT NULL)", name="outcome_iff_archived"
         ),
-        CheckConstraint(
-            "outcome IS NULL OR " + _in("outcome", LeadOutcome), name="outcome"
-        ),
+        CheckConstraint("outcome IS NULL OR " + _in("outcome", LeadOutcome), name="outcome"),
         CheckConstraint(_in("company_size", CompanySize), name="company_size"),
         CheckConstraint(
             "decline_reason IS NULL OR " + _in("decline_reason", DeclineReason),
@@ -159,11 +157,16 @@ class Lead(Base):
             "lost_reason IS NULL OR " + _in("lost_reason", LostReason), name="lost_reason"
         ),
         CheckConstraint(
-            "(outcome = 'DECLINED') = (decline_reason IS NOT NULL)", name="declined_has_reason"
+            "(outcome IS NOT DISTINCT FROM 'DECLINED') = (decline_reason IS NOT NULL)",
+            name="declined_has_reason",
         ),
-        CheckConstraint("(outcome = 'LOST') = (lost_reason IS NOT NULL)", name="lost_has_reason"),
         CheckConstraint(
-            "stage = 'RECEIVED' OR outcome IN ('DECLINED', 'EXPIRED') OR deal_name IS NOT NULL",
+            "(outcome IS NOT DISTINCT FROM 'LOST') = (lost_reason IS NOT NULL)",
+            name="lost_has_reason",
+        ),
+        CheckConstraint(
+            "deal_name IS NOT NULL OR stage = 'RECEIVED' "
+            "OR (outcome IS NOT NULL AND outcome IN ('DECLINED', 'EXPIRED'))",
             name="accepted_has_deal_name",
         ),
         CheckConstraint(
@@ -185,17 +188,31 @@ class Lead(Base):
         # Every tab is an index scan in keyset order.
         Index(
             "ix_leads_tab_received",
-            "organisation_id", "tab", text("received_at DESC"), text("id DESC"),
+            "organisation_id",
+            "tab",
+            text("received_at DESC"),
+            text("id DESC"),
         ),
         Index(
             "ix_leads_tab_stage_received",
-            "organisation_id", "tab", "stage", text("received_at DESC"), text("id DESC"),
+            "organisation_id",
+            "tab",
+            "stage",
+            text("received_at DESC"),
+            text("id DESC"),
         ),
         Index("ix_leads_tab_respond_by", "organisation_id", "tab", "respond_by", "id"),
-        Index("ix_leads_tab_updated", "organisation_id", "tab", text("updated_at DESC"), text("id DESC")),
+        Index(
+            "ix_leads_tab_updated",
+            "organisation_id",
+            "tab",
+            text("updated_at DESC"),
+            text("id DESC"),
+        ),
         # The expiry sweep reads only open leads by deadline.
         Index(
-            "ix_leads_open_respond_by", "respond_by",
+            "ix_leads_open_respond_by",
+            "respond_by",
             postgresql_where=text("stage = 'RECEIVED'"),
         ),
         Index("ix_leads_search", "search_document", postgresql_using="gin"),
@@ -260,9 +277,7 @@ class Lead(Base):
 
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     created_at: Mapped[datetime] = _created()
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     search_document: Mapped[Any] = mapped_column(
         TSVECTOR,
         Computed(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from email_validator import EmailNotValidError, validate_email
 
-from app.domain.reference import CURRENCY_MINOR_UNITS, REASONS_REQUIRING_NOTES
+from app.domain.reference import CURRENCY_MINOR_UNITS, REASONS_REQUIRING_NOTES, in_minor_units
 
 MAX_NAME = 200
 MAX_NOTES = 4000
@@ -18,7 +19,8 @@ MAX_EMAIL = 254
 MAX_AMOUNT = Decimal("1000000000000")  # 10^12 in any currency is not a lead, it is a typo
 MIN_DATE = date(2000, 1, 1)
 MAX_DATE = date(2100, 12, 31)
-PHONE = re.compile(r"^\+?[0-9 ()./-]{5,32}$")
+# Digits with the usual separators, and at least five digits among them.
+PHONE = re.compile(r"^(?=(?:\D*\d){5})\+?[0-9 ()./-]{5,32}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,11 @@ class Checker:
         self.problems.append(Problem((*self.prefix, *path), message))
 
     def text(
-        self, field: str | tuple[str, ...], value: str | None, *, max_len: int,
+        self,
+        field: str | tuple[str, ...],
+        value: str | None,
+        *,
+        max_len: int,
         required: bool = False,
     ) -> str | None:
         """Strip; blank becomes None. Returns the cleaned value."""
@@ -50,16 +56,19 @@ class Checker:
             return None
         if len(cleaned) > max_len:
             self.fail(field, f"must be at most {max_len} characters")
-        if any(ord(ch) < 32 and ch not in "\n\t\r" for ch in cleaned):
+        if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t\r" for ch in cleaned):
             self.fail(field, "must not contain control characters")
         return cleaned
 
     def money(
         self, field: str, amount: Decimal | None, currency: str | None, *, required: bool = False
     ) -> tuple[Decimal, str] | None:
-        if amount is None or currency is None:
+        if amount is None and currency is None:
             if required:
                 self.fail(field, "is required")
+            return None
+        if amount is None or currency is None:
+            self.fail((field, "amount" if amount is None else "currency"), "is required")
             return None
         ok = True
         code = currency.strip().upper()
@@ -84,7 +93,7 @@ class Checker:
         if places is not None and isinstance(exponent, int) and -exponent > places:
             self.fail((field, "amount"), f"{code} takes at most {places} decimal places")
             ok = False
-        return (amount, code) if ok else None
+        return (in_minor_units(amount, code), code) if ok else None
 
     def day(self, field: str, value: date | None, *, required: bool = False) -> date | None:
         if value is None:
@@ -96,7 +105,9 @@ class Checker:
             return None
         return value
 
-    def email(self, field: str | tuple[str, ...], value: str | None, *, required: bool = False) -> str | None:
+    def email(
+        self, field: str | tuple[str, ...], value: str | None, *, required: bool = False
+    ) -> str | None:
         cleaned = self.text(field, value, max_len=MAX_EMAIL, required=required)
         if cleaned is None:
             return None

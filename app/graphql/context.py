@@ -64,10 +64,13 @@ class Context:
             self._session = None
 
     def loader(
-        self, name: str, load: Callable[[AsyncSession, Sequence[Any]], Awaitable[dict[Any, Any]]],
+        self,
+        name: str,
+        load: Callable[[AsyncSession, Sequence[Any]], Awaitable[dict[Any, Any]]],
         default: Any = None,
     ) -> DataLoader[Any, Any]:
         if name not in self._loaders:
+
             async def batch(keys: list[Any]) -> list[Any]:
                 async with self.db() as session:
                     found = await load(session, keys)
@@ -122,9 +125,7 @@ async def _team_by_lead(session: AsyncSession, lead_ids: Sequence[uuid.UUID]) ->
     return grouped
 
 
-async def _history_by_lead(
-    session: AsyncSession, lead_ids: Sequence[uuid.UUID]
-) -> dict[Any, Any]:
+async def _history_by_lead(session: AsyncSession, lead_ids: Sequence[uuid.UUID]) -> dict[Any, Any]:
     grouped: dict[uuid.UUID, list[LeadHistory]] = defaultdict(list)
     rows = await session.scalars(
         select(LeadHistory).where(LeadHistory.lead_id.in_(lead_ids)).order_by(LeadHistory.id)

@@ -20,7 +20,7 @@ ErrorCode = strawberry.enum(
 class UserError:
     code: ErrorCode  # type: ignore[valid-type]
     field: list[str] | None = strawberry.field(
-        description="Path to the offending input, e.g. [\"input\", \"estimatedValue\", \"currency\"]."
+        description='Path to the offending input, e.g. ["input", "estimatedValue", "currency"].'
     )
     message: str
 

@@ -56,25 +56,48 @@ class Mutation:
     @strawberry.mutation(description="RECEIVED -> ACCEPTED with the deal's name, value and date.")
     async def accept_lead(self, info: Info[Context, None], input: AcceptLeadInput) -> LeadPayload:
         ctx = info.context
-        return await _run(info, lambda s: leads.accept_lead(
-            s, ctx.actor, input.id, input.to_service(),
-            expected_version=input.expected_version, now=ctx.now))
+        return await _run(
+            info,
+            lambda s: leads.accept_lead(
+                s,
+                ctx.actor,
+                input.id,
+                input.to_service(),
+                expected_version=input.expected_version,
+                now=ctx.now,
+            ),
+        )
 
     @strawberry.mutation(description="RECEIVED -> ARCHIVED (DECLINED); the customer is told.")
-    async def decline_lead(
-        self, info: Info[Context, None], input: DeclineLeadInput
-    ) -> LeadPayload:
+    async def decline_lead(self, info: Info[Context, None], input: DeclineLeadInput) -> LeadPayload:
         ctx = info.context
-        return await _run(info, lambda s: leads.decline_lead(
-            s, ctx.actor, input.id, input.reason, input.notes,
-            expected_version=input.expected_version, now=ctx.now))
+        return await _run(
+            info,
+            lambda s: leads.decline_lead(
+                s,
+                ctx.actor,
+                input.id,
+                input.reason,
+                input.notes,
+                expected_version=input.expected_version,
+                now=ctx.now,
+            ),
+        )
 
     @strawberry.mutation(description="Edit an accepted lead's deal fields.")
     async def update_lead(self, info: Info[Context, None], input: UpdateLeadInput) -> LeadPayload:
         ctx = info.context
-        return await _run(info, lambda s: leads.update_lead(
-            s, ctx.actor, input.id, input.provided_fields(),
-            expected_version=input.expected_version, now=ctx.now))
+        return await _run(
+            info,
+            lambda s: leads.update_lead(
+                s,
+                ctx.actor,
+                input.id,
+                input.provided_fields(),
+                expected_version=input.expected_version,
+                now=ctx.now,
+            ),
+        )
 
     @strawberry.mutation(description="Add an employee working on an accepted lead.")
     async def add_lead_team_member(
@@ -82,43 +105,73 @@ class Mutation:
     ) -> LeadPayload:
         ctx = info.context
         member = TeamMemberInput(name=input.name, email=input.email, phone=input.phone)
-        return await _run(info, lambda s: leads.add_team_member(
-            s, ctx.actor, input.id, member, expected_version=input.expected_version,
-            now=ctx.now))
+        return await _run(
+            info,
+            lambda s: leads.add_team_member(
+                s, ctx.actor, input.id, member, expected_version=input.expected_version, now=ctx.now
+            ),
+        )
 
     @strawberry.mutation(description="Remove an employee from an accepted lead.")
     async def remove_lead_team_member(
         self, info: Info[Context, None], input: RemoveLeadTeamMemberInput
     ) -> LeadPayload:
         ctx = info.context
-        return await _run(info, lambda s: leads.remove_team_member(
-            s, ctx.actor, input.id, input.member_id, expected_version=input.expected_version,
-            now=ctx.now))
+        return await _run(
+            info,
+            lambda s: leads.remove_team_member(
+                s,
+                ctx.actor,
+                input.id,
+                input.member_id,
+                expected_version=input.expected_version,
+                now=ctx.now,
+            ),
+        )
 
     @strawberry.mutation(description="ACCEPTED -> ARCHIVED (WON) with the final value and date.")
     async def mark_lead_won(
         self, info: Info[Context, None], input: MarkLeadWonInput
     ) -> LeadPayload:
         ctx = info.context
-        return await _run(info, lambda s: leads.mark_won(
-            s, ctx.actor, input.id, input.final_value.to_service(), input.closing_date,
-            expected_version=input.expected_version, now=ctx.now))
+        return await _run(
+            info,
+            lambda s: leads.mark_won(
+                s,
+                ctx.actor,
+                input.id,
+                input.final_value.to_service(),
+                input.closing_date,
+                expected_version=input.expected_version,
+                now=ctx.now,
+            ),
+        )
 
     @strawberry.mutation(description="ACCEPTED -> ARCHIVED (LOST) with a reason.")
     async def mark_lead_lost(
         self, info: Info[Context, None], input: MarkLeadLostInput
     ) -> LeadPayload:
         ctx = info.context
-        return await _run(info, lambda s: leads.mark_lost(
-            s, ctx.actor, input.id, input.reason, input.notes,
-            final_value=input.final_value.to_service() if input.final_value else None,
-            closing_date=input.closing_date, expected_version=input.expected_version,
-            now=ctx.now))
+        return await _run(
+            info,
+            lambda s: leads.mark_lost(
+                s,
+                ctx.actor,
+                input.id,
+                input.reason,
+                input.notes,
+                final_value=input.final_value.to_service() if input.final_value else None,
+                closing_date=input.closing_date,
+                expected_version=input.expected_version,
+                now=ctx.now,
+            ),
+        )
 
     @strawberry.mutation(description="Heart or un-heart a lead for the viewer; idempotent.")
     async def set_lead_favorite(
         self, info: Info[Context, None], input: SetLeadFavoriteInput
     ) -> LeadPayload:
         ctx = info.context
-        return await _run(info, lambda s: leads.set_favorite(s, ctx.actor, input.id,
-                                                             input.favorite))
+        return await _run(
+            info, lambda s: leads.set_favorite(s, ctx.actor, input.id, input.favorite)
+        )

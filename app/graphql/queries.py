@@ -59,8 +59,10 @@ class Query:
             org, profile = (
                 await session.execute(
                     select(models.Organisation, models.BusinessProfile)
-                    .outerjoin(models.BusinessProfile,
-                               models.BusinessProfile.organisation_id == models.Organisation.id)
+                    .outerjoin(
+                        models.BusinessProfile,
+                        models.BusinessProfile.organisation_id == models.Organisation.id,
+                    )
                     .where(models.Organisation.id == actor.organisation_id)
                 )
             ).one()
@@ -84,8 +86,13 @@ class Query:
     ) -> LeadConnection:
         async with info.context.db() as session:
             page = await lead_queries.list_leads(
-                session, info.context.actor, tab, filter.to_service() if filter else None,
-                order_by, first, after,
+                session,
+                info.context.actor,
+                tab,
+                filter.to_service() if filter else None,
+                order_by,
+                first,
+                after,
             )
         if isinstance(page, Refused):
             raise query_error(page)

@@ -43,7 +43,9 @@ class GraphQLView(GraphQL[Context, None]):
             if header:
                 scheme, _, token = header.partition(" ")
                 if scheme.lower() != "bearer" or not token.strip():
-                    await _unauthenticated("use 'Authorization: Bearer <token>'")(scope, receive, send)
+                    await _unauthenticated("use 'Authorization: Bearer <token>'")(
+                        scope, receive, send
+                    )
                     return
                 try:
                     user_id = self.verifier.verify(token.strip())

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from typing import Any
 
 import jwt
 from sqlalchemy import select
@@ -45,18 +46,24 @@ class TokenVerifier:
         self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
 
     def verify(self, token: str) -> uuid.UUID:
-        options = {"require": ["exp", "aud", "sub"]}
+        options: Any = {"require": ["exp", "aud", "sub"]}
         try:
             if self._jwks is not None:
                 key = self._jwks.get_signing_key_from_jwt(token).key
                 claims = jwt.decode(
-                    token, key, algorithms=["RS256"], audience=self.settings.jwt_audience,
+                    token,
+                    key,
+                    algorithms=["RS256"],
+                    audience=self.settings.jwt_audience,
                     options=options,
                 )
             else:
                 claims = jwt.decode(
-                    token, self.settings.jwt_secret, algorithms=["HS256"],
-                    audience=self.settings.jwt_audience, options=options,
+                    token,
+                    self.settings.jwt_secret,
+                    algorithms=["HS256"],
+                    audience=self.settings.jwt_audience,
+                    options=options,
                 )
             return uuid.UUID(str(claims["sub"]))
         except (jwt.PyJWTError, ValueError) as exc:
@@ -64,7 +71,10 @@ class TokenVerifier:
 
 
 def issue_token(
-    settings: Settings, user_id: uuid.UUID, *, ttl: timedelta = timedelta(hours=12),
+    settings: Settings,
+    user_id: uuid.UUID,
+    *,
+    ttl: timedelta = timedelta(hours=12),
     now: datetime | None = None,
 ) -> str:
     """An HS256 token for `user_id` (dev, test, and deployments that sign their own tokens)."""
@@ -82,8 +92,9 @@ def issue_token(
 async def load_actor(session: AsyncSession, user_id: uuid.UUID) -> Actor | None:
     row = (
         await session.execute(
-            select(User.id, User.organisation_id, Organisation.kind, User.roles, User.name,
-                   User.email)
+            select(
+                User.id, User.organisation_id, Organisation.kind, User.roles, User.name, User.email
+            )
             .join(Organisation, Organisation.id == User.organisation_id)
             .where(User.id == user_id, User.active.is_(True))
         )

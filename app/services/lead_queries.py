@@ -10,7 +10,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -25,6 +25,9 @@ from app.services.errors import ErrorCode, Refused
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
 MAX_SEARCH = 200
+# What a timestamptz column stores without surprises.
+MIN_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+MAX_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 class LeadTab(StrEnum):
@@ -76,20 +79,35 @@ def encode_cursor(order: LeadOrder, value: datetime, lead_id: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+def _as_utc(value: datetime) -> datetime | None:
+    """Naive times are read as UTC; None if the instant is outside what Postgres stores."""
+    try:
+        utc = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+    return utc if MIN_TIME <= utc <= MAX_TIME else None
+
+
 def decode_cursor(cursor: str, order: LeadOrder) -> tuple[datetime, uuid.UUID] | Refused:
     bad = Refused.one(ErrorCode.VALIDATION, "is not a cursor from this list", "after")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        name, value, lead_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if name != order.value:
-            return Refused.one(ErrorCode.VALIDATION, "the cursor belongs to another orderBy",
-                               "after")
-        parsed = datetime.fromisoformat(value)
-        if parsed.tzinfo is None:
-            return bad
-        return parsed, uuid.UUID(lead_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
         return bad
+    if not (isinstance(decoded, list) and len(decoded) == 3
+            and all(isinstance(part, str) for part in decoded)):
+        return bad
+    name, value, lead_id = decoded
+    if name != order.value:
+        return Refused.one(ErrorCode.VALIDATION, "the cursor belongs to another orderBy", "after")
+    try:
+        parsed = datetime.fromisoformat(value)
+        key = uuid.UUID(lead_id)
+    except ValueError:
+        return bad
+    at = _as_utc(parsed) if parsed.tzinfo is not None else None
+    return (at, key) if at is not None else bad
 
 
 def prefix_tsquery(text: str) -> str | None:
@@ -119,20 +137,28 @@ def _filters(f: LeadFilter) -> list[ColumnElement[bool]] | Refused:
         conditions.append(Lead.outcome.in_([o.value for o in f.outcomes]))
     if f.search is not None and f.search.strip():
         if len(f.search) > MAX_SEARCH:
-            return Refused.one(ErrorCode.VALIDATION,
-                               f"must be at most {MAX_SEARCH} characters", "filter", "search")
+            return Refused.one(
+                ErrorCode.VALIDATION, f"must be at most {MAX_SEARCH} characters", "filter", "search"
+            )
         query = prefix_tsquery(f.search)
         if query is None:
             conditions.append(false())
         else:
             conditions.append(Lead.search_document.op("@@")(func.to_tsquery("simple", query)))
-    if f.received_from is not None:
-        conditions.append(Lead.received_at >= f.received_from)
-    if f.received_to is not None:
-        conditions.append(Lead.received_at < f.received_to)
-    if f.received_from and f.received_to and f.received_from > f.received_to:
-        return Refused.one(ErrorCode.VALIDATION, "receivedFrom is after receivedTo",
-                           "filter", "receivedFrom")
+    bounds: dict[str, datetime | None] = {}
+    for name, value in (("receivedFrom", f.received_from), ("receivedTo", f.received_to)):
+        bounds[name] = _as_utc(value) if value is not None else None
+        if value is not None and bounds[name] is None:
+            return Refused.one(ErrorCode.VALIDATION, "is out of range", "filter", name)
+    received_from, received_to = bounds["receivedFrom"], bounds["receivedTo"]
+    if received_from is not None:
+        conditions.append(Lead.received_at >= received_from)
+    if received_to is not None:
+        conditions.append(Lead.received_at < received_to)
+    if received_from and received_to and received_from > received_to:
+        return Refused.one(
+            ErrorCode.VALIDATION, "receivedFrom is after receivedTo", "filter", "receivedFrom"
+        )
     if f.contact_requested is not None:
         conditions.append(Lead.contact_requested.is_(f.contact_requested))
     return conditions
@@ -237,4 +263,3 @@ async def lead_counts(session: AsyncSession, actor: Actor | None) -> list[LeadCo
         for tab in LeadTab
         for stage in LeadStage
     ]
-

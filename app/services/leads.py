@@ -29,7 +29,7 @@ from app.domain.lifecycle import (
     TransitionRefused,
     transition,
 )
-from app.domain.reference import DeclineReason, LostReason
+from app.domain.reference import DeclineReason, LostReason, in_minor_units
 from app.domain.validation import MAX_NAME, MAX_NOTES, MAX_REF, Checker
 from app.services.auth import Actor
 from app.services.errors import ErrorCode, Refused
@@ -80,20 +80,18 @@ def parse_id(value: str, *fieldpath: str) -> uuid.UUID | Refused:
 
 
 def lead_state(lead: Lead) -> LeadState:
-    return LeadState(
-        LeadStage(lead.stage), LeadOutcome(lead.outcome) if lead.outcome else None
-    )
+    return LeadState(LeadStage(lead.stage), LeadOutcome(lead.outcome) if lead.outcome else None)
 
 
 async def _lock_lead(
     session: AsyncSession, actor: Actor | None, raw_id: str, expected_version: int | None
 ) -> Lead | Refused:
     """The lead, locked for this transaction, if `actor` may act on it."""
+    if actor is None:
+        return Refused.one(ErrorCode.UNAUTHENTICATED, "sign in to act on leads")
     lead_id = parse_id(raw_id, "input", "id")
     if isinstance(lead_id, Refused):
         return lead_id
-    if actor is None:
-        return Refused.one(ErrorCode.UNAUTHENTICATED, "sign in to act on leads")
     # Scoped to the caller's organisation: another partner's lead does not exist for them.
     lead = (
         await session.execute(
@@ -114,7 +112,8 @@ async def _lock_lead(
             ErrorCode.CONFLICT,
             f"the lead changed since you read it (version {expected_version}, now "
             f"{lead.version}); reload and try again",
-            "input", "expectedVersion",
+            "input",
+            "expectedVersion",
         )
     return lead
 
@@ -142,7 +141,7 @@ def _snapshot(lead: Lead) -> dict[str, Any]:
 def _money_json(amount: Decimal | None, currency: str | None) -> dict[str, str] | None:
     if amount is None or currency is None:
         return None
-    return {"amount": str(amount), "currency": currency}
+    return {"amount": str(in_minor_units(amount, currency)), "currency": currency}
 
 
 async def _record(
@@ -178,7 +177,9 @@ async def _record(
             "organisation_id": str(lead.organisation_id),
             "action": step.action.value,
             "occurred_at": now.isoformat(),
-            "actor": {"kind": "USER", "user_id": str(actor.user_id)} if actor else {"kind": "SYSTEM"},
+            "actor": {"kind": "USER", "user_id": str(actor.user_id)}
+            if actor
+            else {"kind": "SYSTEM"},
             "previous": previous_snapshot,
             "current": current_snapshot,
             "changes": dict(changes),
@@ -225,6 +226,8 @@ async def _apply(
         return changes
     if changes is None:
         changes = {}
+    if action is LeadAction.UPDATE and not changes:
+        return lead  # nothing changed: no new version, no history, no event
     if step.current != previous:
         lead.stage = step.current.stage.value
         lead.outcome = step.current.outcome.value if step.current.outcome else None
@@ -260,7 +263,9 @@ def _diff(lead: Lead, values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _check_money(c: Checker, name: str, money: Money | None, *, required: bool) -> Money | None:
     checked = c.money(
-        name, money.amount if money else None, money.currency if money else None,
+        name,
+        money.amount if money else None,
+        money.currency if money else None,
         required=required,
     )
     return Money(*checked) if checked else None
@@ -275,16 +280,23 @@ def _check_team_member(c: Checker, member: TeamMemberInput, *path: str) -> TeamM
 
 
 async def accept_lead(
-    session: AsyncSession, actor: Actor | None, raw_id: str, data: AcceptInput, *,
-    expected_version: int | None = None, now: datetime,
+    session: AsyncSession,
+    actor: Actor | None,
+    raw_id: str,
+    data: AcceptInput,
+    *,
+    expected_version: int | None = None,
+    now: datetime,
 ) -> Lead | Refused:
     async def change(lead: Lead, c: Checker) -> dict[str, Any] | None:
         values = {
             "deal_name": c.text("dealName", data.deal_name, max_len=MAX_NAME, required=True),
-            "estimated_value": _check_money(c, "estimatedValue", data.estimated_value,
-                                            required=True),
-            "estimated_purchase_date": c.day("estimatedPurchaseDate",
-                                             data.estimated_purchase_date, required=True),
+            "estimated_value": _check_money(
+                c, "estimatedValue", data.estimated_value, required=True
+            ),
+            "estimated_purchase_date": c.day(
+                "estimatedPurchaseDate", data.estimated_purchase_date, required=True
+            ),
             "notes": c.text("notes", data.notes, max_len=MAX_NOTES),
             "crm_id": c.text("crmId", data.crm_id, max_len=MAX_REF),
             "campaign_id": c.text("campaignId", data.campaign_id, max_len=MAX_REF)
@@ -293,15 +305,17 @@ async def accept_lead(
         if len(data.team_members) > MAX_TEAM_MEMBERS:
             c.fail("teamMembers", f"at most {MAX_TEAM_MEMBERS} team members")
         members = [
-            _check_team_member(c, m, "teamMembers", str(i))
-            for i, m in enumerate(data.team_members)
+            _check_team_member(c, m, "teamMembers", str(i)) for i, m in enumerate(data.team_members)
         ]
         if c.problems:
             return None
         changes = _diff(lead, values)
         for m in members:
-            session.add(LeadTeamMember(lead_id=lead.id, name=m.name, email=m.email,
-                                       phone=m.phone, added_at=now))
+            session.add(
+                LeadTeamMember(
+                    lead_id=lead.id, name=m.name, email=m.email, phone=m.phone, added_at=now
+                )
+            )
         if members:
             changes["team_members_added"] = [m.name for m in members]
         return changes
@@ -310,8 +324,14 @@ async def accept_lead(
 
 
 async def decline_lead(
-    session: AsyncSession, actor: Actor | None, raw_id: str, reason: DeclineReason,
-    notes: str | None, *, expected_version: int | None = None, now: datetime,
+    session: AsyncSession,
+    actor: Actor | None,
+    raw_id: str,
+    reason: DeclineReason,
+    notes: str | None,
+    *,
+    expected_version: int | None = None,
+    now: datetime,
 ) -> Lead | Refused:
     async def change(lead: Lead, c: Checker) -> dict[str, Any]:
         cleaned = c.reason_notes(reason.value, notes)
@@ -321,8 +341,13 @@ async def decline_lead(
 
 
 async def update_lead(
-    session: AsyncSession, actor: Actor | None, raw_id: str, fields: Mapping[str, Any], *,
-    expected_version: int | None = None, now: datetime,
+    session: AsyncSession,
+    actor: Actor | None,
+    raw_id: str,
+    fields: Mapping[str, Any],
+    *,
+    expected_version: int | None = None,
+    now: datetime,
 ) -> Lead | Refused:
     """Change any of UPDATABLE_DEAL_FIELDS; a field absent from `fields` is left as it is."""
 
@@ -332,9 +357,14 @@ async def update_lead(
             raise ValueError(f"not updatable: {sorted(unknown)}")
         if not fields:
             c.fail((), "change at least one field")
-        gql = {"deal_name": "dealName", "estimated_value": "estimatedValue",
-               "estimated_purchase_date": "estimatedPurchaseDate", "notes": "notes",
-               "crm_id": "crmId", "campaign_id": "campaignId"}
+        gql = {
+            "deal_name": "dealName",
+            "estimated_value": "estimatedValue",
+            "estimated_purchase_date": "estimatedPurchaseDate",
+            "notes": "notes",
+            "crm_id": "crmId",
+            "campaign_id": "campaignId",
+        }
         values: dict[str, Any] = {}
         for name, value in fields.items():
             required = UPDATABLE_DEAL_FIELDS[name]
@@ -358,20 +388,34 @@ async def update_lead(
 
 
 async def add_team_member(
-    session: AsyncSession, actor: Actor | None, raw_id: str, member: TeamMemberInput, *,
-    expected_version: int | None = None, now: datetime,
+    session: AsyncSession,
+    actor: Actor | None,
+    raw_id: str,
+    member: TeamMemberInput,
+    *,
+    expected_version: int | None = None,
+    now: datetime,
 ) -> Lead | Refused:
     async def change(lead: Lead, c: Checker) -> dict[str, Any] | None:
         checked = _check_team_member(c, member)
         existing = await session.scalar(
-            select(func.count()).select_from(LeadTeamMember).where(LeadTeamMember.lead_id == lead.id)
+            select(func.count())
+            .select_from(LeadTeamMember)
+            .where(LeadTeamMember.lead_id == lead.id)
         )
         if (existing or 0) >= MAX_TEAM_MEMBERS:
-            c.fail("name", f"a lead has at most {MAX_TEAM_MEMBERS} team members")
+            c.fail((), f"a lead has at most {MAX_TEAM_MEMBERS} team members")
         if c.problems:
             return None
-        session.add(LeadTeamMember(lead_id=lead.id, name=checked.name, email=checked.email,
-                                   phone=checked.phone, added_at=now))
+        session.add(
+            LeadTeamMember(
+                lead_id=lead.id,
+                name=checked.name,
+                email=checked.email,
+                phone=checked.phone,
+                added_at=now,
+            )
+        )
         return {"team_member_added": {"name": checked.name, "email": checked.email}}
 
     return await _apply(
@@ -380,9 +424,16 @@ async def add_team_member(
 
 
 async def remove_team_member(
-    session: AsyncSession, actor: Actor | None, raw_id: str, raw_member_id: str, *,
-    expected_version: int | None = None, now: datetime,
+    session: AsyncSession,
+    actor: Actor | None,
+    raw_id: str,
+    raw_member_id: str,
+    *,
+    expected_version: int | None = None,
+    now: datetime,
 ) -> Lead | Refused:
+    if actor is None:
+        return Refused.one(ErrorCode.UNAUTHENTICATED, "sign in to act on leads")
     member_id = parse_id(raw_member_id, "input", "memberId")
     if isinstance(member_id, Refused):
         return member_id
@@ -396,8 +447,9 @@ async def remove_team_member(
             )
         ).one_or_none()
         if member is None:
-            return Refused.one(ErrorCode.NOT_FOUND, "no such team member on this lead",
-                               "input", "memberId")
+            return Refused.one(
+                ErrorCode.NOT_FOUND, "no such team member on this lead", "input", "memberId"
+            )
         return {"team_member_removed": {"name": member.name, "email": member.email}}
 
     return await _apply(
@@ -406,8 +458,14 @@ async def remove_team_member(
 
 
 async def mark_won(
-    session: AsyncSession, actor: Actor | None, raw_id: str, final_value: Money | None,
-    closing_date: date | None, *, expected_version: int | None = None, now: datetime,
+    session: AsyncSession,
+    actor: Actor | None,
+    raw_id: str,
+    final_value: Money | None,
+    closing_date: date | None,
+    *,
+    expected_version: int | None = None,
+    now: datetime,
 ) -> Lead | Refused:
     async def change(lead: Lead, c: Checker) -> dict[str, Any] | None:
         money = _check_money(c, "finalValue", final_value, required=True)
@@ -423,9 +481,16 @@ async def mark_won(
 
 
 async def mark_lost(
-    session: AsyncSession, actor: Actor | None, raw_id: str, reason: LostReason,
-    notes: str | None, *, final_value: Money | None = None, closing_date: date | None = None,
-    expected_version: int | None = None, now: datetime,
+    session: AsyncSession,
+    actor: Actor | None,
+    raw_id: str,
+    reason: LostReason,
+    notes: str | None,
+    *,
+    final_value: Money | None = None,
+    closing_date: date | None = None,
+    expected_version: int | None = None,
+    now: datetime,
 ) -> Lead | Refused:
     async def change(lead: Lead, c: Checker) -> dict[str, Any] | None:
         cleaned = c.reason_notes(reason.value, notes)
@@ -433,12 +498,12 @@ async def mark_lost(
         day = c.day("closingDate", closing_date) or now.date()
         if c.problems:
             return None
-        changes = _diff(lead, {"lost_reason": reason.value, "lost_notes": cleaned,
-                               "closing_date": day})
+        changes = _diff(
+            lead, {"lost_reason": reason.value, "lost_notes": cleaned, "closing_date": day}
+        )
         if money is not None:
             lead.final_value_amount, lead.final_value_currency = money.amount, money.currency
-            changes["final_value"] = {"from": None,
-                                      "to": _money_json(money.amount, money.currency)}
+            changes["final_value"] = {"from": None, "to": _money_json(money.amount, money.currency)}
         return changes
 
     return await _apply(session, actor, raw_id, expected_version, LeadAction.MARK_LOST, now, change)
@@ -448,11 +513,11 @@ async def set_favorite(
     session: AsyncSession, actor: Actor | None, raw_id: str, favorite: bool
 ) -> Lead | Refused:
     """Idempotent at any stage; a personal mark, so it neither versions nor records history."""
+    if actor is None:
+        return Refused.one(ErrorCode.UNAUTHENTICATED, "sign in to mark favorites")
     lead_id = parse_id(raw_id, "input", "id")
     if isinstance(lead_id, Refused):
         return lead_id
-    if actor is None:
-        return Refused.one(ErrorCode.UNAUTHENTICATED, "sign in to mark favorites")
     lead = (
         await session.execute(
             select(Lead).where(Lead.id == lead_id, Lead.organisation_id == actor.organisation_id)

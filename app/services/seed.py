@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from collections.abc import Callable
@@ -28,39 +29,125 @@ DEMO_PARTNERS = {
 PLATFORM_SLUG = "platform"
 DEMO_LEADS = {"contoso": 90, "fabrikam": 60, "northwind": 60}
 
-COMPANIES = ["Adatum", "Litware", "Proseware", "Tailspin Toys", "Wide World Importers",
-             "Woodgrove Bank", "Alpine Ski House", "Blue Yonder Airlines", "Coho Winery",
-             "Consolidated Messenger", "Fourth Coffee", "Graphic Design Institute",
-             "Humongous Insurance", "Lucerne Publishing", "Margie's Travel", "Relecloud",
-             "School of Fine Art", "Southridge Video", "Trey Research", "VanArsdel"]
-INDUSTRIES = ["Retail", "Financial services", "Healthcare", "Manufacturing", "Education",
-              "Government", "Media", "Travel", "Energy", "Professional services"]
-NEEDS = ["Migrate our on-premises servers to the cloud before our lease ends",
-         "Set up Teams and SharePoint for 200 remote employees",
-         "Build a customer data platform with Power BI dashboards",
-         "Harden our identity setup after a phishing incident",
-         "Modernise a legacy .NET application and move it to containers",
-         "Automate invoice processing with AI document extraction",
-         "Implement Dynamics 365 Sales for our field team",
-         "Cost review of our Azure subscriptions"]
-FIRST = ["Ana", "Bruno", "Chen", "Dana", "Elif", "Farid", "Grace", "Hiro", "Ines", "Jonas",
-         "Kemal", "Lena", "Mateo", "Nia", "Omar", "Priya"]
+COMPANIES = [
+    "Adatum",
+    "Litware",
+    "Proseware",
+    "Tailspin Toys",
+    "Wide World Importers",
+    "Woodgrove Bank",
+    "Alpine Ski House",
+    "Blue Yonder Airlines",
+    "Coho Winery",
+    "Consolidated Messenger",
+    "Fourth Coffee",
+    "Graphic Design Institute",
+    "Humongous Insurance",
+    "Lucerne Publishing",
+    "Margie's Travel",
+    "Relecloud",
+    "School of Fine Art",
+    "Southridge Video",
+    "Trey Research",
+    "VanArsdel",
+]
+INDUSTRIES = [
+    "Retail",
+    "Financial services",
+    "Healthcare",
+    "Manufacturing",
+    "Education",
+    "Government",
+    "Media",
+    "Travel",
+    "Energy",
+    "Professional services",
+]
+NEEDS = [
+    "Migrate our on-premises servers to the cloud before our lease ends",
+    "Set up Teams and SharePoint for 200 remote employees",
+    "Build a customer data platform with Power BI dashboards",
+    "Harden our identity setup after a phishing incident",
+    "Modernise a legacy .NET application and move it to containers",
+    "Automate invoice processing with AI document extraction",
+    "Implement Dynamics 365 Sales for our field team",
+    "Cost review of our Azure subscriptions",
+]
+FIRST = [
+    "Ana",
+    "Bruno",
+    "Chen",
+    "Dana",
+    "Elif",
+    "Farid",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kemal",
+    "Lena",
+    "Mateo",
+    "Nia",
+    "Omar",
+    "Priya",
+]
 LAST = ["Silva", "Okafor", "Schmidt", "Tanaka", "Rossi", "Nguyen", "Kowalski", "Haddad"]
 COUNTRIES = ["US", "DE", "BR", "GB", "FR", "PT", "JP", "IN", "CA", "AU"]
 CURRENCIES = ["USD", "EUR", "BRL", "GBP"]
+DEAL_KINDS = ["Cloud migration", "Modern Work", "Data platform", "Security review"]
 
 LEAD_COLUMNS = [
-    "id", "organisation_id", "profile_id", "type", "stage", "outcome", "company_name",
-    "company_size", "industry", "country", "contact_name", "contact_email", "contact_phone",
-    "need", "contact_requested", "consent_to_contact", "sender_user_id",
-    "sender_organisation_id", "received_at", "respond_by", "responded_at", "deal_name",
-    "estimated_value_amount", "estimated_value_currency", "estimated_purchase_date", "notes",
-    "crm_id", "campaign_id", "decline_reason", "decline_notes", "final_value_amount",
-    "final_value_currency", "closing_date", "lost_reason", "lost_notes", "archived_at",
-    "version", "created_at", "updated_at",
+    "id",
+    "organisation_id",
+    "profile_id",
+    "type",
+    "stage",
+    "outcome",
+    "company_name",
+    "company_size",
+    "industry",
+    "country",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+    "need",
+    "contact_requested",
+    "consent_to_contact",
+    "sender_user_id",
+    "sender_organisation_id",
+    "received_at",
+    "respond_by",
+    "responded_at",
+    "deal_name",
+    "estimated_value_amount",
+    "estimated_value_currency",
+    "estimated_purchase_date",
+    "notes",
+    "crm_id",
+    "campaign_id",
+    "decline_reason",
+    "decline_notes",
+    "final_value_amount",
+    "final_value_currency",
+    "closing_date",
+    "lost_reason",
+    "lost_notes",
+    "archived_at",
+    "version",
+    "created_at",
+    "updated_at",
 ]
-HISTORY_COLUMNS = ["lead_id", "action", "from_stage", "to_stage", "outcome", "actor_kind",
-                   "actor_user_id", "changes", "at"]
+HISTORY_COLUMNS = [
+    "lead_id",
+    "action",
+    "from_stage",
+    "to_stage",
+    "outcome",
+    "actor_kind",
+    "actor_user_id",
+    "changes",
+    "at",
+]
 TEAM_COLUMNS = ["id", "lead_id", "name", "email", "phone", "added_at"]
 
 
@@ -100,8 +187,14 @@ STATE_WEIGHTS: list[tuple[LeadStage, LeadOutcome | None, int]] = [
 
 
 def generate_lead(
-    rng: random.Random, partner: Partner, senders: Senders, now: datetime, response_days: int,
-    rows: LeadRows, *, index: int = 0,
+    rng: random.Random,
+    partner: Partner,
+    senders: Senders,
+    now: datetime,
+    response_days: int,
+    rows: LeadRows,
+    *,
+    index: int = 0,
 ) -> None:
     """One lead in a plausible state, with its history, team and favorites."""
     lead_type = rng.choice(list(LeadType))
@@ -110,23 +203,30 @@ def generate_lead(
     if index < 18:
         lead_type = list(LeadType)[(index // len(STATE_WEIGHTS)) % 3]
     stage, outcome, _ = (
-        STATE_WEIGHTS[state_index] if state_index is not None
+        STATE_WEIGHTS[state_index]
+        if state_index is not None
         else rng.choices(STATE_WEIGHTS, weights=[w for *_, w in STATE_WEIGHTS])[0]
     )
     window = timedelta(days=response_days)
     if stage is LeadStage.RECEIVED:
         # Some close to their deadline, some fresh flames.
-        age = rng.choice([timedelta(hours=rng.uniform(1, 70)),
-                          window - timedelta(hours=rng.uniform(2, 30)),
-                          timedelta(days=rng.uniform(1, response_days - 1))])
+        age = rng.choice(
+            [
+                timedelta(hours=rng.uniform(1, 70)),
+                window - timedelta(hours=rng.uniform(2, 30)),
+                timedelta(days=rng.uniform(1, response_days - 1)),
+            ]
+        )
     else:
         age = timedelta(days=rng.uniform(response_days + 1, 200))
     received_at = now - age
     lead_id = uuid.uuid4()
     company = f"{rng.choice(COMPANIES)} {rng.choice(['', 'Group', 'Labs', 'Corp'])}".strip()
     contact = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
-    email = f"{contact.split()[0].lower()}.{contact.split()[1].lower()}" \
-            f"@{company.split()[0].lower().replace(chr(39), '')}.example"
+    email = (
+        f"{contact.split()[0].lower()}.{contact.split()[1].lower()}"
+        f"@{company.split()[0].lower().replace(chr(39), '')}.example"
+    )
     sender_user = sender_org = campaign = None
     if lead_type is LeadType.MARKETING_QUALIFIED:
         sender_user, sender_org = senders.marketer, senders.platform_org
@@ -142,8 +242,19 @@ def generate_lead(
     currency = rng.choice(CURRENCIES)
     estimate = Decimal(rng.randrange(5, 500) * 1000)
     deal: dict[str, Any] = dict.fromkeys(LEAD_COLUMNS)
-    history = [(lead_id, LeadAction.RECEIVE.value, None, LeadStage.RECEIVED.value, None,
-                "SYSTEM", None, "{}", received_at)]
+    history: list[tuple[Any, ...]] = [
+        (
+            lead_id,
+            LeadAction.RECEIVE.value,
+            None,
+            LeadStage.RECEIVED.value,
+            None,
+            "SYSTEM",
+            None,
+            "{}",
+            received_at,
+        )
+    ]
     responded_at = archived_at = None
     updated_at = received_at
     version = 1
@@ -153,65 +264,151 @@ def generate_lead(
     if outcome is LeadOutcome.EXPIRED:
         responded_at = None
         archived_at = updated_at = received_at + window
-        history.append((lead_id, LeadAction.EXPIRE.value, "RECEIVED", "ARCHIVED", "EXPIRED",
-                        "SYSTEM", None, "{}", archived_at))
+        history.append(
+            (
+                lead_id,
+                LeadAction.EXPIRE.value,
+                "RECEIVED",
+                "ARCHIVED",
+                "EXPIRED",
+                "SYSTEM",
+                None,
+                "{}",
+                archived_at,
+            )
+        )
         version = 2
     elif outcome is LeadOutcome.DECLINED:
         reason = rng.choice(list(DeclineReason))
-        deal.update(decline_reason=reason.value,
-                    decline_notes="Outside our regions" if reason is DeclineReason.OTHER
-                    else rng.choice([None, "Not a fit right now"]))
+        deal.update(
+            decline_reason=reason.value,
+            decline_notes="Outside our regions"
+            if reason is DeclineReason.OTHER
+            else rng.choice([None, "Not a fit right now"]),
+        )
         archived_at = responded_at
-        history.append((lead_id, LeadAction.DECLINE.value, "RECEIVED", "ARCHIVED", "DECLINED",
-                        "USER", manager, '{"decline_reason": {"from": null, "to": "%s"}}'
-                        % reason.value, responded_at))
+        history.append(
+            (
+                lead_id,
+                LeadAction.DECLINE.value,
+                "RECEIVED",
+                "ARCHIVED",
+                "DECLINED",
+                "USER",
+                manager,
+                json.dumps({"decline_reason": {"from": None, "to": reason.value}}),
+                responded_at,
+            )
+        )
         version = 2
     elif stage in (LeadStage.ACCEPTED, LeadStage.ARCHIVED):
         assert responded_at is not None
         deal.update(
-            deal_name=f"{company} - {rng.choice(['Cloud migration', 'Modern Work', 'Data platform', 'Security review'])}",
-            estimated_value_amount=estimate, estimated_value_currency=currency,
+            deal_name=f"{company} - {rng.choice(DEAL_KINDS)}",
+            estimated_value_amount=estimate,
+            estimated_value_currency=currency,
             estimated_purchase_date=(received_at + timedelta(days=rng.randint(30, 180))).date(),
-            notes=rng.choice(NEEDS), crm_id=f"CRM-{rng.randint(10000, 99999)}",
+            notes=rng.choice(NEEDS),
+            crm_id=f"CRM-{rng.randint(10000, 99999)}",
             campaign_id=campaign,
         )
-        history.append((lead_id, LeadAction.ACCEPT.value, "RECEIVED", "ACCEPTED", None, "USER",
-                        manager, '{"deal_name": {"from": null, "to": "accepted"}}', responded_at))
+        history.append(
+            (
+                lead_id,
+                LeadAction.ACCEPT.value,
+                "RECEIVED",
+                "ACCEPTED",
+                None,
+                "USER",
+                manager,
+                '{"deal_name": {"from": null, "to": "accepted"}}',
+                responded_at,
+            )
+        )
         version = 2
-        for n in range(rng.choice([0, 1, 2])):
+        for _ in range(rng.choice([0, 1, 2])):
             member = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
-            rows.team.append((uuid.uuid4(), lead_id, member,
-                              f"{member.split()[0].lower()}@{partner.slug}.example",
-                              f"+1 555 01{rng.randint(10, 99)}", responded_at))
+            rows.team.append(
+                (
+                    uuid.uuid4(),
+                    lead_id,
+                    member,
+                    f"{member.split()[0].lower()}@{partner.slug}.example",
+                    f"+1 555 01{rng.randint(10, 99)}",
+                    responded_at,
+                )
+            )
         if outcome in (LeadOutcome.WON, LeadOutcome.LOST):
             archived_at = updated_at = responded_at + timedelta(days=rng.uniform(5, 60))
             if archived_at > now:
                 archived_at = updated_at = now - timedelta(hours=1)
             deal["closing_date"] = archived_at.date()
             if outcome is LeadOutcome.WON:
-                deal.update(final_value_amount=estimate * Decimal(rng.choice(["0.8", "1", "1.2"])),
-                            final_value_currency=currency)
-                history.append((lead_id, LeadAction.MARK_WON.value, "ACCEPTED", "ARCHIVED", "WON",
-                                "USER", manager, "{}", archived_at))
+                deal.update(
+                    final_value_amount=estimate * Decimal(rng.choice(["0.8", "1", "1.2"])),
+                    final_value_currency=currency,
+                )
+                history.append(
+                    (
+                        lead_id,
+                        LeadAction.MARK_WON.value,
+                        "ACCEPTED",
+                        "ARCHIVED",
+                        "WON",
+                        "USER",
+                        manager,
+                        "{}",
+                        archived_at,
+                    )
+                )
             else:
-                reason = rng.choice(list(LostReason))
-                deal.update(lost_reason=reason.value,
-                            lost_notes="Went with an in-house team" if reason is LostReason.OTHER
-                            else None)
-                history.append((lead_id, LeadAction.MARK_LOST.value, "ACCEPTED", "ARCHIVED",
-                                "LOST", "USER", manager, "{}", archived_at))
+                lost_reason = rng.choice(list(LostReason))
+                deal.update(
+                    lost_reason=lost_reason.value,
+                    lost_notes=(
+                        "Went with an in-house team" if lost_reason is LostReason.OTHER else None
+                    ),
+                )
+                history.append(
+                    (
+                        lead_id,
+                        LeadAction.MARK_LOST.value,
+                        "ACCEPTED",
+                        "ARCHIVED",
+                        "LOST",
+                        "USER",
+                        manager,
+                        "{}",
+                        archived_at,
+                    )
+                )
             version = 3
     deal.update(
-        id=lead_id, organisation_id=partner.organisation_id, profile_id=partner.profile_id,
-        type=lead_type.value, stage=stage.value, outcome=outcome.value if outcome else None,
-        company_name=company, company_size=rng.choice(list(CompanySize)).value,
-        industry=rng.choice(INDUSTRIES), country=rng.choice(COUNTRIES), contact_name=contact,
-        contact_email=email, contact_phone=rng.choice([None, f"+1 555 {rng.randint(1000, 9999)}"]),
+        id=lead_id,
+        organisation_id=partner.organisation_id,
+        profile_id=partner.profile_id,
+        type=lead_type.value,
+        stage=stage.value,
+        outcome=outcome.value if outcome else None,
+        company_name=company,
+        company_size=rng.choice(list(CompanySize)).value,
+        industry=rng.choice(INDUSTRIES),
+        country=rng.choice(COUNTRIES),
+        contact_name=contact,
+        contact_email=email,
+        contact_phone=rng.choice([None, f"+1 555 {rng.randint(1000, 9999)}"]),
         need=rng.choice(NEEDS),
         contact_requested=lead_type is LeadType.CUSTOMER_INQUIRY and rng.random() < 0.35,
-        consent_to_contact=True, sender_user_id=sender_user, sender_organisation_id=sender_org,
-        received_at=received_at, respond_by=received_at + window, responded_at=responded_at,
-        archived_at=archived_at, version=version, created_at=received_at, updated_at=updated_at,
+        consent_to_contact=True,
+        sender_user_id=sender_user,
+        sender_organisation_id=sender_org,
+        received_at=received_at,
+        respond_by=received_at + window,
+        responded_at=responded_at,
+        archived_at=archived_at,
+        version=version,
+        created_at=received_at,
+        updated_at=updated_at,
     )
     if campaign and deal["campaign_id"] is None:
         deal["campaign_id"] = campaign
@@ -221,8 +418,9 @@ def generate_lead(
         rows.favorites.append((manager, lead_id, now))
 
 
-async def _copy(conn: AsyncConnection, table: str, columns: list[str],
-                records: list[tuple[Any, ...]]) -> None:
+async def _copy(
+    conn: AsyncConnection, table: str, columns: list[str], records: list[tuple[Any, ...]]
+) -> None:
     if not records:
         return
     raw = await conn.get_raw_connection()
@@ -239,37 +437,73 @@ async def _write(conn: AsyncConnection, rows: LeadRows) -> None:
 
 
 async def _create_partner(
-    session: AsyncSession, slug: str, name: str, profile_name: str, country: str,
+    session: AsyncSession,
+    slug: str,
+    name: str,
+    profile_name: str,
+    country: str,
 ) -> Partner:
     org = models.Organisation(id=uuid.uuid4(), slug=slug, name=name, kind="PARTNER")
     session.add(org)
-    admin = models.User(id=uuid.uuid4(), organisation_id=org.id, email=f"admin@{slug}.example",
-                        name=f"{name} Admin", roles=[Role.PARTNER_ADMIN.value])
-    referrals = models.User(id=uuid.uuid4(), organisation_id=org.id,
-                            email=f"referrals@{slug}.example", name=f"{name} Referrals",
-                            roles=[Role.REFERRALS_ADMIN.value])
-    member = models.User(id=uuid.uuid4(), organisation_id=org.id, email=f"sales@{slug}.example",
-                         name=f"{name} Sales", roles=[])
-    profile = models.BusinessProfile(id=uuid.uuid4(), organisation_id=org.id, name=profile_name,
-                                     published=True)
+    admin = models.User(
+        id=uuid.uuid4(),
+        organisation_id=org.id,
+        email=f"admin@{slug}.example",
+        name=f"{name} Admin",
+        roles=[Role.PARTNER_ADMIN.value],
+    )
+    referrals = models.User(
+        id=uuid.uuid4(),
+        organisation_id=org.id,
+        email=f"referrals@{slug}.example",
+        name=f"{name} Referrals",
+        roles=[Role.REFERRALS_ADMIN.value],
+    )
+    member = models.User(
+        id=uuid.uuid4(),
+        organisation_id=org.id,
+        email=f"sales@{slug}.example",
+        name=f"{name} Sales",
+        roles=[],
+    )
+    profile = models.BusinessProfile(
+        id=uuid.uuid4(), organisation_id=org.id, name=profile_name, published=True
+    )
     session.add_all([admin, referrals, member])
     await session.flush()
     session.add(profile)
     await session.flush()
-    location = models.ProfileLocation(id=uuid.uuid4(), profile_id=profile.id, name="Head office",
-                                      address=f"1 Main Street, {name}", country=country)
+    location = models.ProfileLocation(
+        id=uuid.uuid4(),
+        profile_id=profile.id,
+        name="Head office",
+        address=f"1 Main Street, {name}",
+        country=country,
+    )
     session.add(location)
     await session.flush()
-    session.add_all([
-        models.LocationContact(location_id=location.id, name="Lead desk",
-                               email=f"leads@{slug}.example", phone="+1 555 0100"),
-        models.LocationContact(location_id=location.id, name="Former desk",
-                               email=f"old-desk@{slug}.example", alerts_opted_out=True),
-    ])
+    session.add_all(
+        [
+            models.LocationContact(
+                location_id=location.id,
+                name="Lead desk",
+                email=f"leads@{slug}.example",
+                phone="+1 555 0100",
+            ),
+            models.LocationContact(
+                location_id=location.id,
+                name="Former desk",
+                email=f"old-desk@{slug}.example",
+                alerts_opted_out=True,
+            ),
+        ]
+    )
     return Partner(org.id, profile.id, slug, [admin.id, referrals.id])
 
 
-async def seed_demo(settings: Settings, *, force: bool = False, now: datetime | None = None) -> bool:
+async def seed_demo(
+    settings: Settings, *, force: bool = False, now: datetime | None = None
+) -> bool:
     """Create the demo world in an empty database. Returns False if there was data already."""
     engine = create_engine(settings, pool_size=1, max_overflow=0)
     try:
@@ -284,27 +518,40 @@ async def seed_demo(settings: Settings, *, force: bool = False, now: datetime | 
 
 
 async def seed_demo_into(
-    session: AsyncSession, settings: Settings, *, now: datetime | None = None, seed: int = 42,
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    seed: int = 42,
     suffix: str = "",
 ) -> dict[str, Partner]:
     """The demo world inside the caller's transaction (tests pass a suffix for fresh slugs)."""
     now = now or datetime.now(UTC)
     rng = random.Random(seed)
-    platform = models.Organisation(id=uuid.uuid4(), slug=PLATFORM_SLUG + suffix,
-                                   name="Partner Program", kind="PLATFORM")
+    platform = models.Organisation(
+        id=uuid.uuid4(), slug=PLATFORM_SLUG + suffix, name="Partner Program", kind="PLATFORM"
+    )
     session.add(platform)
     await session.flush()
     staff = {}
-    for role, local in ((Role.MARKETER, "marketer"), (Role.SELLER, "seller"),
-                        (Role.PLATFORM_ADMIN, "admin")):
-        user = models.User(id=uuid.uuid4(), organisation_id=platform.id,
-                           email=f"{local}{suffix}@{PLATFORM_SLUG}.example",
-                           name=f"Platform {local.title()}", roles=[role.value])
+    for role, local in (
+        (Role.MARKETER, "marketer"),
+        (Role.SELLER, "seller"),
+        (Role.PLATFORM_ADMIN, "admin"),
+    ):
+        user = models.User(
+            id=uuid.uuid4(),
+            organisation_id=platform.id,
+            email=f"{local}{suffix}@{PLATFORM_SLUG}.example",
+            name=f"Platform {local.title()}",
+            roles=[role.value],
+        )
         session.add(user)
         staff[role] = user.id
     await session.flush()
-    senders = Senders(marketer=staff[Role.MARKETER], seller=staff[Role.SELLER],
-                      platform_org=platform.id)
+    senders = Senders(
+        marketer=staff[Role.MARKETER], seller=staff[Role.SELLER], platform_org=platform.id
+    )
     partners: dict[str, Partner] = {}
     for slug, (name, profile, country) in DEMO_PARTNERS.items():
         partners[slug] = await _create_partner(session, slug + suffix, name, profile, country)
@@ -313,15 +560,22 @@ async def seed_demo_into(
     rows = LeadRows()
     for slug, count in DEMO_LEADS.items():
         for i in range(count):
-            generate_lead(rng, partners[slug], senders, now, settings.lead_response_days, rows,
-                          index=i)
+            generate_lead(
+                rng, partners[slug], senders, now, settings.lead_response_days, rows, index=i
+            )
     await _write(await session.connection(), rows)
     return partners
 
 
 async def seed_bulk(
-    settings: Settings, *, partners: int, leads: int, progress: bool = False,
-    now: datetime | None = None, seed: int = 7, batch: int = 20_000,
+    settings: Settings,
+    *,
+    partners: int,
+    leads: int,
+    progress: bool = False,
+    now: datetime | None = None,
+    seed: int = 7,
+    batch: int = 20_000,
 ) -> None:
     """M partners and N leads spread over them, COPY'd in batches (benchmarks)."""
     now = now or datetime.now(UTC)
@@ -331,16 +585,30 @@ async def seed_bulk(
     try:
         async with AsyncSession(engine) as session, session.begin():
             platform_org = await session.scalar(
-                select(models.Organisation.id).where(models.Organisation.slug == PLATFORM_SLUG))
-            staff = dict((await session.execute(
-                select(models.User.roles[1], models.User.id)
-                .where(models.User.organisation_id == platform_org))).all())
-            senders = Senders(marketer=staff[Role.MARKETER.value], seller=staff[Role.SELLER.value],
-                              platform_org=platform_org)  # type: ignore[arg-type]
+                select(models.Organisation.id).where(models.Organisation.slug == PLATFORM_SLUG)
+            )
+            assert platform_org is not None, "seed the demo world first"
+            staff: dict[str, uuid.UUID] = dict(
+                (
+                    await session.execute(
+                        select(models.User.roles[1], models.User.id).where(
+                            models.User.organisation_id == platform_org
+                        )
+                    )
+                ).all()
+            )
+            senders = Senders(
+                marketer=staff[Role.MARKETER.value],
+                seller=staff[Role.SELLER.value],
+                platform_org=platform_org,
+            )
             for i in range(partners):
                 slug = f"bulk-{run_id}-{i:05d}"
-                senders.partners.append(await _create_partner(
-                    session, slug, f"Bulk Partner {i}", f"Bulk Profile {i}", "US"))
+                senders.partners.append(
+                    await _create_partner(
+                        session, slug, f"Bulk Partner {i}", f"Bulk Profile {i}", "US"
+                    )
+                )
         with _progress(progress, leads) as advance:
             done = 0
             while done < leads:
@@ -348,8 +616,9 @@ async def seed_bulk(
                 rows = LeadRows()
                 for n in range(size):
                     partner = senders.partners[(done + n) % len(senders.partners)]
-                    generate_lead(rng, partner, senders, now, settings.lead_response_days, rows,
-                                  index=18 + n)
+                    generate_lead(
+                        rng, partner, senders, now, settings.lead_response_days, rows, index=18 + n
+                    )
                 async with engine.begin() as conn:
                     await _write(conn, rows)
                 done += size
@@ -378,7 +647,10 @@ class _progress:
 
 
 async def find_user(
-    settings: Settings, *, partner: str | None = None, role: Role | None = None,
+    settings: Settings,
+    *,
+    partner: str | None = None,
+    role: Role | None = None,
     email: str | None = None,
 ) -> uuid.UUID | None:
     """The demo user a token is for: by e-mail, or the first user of the partner (or of the
@@ -393,9 +665,8 @@ async def find_user(
                 slug = partner or PLATFORM_SLUG
                 wanted = role or (Role.PARTNER_ADMIN if partner else Role.PLATFORM_ADMIN)
                 statement = statement.where(
-                    models.Organisation.slug == slug, models.User.roles.any(wanted.value)
+                    models.Organisation.slug == slug, models.User.roles.contains([wanted.value])
                 )
             return (await session.scalars(statement.order_by(models.User.email).limit(1))).first()
     finally:
         await engine.dispose()
-

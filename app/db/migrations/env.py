@@ -14,7 +14,9 @@ target_metadata = Base.metadata
 
 def _run(connection: Connection) -> None:
     context.configure(
-        connection=connection, target_metadata=target_metadata, compare_type=True,
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_type=True,
         transaction_per_migration=True,
     )
     with context.begin_transaction():

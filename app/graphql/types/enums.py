@@ -28,7 +28,9 @@ CompanySize = strawberry.enum(reference.CompanySize, description="Partner Center
 DeclineReason = strawberry.enum(
     reference.DeclineReason, description="Why a partner declines; OTHER requires notes."
 )
-LostReason = strawberry.enum(reference.LostReason, description="Why a deal was lost; OTHER requires notes.")
+LostReason = strawberry.enum(
+    reference.LostReason, description="Why a deal was lost; OTHER requires notes."
+)
 Role = strawberry.enum(roles.Role)
 LeadTab = strawberry.enum(lead_queries.LeadTab, description="The three top-level tabs (R5).")
 LeadOrder = strawberry.enum(

@@ -49,7 +49,9 @@ class AcceptLeadInput:
             deal_name=self.deal_name,
             estimated_value=self.estimated_value.to_service(),
             estimated_purchase_date=self.estimated_purchase_date,
-            notes=self.notes, crm_id=self.crm_id, campaign_id=self.campaign_id,
+            notes=self.notes,
+            crm_id=self.crm_id,
+            campaign_id=self.campaign_id,
             team_members=[m.to_service() for m in self.team_members or []],
         )
 
@@ -74,8 +76,14 @@ class UpdateLeadInput:
     campaign_id: str | None = strawberry.UNSET
 
     def provided_fields(self) -> dict[str, Any]:
-        names = ("deal_name", "estimated_value", "estimated_purchase_date", "notes", "crm_id",
-                 "campaign_id")
+        names = (
+            "deal_name",
+            "estimated_value",
+            "estimated_purchase_date",
+            "notes",
+            "crm_id",
+            "campaign_id",
+        )
         provided: dict[str, Any] = {}
         for name in names:
             value = getattr(self, name)
@@ -116,9 +124,7 @@ class MarkLeadLostInput:
     reason: LostReason  # type: ignore[valid-type]
     notes: str | None = None
     final_value: MoneyInput | None = None
-    closing_date: dt.date | None = strawberry.field(
-        default=None, description="Defaults to today."
-    )
+    closing_date: dt.date | None = strawberry.field(default=None, description="Defaults to today.")
 
 
 @strawberry.input
@@ -141,7 +147,11 @@ class LeadFilter:
 
     def to_service(self) -> lead_queries.LeadFilter:
         return lead_queries.LeadFilter(
-            types=self.types, stages=self.stages, outcomes=self.outcomes, search=self.search,
-            received_from=self.received_from, received_to=self.received_to,
+            types=self.types,
+            stages=self.stages,
+            outcomes=self.outcomes,
+            search=self.search,
+            received_from=self.received_from,
+            received_to=self.received_to,
             contact_requested=self.contact_requested,
         )

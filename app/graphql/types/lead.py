@@ -12,7 +12,7 @@ from app.db import models
 from app.domain.alerts import contact_alert, seconds_left_to_respond
 from app.domain.lifecycle import LeadStage as DomainStage
 from app.domain.lifecycle import allowed_actions
-from app.domain.reference import CURRENCY_MINOR_UNITS
+from app.domain.reference import in_minor_units
 from app.graphql.context import Context
 from app.graphql.types.enums import (
     ActorKind,
@@ -37,9 +37,7 @@ class Money:
 def money(amount: Decimal | None, currency: str | None) -> Money | None:
     if amount is None or not currency:
         return None
-    # Stored with 3 places; shown with the currency's own (USD 1200.50, JPY 1200).
-    places = CURRENCY_MINOR_UNITS.get(currency, 2)
-    return Money(amount=amount.quantize(Decimal(1).scaleb(-places)), currency=currency)
+    return Money(amount=in_minor_units(amount, currency), currency=currency)
 
 
 @strawberry.type(description="The customer and what they need.")
@@ -84,8 +82,13 @@ class TeamMember:
 
     @classmethod
     def from_row(cls, row: models.LeadTeamMember) -> TeamMember:
-        return cls(id=strawberry.ID(str(row.id)), name=row.name, email=row.email,
-                   phone=row.phone, added_at=row.added_at)
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            email=row.email,
+            phone=row.phone,
+            added_at=row.added_at,
+        )
 
 
 @strawberry.type
@@ -141,8 +144,9 @@ class LeadHistoryEntry:
         result = []
         for name, change in (self.row.changes or {}).items():
             if isinstance(change, dict) and set(change) == {"from", "to"}:
-                result.append(FieldChange(field=name, from_value=change["from"],
-                                          to_value=change["to"]))
+                result.append(
+                    FieldChange(field=name, from_value=change["from"], to_value=change["to"])
+                )
             else:
                 result.append(FieldChange(field=name, from_value=None, to_value=change))
         return result
@@ -163,7 +167,9 @@ class Lead:
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.row.id))
 
-    @strawberry.field(description="Increases on every change; pass as expectedVersion to act safely.")
+    @strawberry.field(
+        description="Increases on every change; pass as expectedVersion to act safely."
+    )
     def version(self) -> int:
         return self.row.version
 
@@ -196,7 +202,8 @@ class Lead:
     )
     def time_left_to_respond(self, info: Info[Context, None]) -> int | None:
         return seconds_left_to_respond(
-            stage=DomainStage(self.row.stage), respond_by=self.row.respond_by,
+            stage=DomainStage(self.row.stage),
+            respond_by=self.row.respond_by,
             now=info.context.now,
         )
 
@@ -234,21 +241,31 @@ class Lead:
     def customer(self) -> Customer:
         r = self.row
         return Customer(
-            company_name=r.company_name, company_size=r.company_size,  # type: ignore[arg-type]
-            industry=r.industry, country=r.country, contact_name=r.contact_name,
-            contact_email=r.contact_email, contact_phone=r.contact_phone, need=r.need,
-            contact_requested=r.contact_requested, consent_to_contact=r.consent_to_contact,
+            company_name=r.company_name,
+            company_size=r.company_size,  # type: ignore[arg-type]
+            industry=r.industry,
+            country=r.country,
+            contact_name=r.contact_name,
+            contact_email=r.contact_email,
+            contact_phone=r.contact_phone,
+            need=r.need,
+            contact_requested=r.contact_requested,
+            consent_to_contact=r.consent_to_contact,
         )
 
-    @strawberry.field(description="Null until the lead has deal data (accepted, declined, or sent "
-                      "with a campaign id).")
+    @strawberry.field(
+        description="Null until the lead has deal data (accepted, declined, or sent "
+        "with a campaign id)."
+    )
     def deal(self) -> Deal | None:
         r = self.row
         deal = Deal(
             name=r.deal_name,
             estimated_value=money(r.estimated_value_amount, r.estimated_value_currency),
             estimated_purchase_date=r.estimated_purchase_date,
-            notes=r.notes, crm_id=r.crm_id, campaign_id=r.campaign_id,
+            notes=r.notes,
+            crm_id=r.crm_id,
+            campaign_id=r.campaign_id,
             decline_reason=r.decline_reason,  # type: ignore[arg-type]
             decline_notes=r.decline_notes,
             final_value=money(r.final_value_amount, r.final_value_currency),
@@ -262,9 +279,14 @@ class Lead:
     async def sender(self, info: Info[Context, None]) -> LeadSender:
         r = self.row
         if r.sender_organisation_id is None:
-            return LeadSender(kind="CUSTOMER", name=r.contact_name, organisation_name=r.company_name)
-        org = await info.context.organisation_by_id.load(r.sender_organisation_id)
-        user = await info.context.user_by_id.load(r.sender_user_id) if r.sender_user_id else None
+            return LeadSender(
+                kind="CUSTOMER", name=r.contact_name, organisation_name=r.company_name
+            )
+        # Both loads are requested before either is awaited, so they batch with other leads'.
+        org_load = info.context.organisation_by_id.load(r.sender_organisation_id)
+        user_load = info.context.user_by_id.load(r.sender_user_id) if r.sender_user_id else None
+        org = await org_load
+        user = await user_load if user_load is not None else None
         return LeadSender(
             kind=org.kind if org else "PLATFORM",
             name=user.name if user else None,

@@ -46,9 +46,17 @@ class Viewer:
         return cls(
             user=User(id=strawberry.ID(str(actor.user_id)), name=actor.name, email=actor.email),
             organisation=Organisation(
-                id=strawberry.ID(str(org.id)), slug=org.slug, name=org.name, kind=org.kind,
-                profile=BusinessProfile(id=strawberry.ID(str(profile.id)), name=profile.name,
-                                        published=profile.published) if profile else None,
+                id=strawberry.ID(str(org.id)),
+                slug=org.slug,
+                name=org.name,
+                kind=org.kind,
+                profile=BusinessProfile(
+                    id=strawberry.ID(str(profile.id)),
+                    name=profile.name,
+                    published=profile.published,
+                )
+                if profile
+                else None,
             ),
             roles=sorted(actor.roles),  # type: ignore[arg-type]
             can_manage_leads=actor.manages_leads,

@@ -1,0 +1,110 @@
+"""The console script as a developer uses it, against the test database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import jwt
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.config import PROJECT_ROOT, Settings
+from app.db.models import Lead, LeadHistory, Organisation, User
+from tests.factories import World
+
+CLI = str(Path(sys.executable).parent / "partner-leads")
+
+
+def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(
+        os.environ,
+        DATABASE_URL=settings.database_url or "",
+        REDIS_URL=settings.redis_url or "",
+        APP_ENV="test",
+        LOG_LEVEL="WARNING",
+    )
+    return subprocess.run(
+        [CLI, *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def _subject(settings: Settings, token: str) -> uuid.UUID:
+    claims = jwt.decode(
+        token.strip(), settings.jwt_secret, algorithms=["HS256"], audience=settings.jwt_audience
+    )
+    return uuid.UUID(claims["sub"])
+
+
+def test_token_for_partner_role_platform_role_and_email(settings: Settings, world: World) -> None:
+    cases = [
+        (["--partner", "contoso", "--role", "REFERRALS_ADMIN"], world.contoso.referrals_admin),
+        (["--partner", "fabrikam"], world.fabrikam.partner_admin),
+        (["--role", "SELLER"], world.seller),
+        (["--role", "MARKETER"], world.marketer),
+        (["--role", "PLATFORM_ADMIN"], world.platform_admin),
+        (["--email", "sales@northwind.example"], world.northwind.member),
+    ]
+    for args, user_id in cases:
+        result = _cli(settings, "token", *args)
+        assert result.returncode == 0, result.stderr
+        assert _subject(settings, result.stdout) == user_id, args
+
+
+def test_token_for_unknown_user_fails_clearly(settings: Settings, world: World) -> None:
+    result = _cli(settings, "token", "--email", "nobody@nowhere.example")
+    assert result.returncode == 1
+    assert "no such user" in result.stderr
+
+
+async def test_seed_is_idempotent_and_builds_bulk_worlds(
+    settings: Settings, engine: AsyncEngine, world: World
+) -> None:
+    async with AsyncSession(engine) as session:
+        orgs_before = await session.scalar(select(func.count()).select_from(Organisation))
+    result = _cli(settings, "seed", "--partners", "3", "--leads", "600")
+    assert result.returncode == 0, result.stderr
+    assert "demo world already present" in result.stdout
+
+    async with AsyncSession(engine) as session:
+        bulk = (
+            await session.scalars(select(Organisation.id).where(Organisation.slug.like("bulk-%")))
+        ).all()
+        assert len(bulk) == 3
+        assert await session.scalar(select(func.count()).select_from(Organisation)) == (
+            (orgs_before or 0) + 3
+        )
+        leads = await session.scalar(
+            select(func.count()).select_from(Lead).where(Lead.organisation_id.in_(bulk))
+        )
+        assert leads == 600
+        # Every lead has its history, and its stage agrees with its last history row.
+        without_history = await session.scalar(
+            select(func.count())
+            .select_from(Lead)
+            .where(
+                Lead.organisation_id.in_(bulk),
+                ~select(LeadHistory.id).where(LeadHistory.lead_id == Lead.id).exists(),
+            )
+        )
+        assert without_history == 0
+        last = (
+            select(LeadHistory.to_stage)
+            .where(LeadHistory.lead_id == Lead.id)
+            .order_by(LeadHistory.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        mismatched = await session.scalar(
+            select(func.count())
+            .select_from(Lead)
+            .where(Lead.organisation_id.in_(bulk), Lead.stage != last)
+        )
+        assert mismatched == 0
+        users = await session.scalar(
+            select(func.count()).select_from(User).where(User.organisation_id.in_(bulk))
+        )
+        assert users == 9
