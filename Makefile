@@ -26,7 +26,7 @@ test: install ## the whole suite on real Postgres and Valkey
 	.venv/bin/pytest -q
 
 lint: install
-	.venv/bin/ruff check app workers tests
+	.venv/bin/ruff check app workers tests bench
 	.venv/bin/mypy app workers
 
 schema: install ## regenerate schema.graphql from the code

@@ -40,13 +40,14 @@ CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "16")
 
 LIST = """query { leads(tab: QUALIFIED, first: 20) { totalCount pageInfo { hasNextPage endCursor }
   edges { node { id version type stage outcome receivedAt respondBy contactAlert timeLeftToRespond
-  allowedActions isFavorite customer { companyName contactName } deal { name estimatedValue { amount currency } }
-  team { name } } } } }"""
+  allowedActions isFavorite customer { companyName contactName }
+  deal { name estimatedValue { amount currency } } team { name } } } } }"""
 LIST_FILTERED = """query { leads(tab: MARKETPLACE, first: 20, filter: {stages: [RECEIVED, ACCEPTED],
   search: "cloud"}) { edges { node { id stage customer { companyName } } } } }"""
 COUNTS = "query { leadCounts { tab stage count } }"
 DETAIL = """query { lead(id: "$ID") { id version stage allowedActions customer { companyName need }
-  deal { name notes } team { name email } history { action fromStage toStage at actor { name } } } }"""
+  deal { name notes } team { name email }
+  history { action fromStage toStage at actor { name } } } }"""
 UPDATE = """mutation { updateLead(input: {id: "$ID", notes: "bench note"}) { lead { version }
   errors { code } } }"""
 
@@ -62,31 +63,52 @@ async def _prepare(settings: Settings) -> tuple[str, list[str], list[str], int]:
     engine = create_engine(settings)
     async with AsyncSession(engine) as session:
         bulk = await session.scalar(
-            select(func.count()).select_from(Lead).join(Organisation)
-            .where(Organisation.slug.like("bulk-%")))
+            select(func.count())
+            .select_from(Lead)
+            .join(Organisation, Organisation.id == Lead.organisation_id)
+            .where(Organisation.slug.like("bulk-%"))
+        )
     if (bulk or 0) < LEADS:
         started = time.monotonic()
-        await seeding.seed_bulk(settings, partners=PARTNERS, leads=LEADS - (bulk or 0),
-                                progress=True)
+        await seeding.seed_bulk(
+            settings, partners=PARTNERS, leads=LEADS - (bulk or 0), progress=True
+        )
         print(f"seeded {LEADS - (bulk or 0)} leads in {time.monotonic() - started:.1f}s")
     async with AsyncSession(engine) as session:
         # The bulk partner with the biggest inbox, and its referrals admin.
-        org_id, size = (await session.execute(
-            select(Lead.organisation_id, func.count()).join(Organisation)
-            .where(Organisation.slug.like("bulk-%"))
-            .group_by(Lead.organisation_id).order_by(func.count().desc()).limit(1))).one()
+        org_id, size = (
+            await session.execute(
+                select(Lead.organisation_id, func.count())
+                .join(Organisation, Organisation.id == Lead.organisation_id)
+                .where(Organisation.slug.like("bulk-%"))
+                .group_by(Lead.organisation_id)
+                .order_by(func.count().desc())
+                .limit(1)
+            )
+        ).one()
         user_id = await session.scalar(
-            select(User.id).where(User.organisation_id == org_id,
-                                  User.roles.contains(["REFERRALS_ADMIN"])))
-        accepted = (await session.scalars(
-            select(Lead.id).where(Lead.organisation_id == org_id, Lead.stage == "ACCEPTED")
-            .limit(2000))).all()
-        any_ids = (await session.scalars(
-            select(Lead.id).where(Lead.organisation_id == org_id).limit(2000))).all()
+            select(User.id).where(
+                User.organisation_id == org_id, User.roles.contains(["REFERRALS_ADMIN"])
+            )
+        )
+        accepted = (
+            await session.scalars(
+                select(Lead.id)
+                .where(Lead.organisation_id == org_id, Lead.stage == "ACCEPTED")
+                .limit(2000)
+            )
+        ).all()
+        any_ids = (
+            await session.scalars(select(Lead.id).where(Lead.organisation_id == org_id).limit(2000))
+        ).all()
     await engine.dispose()
     assert user_id is not None
-    return (issue_token(settings, user_id), [str(i) for i in any_ids],
-            [str(i) for i in accepted], int(size))
+    return (
+        issue_token(settings, user_id),
+        [str(i) for i in any_ids],
+        [str(i) for i in accepted],
+        int(size),
+    )
 
 
 def _wrk(port: int, token: str, body: str, ids: list[str] | None) -> dict[str, float]:
@@ -95,12 +117,26 @@ def _wrk(port: int, token: str, body: str, ids: list[str] | None) -> dict[str, f
         body_file.write_text(json.dumps({"query": body}))
         ids_file = Path(tmp, "ids.txt")
         ids_file.write_text("\n".join(ids or []))
-        env = dict(os.environ, TOKEN=token, BODY_FILE=str(body_file),
-                   IDS_FILE=str(ids_file) if ids else "")
+        env = dict(
+            os.environ, TOKEN=token, BODY_FILE=str(body_file), IDS_FILE=str(ids_file) if ids else ""
+        )
         out = subprocess.run(
-            ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}", "--timeout", "10s",
-             "-s", str(Path(__file__).with_name("graphql.lua")), f"http://127.0.0.1:{port}/graphql"],
-            env=env, capture_output=True, text=True, check=True).stdout
+            [
+                "wrk",
+                "-t2",
+                f"-c{CONNECTIONS}",
+                f"-d{DURATION}",
+                "--timeout",
+                "10s",
+                "-s",
+                str(Path(__file__).with_name("graphql.lua")),
+                f"http://127.0.0.1:{port}/graphql",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     match = re.search(r"RESULT (.*)", out)
     assert match, out
     return {k: float(v) for k, v in (kv.split("=") for kv in match.group(1).split())}
@@ -110,22 +146,44 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
     url = os.environ.get("BENCH_DATABASE_URL")
-    stack = DevStack(PROJECT_ROOT / ".data" / "bench", database_url=url, redis_url="unused",
-                     database_name="partner_leads_bench").start()
+    stack = DevStack(
+        PROJECT_ROOT / ".data" / "bench",
+        database_url=url,
+        redis_url="unused",
+        database_name="partner_leads_bench",
+    ).start()
     server = None
     try:
-        settings = Settings(app_env=AppEnv.TEST,
-                            database_url=stack.database_url, redis_url="redis://unused")
+        settings = Settings(
+            app_env=AppEnv.TEST, database_url=stack.database_url, redis_url="redis://unused"
+        )
         assert settings.database_url
         upgrade(settings.database_url)
         token, ids, accepted, inbox = asyncio.run(_prepare(settings))
         port = _free_port()
-        env = dict(os.environ, DATABASE_URL=settings.database_url, REDIS_URL="redis://unused",
-                   APP_ENV="test", PORT=str(port), LOG_LEVEL="WARNING")
+        env = dict(
+            os.environ,
+            DATABASE_URL=settings.database_url,
+            REDIS_URL="redis://unused",
+            APP_ENV="test",
+            PORT=str(port),
+            LOG_LEVEL="WARNING",
+        )
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.asgi:app", "--port", str(port),
-             "--log-level", "warning", "--no-access-log"],
-            cwd=PROJECT_ROOT, env=env)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app.asgi:app",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+        )
         for _ in range(100):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -145,14 +203,18 @@ def main() -> None:
             rows.append((name, result))
             print(f"{name}: {result}", flush=True)
         total = LEADS
-        print(f"\n{total:,} bulk leads over {PARTNERS} partners (inbox under test: {inbox:,} "
-              f"leads); 1 uvicorn process; wrk -t2 -c{CONNECTIONS} -d{DURATION}; "
-              f"{os.cpu_count()} cores, Python {platform.python_version()}\n")
+        print(
+            f"\n{total:,} bulk leads over {PARTNERS} partners (inbox under test: {inbox:,} "
+            f"leads); 1 uvicorn process; wrk -t2 -c{CONNECTIONS} -d{DURATION}; "
+            f"{os.cpu_count()} cores, Python {platform.python_version()}\n"
+        )
         print("| scenario | req/s | p50 ms | p90 ms | p99 ms | errors |")
         print("| --- | ---: | ---: | ---: | ---: | ---: |")
         for name, r in rows:
-            print(f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
-                  f"{r['p99_ms']:.1f} | {int(r['non2xx_or_errors'])} |")
+            print(
+                f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
+                f"{r['p99_ms']:.1f} | {int(r['non2xx_or_errors'])} |"
+            )
     finally:
         if server is not None:
             server.terminate()

@@ -47,6 +47,11 @@ class ActorKind(StrEnum):
     SYSTEM = "SYSTEM"
 
 
+def tab_of(lead_type: LeadType) -> str:
+    """The top-level tab a lead lives in (R5); the database derives the same column."""
+    return "MARKETPLACE" if lead_type is LeadType.CUSTOMER_INQUIRY else "QUALIFIED"
+
+
 @dataclass(frozen=True, slots=True)
 class LeadState:
     stage: LeadStage

@@ -48,7 +48,7 @@ async def _run(
             await session.rollback()
             return LeadPayload(lead=None, errors=user_errors(result))
         await session.commit()
-    return LeadPayload(lead=Lead(row=result), errors=[])
+    return LeadPayload(lead=Lead.from_row(result, info.context), errors=[])
 
 
 @strawberry.type

@@ -19,27 +19,25 @@ from app.services.errors import Refused
 
 @strawberry.type(description="A page of leads in keyset order (Relay connection).")
 class LeadConnection:
+    edges: list[LeadEdge]
+    nodes: list[Lead]
+    page_info: PageInfo
     page: strawberry.Private[lead_queries.LeadPage]
 
-    @strawberry.field
-    def edges(self) -> list[LeadEdge]:
-        return [
-            LeadEdge(cursor=cursor, node=Lead(row=row))
-            for row, cursor in zip(self.page.leads, self.page.cursors, strict=True)
-        ]
-
-    @strawberry.field
-    def nodes(self) -> list[Lead]:
-        return [Lead(row=row) for row in self.page.leads]
-
-    @strawberry.field
-    def page_info(self) -> PageInfo:
-        cursors = self.page.cursors
-        return PageInfo(
-            has_next_page=self.page.has_next_page,
-            has_previous_page=self.page.has_previous_page,
-            start_cursor=cursors[0] if cursors else None,
-            end_cursor=cursors[-1] if cursors else None,
+    @classmethod
+    def build(cls, page: lead_queries.LeadPage, context: Context) -> LeadConnection:
+        nodes = [Lead.from_row(row, context) for row in page.leads]
+        cursors = page.cursors
+        return cls(
+            edges=[LeadEdge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],
+            nodes=nodes,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=cursors[0] if cursors else None,
+                end_cursor=cursors[-1] if cursors else None,
+            ),
+            page=page,
         )
 
     @strawberry.field(description="Leads matching tab and filter, all pages together.")
@@ -72,7 +70,7 @@ class Query:
     async def lead(self, info: Info[Context, None], id: strawberry.ID) -> Lead | None:
         async with info.context.db() as session:
             row = await lead_queries.get_lead(session, info.context.actor, id)
-        return Lead(row=row) if row is not None else None
+        return Lead.from_row(row, info.context) if row is not None else None
 
     @strawberry.field(description="A tab's leads, filtered and paged (first <= 100).")
     async def leads(
@@ -96,7 +94,7 @@ class Query:
             )
         if isinstance(page, Refused):
             raise query_error(page)
-        return LeadConnection(page=page)
+        return LeadConnection.build(page, info.context)
 
     @strawberry.field(description="Badge counts per tab and stage, zeros included.")
     async def lead_counts(self, info: Info[Context, None]) -> list[LeadCount]:

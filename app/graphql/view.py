@@ -36,10 +36,13 @@ class GraphQLView(GraphQL[Context, None]):
         self.verifier = TokenVerifier(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            request = Request(scope)
-            header = request.headers.get("authorization")
-            scope.setdefault("state", {})["actor"] = None
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        # One session per request, from authentication to the last resolver.
+        context = Context(settings=self.settings, sessionmaker=self.sessionmaker, actor=None)
+        try:
+            header = Request(scope).headers.get("authorization")
             if header:
                 scheme, _, token = header.partition(" ")
                 if scheme.lower() != "bearer" or not token.strip():
@@ -52,17 +55,20 @@ class GraphQLView(GraphQL[Context, None]):
                 except AuthenticationError as exc:
                     await _unauthenticated(f"invalid token: {exc}")(scope, receive, send)
                     return
-                async with self.sessionmaker() as session:
-                    actor = await load_actor(session, user_id)
-                if actor is None:
+                context.actor = await load_actor(context.session, user_id)
+                if context.actor is None:
                     await _unauthenticated("unknown or inactive user")(scope, receive, send)
                     return
-                scope["state"]["actor"] = actor
-        await super().__call__(scope, receive, send)
+            scope.setdefault("state", {})["context"] = context
+            await super().__call__(scope, receive, send)
+        finally:
+            await context.close()
 
     async def get_context(self, request: Any, response: Any = None) -> Context:  # type: ignore[override]
-        actor = getattr(request.state, "actor", None)
-        return Context(settings=self.settings, sessionmaker=self.sessionmaker, actor=actor)
+        context = getattr(request.state, "context", None)
+        if isinstance(context, Context):
+            return context
+        return Context(settings=self.settings, sessionmaker=self.sessionmaker, actor=None)
 
     async def process_result(  # type: ignore[override]
         self, request: Request, result: ExecutionResult

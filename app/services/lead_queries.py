@@ -95,8 +95,11 @@ def decode_cursor(cursor: str, order: LeadOrder) -> tuple[datetime, uuid.UUID] |
         decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         return bad
-    if not (isinstance(decoded, list) and len(decoded) == 3
-            and all(isinstance(part, str) for part in decoded)):
+    if not (
+        isinstance(decoded, list)
+        and len(decoded) == 3
+        and all(isinstance(part, str) for part in decoded)
+    ):
         return bad
     name, value, lead_id = decoded
     if name != order.value:

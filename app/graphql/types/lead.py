@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 
 import strawberry
@@ -11,7 +12,8 @@ from strawberry.types import Info
 from app.db import models
 from app.domain.alerts import contact_alert, seconds_left_to_respond
 from app.domain.lifecycle import LeadStage as DomainStage
-from app.domain.lifecycle import allowed_actions
+from app.domain.lifecycle import LeadType as DomainType
+from app.domain.lifecycle import allowed_actions, tab_of
 from app.domain.reference import in_minor_units
 from app.graphql.context import Context
 from app.graphql.types.enums import (
@@ -106,50 +108,44 @@ class HistoryActor:
 
 @strawberry.type(description="One applied lifecycle action (R10).")
 class LeadHistoryEntry:
-    row: strawberry.Private[models.LeadHistory]
+    id: strawberry.ID
+    action: LeadAction  # type: ignore[valid-type]
+    from_stage: LeadStage | None  # type: ignore[valid-type]
+    to_stage: LeadStage  # type: ignore[valid-type]
+    outcome: LeadOutcome | None  # type: ignore[valid-type]
+    at: dt.datetime
+    changes: list[FieldChange] = strawberry.field(description="What the action changed.")
+    actor_kind: strawberry.Private[str]
+    actor_user_id: strawberry.Private[uuid.UUID | None]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def action(self) -> LeadAction:  # type: ignore[valid-type]
-        return self.row.action  # type: ignore[return-value]
-
-    @strawberry.field
-    def from_stage(self) -> LeadStage | None:  # type: ignore[valid-type]
-        return self.row.from_stage  # type: ignore[return-value]
-
-    @strawberry.field
-    def to_stage(self) -> LeadStage:  # type: ignore[valid-type]
-        return self.row.to_stage  # type: ignore[return-value]
-
-    @strawberry.field
-    def outcome(self) -> LeadOutcome | None:  # type: ignore[valid-type]
-        return self.row.outcome  # type: ignore[return-value]
-
-    @strawberry.field
-    def at(self) -> dt.datetime:
-        return self.row.at
-
-    @strawberry.field
-    async def actor(self, info: Info[Context, None]) -> HistoryActor:
-        if self.row.actor_user_id is None:
-            return HistoryActor(kind=self.row.actor_kind, name=None)  # type: ignore[arg-type]
-        user = await info.context.user_by_id.load(self.row.actor_user_id)
-        return HistoryActor(kind=self.row.actor_kind, name=user.name if user else None)  # type: ignore[arg-type]
-
-    @strawberry.field(description="What the action changed, field by field.")
-    def changes(self) -> list[FieldChange]:
-        result = []
-        for name, change in (self.row.changes or {}).items():
+    @classmethod
+    def from_row(cls, row: models.LeadHistory) -> LeadHistoryEntry:
+        changes = []
+        for name, change in (row.changes or {}).items():
             if isinstance(change, dict) and set(change) == {"from", "to"}:
-                result.append(
+                changes.append(
                     FieldChange(field=name, from_value=change["from"], to_value=change["to"])
                 )
             else:
-                result.append(FieldChange(field=name, from_value=None, to_value=change))
-        return result
+                changes.append(FieldChange(field=name, from_value=None, to_value=change))
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            action=row.action,
+            from_stage=row.from_stage,
+            to_stage=row.to_stage,
+            outcome=row.outcome,
+            at=row.at,
+            changes=changes,
+            actor_kind=row.actor_kind,
+            actor_user_id=row.actor_user_id,
+        )
+
+    @strawberry.field
+    async def actor(self, info: Info[Context, None]) -> HistoryActor:
+        if self.actor_user_id is None:
+            return HistoryActor(kind=self.actor_kind, name=None)  # type: ignore[arg-type]
+        user = await info.context.user_by_id.load(self.actor_user_id)
+        return HistoryActor(kind=self.actor_kind, name=user.name if user else None)  # type: ignore[arg-type]
 
 
 @strawberry.type(description="Who sent the lead: the customer, platform staff, or a partner.")
@@ -161,104 +157,41 @@ class LeadSender:
 
 @strawberry.type(description="A lead in a partner's inbox.")
 class Lead:
-    row: strawberry.Private[models.Lead]
+    """Plain data built once per row: only fields that need a loader have resolvers, because
+    strawberry's per-resolver overhead dominates a page of leads otherwise."""
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field(
+    id: strawberry.ID
+    version: int = strawberry.field(
         description="Increases on every change; pass as expectedVersion to act safely."
     )
-    def version(self) -> int:
-        return self.row.version
-
-    @strawberry.field
-    def type(self) -> LeadType:  # type: ignore[valid-type]
-        return self.row.type  # type: ignore[return-value]
-
-    @strawberry.field
-    def tab(self) -> LeadTab:  # type: ignore[valid-type]
-        return self.row.tab  # type: ignore[return-value]
-
-    @strawberry.field
-    def stage(self) -> LeadStage:  # type: ignore[valid-type]
-        return self.row.stage  # type: ignore[return-value]
-
-    @strawberry.field
-    def outcome(self) -> LeadOutcome | None:  # type: ignore[valid-type]
-        return self.row.outcome  # type: ignore[return-value]
-
-    @strawberry.field
-    def received_at(self) -> dt.datetime:
-        return self.row.received_at
-
-    @strawberry.field(description="Answer (accept or decline) before this, or the lead expires.")
-    def respond_by(self) -> dt.datetime:
-        return self.row.respond_by
-
-    @strawberry.field(
+    type: LeadType  # type: ignore[valid-type]
+    tab: LeadTab  # type: ignore[valid-type]
+    stage: LeadStage  # type: ignore[valid-type]
+    outcome: LeadOutcome | None  # type: ignore[valid-type]
+    received_at: dt.datetime
+    respond_by: dt.datetime = strawberry.field(
+        description="Answer (accept or decline) before this, or the lead expires."
+    )
+    time_left_to_respond: int | None = strawberry.field(
         description="Seconds left to accept or decline; 0 when overdue, null once answered."
     )
-    def time_left_to_respond(self, info: Info[Context, None]) -> int | None:
-        return seconds_left_to_respond(
-            stage=DomainStage(self.row.stage),
-            respond_by=self.row.respond_by,
-            now=info.context.now,
-        )
-
-    @strawberry.field
-    def responded_at(self) -> dt.datetime | None:
-        return self.row.responded_at
-
-    @strawberry.field
-    def archived_at(self) -> dt.datetime | None:
-        return self.row.archived_at
-
-    @strawberry.field
-    def updated_at(self) -> dt.datetime:
-        return self.row.updated_at
-
-    @strawberry.field
-    def contact_alert(self, info: Info[Context, None]) -> ContactAlert | None:  # type: ignore[valid-type]
-        return contact_alert(  # type: ignore[return-value]
-            contact_requested=self.row.contact_requested,
-            received_at=self.row.received_at,
-            stage=DomainStage(self.row.stage),
-            now=info.context.now,
-            urgent_hours=info.context.settings.contact_alert_urgent_hours,
-        )
-
-    @strawberry.field(description="What the viewer may do now; render buttons from this.")
-    def allowed_actions(self) -> list[LeadAction]:  # type: ignore[valid-type]
-        return allowed_actions(DomainStage(self.row.stage))  # type: ignore[return-value]
-
-    @strawberry.field(description="Marked with the heart by the viewer (R5).")
-    async def is_favorite(self, info: Info[Context, None]) -> bool:
-        return bool(await info.context.favorite_by_lead.load(self.row.id))
-
-    @strawberry.field
-    def customer(self) -> Customer:
-        r = self.row
-        return Customer(
-            company_name=r.company_name,
-            company_size=r.company_size,  # type: ignore[arg-type]
-            industry=r.industry,
-            country=r.country,
-            contact_name=r.contact_name,
-            contact_email=r.contact_email,
-            contact_phone=r.contact_phone,
-            need=r.need,
-            contact_requested=r.contact_requested,
-            consent_to_contact=r.consent_to_contact,
-        )
-
-    @strawberry.field(
-        description="Null until the lead has deal data (accepted, declined, or sent "
-        "with a campaign id)."
+    responded_at: dt.datetime | None
+    archived_at: dt.datetime | None
+    updated_at: dt.datetime
+    contact_alert: ContactAlert | None  # type: ignore[valid-type]
+    allowed_actions: list[LeadAction] = strawberry.field(  # type: ignore[valid-type]
+        description="What the viewer may do now; render buttons from this."
     )
-    def deal(self) -> Deal | None:
-        r = self.row
+    customer: Customer
+    deal: Deal | None = strawberry.field(
+        description="Null until the lead has deal data (accepted, declined, or sent with a "
+        "campaign id)."
+    )
+    row: strawberry.Private[models.Lead]
+
+    @classmethod
+    def from_row(cls, r: models.Lead, context: Context) -> Lead:
+        stage = DomainStage(r.stage)
         deal = Deal(
             name=r.deal_name,
             estimated_value=money(r.estimated_value_amount, r.estimated_value_currency),
@@ -273,7 +206,48 @@ class Lead:
             lost_reason=r.lost_reason,  # type: ignore[arg-type]
             lost_notes=r.lost_notes,
         )
-        return deal if any(v is not None for v in vars(deal).values()) else None
+        return cls(
+            id=strawberry.ID(str(r.id)),
+            version=r.version,
+            type=r.type,  # type: ignore[arg-type]
+            tab=tab_of(DomainType(r.type)),  # type: ignore[arg-type]
+            stage=r.stage,
+            outcome=r.outcome,  # type: ignore[arg-type]
+            received_at=r.received_at,
+            respond_by=r.respond_by,
+            time_left_to_respond=seconds_left_to_respond(
+                stage=stage, respond_by=r.respond_by, now=context.now
+            ),
+            responded_at=r.responded_at,
+            archived_at=r.archived_at,
+            updated_at=r.updated_at,
+            contact_alert=contact_alert(  # type: ignore[arg-type]
+                contact_requested=r.contact_requested,
+                received_at=r.received_at,
+                stage=stage,
+                now=context.now,
+                urgent_hours=context.settings.contact_alert_urgent_hours,
+            ),
+            allowed_actions=allowed_actions(stage),  # type: ignore[arg-type]
+            customer=Customer(
+                company_name=r.company_name,
+                company_size=r.company_size,  # type: ignore[arg-type]
+                industry=r.industry,
+                country=r.country,
+                contact_name=r.contact_name,
+                contact_email=r.contact_email,
+                contact_phone=r.contact_phone,
+                need=r.need,
+                contact_requested=r.contact_requested,
+                consent_to_contact=r.consent_to_contact,
+            ),
+            deal=deal if any(v is not None for v in vars(deal).values()) else None,
+            row=r,
+        )
+
+    @strawberry.field(description="Marked with the heart by the viewer (R5).")
+    async def is_favorite(self, info: Info[Context, None]) -> bool:
+        return bool(await info.context.favorite_by_lead.load(self.row.id))
 
     @strawberry.field
     async def sender(self, info: Info[Context, None]) -> LeadSender:
@@ -301,7 +275,7 @@ class Lead:
     @strawberry.field
     async def history(self, info: Info[Context, None]) -> list[LeadHistoryEntry]:
         rows = await info.context.history_by_lead.load(self.row.id)
-        return [LeadHistoryEntry(row=h) for h in rows]
+        return [LeadHistoryEntry.from_row(h) for h in rows]
 
 
 @strawberry.type

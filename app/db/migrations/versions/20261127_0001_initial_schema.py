@@ -165,7 +165,8 @@ def upgrade() -> None:
             name=op.f("ck_leads_declined_has_reason"),
         ),
         sa.CheckConstraint(
-            "(outcome IS NOT DISTINCT FROM 'LOST') = (lost_reason IS NOT NULL)", name=op.f("ck_leads_lost_has_reason")
+            "(outcome IS NOT DISTINCT FROM 'LOST') = (lost_reason IS NOT NULL)",
+            name=op.f("ck_leads_lost_has_reason"),
         ),
         sa.CheckConstraint(
             "(stage = 'ARCHIVED') = (outcome IS NOT NULL)",
