@@ -215,7 +215,9 @@ class Lead(Base):
             "respond_by",
             postgresql_where=text("stage = 'RECEIVED'"),
         ),
-        Index("ix_leads_search", "search_document", postgresql_using="gin"),
+        # Search is always within one partner's inbox: a GIN over (organisation, document),
+        # via btree_gin, reads only that partner's postings.
+        Index("ix_leads_search", "organisation_id", "search_document", postgresql_using="gin"),
         Index("ix_leads_sender_user", "sender_user_id", text("received_at DESC")),
     )
 
