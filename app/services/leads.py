@@ -271,6 +271,12 @@ def _check_money(c: Checker, name: str, money: Money | None, *, required: bool) 
     return Money(*checked) if checked else None
 
 
+def _team_member(lead: Lead, member: TeamMemberInput, now: datetime) -> LeadTeamMember:
+    return LeadTeamMember(
+        lead_id=lead.id, name=member.name, email=member.email, phone=member.phone, added_at=now
+    )
+
+
 def _check_team_member(c: Checker, member: TeamMemberInput, *path: str) -> TeamMemberInput:
     return TeamMemberInput(
         name=c.text((*path, "name"), member.name, max_len=MAX_NAME, required=True) or "",
@@ -310,12 +316,7 @@ async def accept_lead(
         if c.problems:
             return None
         changes = _diff(lead, values)
-        for m in members:
-            session.add(
-                LeadTeamMember(
-                    lead_id=lead.id, name=m.name, email=m.email, phone=m.phone, added_at=now
-                )
-            )
+        session.add_all(_team_member(lead, m, now) for m in members)
         if members:
             changes["team_members_added"] = [m.name for m in members]
         return changes
@@ -407,15 +408,7 @@ async def add_team_member(
             c.fail((), f"a lead has at most {MAX_TEAM_MEMBERS} team members")
         if c.problems:
             return None
-        session.add(
-            LeadTeamMember(
-                lead_id=lead.id,
-                name=checked.name,
-                email=checked.email,
-                phone=checked.phone,
-                added_at=now,
-            )
-        )
+        session.add(_team_member(lead, checked, now))
         return {"team_member_added": {"name": checked.name, "email": checked.email}}
 
     return await _apply(
