@@ -38,6 +38,24 @@ class Settings(BaseSettings):
     lead_response_days: int = Field(default=14, ge=1, le=365)
     contact_alert_urgent_hours: int = Field(default=72, ge=1)
 
+    # Where links in messages point (the partner SPA).
+    app_base_url: str = "http://127.0.0.1:8000"
+    # Outgoing mail. Unset in dev: `make run` starts a local sink that writes .eml files to
+    # DATA_DIR/mail. smtp://user:pass@host:port, or smtps:// for implicit TLS.
+    smtp_url: str | None = None
+    mail_from: str = "Partner Leads <leads@partner-leads.example>"
+    # Reminders to the partner's team before the response deadline, in hours left.
+    reminder_hours: list[int] = Field(default_factory=lambda: [72, 24])
+    # Webhooks: an endpoint failing for this long is disabled and its owner told.
+    webhook_disable_after_hours: int = 5 * 24
+    webhook_timeout_seconds: float = 10.0
+    # Loopback and private addresses are refused as webhook targets outside dev/test (SSRF).
+    webhook_allow_private_urls: bool | None = None
+    # Responsiveness (R11): the trailing window and how strongly few leads are pulled to the
+    # prior (a profile with `score_prior_weight` leads counts half its own record).
+    score_window_days: int = 180
+    score_prior_weight: float = 10.0
+
     host: str = "127.0.0.1"
     port: int = 8000
     db_pool_size: int = 10
@@ -62,6 +80,12 @@ class Settings(BaseSettings):
     @property
     def is_dev(self) -> bool:
         return self.app_env is AppEnv.DEV
+
+    @property
+    def allows_private_webhook_urls(self) -> bool:
+        if self.webhook_allow_private_urls is not None:
+            return self.webhook_allow_private_urls
+        return self.app_env is not AppEnv.PRODUCTION
 
 
 @lru_cache

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Computed,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -365,3 +367,122 @@ class OutboxMessage(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _created()
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Delivery(Base):
+    """One side effect owed to one recipient on one channel. The unique key makes fan-out
+    idempotent: a relay that runs twice creates each delivery once."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("outbox_id", "channel", "recipient", name="uq_deliveries_key"),
+        CheckConstraint("channel IN ('EMAIL', 'WEBHOOK', 'IN_APP', 'LIVE')", name="channel"),
+        CheckConstraint("status IN ('PENDING', 'SENT', 'DEAD', 'SKIPPED')", name="status"),
+        Index("ix_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'PENDING'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    # An e-mail address, a webhook endpoint id, a user id, or an organisation id (LIVE).
+    recipient: Mapped[str] = mapped_column(String(254))
+    status: Mapped[str] = mapped_column(String(16), server_default="PENDING")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created()
+
+
+class DeliveryAttempt(Base):
+    """Every try of a delivery, kept so that failures can be inspected (R13)."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+
+
+class Notification(Base):
+    """An in-app notification for one user."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("outbox_id", "user_id", name="uq_notifications_event_user"),
+        Index("ix_notifications_user", "user_id", text("created_at DESC"), text("id DESC")),
+        Index(
+            "ix_notifications_unread",
+            "user_id",
+            text("created_at DESC"),
+            text("id DESC"),
+            postgresql_where=text("read_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"))
+    lead_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookEndpoint(Base):
+    """Where a partner's tooling receives signed lead events (Standard Webhooks)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[uuid.UUID] = _uuid()
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    secret: Mapped[str] = mapped_column(String(100))
+    # The secret a rotation replaced, still signed with for a grace period.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created()
+
+
+class LeadReminder(Base):
+    """A reminder sent for a lead, so each (lead, hours before deadline) goes out once."""
+
+    __tablename__ = "lead_reminders"
+
+    lead_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("leads.id", ondelete="CASCADE"), primary_key=True
+    )
+    hours_before: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sent_at: Mapped[datetime] = _created()
+
+
+class ResponsivenessScore(Base):
+    """How responsive a profile's team is (R11), with the parts it is made of."""
+
+    __tablename__ = "responsiveness_scores"
+
+    profile_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("business_profiles.id", ondelete="CASCADE"), primary_key=True
+    )
+    score: Mapped[float] = mapped_column(Float)
+    answered_on_time_share: Mapped[float] = mapped_column(Float)
+    median_response_hours: Mapped[float | None] = mapped_column(Float)
+    expired_share: Mapped[float] = mapped_column(Float)
+    leads_considered: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
