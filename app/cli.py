@@ -134,7 +134,40 @@ def export_schema(
     typer.echo(f"wrote {output}")
 
 
-def _serve(settings: Settings) -> None:
+async def _supervise_worker(settings: Settings, stop: asyncio.Event) -> None:
+    """Keep one worker process running beside the API: arq's worker exits when Redis goes
+    away, so it is restarted (with a growing pause) until we stop."""
+    env = dict(os.environ)
+    for key, value in (("DATABASE_URL", settings.database_url), ("REDIS_URL", settings.redis_url),
+                       ("SMTP_URL", settings.smtp_url), ("APP_ENV", settings.app_env.value)):
+        if value:
+            env[key] = value
+    executable = str(Path(sys.executable).parent / "partner-leads")
+    pause = 1.0
+    while not stop.is_set():
+        started = time.monotonic()
+        process = await asyncio.create_subprocess_exec(executable, "worker", env=env)
+        waiter = asyncio.ensure_future(process.wait())
+        stopper = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            if process.returncode is None:
+                process.terminate()
+                try:
+                    await asyncio.wait_for(waiter, 15)
+                except TimeoutError:
+                    process.kill()
+            return
+        stopper.cancel()
+        pause = 1.0 if time.monotonic() - started > 30 else min(pause * 2, 30.0)
+        log.warning("worker exited with %s; restarting in %.0fs", process.returncode, pause)
+        try:
+            await asyncio.wait_for(stop.wait(), pause)
+        except TimeoutError:
+            pass
+
+
+def _serve(settings: Settings, *, with_worker: bool = False) -> None:
     """uvicorn in this process, stopping cleanly on Ctrl-C and SIGTERM.
 
     uvicorn re-raises the signal after its own shutdown, which would skip our `finally` blocks
@@ -161,11 +194,39 @@ def _serve(settings: Settings) -> None:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+
+        def request_stop() -> None:
+            server.should_exit = True
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-        await server.serve()
+            loop.add_signal_handler(sig, request_stop)
+        supervisor = (
+            asyncio.ensure_future(_supervise_worker(settings, stop)) if with_worker else None
+        )
+        try:
+            await server.serve()
+        finally:
+            stop.set()
+            if supervisor is not None:
+                await supervisor
 
     asyncio.run(main())
+
+
+@cli.command()
+def worker() -> None:
+    """Run an arq worker (expiry, reminders, deliveries, scores) against DATABASE_URL and
+    REDIS_URL. Run as many as you like; `make run` starts one and restarts it if it exits."""
+    settings = _settings()
+    if not settings.database_url or not settings.redis_url:
+        typer.echo("set DATABASE_URL and REDIS_URL (make run passes them to its worker)", err=True)
+        raise typer.Exit(2)
+    from workers.settings import build_worker
+
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    build_worker(settings).run()
 
 
 @cli.command()
@@ -184,10 +245,19 @@ def run() -> None:
     started = time.monotonic()
     # SIGTERM before the server is up must still stop the embedded servers: make it an exception.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    sink = None
     try:
         with _stack(_settings()) as settings:
+            if settings.smtp_url is None:
+                from app.devsmtp import MailSink
+
+                sink = MailSink(settings.data_dir / "mail")
+                sink.start()
+                settings = settings.model_copy(update={"smtp_url": sink.url})
             typer.echo(f"DATABASE_URL={settings.database_url}")
             typer.echo(f"REDIS_URL={settings.redis_url}")
+            typer.echo(f"SMTP_URL={settings.smtp_url}"
+                       + (f" (mail lands in {settings.data_dir / 'mail'} as .eml)" if sink else ""))
             _migrate(settings)
             if asyncio.run(seeding.seed_demo(settings)):
                 typer.echo("seeded the demo world (contoso, fabrikam, northwind)")
@@ -208,9 +278,12 @@ def run() -> None:
                 f"ready in {time.monotonic() - started:.1f}s; Ctrl-C stops everything\n"
             )
             sys.stdout.flush()
-            _serve(settings)
+            _serve(settings, with_worker=True)
     except KeyboardInterrupt:
         pass
+    finally:
+        if sink is not None:
+            sink.stop()
     typer.echo("stopped", err=True)
 
 

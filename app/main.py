@@ -11,11 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from app.config import Settings, get_settings
 from app.db.session import create_engine, create_sessionmaker
 from app.graphql.view import GraphQLView
+from app.queue import JobQueue
 
 
 def create_app(
@@ -37,10 +38,12 @@ def create_app(
         try:
             yield
         finally:
+            await queue.close()
             if engine is not None:
                 await engine.dispose()
 
-    view = GraphQLView(settings, sessionmaker)
+    queue = JobQueue(settings.redis_url)
+    view = GraphQLView(settings, sessionmaker, queue)
 
     async def health(request: Request) -> JSONResponse:
         try:
@@ -56,6 +59,7 @@ def create_app(
         routes=[
             # Route, not Mount: Mount("/graphql") answers /graphql with a 307 redirect.
             Route("/graphql", view),
+            WebSocketRoute("/graphql", view),
             Route("/health", health),
         ],
         lifespan=lifespan,

@@ -30,3 +30,9 @@ def downgrade(database_url: str, revision: str) -> None:
 
 def revision(database_url: str, message: str, autogenerate: bool = True) -> None:
     command.revision(alembic_config(database_url), message=message, autogenerate=autogenerate)
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("postgresql://unused/x")).get_current_head()

@@ -17,6 +17,7 @@ from strawberry.dataloader import DataLoader
 
 from app.config import Settings
 from app.db.models import LeadFavorite, LeadHistory, LeadTeamMember, Organisation, User
+from app.queue import JobQueue
 from app.services.auth import Actor
 
 K = TypeVar("K")
@@ -28,6 +29,9 @@ class Context:
     settings: Settings
     sessionmaker: async_sessionmaker[AsyncSession]
     actor: Actor | None
+    queue: JobQueue | None = None
+    # Set by strawberry from a websocket's connection_init payload.
+    connection_params: dict[str, Any] | None = None
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     _session: AsyncSession | None = None
     # Resolvers run concurrently; an AsyncSession must not. Every use goes through this lock.

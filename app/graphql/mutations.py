@@ -4,6 +4,7 @@ result to a payload. A refusal rolls everything back, so nothing is half-written
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,7 @@ from app.graphql.types.inputs import (
     UpdateLeadInput,
 )
 from app.graphql.types.lead import Lead
+from app.queue import JOB_RELAY, JOB_SCORE_PROFILE
 from app.services import leads
 from app.services.errors import Refused
 from app.services.leads import TeamMemberInput
@@ -37,6 +39,9 @@ class LeadPayload:
 async def _run(
     info: Info[Context, None],
     action: Callable[[AsyncSession], Awaitable[models.Lead | Refused]],
+    *,
+    side_effects: bool = True,
+    responded: bool = False,
 ) -> LeadPayload:
     async with info.context.unit_of_work() as session:
         try:
@@ -48,7 +53,26 @@ async def _run(
             await session.rollback()
             return LeadPayload(lead=None, errors=user_errors(result))
         await session.commit()
+    await _after_commit(info.context, result, side_effects=side_effects, responded=responded)
     return LeadPayload(lead=Lead.from_row(result, info.context), errors=[])
+
+
+async def _after_commit(
+    context: Context, lead: models.Lead, *, side_effects: bool, responded: bool
+) -> None:
+    """Jobs go to Redis only after the commit, so a worker never sees an event that was rolled
+    back. If Redis is down this does nothing and the workers' sweep delivers later."""
+    queue = context.queue
+    if queue is None:
+        return
+    if side_effects:
+        await queue.enqueue(JOB_RELAY)
+    if responded and lead.profile_id is not None:
+        # A burst of answers recomputes the profile's score once, shortly after.
+        await queue.enqueue(
+            JOB_SCORE_PROFILE, str(lead.profile_id), job_id=f"score:{lead.profile_id}",
+            defer_by=timedelta(seconds=30),
+        )
 
 
 @strawberry.type
@@ -66,6 +90,7 @@ class Mutation:
                 expected_version=input.expected_version,
                 now=ctx.now,
             ),
+            responded=True,
         )
 
     @strawberry.mutation(description="RECEIVED -> ARCHIVED (DECLINED); the customer is told.")
@@ -82,6 +107,7 @@ class Mutation:
                 expected_version=input.expected_version,
                 now=ctx.now,
             ),
+            responded=True,
         )
 
     @strawberry.mutation(description="Edit an accepted lead's deal fields.")
@@ -173,5 +199,7 @@ class Mutation:
     ) -> LeadPayload:
         ctx = info.context
         return await _run(
-            info, lambda s: leads.set_favorite(s, ctx.actor, input.id, input.favorite)
+            info,
+            lambda s: leads.set_favorite(s, ctx.actor, input.id, input.favorite),
+            side_effects=False,
         )

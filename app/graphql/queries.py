@@ -53,18 +53,23 @@ class Query:
         actor = info.context.actor
         if actor is None:
             return None
+        # Only ever the caller's own organisation: its profile's score is not shown to others.
         async with info.context.db() as session:
-            org, profile = (
+            org, profile, score = (
                 await session.execute(
-                    select(models.Organisation, models.BusinessProfile)
+                    select(models.Organisation, models.BusinessProfile, models.ResponsivenessScore)
                     .outerjoin(
                         models.BusinessProfile,
                         models.BusinessProfile.organisation_id == models.Organisation.id,
                     )
+                    .outerjoin(
+                        models.ResponsivenessScore,
+                        models.ResponsivenessScore.profile_id == models.BusinessProfile.id,
+                    )
                     .where(models.Organisation.id == actor.organisation_id)
                 )
             ).one()
-        return Viewer.build(actor, org, profile)
+        return Viewer.build(actor, org, profile, score)
 
     @strawberry.field(description="One lead of the viewer's organisation; null if not visible.")
     async def lead(self, info: Info[Context, None], id: strawberry.ID) -> Lead | None:

@@ -15,9 +15,17 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
+from strawberry.tools import merge_types
+
 from app.graphql.context import Context
-from app.graphql.mutations import Mutation
-from app.graphql.queries import Query
+from app.graphql.mutations import Mutation as LeadMutation
+from app.graphql.notifications import NotificationMutation, NotificationQuery
+from app.graphql.queries import Query as LeadQuery
+from app.graphql.subscriptions import Subscription
+from app.graphql.webhooks import WebhookMutation, WebhookQuery
+
+Query = merge_types("Query", (LeadQuery, NotificationQuery, WebhookQuery))
+Mutation = merge_types("Mutation", (LeadMutation, NotificationMutation, WebhookMutation))
 
 INTERNAL_MESSAGE = "Internal server error"
 
@@ -52,6 +60,7 @@ CACHE_SIZE = 1024  # distinct documents: SPAs and tools send a small, fixed set
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     extensions=[
         ReleaseSession,
         lambda: ParserCache(maxsize=CACHE_SIZE),

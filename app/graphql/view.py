@@ -9,12 +9,15 @@ from graphql import ExecutionResult
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
+from strawberry import UNSET
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 
 from app.config import Settings
 from app.graphql.context import Context
 from app.graphql.schema import INTERNAL_MESSAGE, schema
+from app.queue import JobQueue
 from app.services.auth import AuthenticationError, TokenVerifier, load_actor
 
 log = logging.getLogger(__name__)
@@ -29,10 +32,11 @@ def _unauthenticated(message: str) -> Response:
 
 
 class GraphQLView(GraphQL[Context, None]):
-    def __init__(self, settings: Settings, sessionmaker: Any) -> None:
+    def __init__(self, settings: Settings, sessionmaker: Any, queue: JobQueue | None = None) -> None:
         super().__init__(schema, graphql_ide="graphiql" if settings.is_dev else None)
         self.settings = settings
         self.sessionmaker = sessionmaker
+        self.queue = queue
         self.verifier = TokenVerifier(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -40,7 +44,9 @@ class GraphQLView(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         # One session per request, from authentication to the last resolver.
-        context = Context(settings=self.settings, sessionmaker=self.sessionmaker, actor=None)
+        context = Context(
+            settings=self.settings, sessionmaker=self.sessionmaker, actor=None, queue=self.queue
+        )
         try:
             header = Request(scope).headers.get("authorization")
             if header:
@@ -68,7 +74,28 @@ class GraphQLView(GraphQL[Context, None]):
         context = getattr(request.state, "context", None)
         if isinstance(context, Context):
             return context
-        return Context(settings=self.settings, sessionmaker=self.sessionmaker, actor=None)
+        return Context(
+            settings=self.settings, sessionmaker=self.sessionmaker, actor=None, queue=self.queue
+        )
+
+    async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
+        """Websockets authenticate in connection_init: {"Authorization": "Bearer <token>"}."""
+        params = context.connection_params or {}
+        header = params.get("Authorization") or params.get("authorization")
+        if not header:
+            return UNSET
+        scheme, _, token = str(header).partition(" ")
+        try:
+            if scheme.lower() != "bearer":
+                raise AuthenticationError("use 'Bearer <token>'")
+            user_id = self.verifier.verify(token.strip())
+        except AuthenticationError as exc:
+            raise ConnectionRejectionError({"message": f"invalid token: {exc}"}) from exc
+        async with self.sessionmaker() as session:
+            context.actor = await load_actor(session, user_id)
+        if context.actor is None:
+            raise ConnectionRejectionError({"message": "unknown or inactive user"})
+        return UNSET
 
     async def process_result(  # type: ignore[override]
         self, request: Request, result: ExecutionResult

@@ -144,7 +144,7 @@ def _money_json(amount: Decimal | None, currency: str | None) -> dict[str, str] 
     return {"amount": str(in_minor_units(amount, currency)), "currency": currency}
 
 
-async def _record(
+async def record_step(
     session: AsyncSession,
     lead: Lead,
     step: Transition,
@@ -238,7 +238,7 @@ async def _apply(
     lead.version += 1
     lead.updated_at = now
     await session.flush()
-    await _record(session, lead, step, actor, now, changes, before)
+    await record_step(session, lead, step, actor, now, changes, before)
     return lead
 
 

@@ -1,0 +1,100 @@
+"""In-app notifications (R13) for partner users and platform senders."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import strawberry
+from strawberry.types import Info
+
+from app.db import models
+from app.graphql.context import Context
+from app.graphql.errors import UserError, query_error, user_errors
+from app.graphql.types.lead import PageInfo
+from app.services import notifications
+from app.services.errors import Refused
+
+
+@strawberry.type
+class Notification:
+    id: strawberry.ID
+    kind: str = strawberry.field(
+        description="NEW_LEAD, URGENT_CONTACT, REMINDER, LEAD_EXPIRED, WEBHOOK_DISABLED, ..."
+    )
+    title: str
+    body: str
+    lead_id: strawberry.ID | None
+    created_at: dt.datetime
+    read_at: dt.datetime | None
+
+    @classmethod
+    def from_row(cls, row: models.Notification) -> Notification:
+        return cls(
+            id=strawberry.ID(str(row.id)), kind=row.kind, title=row.title, body=row.body,
+            lead_id=strawberry.ID(str(row.lead_id)) if row.lead_id else None,
+            created_at=row.created_at, read_at=row.read_at,
+        )
+
+
+@strawberry.type
+class NotificationEdge:
+    cursor: str
+    node: Notification
+
+
+@strawberry.type
+class NotificationConnection:
+    edges: list[NotificationEdge]
+    nodes: list[Notification]
+    page_info: PageInfo
+    unread_count: int = strawberry.field(description="All of the viewer's unread notifications.")
+
+
+@strawberry.type
+class MarkNotificationsReadPayload:
+    marked: int
+    errors: list[UserError]
+
+
+@strawberry.type
+class NotificationQuery:
+    @strawberry.field(description="The viewer's notifications, newest first; empty if anonymous.")
+    async def notifications(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None,
+        unread_only: bool = False,
+    ) -> NotificationConnection:
+        async with info.context.db() as session:
+            page = await notifications.list_notifications(
+                session, info.context.actor, first=first, after=after, unread_only=unread_only
+            )
+        if isinstance(page, Refused):
+            raise query_error(page)
+        nodes = [Notification.from_row(n) for n in page.items]
+        return NotificationConnection(
+            edges=[NotificationEdge(cursor=c, node=n) for c, n in zip(page.cursors, nodes,
+                                                                        strict=True)],
+            nodes=nodes,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page, has_previous_page=after is not None,
+                start_cursor=page.cursors[0] if page.cursors else None,
+                end_cursor=page.cursors[-1] if page.cursors else None,
+            ),
+            unread_count=page.unread_count,
+        )
+
+
+@strawberry.type
+class NotificationMutation:
+    @strawberry.mutation(description="Mark the viewer's notifications read; idempotent.")
+    async def mark_notifications_read(
+        self, info: Info[Context, None], ids: list[strawberry.ID]
+    ) -> MarkNotificationsReadPayload:
+        async with info.context.unit_of_work() as session:
+            result = await notifications.mark_read(
+                session, info.context.actor, [str(i) for i in ids], now=info.context.now
+            )
+            if isinstance(result, Refused):
+                await session.rollback()
+                return MarkNotificationsReadPayload(marked=0, errors=user_errors(result))
+            await session.commit()
+        return MarkNotificationsReadPayload(marked=result, errors=[])

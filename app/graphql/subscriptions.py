@@ -1,0 +1,82 @@
+"""Live lead events for SPAs (graphql-transport-ws). The relay publishes each committed lead
+event to Redis on the organisation's channel; each subscriber listens to its own."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import redis.asyncio as aioredis
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import Info
+
+from app.graphql.context import Context
+from app.graphql.types.enums import LeadOutcome, LeadStage
+from app.services.deliver import live_channel
+
+
+@strawberry.type
+class LeadEventState:
+    stage: LeadStage | None  # type: ignore[valid-type]
+    outcome: LeadOutcome | None  # type: ignore[valid-type]
+    version: int | None
+
+
+@strawberry.type(description="A committed change to one of the organisation's leads.")
+class LeadEvent:
+    event_id: strawberry.ID = strawberry.field(description="Stable: deduplicate on it.")
+    type: str = strawberry.field(description="lead.received, lead.accepted, ... lead.reminder")
+    lead_id: strawberry.ID
+    occurred_at: dt.datetime
+    previous: LeadEventState | None
+    current: LeadEventState | None
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> LeadEvent:
+        def state(part: Any) -> LeadEventState | None:
+            if not isinstance(part, dict):
+                return None
+            return LeadEventState(stage=part.get("stage"), outcome=part.get("outcome"),
+                                  version=part.get("version"))
+
+        return cls(
+            event_id=strawberry.ID(str(payload.get("event_id"))),
+            type=str(payload.get("type")),
+            lead_id=strawberry.ID(str(payload.get("lead_id"))),
+            occurred_at=dt.datetime.fromisoformat(str(payload.get("occurred_at"))),
+            previous=state(payload.get("previous")),
+            current=state(payload.get("current")),
+        )
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Lead events of the viewer's organisation, as they are committed. "
+        "Authenticate with {\"Authorization\": \"Bearer <token>\"} in connection_init."
+    )
+    async def lead_events(self, info: Info[Context, None]) -> AsyncGenerator[LeadEvent, None]:
+        actor = info.context.actor
+        if actor is None:
+            raise GraphQLError("sign in to subscribe", extensions={"code": "UNAUTHENTICATED"})
+        if not actor.manages_leads:
+            raise GraphQLError("only partner admins and referrals admins follow leads",
+                               extensions={"code": "FORBIDDEN"})
+        redis_url = info.context.settings.redis_url
+        if not redis_url:
+            raise GraphQLError("live events are not configured", extensions={"code": "INTERNAL"})
+        client = aioredis.from_url(redis_url)
+        pubsub = client.pubsub()
+        await pubsub.subscribe(live_channel(actor.organisation_id))
+        try:
+            async for message in pubsub.listen():
+                if message.get("type") != "message":
+                    continue
+                yield LeadEvent.from_payload(json.loads(message["data"]))
+        finally:
+            await pubsub.unsubscribe()
+            await pubsub.aclose()
+            await client.aclose()

@@ -1,0 +1,240 @@
+"""Webhook endpoints over GraphQL (R13): partner admins register, rotate and delete endpoints,
+and inspect every delivery and attempt. Merged into the schema's Query and Mutation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from enum import Enum
+from typing import TypeVar
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types import Info
+
+from app.db import models
+from app.graphql.context import Context
+from app.graphql.errors import UserError, query_error, user_errors
+from app.services import webhooks
+from app.services.errors import ErrorCode, Refused
+
+T = TypeVar("T")
+
+
+@strawberry.enum(description="Where a delivery stands.")
+class WebhookDeliveryStatus(Enum):
+    PENDING = "PENDING"
+    SENT = "SENT"
+    DEAD = "DEAD"
+    SKIPPED = "SKIPPED"
+
+
+@strawberry.type(description="Where a partner's tooling receives signed lead events.")
+class WebhookEndpoint:
+    id: strawberry.ID
+    url: str
+    events: list[str] = strawberry.field(description="Subscribed event types, e.g. lead.won.")
+    active: bool = strawberry.field(description="False once disabled; nothing is sent then.")
+    created_at: dt.datetime
+    failing_since: dt.datetime | None = strawberry.field(
+        description="Start of the current run of failed deliveries; null while healthy."
+    )
+    disabled_at: dt.datetime | None
+
+    @classmethod
+    def from_row(cls, row: models.WebhookEndpoint) -> WebhookEndpoint:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            url=row.url,
+            events=list(row.events),
+            active=row.active,
+            created_at=row.created_at,
+            failing_since=row.failing_since,
+            disabled_at=row.disabled_at,
+        )
+
+
+@strawberry.type(description="One try of a delivery.")
+class WebhookAttempt:
+    at: dt.datetime
+    succeeded: bool
+    status_code: int | None = strawberry.field(description="HTTP status; null if none came.")
+    error: str | None
+    duration_ms: int | None
+
+
+@strawberry.type(description="One event owed to one endpoint, with every attempt made.")
+class WebhookDelivery:
+    id: strawberry.ID
+    event_type: str
+    lead_id: strawberry.ID | None
+    status: WebhookDeliveryStatus
+    attempt_count: int
+    last_error: str | None
+    next_attempt_at: dt.datetime | None = strawberry.field(
+        description="When the next try is due; null unless PENDING."
+    )
+    sent_at: dt.datetime | None
+    created_at: dt.datetime
+    attempts: list[WebhookAttempt] = strawberry.field(description="Oldest first.")
+
+    @classmethod
+    def from_record(cls, record: webhooks.DeliveryRecord) -> WebhookDelivery:
+        d = record.delivery
+        return cls(
+            id=strawberry.ID(str(d.id)),
+            event_type=record.event_type,
+            lead_id=strawberry.ID(str(record.lead_id)) if record.lead_id else None,
+            status=WebhookDeliveryStatus(d.status),
+            attempt_count=d.attempts,
+            last_error=d.last_error,
+            next_attempt_at=d.next_attempt_at if d.status == "PENDING" else None,
+            sent_at=d.sent_at,
+            created_at=d.created_at,
+            attempts=[
+                WebhookAttempt(
+                    at=a.at,
+                    succeeded=a.succeeded,
+                    status_code=a.status_code,
+                    error=a.error,
+                    duration_ms=a.duration_ms,
+                )
+                for a in record.attempts
+            ],
+        )
+
+
+@strawberry.type(description="The endpoint, or why nothing changed.")
+class WebhookEndpointPayload:
+    endpoint: WebhookEndpoint | None
+    secret: str | None = strawberry.field(
+        description="The signing secret (whsec_...); returned only here, store it now."
+    )
+    errors: list[UserError]
+
+
+@strawberry.type(description="The deleted endpoint's id, or why nothing changed.")
+class DeleteWebhookEndpointPayload:
+    deleted_id: strawberry.ID | None
+    errors: list[UserError]
+
+
+@strawberry.input
+class CreateWebhookEndpointInput:
+    url: str = strawberry.field(description="http(s) URL; https in production.")
+    events: list[str] = strawberry.field(
+        description="At least one of: " + ", ".join(webhooks.WEBHOOK_EVENTS) + "."
+    )
+
+
+@strawberry.input
+class DeleteWebhookEndpointInput:
+    id: strawberry.ID
+
+
+@strawberry.input
+class RotateWebhookEndpointSecretInput:
+    id: strawberry.ID
+
+
+async def _transact(
+    info: Info[Context, None], action: Callable[[AsyncSession], Awaitable[T | Refused]]
+) -> T | Refused:
+    """One service call in one transaction: committed on success, rolled back on refusal."""
+    async with info.context.unit_of_work() as session:
+        try:
+            result = await action(session)
+        except BaseException:
+            await session.rollback()
+            raise
+        if isinstance(result, Refused):
+            await session.rollback()
+        else:
+            await session.commit()
+    return result
+
+
+def _endpoint_payload(
+    result: tuple[models.WebhookEndpoint, str] | Refused,
+) -> WebhookEndpointPayload:
+    if isinstance(result, Refused):
+        return WebhookEndpointPayload(endpoint=None, secret=None, errors=user_errors(result))
+    row, secret = result
+    return WebhookEndpointPayload(endpoint=WebhookEndpoint.from_row(row), secret=secret, errors=[])
+
+
+# Refusals a list query answers with an empty list rather than an error.
+_EMPTY_FOR = frozenset({ErrorCode.UNAUTHENTICATED, ErrorCode.FORBIDDEN})
+
+
+@strawberry.type
+class WebhookQuery:
+    @strawberry.field(description="The organisation's webhook endpoints; empty unless admin.")
+    async def webhook_endpoints(self, info: Info[Context, None]) -> list[WebhookEndpoint]:
+        async with info.context.db() as session:
+            rows = await webhooks.list_endpoints(session, info.context.actor)
+        if isinstance(rows, Refused):
+            return []
+        return [WebhookEndpoint.from_row(row) for row in rows]
+
+    @strawberry.field(
+        description="An endpoint's most recent deliveries (first <= 100), newest first; "
+        "empty unless admin."
+    )
+    async def webhook_deliveries(
+        self, info: Info[Context, None], endpoint_id: strawberry.ID, first: int = 20
+    ) -> list[WebhookDelivery]:
+        async with info.context.db() as session:
+            records = await webhooks.list_deliveries(
+                session, info.context.actor, endpoint_id, first=first
+            )
+        if isinstance(records, Refused):
+            if records.errors[0].code in _EMPTY_FOR:
+                return []
+            raise query_error(records)
+        return [WebhookDelivery.from_record(r) for r in records]
+
+
+@strawberry.type
+class WebhookMutation:
+    @strawberry.mutation(description="Register an endpoint; the payload carries its secret.")
+    async def create_webhook_endpoint(
+        self, info: Info[Context, None], input: CreateWebhookEndpointInput
+    ) -> WebhookEndpointPayload:
+        ctx = info.context
+        return _endpoint_payload(
+            await _transact(
+                info,
+                lambda s: webhooks.create_endpoint(
+                    s,
+                    ctx.actor,
+                    url=input.url,
+                    events=input.events,
+                    settings=ctx.settings,
+                    now=ctx.now,
+                ),
+            )
+        )
+
+    @strawberry.mutation(description="Delete an endpoint; nothing more is sent to it.")
+    async def delete_webhook_endpoint(
+        self, info: Info[Context, None], input: DeleteWebhookEndpointInput
+    ) -> DeleteWebhookEndpointPayload:
+        ctx = info.context
+        result = await _transact(info, lambda s: webhooks.delete_endpoint(s, ctx.actor, input.id))
+        if isinstance(result, Refused):
+            return DeleteWebhookEndpointPayload(deleted_id=None, errors=user_errors(result))
+        return DeleteWebhookEndpointPayload(deleted_id=strawberry.ID(str(result.id)), errors=[])
+
+    @strawberry.mutation(
+        description="Issue a new signing secret; the old one also signs deliveries for 24 h."
+    )
+    async def rotate_webhook_endpoint_secret(
+        self, info: Info[Context, None], input: RotateWebhookEndpointSecretInput
+    ) -> WebhookEndpointPayload:
+        ctx = info.context
+        return _endpoint_payload(
+            await _transact(
+                info, lambda s: webhooks.rotate_secret(s, ctx.actor, input.id, now=ctx.now)
+            )
+        )

@@ -1,0 +1,351 @@
+"""Deliver one delivery: lock it, send it on its channel, record the attempt.
+
+The row stays locked (`FOR UPDATE SKIP LOCKED`) while it is being sent, so two workers never
+send the same delivery; a worker killed mid-send releases the lock and the delivery is retried.
+Receivers can deduplicate the rare resend after a crash between send and commit: e-mails carry
+a stable Message-ID per delivery, webhooks a stable webhook-id per event."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.db.models import (
+    Delivery,
+    DeliveryAttempt,
+    Lead,
+    Notification,
+    Organisation,
+    OutboxMessage,
+    User,
+    WebhookEndpoint,
+)
+from app.domain.retry import next_attempt_at
+from app.messages import LeadFacts, MessageContext, MessageKind, render_email, render_in_app
+from app.services.mailer import EmailMessage, MailError, send_email
+from app.services.relay import Channel
+from app.services.webhooks import post_event
+
+log = logging.getLogger(__name__)
+
+
+class Publisher(Protocol):
+    async def publish(self, channel: str, message: str) -> Any: ...
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    http: httpx.AsyncClient
+    redis: Publisher | None
+
+
+def live_channel(organisation_id: uuid.UUID | str) -> str:
+    return f"lead-events:{organisation_id}"
+
+
+class SendFailed(Exception):
+    def __init__(self, message: str, *, retryable: bool = True, status_code: int | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.status_code = status_code
+
+
+def _kind(topic: str, lead: Lead | None) -> MessageKind | None:
+    match topic:
+        case "notify.new_lead":
+            return (
+                MessageKind.URGENT_CONTACT
+                if lead and lead.contact_requested
+                else MessageKind.NEW_LEAD
+            )
+        case "notify.reminder":
+            return MessageKind.REMINDER
+        case "notify.lead_declined":
+            return MessageKind.LEAD_DECLINED
+        case "notify.lead_expired":
+            return MessageKind.LEAD_EXPIRED
+        case "notify.webhook_disabled":
+            return MessageKind.WEBHOOK_DISABLED
+    return None
+
+
+def _facts(lead: Lead) -> LeadFacts:
+    return LeadFacts(
+        id=str(lead.id),
+        type=lead.type,
+        company_name=lead.company_name,
+        company_size=lead.company_size,
+        industry=lead.industry,
+        country=lead.country,
+        contact_name=lead.contact_name,
+        contact_email=lead.contact_email,
+        contact_phone=lead.contact_phone,
+        need=lead.need,
+        contact_requested=lead.contact_requested,
+        received_at=lead.received_at,
+        respond_by=lead.respond_by,
+        decline_reason=lead.decline_reason,
+        decline_notes=lead.decline_notes,
+    )
+
+
+async def deliver(session: AsyncSession, delivery_id: int, deps: Deps, *, now: datetime) -> str:
+    """Try one delivery inside the caller's transaction. Returns what happened: 'sent',
+    'retry', 'dead', 'skipped' or 'not-due' (sent already, locked by another worker, or not
+    yet due — a job that runs twice does nothing the second time)."""
+    delivery = (
+        await session.execute(
+            select(Delivery)
+            .where(
+                Delivery.id == delivery_id,
+                Delivery.status == "PENDING",
+                Delivery.next_attempt_at <= now,
+            )
+            .with_for_update(skip_locked=True)
+        )
+    ).scalar_one_or_none()
+    if delivery is None:
+        return "not-due"
+    event = await session.get(OutboxMessage, delivery.outbox_id)
+    assert event is not None
+    lead = await session.get(Lead, event.lead_id) if event.lead_id else None
+    started = time.monotonic()
+    status_code: int | None = None
+    try:
+        outcome = await _send(session, delivery, event, lead, deps, now)
+    except SendFailed as exc:
+        status_code = exc.status_code
+        return await _failed(
+            session, delivery, event, str(exc), exc.retryable, status_code, started, deps, now
+        )
+    except Exception as exc:  # noqa: BLE001 - a bug in one channel must not wedge the queue
+        log.exception("delivery %s failed unexpectedly", delivery.id)
+        return await _failed(
+            session, delivery, event, f"{type(exc).__name__}: {exc}", True, None, started, deps, now
+        )
+    delivery.attempts += 1
+    delivery.status = "SKIPPED" if outcome == "skipped" else "SENT"
+    delivery.sent_at = now if outcome != "skipped" else None
+    delivery.last_error = None
+    session.add(
+        DeliveryAttempt(
+            delivery_id=delivery.id,
+            at=now,
+            succeeded=True,
+            status_code=status_code,
+            duration_ms=_ms(started),
+        )
+    )
+    return outcome
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+async def _failed(
+    session: AsyncSession,
+    delivery: Delivery,
+    event: OutboxMessage,
+    error: str,
+    retryable: bool,
+    status_code: int | None,
+    started: float,
+    deps: Deps,
+    now: datetime,
+) -> str:
+    delivery.attempts += 1
+    delivery.last_error = error[:2000]
+    session.add(
+        DeliveryAttempt(
+            delivery_id=delivery.id,
+            at=now,
+            succeeded=False,
+            status_code=status_code,
+            error=error[:2000],
+            duration_ms=_ms(started),
+        )
+    )
+    retry_at = next_attempt_at(delivery.attempts, now) if retryable else None
+    if delivery.channel == Channel.WEBHOOK:
+        await _track_endpoint_failure(session, delivery, now, deps, disable=not retryable)
+    if retry_at is None:
+        delivery.status = "DEAD"
+        log.warning("delivery %s dead after %s attempts: %s", delivery.id, delivery.attempts, error)
+        return "dead"
+    delivery.next_attempt_at = retry_at
+    return "retry"
+
+
+async def _send(
+    session: AsyncSession,
+    delivery: Delivery,
+    event: OutboxMessage,
+    lead: Lead | None,
+    deps: Deps,
+    now: datetime,
+) -> str:
+    match delivery.channel:
+        case Channel.LIVE:
+            if deps.redis is None:
+                raise SendFailed("no Redis connection for live events")
+            await deps.redis.publish(live_channel(delivery.recipient), json.dumps(event.payload))
+            return "sent"
+        case Channel.WEBHOOK:
+            return await _send_webhook(session, delivery, event, deps, now)
+        case Channel.IN_APP:
+            context = await _message_context(session, event, lead, delivery.recipient, deps)
+            if context is None:
+                return "skipped"
+            content = render_in_app(context)
+            await session.execute(
+                pg_insert(Notification)
+                .values(
+                    user_id=uuid.UUID(delivery.recipient),
+                    outbox_id=event.id,
+                    lead_id=event.lead_id,
+                    kind=context.kind.value,
+                    title=content.title,
+                    body=content.body,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(constraint="uq_notifications_event_user")
+            )
+            return "sent"
+        case Channel.EMAIL:
+            context = await _message_context(session, event, lead, delivery.recipient, deps)
+            if context is None:
+                return "skipped"
+            rendered = render_email(context)
+            message = EmailMessage(
+                to=delivery.recipient,
+                to_name=context.recipient_name,
+                subject=rendered.subject,
+                text=rendered.text,
+                html=rendered.html,
+                message_id=f"<delivery-{delivery.id}@partner-leads>",
+                headers={"X-Partner-Leads-Event": str((event.payload or {}).get("event_id", ""))},
+            )
+            try:
+                await send_email(deps.settings, message)
+            except MailError as exc:
+                raise SendFailed(str(exc), retryable=not exc.permanent) from exc
+            return "sent"
+    raise SendFailed(f"unknown channel {delivery.channel}", retryable=False)
+
+
+async def _message_context(
+    session: AsyncSession, event: OutboxMessage, lead: Lead | None, recipient: str, deps: Deps
+) -> MessageContext | None:
+    kind = _kind(event.topic, lead)
+    if kind is None:
+        return None
+    partner = (
+        await session.get(Organisation, event.organisation_id) if event.organisation_id else None
+    )
+    recipient_name: str | None = None
+    if kind is MessageKind.LEAD_DECLINED and lead is not None:
+        recipient_name = lead.contact_name
+    else:
+        user = await _user(session, recipient)
+        recipient_name = user.name if user else None
+    payload = event.payload or {}
+    return MessageContext(
+        kind=kind,
+        partner_name=partner.name if partner else "",
+        lead=_facts(lead) if lead else None,
+        recipient_name=recipient_name,
+        app_base_url=deps.settings.app_base_url,
+        hours_left=payload.get("hours_left"),
+        webhook_url=payload.get("webhook_url"),
+    )
+
+
+async def _user(session: AsyncSession, recipient: str) -> User | None:
+    try:
+        return await session.get(User, uuid.UUID(recipient))
+    except ValueError:
+        return await session.scalar(select(User).where(User.email == recipient))
+
+
+async def _send_webhook(
+    session: AsyncSession, delivery: Delivery, event: OutboxMessage, deps: Deps, now: datetime
+) -> str:
+    endpoint = await session.get(WebhookEndpoint, uuid.UUID(delivery.recipient))
+    if endpoint is None or not endpoint.active:
+        return "skipped"
+    payload = event.payload or {}
+    result = await post_event(
+        deps.http,
+        endpoint,
+        message_id=str(payload.get("event_id") or f"evt_{event.id}"),
+        event_type=event.topic,
+        payload=payload,
+        now=now,
+        timeout=deps.settings.webhook_timeout_seconds,
+    )
+    if not result.ok:
+        raise SendFailed(
+            result.error or f"HTTP {result.status_code}",
+            retryable=result.retryable,
+            status_code=result.status_code,
+        )
+    if endpoint.failing_since is not None:
+        endpoint.failing_since = None
+    return "sent"
+
+
+async def _track_endpoint_failure(
+    session: AsyncSession, delivery: Delivery, now: datetime, deps: Deps, *, disable: bool
+) -> None:
+    """An endpoint failing for days (or answering 410 Gone) is disabled and its owner told."""
+    endpoint = await session.get(WebhookEndpoint, uuid.UUID(delivery.recipient))
+    if endpoint is None or not endpoint.active:
+        return
+    if endpoint.failing_since is None:
+        endpoint.failing_since = now
+    too_long = now - endpoint.failing_since >= timedelta(
+        hours=deps.settings.webhook_disable_after_hours
+    )
+    if not (disable or too_long):
+        return
+    endpoint.active = False
+    endpoint.disabled_at = now
+    await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.channel == Channel.WEBHOOK,
+            Delivery.recipient == str(endpoint.id),
+            Delivery.status == "PENDING",
+            Delivery.id != delivery.id,
+        )
+        .values(status="SKIPPED", last_error="endpoint disabled")
+    )
+    session.add(
+        OutboxMessage(
+            topic="notify.webhook_disabled",
+            organisation_id=endpoint.organisation_id,
+            payload={
+                "event_id": str(uuid.uuid4()),
+                "type": "notify.webhook_disabled",
+                "organisation_id": str(endpoint.organisation_id),
+                "webhook_endpoint_id": str(endpoint.id),
+                "webhook_url": endpoint.url,
+                "occurred_at": now.isoformat(),
+                "audience": "partner_admins",
+            },
+            created_at=now,
+        )
+    )

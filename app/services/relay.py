@@ -1,0 +1,201 @@
+"""Fan-out: turn committed outbox rows into deliveries, one per (event, channel, recipient).
+
+The unique key (outbox_id, channel, recipient) makes this idempotent: a relay that runs twice,
+or on two workers at once, creates each delivery once. Who receives what is decided here, at
+event time, so a delivery retried tomorrow goes to the recipients of today."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import (
+    BusinessProfile,
+    Delivery,
+    Lead,
+    LocationContact,
+    OutboxMessage,
+    ProfileLocation,
+    User,
+    WebhookEndpoint,
+)
+from app.domain.roles import LEAD_MANAGER_ROLES, Role
+
+BATCH = 500
+
+
+class Channel:
+    EMAIL = "EMAIL"
+    WEBHOOK = "WEBHOOK"
+    IN_APP = "IN_APP"
+    LIVE = "LIVE"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    channel: str
+    recipient: str
+
+
+async def fan_out(session: AsyncSession, *, now: datetime, batch: int = BATCH) -> list[int]:
+    """Create the deliveries of up to `batch` unprocessed outbox rows; returns new delivery ids."""
+    rows = list(
+        (
+            await session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.processed_at.is_(None))
+                .order_by(OutboxMessage.id)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+    )
+    if not rows:
+        return []
+    audience = await _Audience.load(session, rows)
+    values: list[dict[str, Any]] = []
+    for row in rows:
+        for target in audience.targets(row):
+            values.append(
+                {"outbox_id": row.id, "channel": target.channel, "recipient": target.recipient,
+                 "next_attempt_at": now, "created_at": now}
+            )
+        row.processed_at = now
+    created: list[int] = []
+    if values:
+        result = await session.execute(
+            pg_insert(Delivery)
+            .values(values)
+            .on_conflict_do_nothing(constraint="uq_deliveries_key")
+            .returning(Delivery.id)
+        )
+        created = list(result.scalars().all())
+    await session.flush()
+    return created
+
+
+@dataclass
+class _Audience:
+    """Everything fan-out needs about a batch's organisations, loaded in a few statements."""
+
+    leads: dict[uuid.UUID, Lead]
+    contacts: dict[uuid.UUID, list[str]]  # organisation -> alert e-mails (opt-outs removed)
+    managers: dict[uuid.UUID, list[uuid.UUID]]  # organisation -> lead manager user ids
+    admins: dict[uuid.UUID, list[tuple[uuid.UUID, str]]]  # organisation -> partner admins
+    users: dict[uuid.UUID, User]
+    endpoints: dict[uuid.UUID, list[WebhookEndpoint]]
+
+    @classmethod
+    async def load(cls, session: AsyncSession, rows: list[OutboxMessage]) -> _Audience:
+        lead_ids = {r.lead_id for r in rows if r.lead_id}
+        leads = {
+            lead.id: lead
+            for lead in await session.scalars(select(Lead).where(Lead.id.in_(lead_ids)))
+        }
+        orgs = {r.organisation_id for r in rows if r.organisation_id}
+        sender_users = {lead.sender_user_id for lead in leads.values() if lead.sender_user_id}
+        sender_orgs = {
+            lead.sender_organisation_id for lead in leads.values() if lead.sender_organisation_id
+        }
+        contacts: dict[uuid.UUID, list[str]] = defaultdict(list)
+        for org_id, email in await session.execute(
+            select(BusinessProfile.organisation_id, LocationContact.email)
+            .join(ProfileLocation, ProfileLocation.profile_id == BusinessProfile.id)
+            .join(LocationContact, LocationContact.location_id == ProfileLocation.id)
+            .where(BusinessProfile.organisation_id.in_(orgs),
+                   LocationContact.alerts_opted_out.is_(False))
+            .order_by(LocationContact.email)
+        ):
+            if email.lower() not in {c.lower() for c in contacts[org_id]}:
+                contacts[org_id].append(email)
+        users = {
+            u.id: u
+            for u in await session.scalars(
+                select(User).where(
+                    User.active.is_(True),
+                    (User.organisation_id.in_(orgs | sender_orgs)) | User.id.in_(sender_users),
+                )
+            )
+        }
+        managers: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+        admins: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = defaultdict(list)
+        for user in sorted(users.values(), key=lambda u: u.email):
+            roles = set(user.roles)
+            if roles & {r.value for r in LEAD_MANAGER_ROLES}:
+                managers[user.organisation_id].append(user.id)
+            if Role.PARTNER_ADMIN.value in roles:
+                admins[user.organisation_id].append((user.id, user.email))
+        endpoints: dict[uuid.UUID, list[WebhookEndpoint]] = defaultdict(list)
+        for endpoint in await session.scalars(
+            select(WebhookEndpoint).where(
+                WebhookEndpoint.organisation_id.in_(orgs), WebhookEndpoint.active.is_(True)
+            )
+        ):
+            endpoints[endpoint.organisation_id].append(endpoint)
+        return cls(leads, contacts, managers, admins, users, endpoints)
+
+    def targets(self, row: OutboxMessage) -> list[Target]:
+        org = row.organisation_id
+        lead = self.leads.get(row.lead_id) if row.lead_id else None
+        if row.topic.startswith("lead."):
+            targets = [
+                Target(Channel.WEBHOOK, str(e.id))
+                for e in self.endpoints.get(org, []) if org and row.topic in e.events
+            ]
+            if org:
+                targets.append(Target(Channel.LIVE, str(org)))
+            return targets
+        match row.topic:
+            case "notify.new_lead" | "notify.reminder":
+                return self._partner_team(org)
+            case "notify.lead_declined":
+                recipient = (row.payload or {}).get("recipient") or {}
+                email = recipient.get("email") or (lead.contact_email if lead else None)
+                return [Target(Channel.EMAIL, email)] if email else []
+            case "notify.lead_expired":
+                return self._sender(lead)
+            case "notify.webhook_disabled":
+                return [
+                    t for user_id, email in self.admins.get(org, []) if org
+                    for t in (Target(Channel.EMAIL, email), Target(Channel.IN_APP, str(user_id)))
+                ]
+        return []
+
+    def _partner_team(self, org: uuid.UUID | None) -> list[Target]:
+        if org is None:
+            return []
+        return [Target(Channel.EMAIL, email) for email in self.contacts.get(org, [])] + [
+            Target(Channel.IN_APP, str(user_id)) for user_id in self.managers.get(org, [])
+        ]
+
+    def _sender(self, lead: Lead | None) -> list[Target]:
+        """Platform staff who sent the lead, or the partner that referred it (R6)."""
+        if lead is None:
+            return []
+        if lead.sender_user_id and lead.sender_user_id in self.users:
+            user = self.users[lead.sender_user_id]
+            return [Target(Channel.EMAIL, user.email), Target(Channel.IN_APP, str(user.id))]
+        if lead.sender_organisation_id:
+            return [
+                t for user_id, email in self.admins.get(lead.sender_organisation_id, [])
+                for t in (Target(Channel.EMAIL, email), Target(Channel.IN_APP, str(user_id)))
+            ]
+        return []  # a customer's own inquiry: the customer is not told it expired
+
+
+async def due_deliveries(session: AsyncSession, *, now: datetime, limit: int = 200) -> list[int]:
+    result = await session.execute(
+        text(
+            "SELECT id FROM deliveries WHERE status = 'PENDING' AND next_attempt_at <= :now "
+            "ORDER BY next_attempt_at, id LIMIT :limit"
+        ),
+        {"now": now, "limit": limit},
+    )
+    return [int(i) for i in result.scalars().all()]

@@ -1,0 +1,45 @@
+"""outbox.relay: fan committed outbox rows out into deliveries, then send what is due.
+
+Enqueued right after each commit (fast path) and run by cron every few seconds (safety net:
+Redis was down, a worker was killed, a retry came due). Any number may run at once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from app.services.deliver import Deps, deliver
+from app.services.relay import due_deliveries, fan_out
+
+CONCURRENCY = 8
+MAX_ROUNDS = 50
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def relay(ctx: dict[str, Any]) -> dict[str, int]:
+    sessionmaker = ctx["sessionmaker"]
+    deps: Deps = ctx["deps"]
+    counts: dict[str, int] = {"deliveries_created": 0}
+    for _ in range(MAX_ROUNDS):
+        async with sessionmaker() as session, session.begin():
+            created = await fan_out(session, now=_now())
+        counts["deliveries_created"] += len(created)
+        async with sessionmaker() as session:
+            due = await due_deliveries(session, now=_now())
+        if not due and not created:
+            break
+        semaphore = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(delivery_id: int) -> None:
+            async with semaphore, sessionmaker() as session, session.begin():
+                outcome = await deliver(session, delivery_id, deps, now=_now())
+            counts[outcome] = counts.get(outcome, 0) + 1
+
+        await asyncio.gather(*(one(d) for d in due))
+        if len(due) < 200 and not created:
+            break
+    return counts

@@ -1,0 +1,78 @@
+"""The arq worker: jobs, cron schedule, and the resources jobs share."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+from arq import cron, func
+from arq.worker import Worker
+from sqlalchemy import text
+
+from app.config import Settings
+from app.db.migrate import head_revision
+from app.db.session import create_engine, create_sessionmaker
+from app.queue import JOB_EXPIRE, JOB_RELAY, JOB_REMIND, redis_settings
+from app.services.deliver import Deps
+from workers import outbox, scoring, sweeps
+
+log = logging.getLogger(__name__)
+
+EVERY_10_SECONDS = set(range(0, 60, 10))
+
+
+class SchemaTooOld(RuntimeError):
+    pass
+
+
+def build_worker(settings: Settings, **overrides: Any) -> Worker:
+    assert settings.database_url and settings.redis_url
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        engine = create_engine(settings)
+        async with engine.connect() as conn:
+            version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+        if version != head_revision():
+            await engine.dispose()
+            raise SchemaTooOld(f"database schema is {version}, code needs {head_revision()}: "
+                               "run `partner-leads migrate`")
+        ctx["settings"] = settings
+        ctx["engine"] = engine
+        ctx["sessionmaker"] = create_sessionmaker(engine)
+        ctx["http"] = httpx.AsyncClient(follow_redirects=False)
+        ctx["deps"] = Deps(settings=settings, http=ctx["http"], redis=ctx["redis"])
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        if "http" in ctx:
+            await ctx["http"].aclose()
+        if "engine" in ctx:
+            await ctx["engine"].dispose()
+
+    options: dict[str, Any] = {
+        "functions": [
+            func(outbox.relay, name=JOB_RELAY),
+            func(sweeps.expire, name=JOB_EXPIRE),
+            func(sweeps.remind, name=JOB_REMIND),
+            func(scoring.recompute_scores, name=scoring.JOB_RECOMPUTE_ALL),
+            func(scoring.recompute_profile_score, name=scoring.JOB_RECOMPUTE_PROFILE),
+        ],
+        "cron_jobs": [
+            cron(sweeps.expire, name=f"cron:{JOB_EXPIRE}", second=0, run_at_startup=True),
+            cron(sweeps.remind, name=f"cron:{JOB_REMIND}", second=30, run_at_startup=True),
+            # The safety net: anything not yet delivered, and retries that came due.
+            cron(outbox.relay, name=f"cron:{JOB_RELAY}", second=EVERY_10_SECONDS,
+                 run_at_startup=True),
+            cron(scoring.recompute_scores, name=f"cron:{scoring.JOB_RECOMPUTE_ALL}",
+                 minute={0, 15, 30, 45}, second=5, run_at_startup=True),
+        ],
+        "redis_settings": redis_settings(settings.redis_url),
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "max_jobs": 20,
+        "job_timeout": 300,
+        "keep_result": 60,
+        "handle_signals": True,
+    }
+    options.update(overrides)
+    return Worker(**options)

@@ -1,0 +1,32 @@
+"""lead.expire_overdue and lead.send_reminders: cron sweeps, safe on any number of workers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from app.queue import JOB_RELAY
+from app.services.sweeps import BATCH, expire_overdue, send_reminders
+
+
+async def expire(ctx: dict[str, Any]) -> int:
+    total = 0
+    while True:
+        async with ctx["sessionmaker"]() as session, session.begin():
+            count = await expire_overdue(session, now=datetime.now(UTC))
+        total += count
+        if count < BATCH:
+            break
+    if total:
+        await ctx["redis"].enqueue_job(JOB_RELAY)
+    return total
+
+
+async def remind(ctx: dict[str, Any]) -> int:
+    async with ctx["sessionmaker"]() as session, session.begin():
+        count = await send_reminders(
+            session, now=datetime.now(UTC), hours=ctx["settings"].reminder_hours
+        )
+    if count:
+        await ctx["redis"].enqueue_job(JOB_RELAY)
+    return count
