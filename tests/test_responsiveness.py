@@ -16,8 +16,8 @@ from app.db import models
 from app.domain.lifecycle import LeadOutcome, LeadStage
 from app.domain.responsiveness import (
     PRIOR_SCORE,
-    Responsiveness,
     ResponseRecord,
+    Responsiveness,
     round_score,
     score,
 )
@@ -40,23 +40,26 @@ async def make_profile(session: AsyncSession, name: str = "Test Profile") -> mod
 
 
 class History:
-    """Hand-made leads for one profile, each received `days_ago` before NOW."""
+    """Hand-made leads for one profile, each received `days_ago` before `now`."""
 
-    def __init__(self, session: AsyncSession, profile: models.BusinessProfile) -> None:
+    def __init__(
+        self, session: AsyncSession, profile: models.BusinessProfile, now: datetime = NOW
+    ) -> None:
         self.session = session
         self.profile = profile
+        self.now = now
 
     async def _lead(self, days_ago: float, **fields: Any) -> models.Lead:
         return await make_lead(
             self.session,
             organisation_id=self.profile.organisation_id,
             profile_id=self.profile.id,
-            received_at=NOW - timedelta(days=days_ago),
+            received_at=self.now - timedelta(days=days_ago),
             **fields,
         )
 
     async def accepted(self, days_ago: float, *, after_hours: float) -> models.Lead:
-        received = NOW - timedelta(days=days_ago)
+        received = self.now - timedelta(days=days_ago)
         return await self._lead(
             days_ago,
             stage=LeadStage.ACCEPTED,
@@ -64,7 +67,7 @@ class History:
         )
 
     async def won(self, days_ago: float, *, after_hours: float) -> models.Lead:
-        received = NOW - timedelta(days=days_ago)
+        received = self.now - timedelta(days=days_ago)
         return await self._lead(
             days_ago,
             stage=LeadStage.ARCHIVED,
@@ -75,7 +78,7 @@ class History:
         )
 
     async def declined(self, days_ago: float, *, after_hours: float) -> models.Lead:
-        responded = NOW - timedelta(days=days_ago) + timedelta(hours=after_hours)
+        responded = self.now - timedelta(days=days_ago) + timedelta(hours=after_hours)
         return await self._lead(
             days_ago,
             stage=LeadStage.ARCHIVED,
@@ -90,7 +93,7 @@ class History:
             days_ago,
             stage=LeadStage.ARCHIVED,
             outcome=LeadOutcome.EXPIRED.value,
-            archived_at=NOW - timedelta(days=days_ago) + RESPONSE,
+            archived_at=self.now - timedelta(days=days_ago) + RESPONSE,
         )
 
     async def waiting(self, days_ago: float) -> models.Lead:
@@ -272,16 +275,16 @@ async def test_unknown_profile_gives_none(session: AsyncSession, config: Setting
 async def test_recompute_all_writes_one_row_per_profile_equal_to_recompute_profile(
     session: AsyncSession, config: Settings, world: World
 ) -> None:
+    now = datetime.now(UTC)  # the demo world's leads are relative to when it was seeded
     busy = await make_profile(session)
-    leads = History(session, busy)
+    leads = History(session, busy, now)
     for days in range(1, 60, 3):
         await leads.accepted(days, after_hours=days)
     await leads.declined(70, after_hours=400)
     await leads.expired(80)
     await leads.waiting(16)
     quiet = await make_profile(session)  # no leads at all
-    await History(session, quiet).waiting(2)
-    now = datetime.now(UTC)  # the demo world's leads are relative to when it was seeded
+    await History(session, quiet, now).waiting(2)
 
     written = await service.recompute_all(session, now=now, settings=config)
 

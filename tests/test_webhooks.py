@@ -39,7 +39,7 @@ from tests.factories import World, make_lead, make_partner
 SECRET_SHAPE = re.compile(r"^whsec_[A-Za-z0-9+/]{32}$")
 
 
-# --- a real HTTP receiver ----------------------------------------------------------------------
+# --- a real HTTP receiver -------------------------------------------------------------------------
 
 
 @dataclass
@@ -149,7 +149,7 @@ def closed_port() -> int:
     return port
 
 
-# --- helpers -----------------------------------------------------------------------------------
+# --- helpers --------------------------------------------------------------------------------------
 
 
 async def actor_for(session: AsyncSession, user_id: uuid.UUID) -> Actor:
@@ -206,7 +206,7 @@ async def send(
     )
 
 
-# --- creating endpoints -------------------------------------------------------------------------
+# --- creating endpoints ---------------------------------------------------------------------------
 
 
 def test_new_secret_has_the_standard_webhooks_shape() -> None:
@@ -327,9 +327,7 @@ async def test_another_organisations_endpoint_is_not_found(
     assert row is not None and row.secret == secret and row.previous_secret is None
 
 
-async def test_a_malformed_id_is_a_validation_error(
-    session: AsyncSession, world: World
-) -> None:
+async def test_a_malformed_id_is_a_validation_error(session: AsyncSession, world: World) -> None:
     admin = await actor_for(session, world.contoso.partner_admin)
     now = datetime.now(UTC)
     assert codes(await webhooks.delete_endpoint(session, admin, "nope")) == [
@@ -491,7 +489,7 @@ async def test_an_organisation_has_at_most_20_endpoints(
     await create(session, settings, admin, url="https://hooks.example.com/21")
 
 
-# --- deleting and rotating ----------------------------------------------------------------------
+# --- deleting and rotating ------------------------------------------------------------------------
 
 
 async def test_delete_endpoint(session: AsyncSession, settings: Settings, world: World) -> None:
@@ -517,7 +515,7 @@ async def test_rotation_keeps_the_old_secret_for_24_hours(
 
     result = await webhooks.rotate_secret(session, admin, str(endpoint.id), now=rotated_at)
     assert not isinstance(result, Refused)
-    row, second = result
+    _, second = result
     assert SECRET_SHAPE.match(second) and second != first
     stored = await endpoint_row(session, endpoint.id)
     assert stored is not None
@@ -540,7 +538,7 @@ async def test_rotation_keeps_the_old_secret_for_24_hours(
     assert stored.previous_secret_expires_at == later + timedelta(hours=24)
 
 
-# --- delivering to a real receiver ---------------------------------------------------------------
+# --- delivering to a real receiver ----------------------------------------------------------------
 
 
 async def test_post_event_is_signed_per_standard_webhooks(
@@ -595,9 +593,7 @@ async def test_during_rotation_both_secrets_verify(
 ) -> None:
     admin = await actor_for(session, world.contoso.partner_admin)
     endpoint, old = await create(session, settings, admin, url=receiver.url())
-    rotated = await webhooks.rotate_secret(
-        session, admin, str(endpoint.id), now=datetime.now(UTC)
-    )
+    rotated = await webhooks.rotate_secret(session, admin, str(endpoint.id), now=datetime.now(UTC))
     assert not isinstance(rotated, Refused)
     endpoint, new = rotated
     receiver.secrets = {"old": old, "new": new}
@@ -737,7 +733,7 @@ async def test_retries_carry_the_same_webhook_id(
     assert len({r.body for r in receiver.requests}) == 1  # the event itself does not change
 
 
-# --- GraphQL ---------------------------------------------------------------------------------------
+# --- GraphQL --------------------------------------------------------------------------------------
 
 SCHEMA = strawberry.Schema(
     query=merge_types("Query", (Query, WebhookQuery)),
@@ -796,7 +792,9 @@ def execute(
             await context.close()
         if errors:
             assert result.errors, result
-            return {"errors": [{"message": e.message, **(e.extensions or {})} for e in result.errors]}
+            return {
+                "errors": [{"message": e.message, **(e.extensions or {})} for e in result.errors]
+            }
         assert not result.errors, result.errors
         assert result.data is not None
         return result.data
@@ -828,13 +826,10 @@ async def test_graphql_endpoint_lifecycle(
 
     listed = (await execute(LIST, admin))["webhookEndpoints"]
     assert listed == [
-        {"id": endpoint["id"], "url": endpoint["url"], "events": endpoint["events"],
-         "active": True}
+        {"id": endpoint["id"], "url": endpoint["url"], "events": endpoint["events"], "active": True}
     ]
 
-    rotated = (await execute(ROTATE, admin, {"id": endpoint["id"]}))[
-        "rotateWebhookEndpointSecret"
-    ]
+    rotated = (await execute(ROTATE, admin, {"id": endpoint["id"]}))["rotateWebhookEndpointSecret"]
     assert rotated["errors"] == [] and rotated["endpoint"]["id"] == endpoint["id"]
     assert SECRET_SHAPE.match(rotated["secret"]) and rotated["secret"] != created["secret"]
     row = await endpoint_row(session, uuid.UUID(endpoint["id"]))
@@ -875,8 +870,10 @@ async def test_graphql_refusals(
         ("VALIDATION", ["input", "events", "0"]),
     ]
 
-    for document, name in ((DELETE, "deleteWebhookEndpoint"),
-                           (ROTATE, "rotateWebhookEndpointSecret")):
+    for document, name in (
+        (DELETE, "deleteWebhookEndpoint"),
+        (ROTATE, "rotateWebhookEndpointSecret"),
+    ):
         other = (await execute(document, world.fabrikam.partner_admin, {"id": str(endpoint.id)}))[
             name
         ]
@@ -960,8 +957,14 @@ async def test_graphql_deliveries_show_every_attempt(
     first = delivery(received, str(endpoint.id), 0)
     second = delivery(accepted, str(endpoint.id), 10)
     elsewhere = delivery(received, str(other.id), 0)
-    email = Delivery(outbox_id=received.id, channel="EMAIL", recipient=str(endpoint.id),
-                     status="SENT", attempts=1, created_at=t0)
+    email = Delivery(
+        outbox_id=received.id,
+        channel="EMAIL",
+        recipient=str(endpoint.id),
+        status="SENT",
+        attempts=1,
+        created_at=t0,
+    )
     session.add_all([first, second, elsewhere, email])
     await session.flush()
 
@@ -1006,7 +1009,8 @@ async def test_graphql_deliveries_show_every_attempt(
         (True, 200, None),
     ]
     assert [a["at"] for a in sent["attempts"]] == [
-        t0.isoformat(), (t0 + timedelta(minutes=1)).isoformat()
+        t0.isoformat(),
+        (t0 + timedelta(minutes=1)).isoformat(),
     ]
     assert all(isinstance(a["durationMs"], int) for a in sent["attempts"])
 

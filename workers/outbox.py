@@ -24,6 +24,13 @@ async def relay(ctx: dict[str, Any]) -> dict[str, int]:
     sessionmaker = ctx["sessionmaker"]
     deps: Deps = ctx["deps"]
     counts: dict[str, int] = {"deliveries_created": 0}
+    semaphore = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(delivery_id: int) -> None:
+        async with semaphore, sessionmaker() as session, session.begin():
+            outcome = await deliver(session, delivery_id, deps, now=_now())
+        counts[outcome] = counts.get(outcome, 0) + 1
+
     for _ in range(MAX_ROUNDS):
         async with sessionmaker() as session, session.begin():
             created = await fan_out(session, now=_now())
@@ -32,13 +39,6 @@ async def relay(ctx: dict[str, Any]) -> dict[str, int]:
             due = await due_deliveries(session, now=_now())
         if not due and not created:
             break
-        semaphore = asyncio.Semaphore(CONCURRENCY)
-
-        async def one(delivery_id: int) -> None:
-            async with semaphore, sessionmaker() as session, session.begin():
-                outcome = await deliver(session, delivery_id, deps, now=_now())
-            counts[outcome] = counts.get(outcome, 0) + 1
-
         await asyncio.gather(*(one(d) for d in due))
         if len(due) < 200 and not created:
             break

@@ -16,11 +16,12 @@ Two triggers:
   arq refuses an enqueue while a job with that id is queued or running, so every event of the
   next 30 seconds collapses into the first one's job, which runs 30 s after it (it reads the
   database when it runs, so it sees them all). arq also refuses the id while a kept *result*
-  exists: register the job with `keep_result=0` (as `FUNCTIONS` does), or later bursts within
-  the result TTL (an hour by default) would be dropped. An answer committed while its job is
-  already running is picked up by the next event or the periodic recompute;
-- periodically (`CRON_JOBS`, nightly), recompute every profile: leads age out of the window and
-  unanswered leads pass their deadline without anyone acting on them.
+  exists: register the job with `func(..., keep_result=0)`, or every answer within the result
+  TTL after a recompute (the worker's `keep_result`) would be dropped, not deferred. An event
+  while the job is already running is refused too: the next event or the periodic recompute
+  picks it up;
+- periodically (a cron of `recompute_scores`), recompute every profile: leads age out of the
+  window and unanswered leads pass their deadline without anyone acting on them.
 """
 
 from __future__ import annotations
@@ -28,9 +29,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Any
-
-from arq import cron
-from arq.worker import func
 
 from app.services import responsiveness
 
@@ -58,13 +56,3 @@ async def recompute_profile_score(ctx: dict[str, Any], profile_id: str) -> None:
         await responsiveness.recompute_profile(
             session, uuid.UUID(str(profile_id)), now=datetime.now(UTC), settings=ctx["settings"]
         )
-
-
-# For WorkerSettings.functions / .cron_jobs.
-FUNCTIONS = [
-    func(recompute_scores, name=JOB_RECOMPUTE_ALL),
-    func(recompute_profile_score, name=JOB_RECOMPUTE_PROFILE, keep_result=0),
-]
-CRON_JOBS = [
-    cron(recompute_scores, name=f"cron:{JOB_RECOMPUTE_ALL}", hour={3}, minute={17}),
-]

@@ -35,8 +35,10 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
             version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
         if version != head_revision():
             await engine.dispose()
-            raise SchemaTooOld(f"database schema is {version}, code needs {head_revision()}: "
-                               "run `partner-leads migrate`")
+            raise SchemaTooOld(
+                f"database schema is {version}, code needs {head_revision()}: "
+                "run `partner-leads migrate`"
+            )
         ctx["settings"] = settings
         ctx["engine"] = engine
         ctx["sessionmaker"] = create_sessionmaker(engine)
@@ -61,10 +63,16 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
             cron(sweeps.expire, name=f"cron:{JOB_EXPIRE}", second=0, run_at_startup=True),
             cron(sweeps.remind, name=f"cron:{JOB_REMIND}", second=30, run_at_startup=True),
             # The safety net: anything not yet delivered, and retries that came due.
-            cron(outbox.relay, name=f"cron:{JOB_RELAY}", second=EVERY_10_SECONDS,
-                 run_at_startup=True),
-            cron(scoring.recompute_scores, name=f"cron:{scoring.JOB_RECOMPUTE_ALL}",
-                 minute={0, 15, 30, 45}, second=5, run_at_startup=True),
+            cron(
+                outbox.relay, name=f"cron:{JOB_RELAY}", second=EVERY_10_SECONDS, run_at_startup=True
+            ),
+            cron(
+                scoring.recompute_scores,
+                name=f"cron:{scoring.JOB_RECOMPUTE_ALL}",
+                minute={0, 15, 30, 45},
+                second=5,
+                run_at_startup=True,
+            ),
         ],
         "redis_settings": redis_settings(settings.redis_url),
         "on_startup": startup,

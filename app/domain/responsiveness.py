@@ -86,7 +86,7 @@ def round_score(value: float) -> float:
 def score(record: ResponseRecord, *, prior_weight: float = DEFAULT_PRIOR_WEIGHT) -> Responsiveness:
     if prior_weight < 0:
         raise ValueError("prior_weight must not be negative")
-    if not 0 <= record.expired <= record.leads or not 0 <= record.answered_on_time:
+    if not 0 <= record.expired <= record.leads or record.answered_on_time < 0:
         raise ValueError(f"inconsistent record: {record}")
     if record.answered_on_time > record.answered:
         raise ValueError(f"more leads answered on time than answered: {record}")

@@ -70,7 +70,9 @@ async def _after_commit(
     if responded and lead.profile_id is not None:
         # A burst of answers recomputes the profile's score once, shortly after.
         await queue.enqueue(
-            JOB_SCORE_PROFILE, str(lead.profile_id), job_id=f"score:{lead.profile_id}",
+            JOB_SCORE_PROFILE,
+            str(lead.profile_id),
+            job_id=f"score:{lead.profile_id}",
             defer_by=timedelta(seconds=30),
         )
 

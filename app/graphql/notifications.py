@@ -30,9 +30,13 @@ class Notification:
     @classmethod
     def from_row(cls, row: models.Notification) -> Notification:
         return cls(
-            id=strawberry.ID(str(row.id)), kind=row.kind, title=row.title, body=row.body,
+            id=strawberry.ID(str(row.id)),
+            kind=row.kind,
+            title=row.title,
+            body=row.body,
             lead_id=strawberry.ID(str(row.lead_id)) if row.lead_id else None,
-            created_at=row.created_at, read_at=row.read_at,
+            created_at=row.created_at,
+            read_at=row.read_at,
         )
 
 
@@ -60,7 +64,10 @@ class MarkNotificationsReadPayload:
 class NotificationQuery:
     @strawberry.field(description="The viewer's notifications, newest first; empty if anonymous.")
     async def notifications(
-        self, info: Info[Context, None], first: int | None = None, after: str | None = None,
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
         unread_only: bool = False,
     ) -> NotificationConnection:
         async with info.context.db() as session:
@@ -71,11 +78,13 @@ class NotificationQuery:
             raise query_error(page)
         nodes = [Notification.from_row(n) for n in page.items]
         return NotificationConnection(
-            edges=[NotificationEdge(cursor=c, node=n) for c, n in zip(page.cursors, nodes,
-                                                                        strict=True)],
+            edges=[
+                NotificationEdge(cursor=c, node=n) for c, n in zip(page.cursors, nodes, strict=True)
+            ],
             nodes=nodes,
             page_info=PageInfo(
-                has_next_page=page.has_next_page, has_previous_page=after is not None,
+                has_next_page=page.has_next_page,
+                has_previous_page=after is not None,
                 start_cursor=page.cursors[0] if page.cursors else None,
                 end_cursor=page.cursors[-1] if page.cursors else None,
             ),

@@ -14,7 +14,6 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
-
 from strawberry.tools import merge_types
 
 from app.graphql.context import Context

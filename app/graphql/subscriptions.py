@@ -39,8 +39,9 @@ class LeadEvent:
         def state(part: Any) -> LeadEventState | None:
             if not isinstance(part, dict):
                 return None
-            return LeadEventState(stage=part.get("stage"), outcome=part.get("outcome"),
-                                  version=part.get("version"))
+            return LeadEventState(
+                stage=part.get("stage"), outcome=part.get("outcome"), version=part.get("version")
+            )
 
         return cls(
             event_id=strawberry.ID(str(payload.get("event_id"))),
@@ -56,15 +57,17 @@ class LeadEvent:
 class Subscription:
     @strawberry.subscription(
         description="Lead events of the viewer's organisation, as they are committed. "
-        "Authenticate with {\"Authorization\": \"Bearer <token>\"} in connection_init."
+        'Authenticate with {"Authorization": "Bearer <token>"} in connection_init.'
     )
     async def lead_events(self, info: Info[Context, None]) -> AsyncGenerator[LeadEvent, None]:
         actor = info.context.actor
         if actor is None:
             raise GraphQLError("sign in to subscribe", extensions={"code": "UNAUTHENTICATED"})
         if not actor.manages_leads:
-            raise GraphQLError("only partner admins and referrals admins follow leads",
-                               extensions={"code": "FORBIDDEN"})
+            raise GraphQLError(
+                "only partner admins and referrals admins follow leads",
+                extensions={"code": "FORBIDDEN"},
+            )
         redis_url = info.context.settings.redis_url
         if not redis_url:
             raise GraphQLError("live events are not configured", extensions={"code": "INTERNAL"})

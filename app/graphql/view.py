@@ -32,7 +32,9 @@ def _unauthenticated(message: str) -> Response:
 
 
 class GraphQLView(GraphQL[Context, None]):
-    def __init__(self, settings: Settings, sessionmaker: Any, queue: JobQueue | None = None) -> None:
+    def __init__(
+        self, settings: Settings, sessionmaker: Any, queue: JobQueue | None = None
+    ) -> None:
         super().__init__(schema, graphql_ide="graphiql" if settings.is_dev else None)
         self.settings = settings
         self.sessionmaker = sessionmaker

@@ -130,7 +130,7 @@ async def deliver(session: AsyncSession, delivery_id: int, deps: Deps, *, now: d
         return await _failed(
             session, delivery, event, str(exc), exc.retryable, status_code, started, deps, now
         )
-    except Exception as exc:  # noqa: BLE001 - a bug in one channel must not wedge the queue
+    except Exception as exc:
         log.exception("delivery %s failed unexpectedly", delivery.id)
         return await _failed(
             session, delivery, event, f"{type(exc).__name__}: {exc}", True, None, started, deps, now

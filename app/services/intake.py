@@ -35,8 +35,12 @@ class IncomingLead:
 
 
 async def receive_lead(
-    session: AsyncSession, organisation_id: uuid.UUID, incoming: IncomingLead, *,
-    now: datetime, settings: Settings,
+    session: AsyncSession,
+    organisation_id: uuid.UUID,
+    incoming: IncomingLead,
+    *,
+    now: datetime,
+    settings: Settings,
 ) -> Lead:
     """Create a RECEIVED lead for a partner. Validation of what customers and senders type is
     intake's job (issue 4); this is the step every source shares."""

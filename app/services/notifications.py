@@ -42,7 +42,11 @@ def _decode(cursor: str) -> tuple[datetime, uuid.UUID] | None:
 
 
 async def list_notifications(
-    session: AsyncSession, actor: Actor | None, *, first: int | None, after: str | None,
+    session: AsyncSession,
+    actor: Actor | None,
+    *,
+    first: int | None,
+    after: str | None,
     unread_only: bool,
 ) -> NotificationPage | Refused:
     limit = 20 if first is None else first
@@ -63,15 +67,16 @@ async def list_notifications(
     rows = list(
         (
             await session.scalars(
-                statement.order_by(Notification.created_at.desc(), Notification.id.desc())
-                .limit(limit + 1)
+                statement.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(
+                    limit + 1
+                )
             )
         ).all()
     )
     unread = await session.scalar(
-        select(func.count()).select_from(Notification).where(
-            Notification.user_id == actor.user_id, Notification.read_at.is_(None)
-        )
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == actor.user_id, Notification.read_at.is_(None))
     )
     return NotificationPage(
         rows[:limit], [_cursor(n) for n in rows[:limit]], len(rows) > limit, int(unread or 0)
@@ -95,8 +100,11 @@ async def mark_read(
             return Refused.one(ErrorCode.VALIDATION, "is not a valid id", "ids", str(index))
     result = await session.execute(
         update(Notification)
-        .where(Notification.id.in_(ids), Notification.user_id == actor.user_id,
-               Notification.read_at.is_(None))
+        .where(
+            Notification.id.in_(ids),
+            Notification.user_id == actor.user_id,
+            Notification.read_at.is_(None),
+        )
         .values(read_at=now)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

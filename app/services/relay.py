@@ -64,8 +64,13 @@ async def fan_out(session: AsyncSession, *, now: datetime, batch: int = BATCH) -
     for row in rows:
         for target in audience.targets(row):
             values.append(
-                {"outbox_id": row.id, "channel": target.channel, "recipient": target.recipient,
-                 "next_attempt_at": now, "created_at": now}
+                {
+                    "outbox_id": row.id,
+                    "channel": target.channel,
+                    "recipient": target.recipient,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
             )
         row.processed_at = now
     created: list[int] = []
@@ -109,8 +114,10 @@ class _Audience:
             select(BusinessProfile.organisation_id, LocationContact.email)
             .join(ProfileLocation, ProfileLocation.profile_id == BusinessProfile.id)
             .join(LocationContact, LocationContact.location_id == ProfileLocation.id)
-            .where(BusinessProfile.organisation_id.in_(orgs),
-                   LocationContact.alerts_opted_out.is_(False))
+            .where(
+                BusinessProfile.organisation_id.in_(orgs),
+                LocationContact.alerts_opted_out.is_(False),
+            )
             .order_by(LocationContact.email)
         ):
             if email.lower() not in {c.lower() for c in contacts[org_id]}:
@@ -144,13 +151,15 @@ class _Audience:
     def targets(self, row: OutboxMessage) -> list[Target]:
         org = row.organisation_id
         lead = self.leads.get(row.lead_id) if row.lead_id else None
+        if org is None:
+            return []
         if row.topic.startswith("lead."):
             targets = [
                 Target(Channel.WEBHOOK, str(e.id))
-                for e in self.endpoints.get(org, []) if org and row.topic in e.events
+                for e in self.endpoints.get(org, [])
+                if row.topic in e.events
             ]
-            if org:
-                targets.append(Target(Channel.LIVE, str(org)))
+            targets.append(Target(Channel.LIVE, str(org)))
             return targets
         match row.topic:
             case "notify.new_lead" | "notify.reminder":
@@ -163,14 +172,13 @@ class _Audience:
                 return self._sender(lead)
             case "notify.webhook_disabled":
                 return [
-                    t for user_id, email in self.admins.get(org, []) if org
+                    t
+                    for user_id, email in self.admins.get(org, [])
                     for t in (Target(Channel.EMAIL, email), Target(Channel.IN_APP, str(user_id)))
                 ]
         return []
 
-    def _partner_team(self, org: uuid.UUID | None) -> list[Target]:
-        if org is None:
-            return []
+    def _partner_team(self, org: uuid.UUID) -> list[Target]:
         return [Target(Channel.EMAIL, email) for email in self.contacts.get(org, [])] + [
             Target(Channel.IN_APP, str(user_id)) for user_id in self.managers.get(org, [])
         ]
@@ -184,7 +192,8 @@ class _Audience:
             return [Target(Channel.EMAIL, user.email), Target(Channel.IN_APP, str(user.id))]
         if lead.sender_organisation_id:
             return [
-                t for user_id, email in self.admins.get(lead.sender_organisation_id, [])
+                t
+                for user_id, email in self.admins.get(lead.sender_organisation_id, [])
                 for t in (Target(Channel.EMAIL, email), Target(Channel.IN_APP, str(user_id)))
             ]
         return []  # a customer's own inquiry: the customer is not told it expired

@@ -676,3 +676,49 @@ async def find_user(
             return (await session.scalars(statement.order_by(models.User.email).limit(1))).first()
     finally:
         await engine.dispose()
+
+
+async def demo_lead(
+    settings: Settings, partner: str, *, contact_me: bool, days_ago: float = 0.0
+) -> uuid.UUID | None:
+    """One customer inquiry through the real RECEIVE step (history, outbox), then a relay job."""
+    from app.domain.lifecycle import LeadType
+    from app.queue import JOB_RELAY, JobQueue
+    from app.services.intake import IncomingLead, receive_lead
+
+    engine = create_engine(settings, pool_size=1, max_overflow=0)
+    rng = random.Random()
+    contact = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+    company = rng.choice(COMPANIES)
+    try:
+        async with AsyncSession(engine) as session, session.begin():
+            org_id = await session.scalar(
+                select(models.Organisation.id).where(models.Organisation.slug == partner)
+            )
+            if org_id is None:
+                return None
+            lead = await receive_lead(
+                session,
+                org_id,
+                IncomingLead(
+                    type=LeadType.CUSTOMER_INQUIRY,
+                    company_name=company,
+                    company_size=rng.choice(list(CompanySize)).value,
+                    country=rng.choice(COUNTRIES),
+                    contact_name=contact,
+                    contact_email=f"{contact.split()[0].lower()}@{company.split()[0].lower()}.example",
+                    need=rng.choice(NEEDS),
+                    industry=rng.choice(INDUSTRIES),
+                    contact_phone="+1 555 0199",
+                    contact_requested=contact_me,
+                ),
+                now=datetime.now(UTC) - timedelta(days=days_ago),
+                settings=settings,
+            )
+            lead_id = lead.id
+    finally:
+        await engine.dispose()
+    queue = JobQueue(settings.redis_url)
+    await queue.enqueue(JOB_RELAY)
+    await queue.close()
+    return lead_id

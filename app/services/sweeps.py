@@ -41,7 +41,8 @@ WITH due AS (
     FROM due WHERE l.id = due.id
     RETURNING l.*
 ), history AS (
-    INSERT INTO lead_history (lead_id, action, from_stage, to_stage, outcome, actor_kind, changes, at)
+    INSERT INTO lead_history
+        (lead_id, action, from_stage, to_stage, outcome, actor_kind, changes, at)
     SELECT id, 'EXPIRE', 'RECEIVED', 'ARCHIVED', 'EXPIRED', 'SYSTEM', '{{}}'::jsonb, :now
     FROM expired
 ), outbox AS (
@@ -50,7 +51,8 @@ WITH due AS (
         jsonb_build_object(
             'event_id', gen_random_uuid(), 'type', effect.topic, 'lead_id', e.id,
             'organisation_id', e.organisation_id, 'action', 'EXPIRE',
-            'occurred_at', to_jsonb(:now ::timestamptz), 'actor', jsonb_build_object('kind', 'SYSTEM'),
+            'occurred_at', to_jsonb(:now ::timestamptz),
+            'actor', jsonb_build_object('kind', 'SYSTEM'),
             'previous', {_SNAPSHOT.format(t="e")} || jsonb_build_object(
                 'stage', 'RECEIVED', 'outcome', NULL, 'version', e.version - 1),
             'current', {_SNAPSHOT.format(t="e")},
@@ -59,7 +61,8 @@ WITH due AS (
                   ELSE '{{}}'::jsonb END,
         :now
     FROM expired AS e
-    CROSS JOIN unnest(CAST(:topics AS text[]), CAST(:audiences AS text[])) AS effect(topic, audience)
+    CROSS JOIN unnest(CAST(:topics AS text[]), CAST(:audiences AS text[]))
+        AS effect(topic, audience)
 )
 SELECT count(*) FROM expired
 """)
@@ -97,7 +100,8 @@ WITH due AS (
         jsonb_build_object(
             'event_id', gen_random_uuid(), 'type', topic, 'lead_id', l.id,
             'organisation_id', l.organisation_id, 'action', 'REMIND',
-            'occurred_at', to_jsonb(:now ::timestamptz), 'actor', jsonb_build_object('kind', 'SYSTEM'),
+            'occurred_at', to_jsonb(:now ::timestamptz),
+            'actor', jsonb_build_object('kind', 'SYSTEM'),
             'hours_left', ceil(extract(epoch FROM l.respond_by - :now) / 3600)::int,
             'reminder_hours', :hours,
             'previous', {_SNAPSHOT.format(t="l")}, 'current', {_SNAPSHOT.format(t="l")},
@@ -126,5 +130,3 @@ async def send_reminders(
         )
         sent += int(result.scalar_one())
     return sent
-
-

@@ -80,7 +80,7 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
 
 
-# --- who may manage endpoints ----------------------------------------------------------------
+# --- who may manage endpoints ---------------------------------------------------------------------
 
 
 def _refuse_unless_admin(actor: Actor | None) -> Refused | None:
@@ -111,7 +111,7 @@ async def _own_endpoint(
     return endpoint
 
 
-# --- input rules -----------------------------------------------------------------------------
+# --- input rules ----------------------------------------------------------------------------------
 
 
 def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -187,7 +187,7 @@ def check_events(checker: Checker, raw: list[str] | None) -> list[str]:
     return chosen
 
 
-# --- use cases -------------------------------------------------------------------------------
+# --- use cases ------------------------------------------------------------------------------------
 
 
 async def create_endpoint(
@@ -351,7 +351,7 @@ async def list_deliveries(
     ]
 
 
-# --- sending ---------------------------------------------------------------------------------
+# --- sending --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

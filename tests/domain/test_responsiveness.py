@@ -8,8 +8,8 @@ import pytest
 from app.domain.responsiveness import (
     PRIOR_SCORE,
     PRIOR_SPEED,
-    Responsiveness,
     ResponseRecord,
+    Responsiveness,
     round_score,
     score,
     speed_of,
@@ -39,7 +39,8 @@ def test_a_mixed_record() -> None:
     # speed = 1 / (1 + 12/24) = 2/3; answered = 8; speed_s = (8 * 2/3 + 5) / 18 = 31/54
     # score = 100 * (0.325 + 0.3 * 31/54 + 0.2 * 0.825) = 100 * (0.325 + 0.172222 + 0.165)
     #       = 66.2222 -> 66.22
-    result = score(ResponseRecord(leads=10, answered_on_time=6, expired=2, median_response_hours=12))
+    record = ResponseRecord(leads=10, answered_on_time=6, expired=2, median_response_hours=12)
+    result = score(record)
     assert result == Responsiveness(
         score=66.22,
         answered_on_time_share=0.6,
