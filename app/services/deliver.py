@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
@@ -125,6 +125,9 @@ async def deliver(session: AsyncSession, delivery_id: int, deps: Deps, *, now: d
     status_code: int | None = None
     try:
         outcome = await _send(session, delivery, event, lead, deps, now)
+    except ValueError as exc:  # a message that cannot be rendered will never render
+        return await _failed(session, delivery, event, f"cannot render: {exc}", False, None,
+                             started, deps, now)
     except SendFailed as exc:
         status_code = exc.status_code
         return await _failed(
@@ -263,8 +266,9 @@ async def _message_context(
         recipient_name = user.name if user else None
     payload = event.payload or {}
     return MessageContext(
+        urgent_hours=deps.settings.contact_alert_urgent_hours,
         kind=kind,
-        partner_name=partner.name if partner else "",
+        partner_name=partner.name if partner else "the partner",
         lead=_facts(lead) if lead else None,
         recipient_name=recipient_name,
         app_base_url=deps.settings.app_base_url,
@@ -287,13 +291,15 @@ async def _send_webhook(
     if endpoint is None or not endpoint.active:
         return "skipped"
     payload = event.payload or {}
+    occurred = payload.get("occurred_at")
     result = await post_event(
         deps.http,
         endpoint,
+        occurred_at=datetime.fromisoformat(occurred) if isinstance(occurred, str) else None,
         message_id=str(payload.get("event_id") or f"evt_{event.id}"),
         event_type=event.topic,
         payload=payload,
-        now=now,
+        now=datetime.now(UTC),  # signed with the wall clock: receivers check freshness
         timeout=deps.settings.webhook_timeout_seconds,
     )
     if not result.ok:

@@ -126,6 +126,12 @@ def upgrade() -> None:
         unique=False,
         postgresql_where=sa.text("status = 'PENDING'"),
     )
+    op.create_index(
+        "ix_deliveries_recipient",
+        "deliveries",
+        ["channel", "recipient", sa.literal_column("created_at DESC"), sa.literal_column("id DESC")],
+        unique=False,
+    )
     op.create_index(op.f("ix_deliveries_outbox_id"), "deliveries", ["outbox_id"], unique=False)
     op.create_table(
         "notifications",
@@ -202,6 +208,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_deliveries_recipient", table_name="deliveries")
     op.drop_index(op.f("ix_delivery_attempts_delivery_id"), table_name="delivery_attempts")
     op.drop_table("delivery_attempts")
     op.drop_index("ix_notifications_user", table_name="notifications")
