@@ -18,6 +18,9 @@ JOB_RELAY = "outbox.relay"
 JOB_EXPIRE = "lead.expire_overdue"
 JOB_REMIND = "lead.send_reminders"
 JOB_SCORE_PROFILE = "score.recompute_profile"
+# One relay queued at a time: a burst of commits collapses into one job, and a running relay
+# keeps going until the outbox is empty, so it also takes what was committed meanwhile.
+RELAY_JOB_ID = "outbox.relay:next"
 
 
 def redis_settings(url: str) -> RedisSettings:
@@ -67,6 +70,9 @@ class JobQueue:
         if pool is not None:
             with contextlib.suppress(Exception):
                 await pool.aclose()
+
+    async def relay(self) -> bool:
+        return await self.enqueue(JOB_RELAY, job_id=RELAY_JOB_ID)
 
     async def close(self) -> None:
         await self._reset()

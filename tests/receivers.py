@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +19,7 @@ class Received:
     event_type: str
     payload: dict[str, Any]
     verified: bool
+    at: float = 0.0  # arrival, time.time()
 
 
 @dataclass
@@ -54,6 +56,7 @@ class WebhookReceiver:
                                 document.get("type", ""),
                                 document.get("data", {}),
                                 verified,
+                                time.time(),
                             )
                         )
                 self.send_response(status)

@@ -40,6 +40,4 @@ async def relay(ctx: dict[str, Any]) -> dict[str, int]:
         if not due and not created:
             break
         await asyncio.gather(*(one(d) for d in due))
-        if len(due) < 200 and not created:
-            break
     return counts

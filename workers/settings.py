@@ -53,11 +53,13 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
 
     options: dict[str, Any] = {
         "functions": [
-            func(outbox.relay, name=JOB_RELAY),
+            func(outbox.relay, name=JOB_RELAY, keep_result=0),
             func(sweeps.expire, name=JOB_EXPIRE),
             func(sweeps.remind, name=JOB_REMIND),
             func(scoring.recompute_scores, name=scoring.JOB_RECOMPUTE_ALL),
-            func(scoring.recompute_profile_score, name=scoring.JOB_RECOMPUTE_PROFILE),
+            # No kept result: it would block the next debounced enqueue with the same job id.
+            func(scoring.recompute_profile_score, name=scoring.JOB_RECOMPUTE_PROFILE,
+                 keep_result=0),
         ],
         "cron_jobs": [
             cron(sweeps.expire, name=f"cron:{JOB_EXPIRE}", second=0, run_at_startup=True),
@@ -78,6 +80,9 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
         "on_startup": startup,
         "on_shutdown": shutdown,
         "max_jobs": 20,
+        # arq polls Redis for queued jobs; its 0.5 s default was most of the commit-to-webhook
+        # latency (median 260 ms -> see bench/RESULTS.md).
+        "poll_delay": 0.05,
         "job_timeout": 300,
         "keep_result": 60,
         "handle_signals": True,

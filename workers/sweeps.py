@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from app.queue import JOB_RELAY
+from app.queue import JOB_RELAY, RELAY_JOB_ID
 from app.services.sweeps import BATCH, expire_overdue, send_reminders
 
 
@@ -18,7 +18,7 @@ async def expire(ctx: dict[str, Any]) -> int:
         if count < BATCH:
             break
     if total:
-        await ctx["redis"].enqueue_job(JOB_RELAY)
+        await ctx["redis"].enqueue_job(JOB_RELAY, _job_id=RELAY_JOB_ID)
     return total
 
 
@@ -28,5 +28,5 @@ async def remind(ctx: dict[str, Any]) -> int:
             session, now=datetime.now(UTC), hours=ctx["settings"].reminder_hours
         )
     if count:
-        await ctx["redis"].enqueue_job(JOB_RELAY)
+        await ctx["redis"].enqueue_job(JOB_RELAY, _job_id=RELAY_JOB_ID)
     return count

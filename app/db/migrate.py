@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from alembic import command
@@ -20,12 +23,23 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
+def _outside_loop(fn: Callable[..., None], *args: object) -> None:
+    """Alembic's async env runs its own event loop: from inside one, use a thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        fn(*args)
+        return
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(fn, *args).result()
+
+
 def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+    _outside_loop(command.upgrade, alembic_config(database_url), revision)
 
 
 def downgrade(database_url: str, revision: str) -> None:
-    command.downgrade(alembic_config(database_url), revision)
+    _outside_loop(command.downgrade, alembic_config(database_url), revision)
 
 
 def revision(database_url: str, message: str, autogenerate: bool = True) -> None:

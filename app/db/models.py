@@ -221,6 +221,8 @@ class Lead(Base):
         # via btree_gin, reads only that partner's postings.
         Index("ix_leads_search", "organisation_id", "search_document", postgresql_using="gin"),
         Index("ix_leads_sender_user", "sender_user_id", text("received_at DESC")),
+        # Responsiveness reads one profile's trailing window.
+        Index("ix_leads_profile_received", "profile_id", "received_at"),
     )
 
     id: Mapped[uuid.UUID] = _uuid()

@@ -24,7 +24,7 @@ from app.graphql.types.inputs import (
     UpdateLeadInput,
 )
 from app.graphql.types.lead import Lead
-from app.queue import JOB_RELAY, JOB_SCORE_PROFILE
+from app.queue import JOB_SCORE_PROFILE
 from app.services import leads
 from app.services.errors import Refused
 from app.services.leads import TeamMemberInput
@@ -66,7 +66,7 @@ async def _after_commit(
     if queue is None:
         return
     if side_effects:
-        await queue.enqueue(JOB_RELAY)
+        await queue.relay()
     if responded and lead.profile_id is not None:
         # A burst of answers recomputes the profile's score once, shortly after.
         await queue.enqueue(

@@ -683,7 +683,7 @@ async def demo_lead(
 ) -> uuid.UUID | None:
     """One customer inquiry through the real RECEIVE step (history, outbox), then a relay job."""
     from app.domain.lifecycle import LeadType
-    from app.queue import JOB_RELAY, JobQueue
+    from app.queue import JobQueue
     from app.services.intake import IncomingLead, receive_lead
 
     engine = create_engine(settings, pool_size=1, max_overflow=0)
@@ -719,6 +719,6 @@ async def demo_lead(
     finally:
         await engine.dispose()
     queue = JobQueue(settings.redis_url)
-    await queue.enqueue(JOB_RELAY)
+    await queue.relay()
     await queue.close()
     return lead_id

@@ -18,6 +18,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_index("ix_leads_profile_received", "leads", ["profile_id", "received_at"])
     op.create_table(
         "webhook_endpoints",
         sa.Column("id", sa.UUID(), nullable=False),
@@ -208,6 +209,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_leads_profile_received", table_name="leads")
     op.drop_index("ix_deliveries_recipient", table_name="deliveries")
     op.drop_index(op.f("ix_delivery_attempts_delivery_id"), table_name="delivery_attempts")
     op.drop_table("delivery_attempts")
