@@ -154,6 +154,14 @@ def export_schema(
     typer.echo(f"wrote {output}")
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the parent dies, even by kill -9 (Linux)."""
+    with suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 async def _supervise_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Keep one worker process running beside the API: arq's worker exits when Redis goes
     away, so it is restarted (with a growing pause) until we stop."""
@@ -170,7 +178,9 @@ async def _supervise_worker(settings: Settings, stop: asyncio.Event) -> None:
     pause = 1.0
     while not stop.is_set():
         started = time.monotonic()
-        process = await asyncio.create_subprocess_exec(executable, "worker", env=env)
+        process = await asyncio.create_subprocess_exec(
+            executable, "worker", env=env, preexec_fn=_die_with_parent
+        )
         waiter = asyncio.ensure_future(process.wait())
         stopper = asyncio.ensure_future(stop.wait())
         await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)

@@ -3,6 +3,9 @@ token, survives a kill -9 of itself, and stops everything it started on SIGTERM.
 
 from __future__ import annotations
 
+import email
+import email.message
+import email.policy
 import os
 import re
 import signal
@@ -11,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -59,15 +63,49 @@ def _wait_ready(process: subprocess.Popen[bytes], log: Path, timeout: float = 90
     raise AssertionError(f"not ready in {timeout}s:\n{log.read_text()}")
 
 
-def _viewer(port: int, token: str) -> dict[str, object]:
+def _graphql(port: int, token: str, query: str) -> Any:
     response = httpx.post(
         f"http://127.0.0.1:{port}/graphql",
-        json={"query": "{ viewer { organisation { name } roles } }"},
+        json={"query": query},
         headers={"Authorization": f"Bearer {token}"},
         timeout=10,
     )
     assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
+
+
+def _viewer(port: int, token: str) -> Any:
+    return _graphql(port, token, "{ viewer { organisation { name } roles } }")
+
+
+def _contact_me_lead_is_announced(data_dir: Path, port: int, token: str) -> None:
+    """A customer asks to be contacted: within a minute the alert is in the mail folder and in
+    the referrals admin's notifications, sent by the worker that `run` supervises."""
+    created = subprocess.run(
+        [CLI, "demo-lead", "--partner", "contoso"], cwd=PROJECT_ROOT,
+        env=_env(data_dir, port), capture_output=True, text=True, timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+    lead_id = created.stdout.strip().splitlines()[-1]
+    query = "{ notifications { nodes { kind leadId } } }"
+    deadline = time.monotonic() + 60
+    urgent: list[email.message.EmailMessage] = []
+    notes: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not (urgent and notes):
+        mails = [
+            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+            for p in (data_dir / "mail").glob("*.eml")
+        ]
+        urgent = [
+            m for m in mails
+            if "contacted directly" in str(m["Subject"])
+            and lead_id in m.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+        ]
+        nodes = _graphql(port, token, query)["data"]["notifications"]["nodes"]
+        notes = [n for n in nodes if n["leadId"] == lead_id]
+        time.sleep(0.5)
+    assert len(urgent) == 1 and urgent[0]["X-Delivered-To"] == "leads@contoso.example"
+    assert notes == [{"kind": "URGENT_CONTACT", "leadId": lead_id}]
 
 
 def _servers_of(data_dir: Path) -> list[psutil.Process]:
@@ -79,6 +117,10 @@ def _servers_of(data_dir: Path) -> list[psutil.Process]:
             cmdline = " ".join(proc.info["cmdline"] or [])
             if str(data_dir) in cmdline or (
                 "valkey" in cmdline and str(data_dir) in (proc.info["cwd"] or "")
+            ) or (
+                "partner-leads" in cmdline
+                and "worker" in cmdline
+                and proc.environ().get("DATA_DIR") == str(data_dir)
             ):
                 found.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -102,6 +144,7 @@ def test_run_serves_survives_kill_9_and_stops_cleanly(tmp_path: Path) -> None:
                 "viewer": {"organisation": {"name": "Contoso Ltd"}, "roles": ["REFERRALS_ADMIN"]}
             }
         }
+        _contact_me_lead_is_announced(data_dir, port, token)
     finally:
         first.kill()  # kill -9: nothing of ours runs, the servers are orphaned
         first.wait(10)

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import Settings
@@ -37,6 +37,15 @@ from tests.factories import World, make_lead, make_partner
 from tests.receivers import WebhookReceiver
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+async def only_this_tests_events(session: AsyncSession) -> None:
+    """Other tests commit events (races, concurrent sweeps): inside this test's rolled-back
+    transaction, treat them as already handled so fan-out and delivery see only ours."""
+    await session.execute(text("UPDATE outbox SET processed_at = now() WHERE processed_at IS NULL"))
+    await session.execute(
+        text("UPDATE deliveries SET status = 'SKIPPED' WHERE status = 'PENDING'"))
 
 
 @pytest.fixture

@@ -58,8 +58,9 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
             func(sweeps.remind, name=JOB_REMIND),
             func(scoring.recompute_scores, name=scoring.JOB_RECOMPUTE_ALL),
             # No kept result: it would block the next debounced enqueue with the same job id.
-            func(scoring.recompute_profile_score, name=scoring.JOB_RECOMPUTE_PROFILE,
-                 keep_result=0),
+            func(
+                scoring.recompute_profile_score, name=scoring.JOB_RECOMPUTE_PROFILE, keep_result=0
+            ),
         ],
         "cron_jobs": [
             cron(sweeps.expire, name=f"cron:{JOB_EXPIRE}", second=0, run_at_startup=True),

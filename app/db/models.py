@@ -382,8 +382,13 @@ class Delivery(Base):
         CheckConstraint("status IN ('PENDING', 'SENT', 'DEAD', 'SKIPPED')", name="status"),
         Index("ix_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'PENDING'")),
         # An endpoint's (or a user's) deliveries, newest first.
-        Index("ix_deliveries_recipient", "channel", "recipient", text("created_at DESC"),
-              text("id DESC")),
+        Index(
+            "ix_deliveries_recipient",
+            "channel",
+            "recipient",
+            text("created_at DESC"),
+            text("id DESC"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)

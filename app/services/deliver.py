@@ -126,8 +126,9 @@ async def deliver(session: AsyncSession, delivery_id: int, deps: Deps, *, now: d
     try:
         outcome = await _send(session, delivery, event, lead, deps, now)
     except ValueError as exc:  # a message that cannot be rendered will never render
-        return await _failed(session, delivery, event, f"cannot render: {exc}", False, None,
-                             started, deps, now)
+        return await _failed(
+            session, delivery, event, f"cannot render: {exc}", False, None, started, deps, now
+        )
     except SendFailed as exc:
         status_code = exc.status_code
         return await _failed(

@@ -130,7 +130,12 @@ def upgrade() -> None:
     op.create_index(
         "ix_deliveries_recipient",
         "deliveries",
-        ["channel", "recipient", sa.literal_column("created_at DESC"), sa.literal_column("id DESC")],
+        [
+            "channel",
+            "recipient",
+            sa.literal_column("created_at DESC"),
+            sa.literal_column("id DESC"),
+        ],
         unique=False,
     )
     op.create_index(op.f("ix_deliveries_outbox_id"), "deliveries", ["outbox_id"], unique=False)
