@@ -127,14 +127,24 @@ def demo_lead(
     partner: Annotated[str, typer.Option(help="Partner slug that receives it.")] = "contoso",
     contact_me: Annotated[bool, typer.Option(help="The customer asks to be contacted.")] = True,
     days_ago: Annotated[float, typer.Option(help="Pretend it arrived this long ago.")] = 0.0,
+    from_seller: Annotated[
+        bool, typer.Option(help="A sales-qualified lead sent by the demo seller.")
+    ] = False,
 ) -> None:
-    """Simulate a customer inquiry arriving now (or --days-ago 15 for one about to expire),
-    with its alerts queued, to watch the workers deliver them."""
+    """Simulate a lead arriving now, with its alerts queued, to watch the workers deliver
+    them. `--from-seller --days-ago 15` makes one that expires on the next sweep and tells
+    the seller."""
     from app.services import seed as seeding
 
     with _stack(_settings(), quiet=True) as settings:
         lead_id = asyncio.run(
-            seeding.demo_lead(settings, partner, contact_me=contact_me, days_ago=days_ago)
+            seeding.demo_lead(
+                settings,
+                partner,
+                contact_me=contact_me,
+                days_ago=days_ago,
+                from_seller=from_seller,
+            )
         )
     if lead_id is None:
         typer.echo(f"no partner {partner!r} (run `partner-leads seed` first?)", err=True)

@@ -573,3 +573,29 @@ async def test_unknown_endpoint_or_deleted_endpoint_is_skipped(
     ).one()
     async with session.begin_nested():
         assert await deliver(session, hook.id, deps, now=NOW) == "skipped"
+
+
+async def test_answering_a_lead_queues_one_debounced_score_recompute(
+    gql: object, session: AsyncSession, world: World, settings: Settings
+) -> None:
+    from tests.conftest import GraphQLClient
+
+    assert isinstance(gql, GraphQLClient)
+    profile_id = (await session.scalar(select(Lead.profile_id).where(
+        Lead.organisation_id == world.northwind.organisation_id, Lead.profile_id.is_not(None))))
+    redis = aioredis.from_url(settings.redis_url or "")
+    await redis.delete(f"arq:job:score:{profile_id}")
+    client = gql.as_user(world.northwind.referrals_admin)
+    for _ in range(3):
+        lead = await make_lead(session, organisation_id=world.northwind.organisation_id,
+                               profile_id=profile_id)
+        body = await client("mutation($id: ID!) { declineLead(input: {id: $id, reason: SPAM}) "
+                            "{ errors { code } } }", {"id": str(lead.id)})
+        assert body["data"]["declineLead"]["errors"] == []
+    # Three answers, one queued job for the profile, deferred so the burst collapses.
+    assert await redis.exists(f"arq:job:score:{profile_id}") == 1
+    queued = await redis.zscore("arq:queue", f"score:{profile_id}")
+    assert queued is not None and queued > datetime.now(UTC).timestamp() * 1000
+    await redis.delete(f"arq:job:score:{profile_id}")
+    await redis.zrem("arq:queue", f"score:{profile_id}")
+    await redis.aclose()

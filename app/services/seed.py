@@ -679,7 +679,12 @@ async def find_user(
 
 
 async def demo_lead(
-    settings: Settings, partner: str, *, contact_me: bool, days_ago: float = 0.0
+    settings: Settings,
+    partner: str,
+    *,
+    contact_me: bool,
+    days_ago: float = 0.0,
+    from_seller: bool = False,
 ) -> uuid.UUID | None:
     """One customer inquiry through the real RECEIVE step (history, outbox), then a relay job."""
     from app.domain.lifecycle import LeadType
@@ -697,11 +702,23 @@ async def demo_lead(
             )
             if org_id is None:
                 return None
+            seller = (
+                await session.scalar(
+                    select(models.User)
+                    .where(models.User.roles.contains([Role.SELLER.value]))
+                    .order_by(models.User.email)
+                    .limit(1)
+                )
+                if from_seller
+                else None
+            )
             lead = await receive_lead(
                 session,
                 org_id,
                 IncomingLead(
-                    type=LeadType.CUSTOMER_INQUIRY,
+                    type=LeadType.SALES_QUALIFIED if seller else LeadType.CUSTOMER_INQUIRY,
+                    sender_user_id=seller.id if seller else None,
+                    sender_organisation_id=seller.organisation_id if seller else None,
                     company_name=company,
                     company_size=rng.choice(list(CompanySize)).value,
                     country=rng.choice(COUNTRIES),
