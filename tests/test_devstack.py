@@ -13,11 +13,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
+import pytest
 
 from app.config import PROJECT_ROOT
 
@@ -82,8 +85,12 @@ def _contact_me_lead_is_announced(data_dir: Path, port: int, token: str) -> None
     """A customer asks to be contacted: within a minute the alert is in the mail folder and in
     the referrals admin's notifications, sent by the worker that `run` supervises."""
     created = subprocess.run(
-        [CLI, "demo-lead", "--partner", "contoso"], cwd=PROJECT_ROOT,
-        env=_env(data_dir, port), capture_output=True, text=True, timeout=60,
+        [CLI, "demo-lead", "--partner", "contoso"],
+        cwd=PROJECT_ROOT,
+        env=_env(data_dir, port),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert created.returncode == 0, created.stderr
     lead_id = created.stdout.strip().splitlines()[-1]
@@ -97,7 +104,8 @@ def _contact_me_lead_is_announced(data_dir: Path, port: int, token: str) -> None
             for p in (data_dir / "mail").glob("*.eml")
         ]
         urgent = [
-            m for m in mails
+            m
+            for m in mails
             if "contacted directly" in str(m["Subject"])
             and lead_id in m.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
         ]
@@ -115,12 +123,14 @@ def _servers_of(data_dir: Path) -> list[psutil.Process]:
             if proc.info["status"] == psutil.STATUS_ZOMBIE:
                 continue
             cmdline = " ".join(proc.info["cmdline"] or [])
-            if str(data_dir) in cmdline or (
-                "valkey" in cmdline and str(data_dir) in (proc.info["cwd"] or "")
-            ) or (
-                "partner-leads" in cmdline
-                and "worker" in cmdline
-                and proc.environ().get("DATA_DIR") == str(data_dir)
+            if (
+                str(data_dir) in cmdline
+                or ("valkey" in cmdline and str(data_dir) in (proc.info["cwd"] or ""))
+                or (
+                    "partner-leads" in cmdline
+                    and "worker" in cmdline
+                    and proc.environ().get("DATA_DIR") == str(data_dir)
+                )
             ):
                 found.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -128,9 +138,17 @@ def _servers_of(data_dir: Path) -> list[psutil.Process]:
     return found
 
 
-def test_run_serves_survives_kill_9_and_stops_cleanly(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    yield folder
+    for leftover in _servers_of(folder):  # only when an assertion failed half-way
+        with suppress(psutil.NoSuchProcess):
+            leftover.kill()
+
+
+def test_run_serves_survives_kill_9_and_stops_cleanly(tmp_path: Path, data_dir: Path) -> None:
     port = _free_port()
 
     first = _start(data_dir, port, tmp_path / "first.log")
