@@ -22,6 +22,7 @@ from app.services.auth import Actor
 
 K = TypeVar("K")
 V = TypeVar("V")
+T = TypeVar("T")
 
 
 @dataclass
@@ -61,6 +62,23 @@ class Context:
             finally:
                 # What the loaders cached before the change is stale now.
                 self._loaders.clear()
+
+    async def transact(self, action: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """One service call in one transaction: committed unless it refused (a `Refused`
+        result) or raised, and then rolled back, so nothing is ever half-written."""
+        from app.services.errors import Refused
+
+        async with self.unit_of_work() as session:
+            try:
+                result = await action(session)
+            except BaseException:
+                await session.rollback()
+                raise
+            if isinstance(result, Refused):
+                await session.rollback()
+            else:
+                await session.commit()
+        return result
 
     async def close(self) -> None:
         if self._session is not None:

@@ -43,16 +43,9 @@ async def _run(
     side_effects: bool = True,
     responded: bool = False,
 ) -> LeadPayload:
-    async with info.context.unit_of_work() as session:
-        try:
-            result = await action(session)
-        except BaseException:
-            await session.rollback()
-            raise
-        if isinstance(result, Refused):
-            await session.rollback()
-            return LeadPayload(lead=None, errors=user_errors(result))
-        await session.commit()
+    result = await info.context.transact(action)
+    if isinstance(result, Refused):
+        return LeadPayload(lead=None, errors=user_errors(result))
     await _after_commit(info.context, result, side_effects=side_effects, responded=responded)
     return LeadPayload(lead=Lead.from_row(result, info.context), errors=[])
 

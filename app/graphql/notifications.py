@@ -98,12 +98,10 @@ class NotificationMutation:
     async def mark_notifications_read(
         self, info: Info[Context, None], ids: list[strawberry.ID]
     ) -> MarkNotificationsReadPayload:
-        async with info.context.unit_of_work() as session:
-            result = await notifications.mark_read(
-                session, info.context.actor, [str(i) for i in ids], now=info.context.now
-            )
-            if isinstance(result, Refused):
-                await session.rollback()
-                return MarkNotificationsReadPayload(marked=0, errors=user_errors(result))
-            await session.commit()
+        ctx = info.context
+        result = await ctx.transact(
+            lambda s: notifications.mark_read(s, ctx.actor, [str(i) for i in ids], now=ctx.now)
+        )
+        if isinstance(result, Refused):
+            return MarkNotificationsReadPayload(marked=0, errors=user_errors(result))
         return MarkNotificationsReadPayload(marked=result, errors=[])

@@ -140,18 +140,7 @@ class RotateWebhookEndpointSecretInput:
 async def _transact(
     info: Info[Context, None], action: Callable[[AsyncSession], Awaitable[T | Refused]]
 ) -> T | Refused:
-    """One service call in one transaction: committed on success, rolled back on refusal."""
-    async with info.context.unit_of_work() as session:
-        try:
-            result = await action(session)
-        except BaseException:
-            await session.rollback()
-            raise
-        if isinstance(result, Refused):
-            await session.rollback()
-        else:
-            await session.commit()
-    return result
+    return await info.context.transact(action)
 
 
 def _endpoint_payload(
