@@ -17,6 +17,7 @@ from app.config import Settings, get_settings
 from app.db.session import create_engine, create_sessionmaker
 from app.graphql.view import GraphQLView
 from app.queue import JobQueue
+from app.ratelimit import RateLimiter
 
 
 def create_app(
@@ -39,11 +40,13 @@ def create_app(
             yield
         finally:
             await queue.close()
+            await limiter.close()
             if engine is not None:
                 await engine.dispose()
 
     queue = JobQueue(settings.redis_url)
-    view = GraphQLView(settings, sessionmaker, queue)
+    limiter = RateLimiter(settings.redis_url)
+    view = GraphQLView(settings, sessionmaker, queue, limiter)
 
     async def health(request: Request) -> JSONResponse:
         try:

@@ -96,6 +96,14 @@ class User(Base):
 
 class BusinessProfile(Base):
     __tablename__ = "business_profiles"
+    __table_args__ = (
+        Index(
+            "ix_business_profiles_search",
+            "search_document",
+            postgresql_using="gin",
+            postgresql_where=text("published"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = _uuid()
     organisation_id: Mapped[uuid.UUID] = mapped_column(
@@ -103,6 +111,20 @@ class BusinessProfile(Base):
     )
     name: Mapped[str] = mapped_column(String(200))
     published: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    description: Mapped[str | None] = mapped_column(Text)
+    website: Mapped[str | None] = mapped_column(String(500))
+    # Expertise keywords, industries and solution areas the partner wants leads for (R1).
+    keywords: Mapped[list[str]] = mapped_column(ARRAY(String(100)), server_default="{}")
+    industries: Mapped[list[str]] = mapped_column(ARRAY(String(100)), server_default="{}")
+    solution_areas: Mapped[list[str]] = mapped_column(ARRAY(String(100)), server_default="{}")
+    # Company size bands served; empty means every size.
+    preferred_sizes: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default="{}")
+    # Membership data the platform maintains (PLATFORM_ADMIN), shown with the profile.
+    competencies: Mapped[list[str]] = mapped_column(ARRAY(String(100)), server_default="{}")
+    endorsements: Mapped[list[str]] = mapped_column(ARRAY(String(200)), server_default="{}")
+    # Maintained by the profile service on every change (name A, keywords B, description C).
+    search_document: Mapped[Any] = mapped_column(TSVECTOR, nullable=True, deferred=True)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -221,6 +243,14 @@ class Lead(Base):
         # via btree_gin, reads only that partner's postings.
         Index("ix_leads_search", "organisation_id", "search_document", postgresql_using="gin"),
         Index("ix_leads_sender_user", "sender_user_id", text("received_at DESC")),
+        # Duplicate detection: the same customer e-mail at the same partner, recently.
+        Index(
+            "ix_leads_org_contact_email",
+            "organisation_id",
+            text("lower(contact_email)"),
+            text("received_at DESC"),
+        ),
+        Index("ix_leads_engagement", "engagement_id"),
         # Responsiveness reads one profile's trailing window.
         Index("ix_leads_profile_received", "profile_id", "received_at"),
     )
@@ -280,6 +310,18 @@ class Lead(Base):
     lost_reason: Mapped[str | None] = mapped_column(String(32))
     lost_notes: Mapped[str | None] = mapped_column(Text)
     archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    solution_area: Mapped[str | None] = mapped_column(String(100))
+    # Leads about one customer engagement share an id (as Partner Center groups them).
+    engagement_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    possible_duplicate_of: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="SET NULL")
+    )
+    # Return to pool: offer the lead to the next suggested partner when declined or expired.
+    auto_reroute: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    reroute_hop: Mapped[int] = mapped_column(Integer, server_default="0")
+    rerouted_from: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("leads.id", ondelete="SET NULL")
+    )
 
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     created_at: Mapped[datetime] = _created()
@@ -496,3 +538,16 @@ class ResponsivenessScore(Base):
     expired_share: Mapped[float] = mapped_column(Float)
     leads_considered: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class IntakeRequest(Base):
+    """An idempotency key of an intake call: the same key returns the same lead; the same key
+    with different input is refused."""
+
+    __tablename__ = "intake_requests"
+
+    scope: Mapped[str] = mapped_column(String(100), primary_key=True)  # who may reuse the key
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = _created()

@@ -18,6 +18,7 @@ from strawberry.dataloader import DataLoader
 from app.config import Settings
 from app.db.models import LeadFavorite, LeadHistory, LeadTeamMember, Organisation, User
 from app.queue import JobQueue
+from app.ratelimit import RateLimiter
 from app.services.auth import Actor
 
 K = TypeVar("K")
@@ -31,6 +32,9 @@ class Context:
     sessionmaker: async_sessionmaker[AsyncSession]
     actor: Actor | None
     queue: JobQueue | None = None
+    limiter: RateLimiter | None = None
+    # The caller's address (behind a proxy: X-Forwarded-For, see uvicorn's proxy_headers).
+    client_ip: str = "unknown"
     # Set by strawberry from a websocket's connection_init payload.
     connection_params: dict[str, Any] | None = None
     now: datetime = field(default_factory=lambda: datetime.now(UTC))

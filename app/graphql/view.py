@@ -18,6 +18,7 @@ from app.config import Settings
 from app.graphql.context import Context
 from app.graphql.schema import INTERNAL_MESSAGE, schema
 from app.queue import JobQueue
+from app.ratelimit import RateLimiter
 from app.services.auth import AuthenticationError, TokenVerifier, load_actor
 
 log = logging.getLogger(__name__)
@@ -33,12 +34,17 @@ def _unauthenticated(message: str) -> Response:
 
 class GraphQLView(GraphQL[Context, None]):
     def __init__(
-        self, settings: Settings, sessionmaker: Any, queue: JobQueue | None = None
+        self,
+        settings: Settings,
+        sessionmaker: Any,
+        queue: JobQueue | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         super().__init__(schema, graphql_ide="graphiql" if settings.is_dev else None)
         self.settings = settings
         self.sessionmaker = sessionmaker
         self.queue = queue
+        self.limiter = limiter
         self.verifier = TokenVerifier(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -46,8 +52,14 @@ class GraphQLView(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         # One session per request, from authentication to the last resolver.
+        client = scope.get("client")
         context = Context(
-            settings=self.settings, sessionmaker=self.sessionmaker, actor=None, queue=self.queue
+            settings=self.settings,
+            sessionmaker=self.sessionmaker,
+            actor=None,
+            queue=self.queue,
+            limiter=self.limiter,
+            client_ip=str(client[0]) if client else "unknown",
         )
         try:
             header = Request(scope).headers.get("authorization")
@@ -77,7 +89,11 @@ class GraphQLView(GraphQL[Context, None]):
         if isinstance(context, Context):
             return context
         return Context(
-            settings=self.settings, sessionmaker=self.sessionmaker, actor=None, queue=self.queue
+            settings=self.settings,
+            sessionmaker=self.sessionmaker,
+            actor=None,
+            queue=self.queue,
+            limiter=self.limiter,
         )
 
     async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
