@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -36,6 +37,8 @@ class JobQueue:
         self.timeout = timeout
         self._pool: ArqRedis | None = None
         self._lock = asyncio.Lock()
+        self._down_until = 0.0
+        self.backoff = 5.0
 
     async def _connect(self) -> ArqRedis | None:
         if self._pool is not None or not self.redis_url:
@@ -53,6 +56,8 @@ class JobQueue:
         defer_by: timedelta | None = None,
     ) -> bool:
         """True if the job was queued; False (logged) if Redis could not take it now."""
+        if time.monotonic() < self._down_until:
+            return False  # Redis failed moments ago: do not make every request wait on it
         try:
             async with asyncio.timeout(self.timeout):
                 pool = await self._connect()
@@ -62,6 +67,7 @@ class JobQueue:
                 return job is not None or job_id is not None
         except Exception as exc:
             log.warning("could not enqueue %s (%s); the sweep will pick it up", name, exc)
+            self._down_until = time.monotonic() + self.backoff
             await self._reset()
             return False
 
