@@ -20,10 +20,11 @@ from app.graphql.context import Context
 from app.graphql.mutations import Mutation as LeadMutation
 from app.graphql.notifications import NotificationMutation, NotificationQuery
 from app.graphql.queries import Query as LeadQuery
+from app.graphql.search import SearchQuery
 from app.graphql.subscriptions import Subscription
 from app.graphql.webhooks import WebhookMutation, WebhookQuery
 
-Query = merge_types("Query", (LeadQuery, NotificationQuery, WebhookQuery))
+Query = merge_types("Query", (LeadQuery, NotificationQuery, WebhookQuery, SearchQuery))
 Mutation = merge_types("Mutation", (LeadMutation, NotificationMutation, WebhookMutation))
 
 INTERNAL_MESSAGE = "Internal server error"

@@ -20,6 +20,7 @@ from app.db.session import create_engine
 from app.domain.lifecycle import LeadAction, LeadOutcome, LeadStage, LeadType
 from app.domain.reference import CompanySize, DeclineReason, LostReason
 from app.domain.roles import Role
+from app.services.profiles import refresh_search_document
 
 DEMO_PARTNERS = {
     "contoso": ("Contoso Ltd", "Contoso Cloud Consulting", "US"),
@@ -436,6 +437,67 @@ async def _write(conn: AsyncConnection, rows: LeadRows) -> None:
     await _copy(conn, "lead_favorites", ["user_id", "lead_id", "created_at"], rows.favorites)
 
 
+# What each demo partner's business profile says (R1), by slug; other partners (bulk) get a
+# generic cloud profile.
+DEMO_PROFILES: dict[str, dict[str, Any]] = {
+    "contoso": {
+        "description": "Contoso Cloud Consulting moves mid-size and enterprise companies to Azure: "
+        "assessments, landing zones, cloud migration of servers, databases and .NET applications, "
+        "and the security hardening that comes with them (identity, Defender, Sentinel).",
+        "website": "https://contoso.example",
+        "keywords": ["cloud migration", "Azure", "security", "landing zones", "identity"],
+        "industries": ["Retail", "Financial services", "Manufacturing"],
+        "solution_areas": ["Azure Infrastructure", "Security"],
+        "preferred_sizes": [],
+        "competencies": ["Infrastructure (Azure)", "Security"],
+        "endorsements": ["Azure Expert MSP", "Solutions Partner for Security"],
+    },
+    "fabrikam": {
+        "description": "Fabrikam Data & AI builds data platforms and analytics for growing "
+        "companies: Microsoft Fabric and Synapse, Power BI dashboards, machine learning and "
+        "generative AI assistants on Azure OpenAI, from the first proof of concept to production.",
+        "website": "https://fabrikam.example",
+        "keywords": ["data", "AI", "analytics", "Power BI", "machine learning"],
+        "industries": ["Healthcare", "Energy", "Retail"],
+        "solution_areas": ["Data & AI"],
+        "preferred_sizes": [
+            CompanySize.SIZE_51_250.value,
+            CompanySize.SIZE_251_1000.value,
+            CompanySize.SIZE_1001_5000.value,
+            CompanySize.SIZE_5001_10000.value,
+        ],
+        "competencies": ["Data Analytics", "AI and Machine Learning"],
+        "endorsements": ["Solutions Partner for Data & AI (Azure)"],
+    },
+    "northwind": {
+        "description": "Northwind Modern Work sets up the digital workplace: Microsoft 365 "
+        "rollouts, Teams telephony and meeting rooms, SharePoint intranets and document "
+        "management, and adoption training for remote and hybrid teams.",
+        "website": "https://northwind.example",
+        "keywords": ["modern work", "Teams", "SharePoint", "Microsoft 365", "intranet"],
+        "industries": ["Education", "Professional services", "Government"],
+        "solution_areas": ["Modern Work"],
+        "preferred_sizes": [
+            CompanySize.SIZE_1_9.value,
+            CompanySize.SIZE_10_50.value,
+            CompanySize.SIZE_51_250.value,
+            CompanySize.SIZE_251_1000.value,
+        ],
+        "competencies": ["Teamwork Deployment", "Messaging"],
+        "endorsements": ["Solutions Partner for Modern Work"],
+    },
+}
+GENERIC_PROFILE: dict[str, Any] = {
+    "description": "Cloud consulting and managed services on Azure and Microsoft 365.",
+    "keywords": ["cloud", "Azure", "managed services"],
+    "industries": ["Professional services"],
+    "solution_areas": ["Azure Infrastructure"],
+    "preferred_sizes": [],
+    "competencies": [],
+    "endorsements": [],
+}
+
+
 async def _create_partner(
     session: AsyncSession,
     slug: str,
@@ -466,8 +528,17 @@ async def _create_partner(
         name=f"{name} Sales",
         roles=[],
     )
+    details = next(
+        (v for k, v in DEMO_PROFILES.items() if slug.startswith(k)),
+        {**GENERIC_PROFILE, "website": f"https://{slug}.example"},
+    )
     profile = models.BusinessProfile(
-        id=uuid.uuid4(), organisation_id=org.id, name=profile_name, published=True
+        id=uuid.uuid4(),
+        organisation_id=org.id,
+        name=profile_name,
+        published=True,
+        published_at=datetime.now(UTC),
+        **{k: list(v) if isinstance(v, list) else v for k, v in details.items()},
     )
     session.add_all([admin, referrals, member])
     await session.flush()
@@ -498,6 +569,7 @@ async def _create_partner(
             ),
         ]
     )
+    await refresh_search_document(session, profile.id)
     return Partner(org.id, profile.id, slug, [admin.id, referrals.id])
 
 

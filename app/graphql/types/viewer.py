@@ -1,12 +1,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types import Info
 
 from app.db import models
-from app.graphql.types.enums import Role
+from app.domain import reference
+from app.domain.roles import Role as RoleValue
+from app.graphql.types.enums import CompanySize, Role
 from app.services.auth import Actor
+from app.services.profiles import load_locations
 
 
 @strawberry.type(
@@ -43,15 +51,122 @@ class Responsiveness:
         )
 
 
-@strawberry.type(description="A partner's business profile (R1); the full profile comes later.")
+@strawberry.type(description="Who receives incoming-lead alerts for a location.")
+class LocationContact:
+    id: strawberry.ID
+    name: str
+    email: str
+    phone: str | None
+    alerts_opted_out: bool = strawberry.field(
+        description="True: this contact receives no lead alerts (kept for the record)."
+    )
+
+    @classmethod
+    def from_row(cls, row: models.LocationContact) -> LocationContact:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            email=row.email,
+            phone=row.phone,
+            alerts_opted_out=row.alerts_opted_out,
+        )
+
+
+@strawberry.type(description="A location of the partner, with its alert contacts.")
+class ProfileLocation:
+    id: strawberry.ID
+    name: str
+    address: str | None
+    country: str = strawberry.field(description="ISO 3166-1 alpha-2.")
+    contacts: list[LocationContact] = strawberry.field(description="By name.")
+
+    @classmethod
+    def from_rows(
+        cls, row: models.ProfileLocation, contacts: list[models.LocationContact]
+    ) -> ProfileLocation:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            address=row.address,
+            country=row.country,
+            contacts=[LocationContact.from_row(c) for c in contacts],
+        )
+
+
+async def _locations_by_profile(
+    session: AsyncSession, profile_ids: Sequence[uuid.UUID]
+) -> dict[Any, Any]:
+    return await load_locations(session, profile_ids)
+
+
+@strawberry.type(
+    description="A partner's business profile (R1), as its own organisation sees it: with "
+    "locations, alert contacts and the responsiveness score."
+)
 class BusinessProfile:
     id: strawberry.ID
     name: str
     published: bool
+    published_at: dt.datetime | None = strawberry.field(
+        description="When it was last published; null while unpublished."
+    )
+    description: str | None
+    website: str | None
+    keywords: list[str] = strawberry.field(description="Expertise keywords; searchable.")
+    industries: list[str]
+    solution_areas: list[str]
+    preferred_sizes: list[CompanySize] = strawberry.field(  # type: ignore[valid-type]
+        description="Customer company sizes served; empty means every size."
+    )
+    competencies: list[str] = strawberry.field(
+        description="Membership data maintained by the platform."
+    )
+    endorsements: list[str] = strawberry.field(
+        description="Membership data maintained by the platform."
+    )
     responsiveness: Responsiveness | None = strawberry.field(
         description="The profile's responsiveness score; null until first computed. Shown only "
         "to the profile's own organisation."
     )
+    organisation_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(
+        description="Locations by name, each with its alert contacts. Shown only to the "
+        "profile's own organisation and platform admins; empty for anyone else."
+    )
+    async def locations(self, info: Info[Any, None]) -> list[ProfileLocation]:
+        actor: Actor | None = info.context.actor
+        if actor is None or not (
+            actor.organisation_id == self.organisation_id or actor.has(RoleValue.PLATFORM_ADMIN)
+        ):
+            return []
+        loader = info.context.loader("profile_locations", _locations_by_profile, default=list)
+        found = await loader.load(uuid.UUID(str(self.id)))
+        return [ProfileLocation.from_rows(location, contacts) for location, contacts in found]
+
+    @classmethod
+    def from_row(
+        cls,
+        row: models.BusinessProfile,
+        score: models.ResponsivenessScore | None = None,
+    ) -> BusinessProfile:
+        """`score` only for the profile's own organisation."""
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            published=row.published,
+            published_at=row.published_at,
+            description=row.description,
+            website=row.website,
+            keywords=list(row.keywords or []),
+            industries=list(row.industries or []),
+            solution_areas=list(row.solution_areas or []),
+            preferred_sizes=[reference.CompanySize(s) for s in row.preferred_sizes or []],
+            competencies=list(row.competencies or []),
+            endorsements=list(row.endorsements or []),
+            responsiveness=Responsiveness.from_row(score) if score else None,
+            organisation_id=row.organisation_id,
+        )
 
 
 @strawberry.type
@@ -94,14 +209,7 @@ class Viewer:
                 slug=org.slug,
                 name=org.name,
                 kind=org.kind,
-                profile=BusinessProfile(
-                    id=strawberry.ID(str(profile.id)),
-                    name=profile.name,
-                    published=profile.published,
-                    responsiveness=Responsiveness.from_row(score) if score else None,
-                )
-                if profile
-                else None,
+                profile=BusinessProfile.from_row(profile, score) if profile else None,
             ),
             roles=sorted(actor.roles),  # type: ignore[arg-type]
             can_manage_leads=actor.manages_leads,

@@ -1,0 +1,192 @@
+"""Where leads come from (R3, R4): the public inquiry form, qualified leads from platform staff,
+referrals between partners, and what a sender sent."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from app.graphql.context import Context
+from app.graphql.errors import query_error
+from app.graphql.mutations import LeadPayload, _run
+from app.graphql.queries import LeadConnection
+from app.graphql.types.enums import CompanySize
+from app.services import intake
+from app.services.errors import Refused
+
+
+@strawberry.input(description="The customer's company.")
+class CompanyInput:
+    name: str
+    size: CompanySize  # type: ignore[valid-type]
+    industry: str | None = None
+    country: str = strawberry.field(description="ISO 3166-1 alpha-2, e.g. US.")
+
+    def to_service(self) -> intake.CompanyData:
+        return intake.CompanyData(
+            name=self.name,
+            size=self.size.value,  # type: ignore[attr-defined]
+            industry=self.industry,
+            country=self.country,
+        )
+
+
+@strawberry.input(description="The person to contact at the customer.")
+class ContactInput:
+    name: str
+    email: str
+    phone: str | None = None
+
+    def to_service(self) -> intake.ContactData:
+        return intake.ContactData(name=self.name, email=self.email, phone=self.phone)
+
+
+@strawberry.input(description="A customer's inquiry to one partner (R3).")
+class InquiryInput:
+    company: CompanyInput
+    contact: ContactInput
+    need: str
+    contact_requested: bool = strawberry.field(
+        description="The customer asked to be contacted directly (the flame, R7)."
+    )
+    consent_to_contact: bool = strawberry.field(
+        description="Must be true: the customer agrees that the partner contacts them."
+    )
+
+    def to_service(self) -> intake.InquiryData:
+        return intake.InquiryData(
+            company=self.company.to_service(),
+            contact=self.contact.to_service(),
+            need=self.need,
+            contact_requested=self.contact_requested,
+            consent_to_contact=self.consent_to_contact,
+        )
+
+
+@strawberry.input(description="A qualified lead sent by platform staff, or a partner's referral.")
+class QualifiedLeadInput:
+    company: CompanyInput
+    contact: ContactInput
+    need: str
+    contact_requested: bool = False
+    consent_to_contact: bool = strawberry.field(
+        description="Must be true: the customer agreed to be contacted by a partner."
+    )
+    campaign_id: str | None = strawberry.field(
+        default=None, description="Required for marketing-qualified leads (MARKETER)."
+    )
+    solution_area: str | None = None
+    auto_reroute: bool = strawberry.field(
+        default=False,
+        description="When declined or expired, offer the lead to the next suggested partner.",
+    )
+
+    def to_service(self) -> intake.QualifiedData:
+        return intake.QualifiedData(
+            company=self.company.to_service(),
+            contact=self.contact.to_service(),
+            need=self.need,
+            contact_requested=self.contact_requested,
+            consent_to_contact=self.consent_to_contact,
+            campaign_id=self.campaign_id,
+            solution_area=self.solution_area,
+            auto_reroute=self.auto_reroute,
+        )
+
+
+@strawberry.type
+class IntakeMutation:
+    @strawberry.mutation(
+        description="Public: a customer's inquiry to a published profile. Rate limited per "
+        "client and e-mail; the same idempotencyKey with the same input returns the same lead."
+    )
+    async def submit_inquiry(
+        self,
+        info: Info[Context, None],
+        profile_id: strawberry.ID,
+        input: InquiryInput,
+        idempotency_key: str,
+    ) -> LeadPayload:
+        ctx = info.context
+        data = input.to_service()
+        return await _run(
+            info,
+            lambda s: intake.submit_inquiry(
+                s,
+                profile_id=profile_id,
+                data=data,
+                idempotency_key=idempotency_key,
+                client_ip=ctx.client_ip,
+                now=ctx.now,
+                settings=ctx.settings,
+                limiter=ctx.limiter,
+            ),
+        )
+
+    @strawberry.mutation(
+        description="MARKETER sends a MARKETING_QUALIFIED lead (campaignId required); SELLER a "
+        "SALES_QUALIFIED one. The sender is told when it expires."
+    )
+    async def send_qualified_lead(
+        self,
+        info: Info[Context, None],
+        profile_id: strawberry.ID,
+        input: QualifiedLeadInput,
+        idempotency_key: str | None = None,
+    ) -> LeadPayload:
+        ctx = info.context
+        data = input.to_service()
+        return await _run(
+            info,
+            lambda s: intake.send_qualified_lead(
+                s,
+                ctx.actor,
+                profile_id=profile_id,
+                data=data,
+                idempotency_key=idempotency_key,
+                now=ctx.now,
+                settings=ctx.settings,
+            ),
+        )
+
+    @strawberry.mutation(
+        description="A partner's admin refers a lead to another partner's published profile "
+        "(SALES_QUALIFIED)."
+    )
+    async def refer_lead(
+        self,
+        info: Info[Context, None],
+        profile_id: strawberry.ID,
+        input: QualifiedLeadInput,
+        idempotency_key: str | None = None,
+    ) -> LeadPayload:
+        ctx = info.context
+        data = input.to_service()
+        return await _run(
+            info,
+            lambda s: intake.refer_lead(
+                s,
+                ctx.actor,
+                profile_id=profile_id,
+                data=data,
+                idempotency_key=idempotency_key,
+                now=ctx.now,
+                settings=ctx.settings,
+            ),
+        )
+
+
+@strawberry.type
+class IntakeQuery:
+    @strawberry.field(
+        description="Leads the viewer sent (platform staff, referring partners), newest first, "
+        "with their stage and outcome (first <= 100)."
+    )
+    async def sent_leads(
+        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> LeadConnection:
+        async with info.context.db() as session:
+            page = await intake.list_sent_leads(session, info.context.actor, first, after)
+        if isinstance(page, Refused):
+            raise query_error(page)
+        return LeadConnection.build(page, info.context)

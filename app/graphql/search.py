@@ -1,0 +1,243 @@
+"""Customer search (R2) and partner suggestions (R12): public profiles and why they rank."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import Info
+
+from app.domain import reference
+from app.domain.lifecycle import LeadType as DomainLeadType
+from app.graphql.context import Context
+from app.graphql.errors import query_error
+from app.graphql.types.enums import CompanySize, LeadType
+from app.graphql.types.lead import PageInfo
+from app.ratelimit import Limit
+from app.services import matching, search
+from app.services.errors import Refused
+
+# Per client address: a customer browsing pages is far below it, a scraper is not.
+SEARCH_LIMIT = Limit("search", 60, 60)
+
+PreferenceMatch = strawberry.enum(
+    search.PreferenceMatch, description="A customer attribute the profile's preferences match."
+)
+
+_SIZES = {s.value for s in reference.CompanySize}
+
+
+@strawberry.type(
+    description="What anyone may see of a published business profile. `id` is the profile id "
+    "that submitInquiry takes."
+)
+class PublicProfile:
+    id: strawberry.ID
+    name: str
+    description: str | None
+    website: str | None
+    keywords: list[str]
+    industries: list[str]
+    solution_areas: list[str]
+    preferred_sizes: list[CompanySize] = strawberry.field(  # type: ignore[valid-type]
+        description="Company sizes the partner prefers; empty means every size."
+    )
+    competencies: list[str]
+    endorsements: list[str]
+    countries: list[str] = strawberry.field(description="Countries of its locations.")
+    responsiveness_score: float = strawberry.field(
+        description="0..100 (R11); the prior for partners without a record yet."
+    )
+
+    @classmethod
+    def build(cls, p: search.PublicProfile | matching.SuggestedProfile) -> PublicProfile:
+        return cls(
+            id=strawberry.ID(str(p.id)),
+            name=p.name,
+            description=p.description,
+            website=p.website,
+            keywords=p.keywords,
+            industries=p.industries,
+            solution_areas=p.solution_areas,
+            preferred_sizes=[reference.CompanySize(s) for s in p.preferred_sizes if s in _SIZES],
+            competencies=p.competencies,
+            endorsements=p.endorsements,
+            countries=p.countries,
+            responsiveness_score=p.responsiveness_score,
+        )
+
+
+@strawberry.type(
+    description="Why a result ranks where it does: rank = relevance * visibility * similarDeals."
+)
+class RankReasons:
+    relevance: float = strawberry.field(
+        description="Full-text rank of the query against the profile (1 without a query)."
+    )
+    responsiveness_score: float
+    visibility: float = strawberry.field(description="0.5 + responsivenessScore / 100.")
+    similar_deals: float = strawberry.field(
+        description="0.9..1.1: how much deals like this one suit the partner (R12); 1 = neutral."
+    )
+    matched_preferences: list[PreferenceMatch]  # type: ignore[valid-type]
+    matched_keywords: list[str] = strawberry.field(
+        description="The profile's keywords the query matched."
+    )
+
+
+@strawberry.type
+class PartnerSearchResult:
+    profile: PublicProfile
+    rank: float
+    reasons: RankReasons
+
+    @classmethod
+    def build(cls, hit: search.SearchHit) -> PartnerSearchResult:
+        r = hit.reasons
+        return cls(
+            profile=PublicProfile.build(hit.profile),
+            rank=hit.rank,
+            reasons=RankReasons(
+                relevance=r.relevance,
+                responsiveness_score=r.responsiveness_score,
+                visibility=r.visibility,
+                similar_deals=r.similar_deals,
+                matched_preferences=r.matched_preferences,
+                matched_keywords=r.matched_keywords,
+            ),
+        )
+
+
+@strawberry.type
+class PartnerSearchEdge:
+    cursor: str
+    node: PartnerSearchResult
+
+
+@strawberry.type(description="A page of search results, best first (Relay connection).")
+class PartnerSearchConnection:
+    edges: list[PartnerSearchEdge]
+    nodes: list[PartnerSearchResult]
+    page_info: PageInfo
+
+    @classmethod
+    def build(cls, page: search.SearchPage) -> PartnerSearchConnection:
+        nodes = [PartnerSearchResult.build(hit) for hit in page.hits]
+        cursors = [hit.cursor for hit in page.hits]
+        return cls(
+            edges=[
+                PartnerSearchEdge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)
+            ],
+            nodes=nodes,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=cursors[0] if cursors else None,
+                end_cursor=cursors[-1] if cursors else None,
+            ),
+        )
+
+
+@strawberry.input(description="The customer's attributes; each narrows the results.")
+class PartnerSearchFilter:
+    company_size: CompanySize | None = strawberry.field(  # type: ignore[valid-type]
+        default=None,
+        description="Hides partners whose size preferences exclude it.",
+    )
+    industry: str | None = None
+    country: str | None = strawberry.field(
+        default=None, description="ISO 3166-1 alpha-2: partners with a location there."
+    )
+    solution_area: str | None = None
+
+
+@strawberry.input(description="What a new lead is about, to find partners for it.")
+class LeadNeedInput:
+    description: str | None = None
+    industry: str | None = None
+    company_size: CompanySize | None = None  # type: ignore[valid-type]
+    country: str | None = None
+    solution_area: str | None = None
+    lead_type: LeadType | None = strawberry.field(  # type: ignore[valid-type]
+        default=None,
+        description="Defaults to SALES_QUALIFIED for sellers, MARKETING_QUALIFIED for marketers.",
+    )
+
+    def to_service(self) -> matching.LeadNeed:
+        return matching.LeadNeed(
+            description=self.description,
+            industry=self.industry,
+            company_size=self.company_size,
+            country=self.country,
+            solution_area=self.solution_area,
+            lead_type=DomainLeadType(self.lead_type) if self.lead_type else None,
+        )
+
+
+@strawberry.type
+class PartnerSuggestion:
+    profile: PublicProfile
+    score: float = strawberry.field(description="0..1; higher is a better fit.")
+    reasons: list[str]
+
+
+@strawberry.type
+class SearchQuery:
+    @strawberry.field(
+        description="Public partner search (R2) over published profiles, best first; first <= 50. "
+        "Rate limited per client: RATE_LIMITED with retryAfterSeconds."
+    )
+    async def search_partners(
+        self,
+        info: Info[Context, None],
+        query: str | None = None,
+        filter: PartnerSearchFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> PartnerSearchConnection:
+        context = info.context
+        if context.limiter is not None:
+            decision = await context.limiter.hit(SEARCH_LIMIT, context.client_ip)
+            if not decision.allowed:
+                raise GraphQLError(
+                    "too many searches; try again later",
+                    extensions={
+                        "code": "RATE_LIMITED",
+                        "retryAfterSeconds": decision.retry_after_seconds,
+                    },
+                )
+        f = filter or PartnerSearchFilter()
+        async with context.db() as session:
+            page = await search.search_partners(
+                session,
+                query=query,
+                company_size=f.company_size,
+                industry=f.industry,
+                country=f.country,
+                solution_area=f.solution_area,
+                first=first,
+                after=after,
+                now=context.now,
+            )
+        if isinstance(page, Refused):
+            raise query_error(page)
+        return PartnerSearchConnection.build(page)
+
+    @strawberry.field(
+        description="Partners for a new lead (R12), best first, with reasons; MARKETER and "
+        "SELLER only. first: 1..20."
+    )
+    async def suggest_partners(
+        self, info: Info[Context, None], need: LeadNeedInput, first: int = 5
+    ) -> list[PartnerSuggestion]:
+        async with info.context.db() as session:
+            result = await matching.suggest_partners(
+                session, info.context.actor, need=need.to_service(), first=first
+            )
+        if isinstance(result, Refused):
+            raise query_error(result)
+        return [
+            PartnerSuggestion(
+                profile=PublicProfile.build(s.profile), score=s.score, reasons=s.reasons
+            )
+            for s in result
+        ]
