@@ -353,6 +353,7 @@ candidates AS (
                  WHERE pl.profile_id = bp.id ORDER BY pl.country) AS countries
     FROM business_profiles AS bp CROSS JOIN q
     WHERE bp.published
+      AND NOT (bp.organisation_id = ANY(CAST(:exclude AS uuid[])))
       AND (CAST(:size AS text) IS NULL OR cardinality(bp.preferred_sizes) = 0
            OR CAST(:size AS text) = ANY(bp.preferred_sizes))
 ),
@@ -395,8 +396,11 @@ async def suggest_partners(
     invalid = validate_need(need, "need")
     if invalid is not None:
         return invalid
-    if need.lead_type is None:
-        need = LeadNeed(
+    return await rank_partners(
+        session,
+        need
+        if need.lead_type is not None
+        else LeadNeed(
             description=need.description,
             industry=need.industry,
             company_size=need.company_size,
@@ -405,7 +409,20 @@ async def suggest_partners(
             lead_type=LeadType.SALES_QUALIFIED
             if actor.has(Role.SELLER)
             else LeadType.MARKETING_QUALIFIED,
-        )
+        ),
+        first=first,
+    )
+
+
+async def rank_partners(
+    session: AsyncSession,
+    need: LeadNeed,
+    *,
+    first: int = 5,
+    exclude: Sequence[uuid.UUID] = (),
+) -> list[Suggestion]:
+    """The ranking behind suggestPartners, without the caller's checks: also used by the
+    reroute worker, which excludes the partners a lead was already offered to."""
     country = need.country.upper() if need.country else None
     given = {
         "industry": need.industry,
@@ -433,6 +450,7 @@ async def suggest_partners(
                 "w_resp": W_RESPONSIVENESS,
                 "w_aff": W_AFFINITY,
                 "first": first,
+                "exclude": list(exclude),
             },
         )
     ).all()
