@@ -194,7 +194,7 @@ async def new_platform_user(session: AsyncSession, world: World, *roles: Role) -
     return user.id
 
 
-def refused(result: Lead | Refused) -> list[tuple[str, tuple[str, ...] | None]]:
+def refused(result: object) -> list[tuple[str, tuple[str, ...] | None]]:
     assert isinstance(result, Refused), result
     return [(e.code.value, e.field) for e in result.errors]
 

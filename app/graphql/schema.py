@@ -19,13 +19,18 @@ from strawberry.tools import merge_types
 from app.graphql.context import Context
 from app.graphql.mutations import Mutation as LeadMutation
 from app.graphql.notifications import NotificationMutation, NotificationQuery
+from app.graphql.profiles import ProfileMutation, ProfileQuery
 from app.graphql.queries import Query as LeadQuery
 from app.graphql.search import SearchQuery
 from app.graphql.subscriptions import Subscription
 from app.graphql.webhooks import WebhookMutation, WebhookQuery
 
-Query = merge_types("Query", (LeadQuery, NotificationQuery, WebhookQuery, SearchQuery))
-Mutation = merge_types("Mutation", (LeadMutation, NotificationMutation, WebhookMutation))
+Query = merge_types(
+    "Query", (LeadQuery, NotificationQuery, WebhookQuery, SearchQuery, ProfileQuery)
+)
+Mutation = merge_types(
+    "Mutation", (LeadMutation, NotificationMutation, WebhookMutation, ProfileMutation)
+)
 
 INTERNAL_MESSAGE = "Internal server error"
 
