@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     webhook_allow_private_urls: bool | None = None
     # Responsiveness (R11): the trailing window and how strongly few leads are pulled to the
     # prior (a profile with `score_prior_weight` leads counts half its own record).
+    # Return to pool: how many partners an autoReroute lead is offered to after the first.
+    reroute_max_hops: int = Field(default=3, ge=0, le=20)
     score_window_days: int = 180
     score_prior_weight: float = 10.0
 

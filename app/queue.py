@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 JOB_RELAY = "outbox.relay"
 JOB_EXPIRE = "lead.expire_overdue"
 JOB_REMIND = "lead.send_reminders"
+JOB_REROUTE = "lead.reroute"
 JOB_SCORE_PROFILE = "score.recompute_profile"
 # One relay queued at a time: a burst of commits collapses into one job, and a running relay
 # keeps going until the outbox is empty, so it also takes what was committed meanwhile.

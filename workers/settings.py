@@ -13,7 +13,7 @@ from sqlalchemy import text
 from app.config import Settings
 from app.db.migrate import head_revision
 from app.db.session import create_engine, create_sessionmaker
-from app.queue import JOB_EXPIRE, JOB_RELAY, JOB_REMIND, redis_settings
+from app.queue import JOB_EXPIRE, JOB_RELAY, JOB_REMIND, JOB_REROUTE, redis_settings
 from app.services.deliver import Deps
 from workers import outbox, scoring, sweeps
 
@@ -56,6 +56,7 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
             func(outbox.relay, name=JOB_RELAY, keep_result=0),
             func(sweeps.expire, name=JOB_EXPIRE),
             func(sweeps.remind, name=JOB_REMIND),
+            func(sweeps.reroute, name=JOB_REROUTE),
             func(scoring.recompute_scores, name=scoring.JOB_RECOMPUTE_ALL),
             # No kept result: it would block the next debounced enqueue with the same job id.
             func(
@@ -65,6 +66,8 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
         "cron_jobs": [
             cron(sweeps.expire, name=f"cron:{JOB_EXPIRE}", second=0, run_at_startup=True),
             cron(sweeps.remind, name=f"cron:{JOB_REMIND}", second=30, run_at_startup=True),
+            # After expiry (second 0) has archived what was overdue.
+            cron(sweeps.reroute, name=f"cron:{JOB_REROUTE}", second={15, 45}, run_at_startup=True),
             # The safety net: anything not yet delivered, and retries that came due.
             cron(
                 outbox.relay, name=f"cron:{JOB_RELAY}", second=EVERY_10_SECONDS, run_at_startup=True

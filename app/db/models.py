@@ -251,6 +251,13 @@ class Lead(Base):
             text("received_at DESC"),
         ),
         Index("ix_leads_engagement", "engagement_id"),
+        # A lead is rerouted at most once: the database refuses a second offer.
+        Index(
+            "ux_leads_rerouted_from",
+            "rerouted_from",
+            unique=True,
+            postgresql_where=text("rerouted_from IS NOT NULL"),
+        ),
         # Responsiveness reads one profile's trailing window.
         Index("ix_leads_profile_received", "profile_id", "received_at"),
     )

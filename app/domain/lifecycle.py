@@ -40,6 +40,9 @@ class LeadAction(StrEnum):
     REMOVE_TEAM_MEMBER = "REMOVE_TEAM_MEMBER"
     MARK_WON = "MARK_WON"
     MARK_LOST = "MARK_LOST"
+    # Not a stage change: the system offered an archived lead to the next partner (return to
+    # pool). Recorded in history only, so it is not in TRANSITIONS.
+    REROUTE = "REROUTE"
 
 
 class ActorKind(StrEnum):

@@ -18,6 +18,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.drop_constraint(op.f("ck_lead_history_action"), "lead_history", type_="check")
+    op.create_check_constraint(
+        op.f("ck_lead_history_action"),
+        "lead_history",
+        "action IN ('RECEIVE', 'ACCEPT', 'DECLINE', 'EXPIRE', 'UPDATE', 'ADD_TEAM_MEMBER', "
+        "'REMOVE_TEAM_MEMBER', 'MARK_WON', 'MARK_LOST', 'REROUTE')",
+    )
     op.create_table(
         "intake_requests",
         sa.Column("scope", sa.String(length=100), nullable=False),
@@ -142,9 +149,24 @@ def upgrade() -> None:
         ["id"],
         ondelete="SET NULL",
     )
+    op.create_index(
+        "ux_leads_rerouted_from",
+        "leads",
+        ["rerouted_from"],
+        unique=True,
+        postgresql_where=sa.text("rerouted_from IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ux_leads_rerouted_from", table_name="leads")
+    op.drop_constraint(op.f("ck_lead_history_action"), "lead_history", type_="check")
+    op.create_check_constraint(
+        op.f("ck_lead_history_action"),
+        "lead_history",
+        "action IN ('RECEIVE', 'ACCEPT', 'DECLINE', 'EXPIRE', 'UPDATE', 'ADD_TEAM_MEMBER', "
+        "'REMOVE_TEAM_MEMBER', 'MARK_WON', 'MARK_LOST')",
+    )
     op.drop_constraint(op.f("fk_leads_possible_duplicate_of_leads"), "leads", type_="foreignkey")
     op.drop_constraint(op.f("fk_leads_rerouted_from_leads"), "leads", type_="foreignkey")
     op.drop_index("ix_leads_org_contact_email", table_name="leads")

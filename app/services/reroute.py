@@ -1,0 +1,120 @@
+"""Return to pool (beyond Partner Center): a sender may mark a qualified lead `autoReroute`;
+when it is declined or expires, the worker offers a new lead to the next suggested partner
+that has not had this engagement yet, at most `reroute_max_hops` times.
+
+Decided once: the old lead is locked (`FOR UPDATE SKIP LOCKED`), a REROUTE row in its history
+marks it done, and a unique index on `rerouted_from` refuses a second offer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.db.models import Lead, LeadHistory
+from app.domain.lifecycle import LeadAction, LeadType
+from app.domain.reference import CompanySize
+from app.services.intake import IncomingLead, receive_lead
+from app.services.matching import LeadNeed, rank_partners
+
+BATCH = 20
+
+
+async def reroute_due(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
+    """Offer up to BATCH declined or expired autoReroute leads onward. Returns how many were
+    decided (offered, or found to have nobody left)."""
+    done = exists().where(
+        LeadHistory.lead_id == Lead.id, LeadHistory.action == LeadAction.REROUTE.value
+    )
+    leads = list(
+        (
+            await session.scalars(
+                select(Lead)
+                .where(
+                    Lead.auto_reroute.is_(True),
+                    Lead.stage == "ARCHIVED",
+                    Lead.outcome.in_(["DECLINED", "EXPIRED"]),
+                    Lead.reroute_hop < settings.reroute_max_hops,
+                    ~done,
+                )
+                .order_by(Lead.archived_at, Lead.id)
+                .limit(BATCH)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+    )
+    for lead in leads:
+        await _reroute(session, lead, now=now, settings=settings)
+    return len(leads)
+
+
+async def _reroute(session: AsyncSession, lead: Lead, *, now: datetime, settings: Settings) -> None:
+    engagement = lead.engagement_id or lead.id
+    offered = set(
+        (
+            await session.scalars(
+                select(Lead.organisation_id).where(
+                    (Lead.engagement_id == engagement) | (Lead.id == lead.id)
+                )
+            )
+        ).all()
+    )
+    need = LeadNeed(
+        description=lead.need,
+        industry=lead.industry,
+        company_size=CompanySize(lead.company_size),
+        country=lead.country,
+        solution_area=lead.solution_area,
+        lead_type=LeadType(lead.type),
+    )
+    picks = await rank_partners(session, need, first=1, exclude=sorted(offered))
+    changes: dict[str, object] = {"outcome": lead.outcome}
+    if picks:
+        pick = picks[0].profile
+        offered_lead = await receive_lead(
+            session,
+            pick.organisation_id,
+            IncomingLead(
+                type=LeadType(lead.type),
+                company_name=lead.company_name,
+                company_size=lead.company_size,
+                country=lead.country,
+                contact_name=lead.contact_name,
+                contact_email=lead.contact_email,
+                need=lead.need,
+                industry=lead.industry,
+                contact_phone=lead.contact_phone,
+                contact_requested=lead.contact_requested,
+                consent_to_contact=lead.consent_to_contact,
+                campaign_id=lead.campaign_id,
+                sender_user_id=lead.sender_user_id,
+                sender_organisation_id=lead.sender_organisation_id,
+                solution_area=lead.solution_area,
+                auto_reroute=True,
+                engagement_id=engagement,
+                reroute_hop=lead.reroute_hop + 1,
+                rerouted_from=lead.id,
+            ),
+            now=now,
+            settings=settings,
+        )
+        changes.update(rerouted_to={"lead_id": str(offered_lead.id), "partner": pick.name})
+    else:
+        changes.update(rerouted_to=None, reason="no suggested partner has not had this lead")
+    if lead.engagement_id is None:
+        lead.engagement_id = engagement
+    session.add(
+        LeadHistory(
+            lead_id=lead.id,
+            action=LeadAction.REROUTE.value,
+            from_stage=lead.stage,
+            to_stage=lead.stage,
+            outcome=lead.outcome,
+            actor_kind="SYSTEM",
+            changes=changes,
+            at=now,
+        )
+    )
+    await session.flush()
