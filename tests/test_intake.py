@@ -528,7 +528,8 @@ async def test_marketer_sends_a_marketing_qualified_lead_with_a_campaign(
     payload = data["sendQualifiedLead"]
     assert payload["errors"] == []
     assert payload["lead"]["type"] == "MARKETING_QUALIFIED"
-    assert payload["lead"]["deal"] == {"campaignId": "CAMP-7"}
+    # The sender sees the lead's state, not the partner's deal data (campaign id included).
+    assert payload["lead"]["deal"] is None
     assert payload["lead"]["sender"]["kind"] == "PLATFORM"
     row = await lead_row(session, payload["lead"]["id"])
     marketer = await actor(session, world.marketer)

@@ -17,6 +17,7 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 
 from app.graphql.context import Context
+from app.graphql.intake import IntakeMutation, IntakeQuery
 from app.graphql.mutations import Mutation as LeadMutation
 from app.graphql.notifications import NotificationMutation, NotificationQuery
 from app.graphql.profiles import ProfileMutation, ProfileQuery
@@ -26,10 +27,12 @@ from app.graphql.subscriptions import Subscription
 from app.graphql.webhooks import WebhookMutation, WebhookQuery
 
 Query = merge_types(
-    "Query", (LeadQuery, NotificationQuery, WebhookQuery, SearchQuery, ProfileQuery)
+    "Query",
+    (LeadQuery, NotificationQuery, WebhookQuery, SearchQuery, ProfileQuery, IntakeQuery),
 )
 Mutation = merge_types(
-    "Mutation", (LeadMutation, NotificationMutation, WebhookMutation, ProfileMutation)
+    "Mutation",
+    (LeadMutation, NotificationMutation, WebhookMutation, ProfileMutation, IntakeMutation),
 )
 
 INTERNAL_MESSAGE = "Internal server error"

@@ -188,10 +188,26 @@ class Lead:
         "campaign id)."
     )
     row: strawberry.Private[models.Lead]
+    # Whether the viewer works this lead (its partner's lead managers). Senders (sentLeads)
+    # and customers (submitInquiry) see its state, never the partner's deal, team or history.
+    works_it: strawberry.Private[bool]
+    possible_duplicate_of: strawberry.ID | None = strawberry.field(
+        description="A recent lead of this partner for the same customer, if any."
+    )
+    engagement_id: strawberry.ID | None = strawberry.field(
+        description="Leads about one customer engagement share this id."
+    )
+    rerouted_from: strawberry.ID | None = strawberry.field(
+        description="The declined or expired lead this one was offered on from (autoReroute)."
+    )
 
     @classmethod
     def from_row(cls, r: models.Lead, context: Context) -> Lead:
         stage = DomainStage(r.stage)
+        actor = context.actor
+        works_it = bool(
+            actor and actor.manages_leads and actor.organisation_id == r.organisation_id
+        )
         deal = Deal(
             name=r.deal_name,
             estimated_value=money(r.estimated_value_amount, r.estimated_value_currency),
@@ -228,7 +244,7 @@ class Lead:
                 now=context.now,
                 urgent_hours=context.settings.contact_alert_urgent_hours,
             ),
-            allowed_actions=allowed_actions(stage),  # type: ignore[arg-type]
+            allowed_actions=allowed_actions(stage) if works_it else [],  # type: ignore[arg-type]
             customer=Customer(
                 company_name=r.company_name,
                 company_size=r.company_size,  # type: ignore[arg-type]
@@ -241,12 +257,18 @@ class Lead:
                 contact_requested=r.contact_requested,
                 consent_to_contact=r.consent_to_contact,
             ),
-            deal=deal if any(v is not None for v in vars(deal).values()) else None,
+            deal=deal if works_it and any(v is not None for v in vars(deal).values()) else None,
             row=r,
+            works_it=works_it,
+            possible_duplicate_of=_id(r.possible_duplicate_of) if works_it else None,
+            engagement_id=_id(r.engagement_id),
+            rerouted_from=_id(r.rerouted_from) if works_it else None,
         )
 
     @strawberry.field(description="Marked with the heart by the viewer (R5).")
     async def is_favorite(self, info: Info[Context, None]) -> bool:
+        if not self.works_it:
+            return False
         return bool(await info.context.favorite_by_lead.load(self.row.id))
 
     @strawberry.field
@@ -269,13 +291,21 @@ class Lead:
 
     @strawberry.field
     async def team(self, info: Info[Context, None]) -> list[TeamMember]:
+        if not self.works_it:
+            return []
         rows = await info.context.team_by_lead.load(self.row.id)
         return [TeamMember.from_row(m) for m in rows]
 
     @strawberry.field
     async def history(self, info: Info[Context, None]) -> list[LeadHistoryEntry]:
+        if not self.works_it:
+            return []
         rows = await info.context.history_by_lead.load(self.row.id)
         return [LeadHistoryEntry.from_row(h) for h in rows]
+
+
+def _id(value: uuid.UUID | None) -> strawberry.ID | None:
+    return strawberry.ID(str(value)) if value is not None else None
 
 
 @strawberry.type
