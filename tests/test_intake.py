@@ -13,10 +13,8 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-import strawberry
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from strawberry.tools import merge_types
 
 from app.config import Settings
 from app.db.models import (
@@ -31,8 +29,7 @@ from app.domain.lifecycle import LeadType
 from app.domain.reference import DeclineReason
 from app.domain.roles import Role
 from app.graphql.context import Context
-from app.graphql.intake import IntakeMutation, IntakeQuery
-from app.graphql.schema import Mutation, Query
+from app.graphql.schema import schema as served_schema
 from app.ratelimit import RateLimiter
 from app.services import intake
 from app.services.auth import Actor, load_actor
@@ -47,10 +44,7 @@ from app.services.intake import (
 from app.services.leads import decline_lead
 from tests.factories import World, make_partner, unique
 
-schema = strawberry.Schema(
-    query=merge_types("Query", (Query, IntakeQuery)),
-    mutation=merge_types("Mutation", (Mutation, IntakeMutation)),
-)
+schema = served_schema  # intake is part of the schema the app serves
 
 LEAD_FIELDS = """
     id type stage outcome contactAlert
@@ -93,8 +87,12 @@ def email(prefix: str = "ana", domain: str | None = None) -> str:
 def inquiry(**overrides: Any) -> dict[str, Any]:
     """A valid InquiryInput as GraphQL variables; company and contact merge their overrides."""
     value: dict[str, Any] = {
-        "company": {"name": "Adatum Corp", "size": "SIZE_51_250", "industry": "Retail",
-                    "country": "US"},
+        "company": {
+            "name": "Adatum Corp",
+            "size": "SIZE_51_250",
+            "industry": "Retail",
+            "country": "US",
+        },
         "contact": {"name": "Ana Silva", "email": email(), "phone": "+1 555 0100"},
         "need": "Move our shops to the cloud",
         "contactRequested": True,
@@ -116,8 +114,9 @@ def qualified(**overrides: Any) -> dict[str, Any]:
 
 
 def _company(v: dict[str, Any]) -> CompanyData:
-    return CompanyData(name=v["name"], size=v["size"], industry=v.get("industry"),
-                       country=v["country"])
+    return CompanyData(
+        name=v["name"], size=v["size"], industry=v.get("industry"), country=v["country"]
+    )
 
 
 def _contact(v: dict[str, Any]) -> ContactData:
@@ -126,17 +125,27 @@ def _contact(v: dict[str, Any]) -> ContactData:
 
 def inquiry_data(**overrides: Any) -> InquiryData:
     v = inquiry(**overrides)
-    return InquiryData(company=_company(v["company"]), contact=_contact(v["contact"]),
-                       need=v["need"], contact_requested=v["contactRequested"],
-                       consent_to_contact=v["consentToContact"])
+    return InquiryData(
+        company=_company(v["company"]),
+        contact=_contact(v["contact"]),
+        need=v["need"],
+        contact_requested=v["contactRequested"],
+        consent_to_contact=v["consentToContact"],
+    )
 
 
 def qualified_data(**overrides: Any) -> QualifiedData:
     v = qualified(**overrides)
-    return QualifiedData(company=_company(v["company"]), contact=_contact(v["contact"]),
-                         need=v["need"], contact_requested=v["contactRequested"],
-                         consent_to_contact=v["consentToContact"], campaign_id=v["campaignId"],
-                         solution_area=v["solutionArea"], auto_reroute=v["autoReroute"])
+    return QualifiedData(
+        company=_company(v["company"]),
+        contact=_contact(v["contact"]),
+        need=v["need"],
+        contact_requested=v["contactRequested"],
+        consent_to_contact=v["consentToContact"],
+        campaign_id=v["campaignId"],
+        solution_area=v["solutionArea"],
+        auto_reroute=v["autoReroute"],
+    )
 
 
 async def profile_of(session: AsyncSession, organisation_id: uuid.UUID) -> str:
@@ -156,7 +165,8 @@ async def actor(session: AsyncSession, user_id: uuid.UUID) -> Actor:
 async def lead_row(session: AsyncSession, lead_id: str | uuid.UUID) -> Lead:
     row = (
         await session.execute(
-            select(Lead).where(Lead.id == uuid.UUID(str(lead_id)))
+            select(Lead)
+            .where(Lead.id == uuid.UUID(str(lead_id)))
             .execution_options(populate_existing=True)
         )
     ).scalar_one()
@@ -169,7 +179,8 @@ async def lead_count(session: AsyncSession) -> int:
 
 async def outbox_topics(session: AsyncSession, lead_id: str | uuid.UUID) -> list[str]:
     rows = await session.scalars(
-        select(OutboxMessage.topic).where(OutboxMessage.lead_id == uuid.UUID(str(lead_id)))
+        select(OutboxMessage.topic)
+        .where(OutboxMessage.lead_id == uuid.UUID(str(lead_id)))
         .order_by(OutboxMessage.id)
     )
     return list(rows)
@@ -186,9 +197,13 @@ async def written(session: AsyncSession) -> tuple[int, int, int, int]:
 async def new_platform_user(session: AsyncSession, world: World, *roles: Role) -> uuid.UUID:
     """A platform user with nothing sent yet (the demo world's seller has sent demo leads)."""
     seller = await actor(session, world.seller)
-    user = User(id=uuid.uuid4(), organisation_id=seller.organisation_id,
-                email=f"{unique('staff')}@platform.example", name="Sam Staff",
-                roles=[r.value for r in roles])
+    user = User(
+        id=uuid.uuid4(),
+        organisation_id=seller.organisation_id,
+        email=f"{unique('staff')}@platform.example",
+        name="Sam Staff",
+        roles=[r.value for r in roles],
+    )
     session.add(user)
     await session.flush()
     return user.id
@@ -232,12 +247,19 @@ def run(
     ) -> dict[str, Any]:
         async with sessionmaker() as s:
             who = await load_actor(s, user) if user else None
-        context = Context(settings=settings, sessionmaker=sessionmaker, actor=who, queue=None,
-                          limiter=limiter, client_ip=ip or unique("198.51.100"),
-                          now=now or datetime.now(UTC))
+        context = Context(
+            settings=settings,
+            sessionmaker=sessionmaker,
+            actor=who,
+            queue=None,
+            limiter=limiter,
+            client_ip=ip or unique("198.51.100"),
+            now=now or datetime.now(UTC),
+        )
         try:
-            result = await schema.execute(document, variable_values=variables,
-                                          context_value=context)
+            result = await schema.execute(
+                document, variable_values=variables, context_value=context
+            )
         finally:
             await context.close()
         assert result.errors is None, result.errors
@@ -247,14 +269,26 @@ def run(
     return execute
 
 
-async def submit(session: AsyncSession, settings: Settings, profile_id: str,
-                 data: InquiryData | None = None, *, key: str | None = None,
-                 now: datetime | None = None, limiter: RateLimiter | None = None,
-                 ip: str = "192.0.2.1") -> Lead | Refused:
+async def submit(
+    session: AsyncSession,
+    settings: Settings,
+    profile_id: str,
+    data: InquiryData | None = None,
+    *,
+    key: str | None = None,
+    now: datetime | None = None,
+    limiter: RateLimiter | None = None,
+    ip: str = "192.0.2.1",
+) -> Lead | Refused:
     return await intake.submit_inquiry(
-        session, profile_id=profile_id, data=data or inquiry_data(),
-        idempotency_key=key or unique("key"), client_ip=ip, now=now or datetime.now(UTC),
-        settings=settings, limiter=limiter,
+        session,
+        profile_id=profile_id,
+        data=data or inquiry_data(),
+        idempotency_key=key or unique("key"),
+        client_ip=ip,
+        now=now or datetime.now(UTC),
+        settings=settings,
+        limiter=limiter,
     )
 
 
@@ -267,8 +301,9 @@ async def test_submit_inquiry_creates_a_received_lead_with_its_alerts(
     profile_id = await profile_of(session, world.contoso.organisation_id)
     domain = f"Adatum-{uuid.uuid4().hex[:8]}.EXAMPLE"
     address = email("Ana", domain)
-    variables = inquiry(company={"name": "  Adatum   Corp ", "country": "US"},
-                        contact={"email": f"  {address} "})
+    variables = inquiry(
+        company={"name": "  Adatum   Corp ", "country": "US"}, contact={"email": f"  {address} "}
+    )
 
     data = await run(SUBMIT, {"profileId": profile_id, "input": variables, "key": unique("k")})
 
@@ -280,14 +315,22 @@ async def test_submit_inquiry_creates_a_received_lead_with_its_alerts(
     assert lead["outcome"] is None
     assert lead["contactAlert"] == "URGENT"
     assert lead["customer"] == {
-        "companyName": "Adatum   Corp", "companySize": "SIZE_51_250", "industry": "Retail",
-        "country": "US", "contactName": "Ana Silva",
+        "companyName": "Adatum   Corp",
+        "companySize": "SIZE_51_250",
+        "industry": "Retail",
+        "country": "US",
+        "contactName": "Ana Silva",
         "contactEmail": address.split("@")[0] + "@" + domain.lower(),  # domain normalised
-        "contactPhone": "+1 555 0100", "need": "Move our shops to the cloud",
-        "contactRequested": True, "consentToContact": True,
+        "contactPhone": "+1 555 0100",
+        "need": "Move our shops to the cloud",
+        "contactRequested": True,
+        "consentToContact": True,
     }
-    assert lead["sender"] == {"kind": "CUSTOMER", "name": "Ana Silva",
-                              "organisationName": "Adatum   Corp"}
+    assert lead["sender"] == {
+        "kind": "CUSTOMER",
+        "name": "Ana Silva",
+        "organisationName": "Adatum   Corp",
+    }
     row = await lead_row(session, lead["id"])
     assert row.organisation_id == world.contoso.organisation_id
     assert str(row.profile_id) == profile_id
@@ -295,8 +338,9 @@ async def test_submit_inquiry_creates_a_received_lead_with_its_alerts(
     assert row.engagement_id is not None
     assert row.possible_duplicate_of is None
     # The RECEIVE step's history row and its two outbox rows, exactly once.
-    history = (await session.scalars(
-        select(LeadHistory.action).where(LeadHistory.lead_id == row.id))).all()
+    history = (
+        await session.scalars(select(LeadHistory.action).where(LeadHistory.lead_id == row.id))
+    ).all()
     assert list(history) == ["RECEIVE"]
     assert await outbox_topics(session, row.id) == ["lead.received", "notify.new_lead"]
 
@@ -319,13 +363,20 @@ async def test_submit_inquiry_creates_a_received_lead_with_its_alerts(
         ({"consentToContact": False}, [("input", "consentToContact")]),
         (
             {"company": {"name": "", "country": "1"}, "contact": {"email": "@"}, "need": " "},
-            [("input", "company", "name"), ("input", "company", "country"),
-             ("input", "contact", "email"), ("input", "need")],
+            [
+                ("input", "company", "name"),
+                ("input", "company", "country"),
+                ("input", "contact", "email"),
+                ("input", "need"),
+            ],
         ),
     ],
 )
 async def test_submit_inquiry_validation_writes_nothing(
-    session: AsyncSession, world: World, settings: Settings, overrides: dict[str, Any],
+    session: AsyncSession,
+    world: World,
+    settings: Settings,
+    overrides: dict[str, Any],
     fields: list[tuple[str, ...]],
 ) -> None:
     profile_id = await profile_of(session, world.contoso.organisation_id)
@@ -355,14 +406,19 @@ async def test_idempotency_key_is_required_and_bounded(
         assert refused(result) == [("VALIDATION", ("idempotencyKey",))]
 
 
-async def test_validation_errors_over_graphql_carry_field_paths(run: Any, session: AsyncSession,
-                                                                world: World) -> None:
+async def test_validation_errors_over_graphql_carry_field_paths(
+    run: Any, session: AsyncSession, world: World
+) -> None:
     profile_id = await profile_of(session, world.contoso.organisation_id)
     before = await written(session)
-    data = await run(SUBMIT, {
-        "profileId": profile_id, "key": unique("k"),
-        "input": inquiry(company={"country": "Germany"}, consentToContact=False),
-    })
+    data = await run(
+        SUBMIT,
+        {
+            "profileId": profile_id,
+            "key": unique("k"),
+            "input": inquiry(company={"country": "Germany"}, consentToContact=False),
+        },
+    )
     payload = data["submitInquiry"]
     assert payload["lead"] is None
     assert [(e["code"], e["field"]) for e in payload["errors"]] == [
@@ -377,7 +433,8 @@ async def test_unknown_or_unpublished_profiles_receive_no_inquiries(
 ) -> None:
     profile_id = await profile_of(session, world.northwind.organisation_id)
     await session.execute(
-        update(BusinessProfile).where(BusinessProfile.id == uuid.UUID(profile_id))
+        update(BusinessProfile)
+        .where(BusinessProfile.id == uuid.UUID(profile_id))
         .values(published=False)
     )
     await session.flush()
@@ -405,10 +462,13 @@ async def test_same_key_same_input_returns_the_same_lead(
     after_first = await written(session)
 
     # The same input, typed with different spacing, from another address: the same request.
-    again = inquiry(company={**variables["company"], "name": f"  {variables['company']['name']} "},
-                    contact=variables["contact"])
-    second = await run(SUBMIT, {"profileId": profile_id, "input": again, "key": key},
-                       ip="203.0.113.77")
+    again = inquiry(
+        company={**variables["company"], "name": f"  {variables['company']['name']} "},
+        contact=variables["contact"],
+    )
+    second = await run(
+        SUBMIT, {"profileId": profile_id, "input": again, "key": key}, ip="203.0.113.77"
+    )
 
     assert second["submitInquiry"]["errors"] == []
     assert second["submitInquiry"]["lead"]["id"] == lead_id
@@ -440,11 +500,12 @@ async def test_a_key_is_scoped_to_its_profile(
 ) -> None:
     key = unique("key")
     data = inquiry_data()
-    contoso = await submit(session, settings,
-                           await profile_of(session, world.contoso.organisation_id), data, key=key)
-    fabrikam = await submit(session, settings,
-                            await profile_of(session, world.fabrikam.organisation_id), data,
-                            key=key)
+    contoso = await submit(
+        session, settings, await profile_of(session, world.contoso.organisation_id), data, key=key
+    )
+    fabrikam = await submit(
+        session, settings, await profile_of(session, world.fabrikam.organisation_id), data, key=key
+    )
     assert isinstance(contoso, Lead) and isinstance(fabrikam, Lead)
     assert contoso.id != fabrikam.id
     assert fabrikam.organisation_id == world.fabrikam.organisation_id
@@ -460,8 +521,7 @@ async def test_inquiries_are_rate_limited_per_client(
     ip = unique("198.51.100.7")
     await clear_limits(settings, ip)
     for _ in range(10):
-        assert isinstance(await submit(session, settings, profile_id, ip=ip, limiter=limiter),
-                          Lead)
+        assert isinstance(await submit(session, settings, profile_id, ip=ip, limiter=limiter), Lead)
     before = await written(session)
 
     result = await submit(session, settings, profile_id, ip=ip, limiter=limiter)
@@ -486,14 +546,21 @@ async def test_inquiries_are_rate_limited_per_email(
     keys = []
     for n in range(5):
         keys.append(unique("key"))
-        variables = inquiry(contact={"email": address if n % 2 else address.upper()},
-                            need=f"Need {n}")
+        variables = inquiry(
+            contact={"email": address if n % 2 else address.upper()}, need=f"Need {n}"
+        )
         data = await run(SUBMIT, {"profileId": profile_id, "input": variables, "key": keys[-1]})
         assert data["submitInquiry"]["errors"] == []
     before = await written(session)
 
-    data = await run(SUBMIT, {"profileId": profile_id, "key": unique("key"),
-                              "input": inquiry(contact={"email": address}, need="Need 6")})
+    data = await run(
+        SUBMIT,
+        {
+            "profileId": profile_id,
+            "key": unique("key"),
+            "input": inquiry(contact={"email": address}, need="Need 6"),
+        },
+    )
 
     assert data["submitInquiry"]["lead"] is None
     [error] = data["submitInquiry"]["errors"]
@@ -501,9 +568,14 @@ async def test_inquiries_are_rate_limited_per_email(
     assert await written(session) == before
 
     # A retry of an inquiry that already went through still gets its lead back.
-    replay = await run(SUBMIT, {"profileId": profile_id, "key": keys[-1],
-                                "input": inquiry(contact={"email": address.upper()},
-                                                 need="Need 4")})
+    replay = await run(
+        SUBMIT,
+        {
+            "profileId": profile_id,
+            "key": keys[-1],
+            "input": inquiry(contact={"email": address.upper()}, need="Need 4"),
+        },
+    )
     assert replay["submitInquiry"]["errors"] == []
     assert await written(session) == before
 
@@ -515,15 +587,16 @@ async def test_marketer_sends_a_marketing_qualified_lead_with_a_campaign(
     run: Any, session: AsyncSession, world: World
 ) -> None:
     profile_id = await profile_of(session, world.fabrikam.organisation_id)
-    missing = await run(SEND, {"profileId": profile_id, "input": qualified()},
-                        user=world.marketer)
+    missing = await run(SEND, {"profileId": profile_id, "input": qualified()}, user=world.marketer)
     assert [(e["code"], e["field"]) for e in missing["sendQualifiedLead"]["errors"]] == [
         ("VALIDATION", ["input", "campaignId"])
     ]
 
-    data = await run(SEND, {"profileId": profile_id,
-                            "input": qualified(campaignId="CAMP-7", autoReroute=True)},
-                     user=world.marketer)
+    data = await run(
+        SEND,
+        {"profileId": profile_id, "input": qualified(campaignId="CAMP-7", autoReroute=True)},
+        user=world.marketer,
+    )
 
     payload = data["sendQualifiedLead"]
     assert payload["errors"] == []
@@ -534,7 +607,9 @@ async def test_marketer_sends_a_marketing_qualified_lead_with_a_campaign(
     row = await lead_row(session, payload["lead"]["id"])
     marketer = await actor(session, world.marketer)
     assert (row.sender_user_id, row.sender_organisation_id) == (
-        world.marketer, marketer.organisation_id)
+        world.marketer,
+        marketer.organisation_id,
+    )
     assert row.organisation_id == world.fabrikam.organisation_id
     assert (row.solution_area, row.auto_reroute) == ("Infrastructure", True)
     assert await outbox_topics(session, row.id) == ["lead.received", "notify.new_lead"]
@@ -583,14 +658,17 @@ async def test_only_marketers_and_sellers_send_qualified_leads(
     run: Any, session: AsyncSession, world: World, who: str, code: str
 ) -> None:
     users = {
-        "anonymous": None, "partner_admin": world.contoso.partner_admin,
-        "referrals_admin": world.contoso.referrals_admin, "member": world.contoso.member,
+        "anonymous": None,
+        "partner_admin": world.contoso.partner_admin,
+        "referrals_admin": world.contoso.referrals_admin,
+        "member": world.contoso.member,
         "platform_admin": world.platform_admin,
     }
     profile_id = await profile_of(session, world.fabrikam.organisation_id)
     before = await written(session)
-    data = await run(SEND, {"profileId": profile_id, "input": qualified(campaignId="C")},
-                     user=users[who])
+    data = await run(
+        SEND, {"profileId": profile_id, "input": qualified(campaignId="C")}, user=users[who]
+    )
     assert data["sendQualifiedLead"]["lead"] is None
     assert [e["code"] for e in data["sendQualifiedLead"]["errors"]] == [code]
     assert await written(session) == before
@@ -600,8 +678,9 @@ async def test_partner_refers_a_lead_to_another_partner(
     run: Any, session: AsyncSession, world: World
 ) -> None:
     profile_id = await profile_of(session, world.fabrikam.organisation_id)
-    data = await run(REFER, {"profileId": profile_id, "input": qualified()},
-                     user=world.contoso.referrals_admin)
+    data = await run(
+        REFER, {"profileId": profile_id, "input": qualified()}, user=world.contoso.referrals_admin
+    )
 
     payload = data["referLead"]
     assert payload["errors"] == []
@@ -636,13 +715,18 @@ async def test_a_partner_without_a_published_profile_is_not_referred_to(
     session: AsyncSession, world: World, settings: Settings
 ) -> None:
     partner = await make_partner(session)
-    profile = BusinessProfile(id=uuid.uuid4(), organisation_id=partner.organisation_id,
-                              name="Draft", published=False)
+    profile = BusinessProfile(
+        id=uuid.uuid4(), organisation_id=partner.organisation_id, name="Draft", published=False
+    )
     session.add(profile)
     await session.flush()
     result = await intake.refer_lead(
-        session, await actor(session, world.contoso.partner_admin), profile_id=str(profile.id),
-        data=qualified_data(), now=datetime.now(UTC), settings=settings,
+        session,
+        await actor(session, world.contoso.partner_admin),
+        profile_id=str(profile.id),
+        data=qualified_data(),
+        now=datetime.now(UTC),
+        settings=settings,
     )
     assert refused(result) == [("NOT_FOUND", ("profileId",))]
 
@@ -671,27 +755,44 @@ async def test_possible_duplicates_are_flagged(
         assert isinstance(lead, Lead), lead
         return lead
 
-    old = await send(contoso, now - timedelta(days=34), company={"name": company},
-                     contact={"email": address})
-    first = await send(contoso, now - timedelta(days=3), company={"name": company},
-                       contact={"email": address})
+    old = await send(
+        contoso, now - timedelta(days=34), company={"name": company}, contact={"email": address}
+    )
+    first = await send(
+        contoso, now - timedelta(days=3), company={"name": company}, contact={"email": address}
+    )
     assert first.possible_duplicate_of is None  # the older one is outside the 30 days
     # The same e-mail, however it is capitalised and whatever the company is called.
-    same_email = await send(contoso, now - timedelta(days=2), company={"name": unique("Other")},
-                            contact={"email": address.upper()})
+    same_email = await send(
+        contoso,
+        now - timedelta(days=2),
+        company={"name": unique("Other")},
+        contact={"email": address.upper()},
+    )
     assert same_email.possible_duplicate_of == first.id
     # Another person at the same company (normalised) and e-mail domain.
-    colleague = await send(contoso, now - timedelta(days=1),
-                           company={"name": f" {company.upper()}. "},
-                           contact={"email": email("kim", domain)})
+    colleague = await send(
+        contoso,
+        now - timedelta(days=1),
+        company={"name": f" {company.upper()}. "},
+        contact={"email": email("kim", domain)},
+    )
     assert colleague.possible_duplicate_of == first.id
     # A third: the most recent of the matching leads.
-    third = await send(contoso, now - timedelta(hours=1), company={"name": company},
-                       contact={"email": email("max", domain.upper())})
+    third = await send(
+        contoso,
+        now - timedelta(hours=1),
+        company={"name": company},
+        contact={"email": email("max", domain.upper())},
+    )
     assert third.possible_duplicate_of == colleague.id
     # The same company name at another domain is someone else.
-    namesake = await send(contoso, now, company={"name": company},
-                          contact={"email": email("kim", "elsewhere.example")})
+    namesake = await send(
+        contoso,
+        now,
+        company={"name": company},
+        contact={"email": email("kim", "elsewhere.example")},
+    )
     assert namesake.possible_duplicate_of is None
     # Another partner has never seen this customer.
     elsewhere = await send(fabrikam, now, company={"name": company}, contact={"email": address})
@@ -708,16 +809,30 @@ async def test_leads_about_one_customer_share_an_engagement(
     fabrikam = await profile_of(session, world.fabrikam.organisation_id)
     northwind = await profile_of(session, world.northwind.organisation_id)
 
-    old = await submit(session, settings, contoso, inquiry_data(contact={"email": address}),
-                       now=now - timedelta(days=40))
-    first = await submit(session, settings, fabrikam, inquiry_data(contact={"email": address}),
-                         now=now - timedelta(days=5))
+    old = await submit(
+        session,
+        settings,
+        contoso,
+        inquiry_data(contact={"email": address}),
+        now=now - timedelta(days=40),
+    )
+    first = await submit(
+        session,
+        settings,
+        fabrikam,
+        inquiry_data(contact={"email": address}),
+        now=now - timedelta(days=5),
+    )
     assert isinstance(old, Lead) and isinstance(first, Lead)
     assert first.engagement_id != old.engagement_id  # 40 days ago is another engagement
 
     referred = await intake.refer_lead(
-        session, await actor(session, world.fabrikam.partner_admin), profile_id=northwind,
-        data=qualified_data(contact={"email": address.upper()}), now=now, settings=settings,
+        session,
+        await actor(session, world.fabrikam.partner_admin),
+        profile_id=northwind,
+        data=qualified_data(contact={"email": address.upper()}),
+        now=now,
+        settings=settings,
     )
     other_customer = await submit(session, settings, fabrikam, inquiry_data(), now=now)
     assert isinstance(referred, Lead) and isinstance(other_customer, Lead)
@@ -738,30 +853,44 @@ async def test_seller_lists_sent_leads_newest_first_with_stage_and_outcome(
     sent = []
     for n in range(3):
         lead = await intake.send_qualified_lead(
-            session, seller, profile_id=profile_id,
+            session,
+            seller,
+            profile_id=profile_id,
             data=qualified_data(company={"name": f"Customer {n}"}),
-            now=base + timedelta(hours=n), settings=settings,
+            now=base + timedelta(hours=n),
+            settings=settings,
         )
         assert isinstance(lead, Lead)
         sent.append(lead)
     declined = await decline_lead(
-        session, await actor(session, world.contoso.partner_admin), str(sent[0].id),
-        DeclineReason.NO_CAPACITY, None, now=datetime.now(UTC),
+        session,
+        await actor(session, world.contoso.partner_admin),
+        str(sent[0].id),
+        DeclineReason.NO_CAPACITY,
+        None,
+        now=datetime.now(UTC),
     )
     assert isinstance(declined, Lead)
 
     page1 = (await run(SENT, {"first": 2}, user=seller_id))["sentLeads"]
-    page2 = (await run(SENT, {"first": 2, "after": page1["pageInfo"]["endCursor"]},
-                       user=seller_id))["sentLeads"]
+    page2 = (
+        await run(SENT, {"first": 2, "after": page1["pageInfo"]["endCursor"]}, user=seller_id)
+    )["sentLeads"]
 
     assert page1["totalCount"] == 3
     assert [e["node"]["customer"]["companyName"] for e in page1["edges"]] == [
-        "Customer 2", "Customer 1"]
+        "Customer 2",
+        "Customer 1",
+    ]
     assert page1["pageInfo"]["hasNextPage"] is True
-    assert [(e["node"]["id"], e["node"]["stage"], e["node"]["outcome"])
-            for e in page2["edges"]] == [(str(sent[0].id), "ARCHIVED", "DECLINED")]
-    assert page2["pageInfo"] == {"hasNextPage": False, "hasPreviousPage": True,
-                                 "endCursor": page2["edges"][0]["cursor"]}
+    assert [
+        (e["node"]["id"], e["node"]["stage"], e["node"]["outcome"]) for e in page2["edges"]
+    ] == [(str(sent[0].id), "ARCHIVED", "DECLINED")]
+    assert page2["pageInfo"] == {
+        "hasNextPage": False,
+        "hasPreviousPage": True,
+        "endCursor": page2["edges"][0]["cursor"],
+    }
     assert {e["node"]["stage"] for e in page1["edges"]} == {"RECEIVED"}
 
 
@@ -771,8 +900,12 @@ async def test_referring_partner_lists_what_it_referred_and_nobody_else_does(
     partner = await make_partner(session)
     admin = await actor(session, partner.partner_admin)
     lead = await intake.refer_lead(
-        session, admin, profile_id=await profile_of(session, world.northwind.organisation_id),
-        data=qualified_data(), now=datetime.now(UTC), settings=settings,
+        session,
+        admin,
+        profile_id=await profile_of(session, world.northwind.organisation_id),
+        data=qualified_data(),
+        now=datetime.now(UTC),
+        settings=settings,
     )
     assert isinstance(lead, Lead)
 
@@ -788,14 +921,14 @@ async def test_referring_partner_lists_what_it_referred_and_nobody_else_does(
     assert str(lead.id) not in {e["node"]["id"] for e in receiver["edges"]}
 
 
-async def test_sent_leads_arguments_are_checked(
-    session: AsyncSession, world: World
-) -> None:
+async def test_sent_leads_arguments_are_checked(session: AsyncSession, world: World) -> None:
     seller = await actor(session, world.seller)
     assert refused(await intake.list_sent_leads(session, seller, first=101)) == [
-        ("VALIDATION", ("first",))]
+        ("VALIDATION", ("first",))
+    ]
     assert refused(await intake.list_sent_leads(session, seller, after="garbage")) == [
-        ("VALIDATION", ("after",))]
+        ("VALIDATION", ("after",))
+    ]
 
 
 # --- the RECEIVE step for existing callers -------------------------------------------------
@@ -806,14 +939,25 @@ async def test_receive_lead_keeps_its_signature_and_groups_leads(
 ) -> None:
     address = email("kai")
     incoming = intake.IncomingLead(
-        type=LeadType.CUSTOMER_INQUIRY, company_name="Kai Co", company_size="SIZE_1_9",
-        country="DE", contact_name="Kai", contact_email=address, need="Help",
+        type=LeadType.CUSTOMER_INQUIRY,
+        company_name="Kai Co",
+        company_size="SIZE_1_9",
+        country="DE",
+        contact_name="Kai",
+        contact_email=address,
+        need="Help",
     )
     now = datetime.now(UTC)
-    first = await intake.receive_lead(session, world.contoso.organisation_id, incoming,
-                                      now=now - timedelta(minutes=5), settings=settings)
-    second = await intake.receive_lead(session, world.contoso.organisation_id, incoming,
-                                       now=now, settings=settings)
+    first = await intake.receive_lead(
+        session,
+        world.contoso.organisation_id,
+        incoming,
+        now=now - timedelta(minutes=5),
+        settings=settings,
+    )
+    second = await intake.receive_lead(
+        session, world.contoso.organisation_id, incoming, now=now, settings=settings
+    )
     assert second.possible_duplicate_of == first.id
     assert second.engagement_id == first.engagement_id
     assert await outbox_topics(session, second.id) == ["lead.received", "notify.new_lead"]
