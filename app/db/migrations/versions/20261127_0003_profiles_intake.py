@@ -156,9 +156,24 @@ def upgrade() -> None:
         unique=True,
         postgresql_where=sa.text("rerouted_from IS NOT NULL"),
     )
+    op.create_index(
+        "ix_leads_org_answers",
+        "leads",
+        ["organisation_id"],
+        postgresql_include=[
+            "stage",
+            "outcome",
+            "type",
+            "company_size",
+            "industry",
+            "solution_area",
+            "received_at",
+        ],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_leads_org_answers", table_name="leads")
     op.drop_index("ux_leads_rerouted_from", table_name="leads")
     op.drop_constraint(op.f("ck_lead_history_action"), "lead_history", type_="check")
     op.create_check_constraint(
