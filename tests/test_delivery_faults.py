@@ -102,17 +102,33 @@ async def _events(stack: IsolatedStack, leads: int) -> None:
             pass
 
 
-async def _assert_exactly_once(stack: IsolatedStack, *, max_raw_duplicates: int = 0) -> None:
+def _raw_duplicates(stack: IsolatedStack) -> int:
+    """Copies beyond the first, at the sink and the receiver, since the module started."""
+    _, raw_mail = stack.mail_received()
+    return sum(n - 1 for n in raw_mail.values()) + sum(
+        n - 1 for n in stack.receiver.counts().values()
+    )
+
+
+@pytest.fixture
+def duplicates_before(stack: IsolatedStack) -> int:
+    """Each test answers for its own duplicates, not for an earlier fault's."""
+    return _raw_duplicates(stack)
+
+
+async def _assert_exactly_once(
+    stack: IsolatedStack, *, baseline: int, max_raw_duplicates: int = 0
+) -> None:
     await stack.wait_delivered(timeout=180)
     expected_mail = await stack.expected("EMAIL")
     assert expected_mail and set(expected_mail.values()) == {1}
-    received_mail, raw_mail = stack.mail_received()
+    received_mail, _ = stack.mail_received()
     assert received_mail == expected_mail  # every (event, recipient) once, none missing
     expected_hooks = await stack.expected("WEBHOOK")
     received_hooks = stack.receiver.counts()
     assert set(received_hooks) == {event for event, _ in expected_hooks}
     assert all(r.verified for r in stack.receiver.received)
-    duplicates = sum(n - 1 for n in raw_mail.values()) + sum(n - 1 for n in received_hooks.values())
+    duplicates = _raw_duplicates(stack) - baseline
     assert duplicates <= max_raw_duplicates, f"{duplicates} raw duplicate deliveries"
     async with AsyncSession(stack.engine) as session:
         in_app = await session.scalar(
@@ -123,7 +139,7 @@ async def _assert_exactly_once(stack: IsolatedStack, *, max_raw_duplicates: int 
 
 
 async def test_redis_down_while_leads_are_declined_and_expired(
-    supervised: IsolatedStack,
+    supervised: IsolatedStack, duplicates_before: int
 ) -> None:
     stack = supervised
     await asyncio.sleep(3)  # a worker is up
@@ -133,10 +149,12 @@ async def test_redis_down_while_leads_are_declined_and_expired(
     await asyncio.sleep(2)
     assert await stack.pending() > 0
     stack.start_redis()
-    await _assert_exactly_once(stack)
+    await _assert_exactly_once(stack, baseline=duplicates_before)
 
 
-async def test_worker_killed_mid_delivery(supervised: IsolatedStack) -> None:
+async def test_worker_killed_mid_delivery(
+    supervised: IsolatedStack, duplicates_before: int
+) -> None:
     stack = supervised
     await asyncio.sleep(2)
     await _events(stack, LEADS_PER_FAULT)
@@ -159,10 +177,14 @@ async def test_worker_killed_mid_delivery(supervised: IsolatedStack) -> None:
     assert killed >= 1
     # A send the kill interrupted between the remote's "accepted" and our commit is sent again
     # (same Message-ID / webhook-id, which receivers deduplicate on): at most one per slot.
-    await _assert_exactly_once(stack, max_raw_duplicates=CONCURRENCY * killed)
+    await _assert_exactly_once(
+        stack, baseline=duplicates_before, max_raw_duplicates=CONCURRENCY * killed
+    )
 
 
-async def test_postgres_restarted_while_delivering(supervised: IsolatedStack) -> None:
+async def test_postgres_restarted_while_delivering(
+    supervised: IsolatedStack, duplicates_before: int
+) -> None:
     stack = supervised
     await asyncio.sleep(2)
     await _events(stack, LEADS_PER_FAULT)
@@ -170,10 +192,12 @@ async def test_postgres_restarted_while_delivering(supervised: IsolatedStack) ->
     await asyncio.sleep(0.5)
     stack.restart_postgres()
     await stack.engine.dispose()  # our own pool's connections died with the server
-    await _assert_exactly_once(stack, max_raw_duplicates=CONCURRENCY)
+    await _assert_exactly_once(stack, baseline=duplicates_before, max_raw_duplicates=CONCURRENCY)
 
 
-async def test_delivery_latency_commit_to_webhook(supervised: IsolatedStack) -> None:
+async def test_delivery_latency_commit_to_webhook(
+    supervised: IsolatedStack, duplicates_before: int
+) -> None:
     """The fast path as the API uses it: commit, enqueue a relay, the worker posts. Prints the
     latency from the event's commit to its arrival at the receiver (closing notes, not an
     assertion: speed is measured, not asserted)."""
@@ -209,7 +233,7 @@ async def test_delivery_latency_commit_to_webhook(supervised: IsolatedStack) -> 
             declined.add(str(lead.id))
         await stack.enqueue_relay()
         await asyncio.sleep(LATENCY_PACE)
-    await _assert_exactly_once(stack)
+    await _assert_exactly_once(stack, baseline=duplicates_before)
     latencies = sorted(
         r.at - datetime.fromisoformat(r.payload["occurred_at"]).timestamp()
         for r in stack.receiver.received[before:]
