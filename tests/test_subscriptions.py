@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.main import create_app
 from app.services.auth import issue_token
-from app.services.deliver import Deps
+from app.services.deliver import Deps, live_channel
 from tests.factories import WorldPartner, make_lead, make_partner
 from workers.outbox import relay
 
@@ -72,7 +72,16 @@ async def test_subscriber_receives_committed_lead_events(
     ws = await _connect(server, token)
     assert (await _next(ws))["type"] == "connection_ack"
     await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}}))
-    await asyncio.sleep(0.3)  # the subscription is listening on Redis
+    # Wait until the subscription listens on Redis, so the event cannot be published before.
+    probe = aioredis.from_url(settings.redis_url or "")
+    channel = live_channel(partner.organisation_id)
+    for _ in range(100):
+        if dict(await probe.pubsub_numsub(channel)).get(channel.encode(), 0):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the subscription never listened")
+    await probe.aclose()
 
     async with httpx.AsyncClient(base_url=f"http://{server}") as http:
         response = await http.post(
