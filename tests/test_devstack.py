@@ -162,6 +162,14 @@ def test_run_serves_survives_kill_9_and_stops_cleanly(tmp_path: Path, data_dir: 
                 "viewer": {"organisation": {"name": "Contoso Ltd"}, "roles": ["REFERRALS_ADMIN"]}
             }
         }
+        # The seeded history is already scored: partners see their responsiveness at once.
+        score = _graphql(
+            port,
+            token,
+            "{ viewer { organisation { profile { responsiveness { score leadsConsidered } } } } }",
+        )
+        responsiveness = score["data"]["viewer"]["organisation"]["profile"]["responsiveness"]
+        assert responsiveness is not None and responsiveness["leadsConsidered"] > 0
         _contact_me_lead_is_announced(data_dir, port, token)
     finally:
         first.kill()  # kill -9: nothing of ours runs, the servers are orphaned

@@ -584,6 +584,10 @@ async def seed_demo(
             if existing and not force:
                 return False
             await seed_demo_into(session, settings, now=now)
+            # Scores from the seeded history at once, rather than at the workers' first run.
+            from app.services.responsiveness import recompute_all
+
+            await recompute_all(session, now=now or datetime.now(UTC), settings=settings)
         return True
     finally:
         await engine.dispose()
