@@ -244,3 +244,73 @@ async def test_delivery_latency_commit_to_webhook(
     report = f"commit -> webhook received: median {median * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
     (stack.root.parent / "delivery-latency.txt").write_text(report + "\n")
     print(report)
+
+
+async def test_reroute_is_decided_by_the_worker_once(
+    supervised: IsolatedStack, duplicates_before: int
+) -> None:
+    """Return to pool in a real worker: a declined autoReroute lead is offered onward once,
+    even when the job is queued twice."""
+    from app.db.models import Lead
+    from app.queue import JOB_REROUTE, JobQueue
+
+    stack = supervised
+    async with AsyncSession(stack.engine) as session, session.begin():
+        seller = await session.scalar(select(User).where(User.email == "seller@platform.example"))
+        admin = await session.scalar(
+            select(User.id).where(User.email == "referrals@contoso.example")
+        )
+        assert seller and admin
+        lead = await receive_lead(
+            session,
+            stack.partners["contoso"].organisation_id,
+            IncomingLead(
+                type=LeadType.SALES_QUALIFIED,
+                company_name="Reroute Corp",
+                company_size="SIZE_251_1000",
+                country="US",
+                contact_name="Rita",
+                contact_email="rita@reroute.example",
+                need="analytics and AI for retail",
+                industry="Retail",
+                auto_reroute=True,
+                sender_user_id=seller.id,
+                sender_organisation_id=seller.organisation_id,
+            ),
+            now=utcnow(),
+            settings=stack.settings,
+        )
+        declined = await decline_lead(
+            session,
+            await load_actor(session, admin),
+            str(lead.id),
+            DeclineReason.NO_CAPACITY,
+            None,
+            now=utcnow(),
+        )
+        assert not hasattr(declined, "errors")
+        lead_id = lead.id
+    queue = JobQueue(stack.settings.redis_url)
+    try:
+        assert await queue.enqueue(JOB_REROUTE)
+        assert await queue.enqueue(JOB_REROUTE)
+    finally:
+        await queue.close()
+    offered: list[Lead] = []
+    for _ in range(200):
+        async with AsyncSession(stack.engine) as session:
+            offered = list(
+                (await session.scalars(select(Lead).where(Lead.rerouted_from == lead_id))).all()
+            )
+        if offered:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1)  # the second job has run too
+    async with AsyncSession(stack.engine) as session:
+        offered = list(
+            (await session.scalars(select(Lead).where(Lead.rerouted_from == lead_id))).all()
+        )
+    assert len(offered) == 1
+    assert offered[0].organisation_id != stack.partners["contoso"].organisation_id
+    assert offered[0].auto_reroute and offered[0].reroute_hop == 1
+    await _assert_exactly_once(stack, baseline=duplicates_before)
