@@ -1,9 +1,13 @@
-"""lead.expire_overdue and lead.send_reminders: cron sweeps, safe on any number of workers."""
+"""lead.expire_overdue, lead.send_reminders and lead.reroute: cron sweeps, safe on any number
+of workers (each batch takes its rows with FOR UPDATE SKIP LOCKED)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.queue import JOB_RELAY, RELAY_JOB_ID
 from app.services.reroute import BATCH as REROUTE_BATCH
@@ -11,38 +15,38 @@ from app.services.reroute import reroute_due
 from app.services.sweeps import BATCH, expire_overdue, send_reminders
 
 
-async def expire(ctx: dict[str, Any]) -> int:
+async def _drain(
+    ctx: dict[str, Any],
+    step: Callable[[AsyncSession, datetime], Awaitable[int]],
+    batch: int | None,
+) -> int:
+    """Run `step` one transaction per batch until a batch comes back short (or once, when
+    `batch` is None); then relay the outbox rows the batches wrote."""
     total = 0
     while True:
         async with ctx["sessionmaker"]() as session, session.begin():
-            count = await expire_overdue(session, now=datetime.now(UTC))
+            count = await step(session, datetime.now(UTC))
         total += count
-        if count < BATCH:
+        if batch is None or count < batch:
             break
     if total:
         await ctx["redis"].enqueue_job(JOB_RELAY, _job_id=RELAY_JOB_ID)
     return total
 
 
+async def expire(ctx: dict[str, Any]) -> int:
+    return await _drain(ctx, lambda s, now: expire_overdue(s, now=now), BATCH)
+
+
 async def remind(ctx: dict[str, Any]) -> int:
-    async with ctx["sessionmaker"]() as session, session.begin():
-        count = await send_reminders(
-            session, now=datetime.now(UTC), hours=ctx["settings"].reminder_hours
-        )
-    if count:
-        await ctx["redis"].enqueue_job(JOB_RELAY, _job_id=RELAY_JOB_ID)
-    return count
+    hours = ctx["settings"].reminder_hours
+    # One pass: each threshold's batch is bounded, and the next minute's run takes the rest.
+    return await _drain(ctx, lambda s, now: send_reminders(s, now=now, hours=hours), None)
 
 
 async def reroute(ctx: dict[str, Any]) -> int:
     """lead.reroute: offer declined or expired autoReroute leads to the next partner."""
-    total = 0
-    while True:
-        async with ctx["sessionmaker"]() as session, session.begin():
-            count = await reroute_due(session, now=datetime.now(UTC), settings=ctx["settings"])
-        total += count
-        if count < REROUTE_BATCH:
-            break
-    if total:
-        await ctx["redis"].enqueue_job(JOB_RELAY, _job_id=RELAY_JOB_ID)
-    return total
+    settings = ctx["settings"]
+    return await _drain(
+        ctx, lambda s, now: reroute_due(s, now=now, settings=settings), REROUTE_BATCH
+    )

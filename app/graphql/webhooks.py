@@ -4,12 +4,10 @@ and inspect every delivery and attempt. Merged into the schema's Query and Mutat
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import TypeVar
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from app.db import models
@@ -137,12 +135,6 @@ class RotateWebhookEndpointSecretInput:
     id: strawberry.ID
 
 
-async def _transact(
-    info: Info[Context, None], action: Callable[[AsyncSession], Awaitable[T | Refused]]
-) -> T | Refused:
-    return await info.context.transact(action)
-
-
 def _endpoint_payload(
     result: tuple[models.WebhookEndpoint, str] | Refused,
 ) -> WebhookEndpointPayload:
@@ -192,8 +184,7 @@ class WebhookMutation:
     ) -> WebhookEndpointPayload:
         ctx = info.context
         return _endpoint_payload(
-            await _transact(
-                info,
+            await ctx.transact(
                 lambda s: webhooks.create_endpoint(
                     s,
                     ctx.actor,
@@ -210,7 +201,7 @@ class WebhookMutation:
         self, info: Info[Context, None], input: DeleteWebhookEndpointInput
     ) -> DeleteWebhookEndpointPayload:
         ctx = info.context
-        result = await _transact(info, lambda s: webhooks.delete_endpoint(s, ctx.actor, input.id))
+        result = await ctx.transact(lambda s: webhooks.delete_endpoint(s, ctx.actor, input.id))
         if isinstance(result, Refused):
             return DeleteWebhookEndpointPayload(deleted_id=None, errors=user_errors(result))
         return DeleteWebhookEndpointPayload(deleted_id=strawberry.ID(str(result.id)), errors=[])
@@ -223,7 +214,7 @@ class WebhookMutation:
     ) -> WebhookEndpointPayload:
         ctx = info.context
         return _endpoint_payload(
-            await _transact(
-                info, lambda s: webhooks.rotate_secret(s, ctx.actor, input.id, now=ctx.now)
+            await ctx.transact(
+                lambda s: webhooks.rotate_secret(s, ctx.actor, input.id, now=ctx.now)
             )
         )
