@@ -31,7 +31,7 @@ def _settings(**overrides: object) -> Settings:
 @contextmanager
 def _stack(settings: Settings, *, redis: bool = True, quiet: bool = False) -> Iterator[Settings]:
     """The settings with DATABASE_URL / REDIS_URL filled in by embedded servers where unset."""
-    from app.devstack import DevStack
+    from app.dev.stack import DevStack
 
     stack = DevStack(
         settings.data_dir,
@@ -90,7 +90,7 @@ def seed(
     force: Annotated[bool, typer.Option(help="Seed the demo world even if data exists.")] = False,
 ) -> None:
     """Create the demo world (contoso, fabrikam, northwind); --partners/--leads for big worlds."""
-    from app.services import seed as seeding
+    from app.dev import seed as seeding
 
     with _stack(_settings(), redis=False) as settings:
         _migrate(settings)
@@ -111,7 +111,7 @@ def token(
 ) -> None:
     """Print a bearer token for a demo user: a partner's (--partner, --role) or platform staff's
     (--role SELLER | MARKETER | PLATFORM_ADMIN), or any user by --email."""
-    from app.services import seed as seeding
+    from app.dev import seed as seeding
     from app.services.auth import issue_token
 
     with _stack(_settings(), redis=False, quiet=True) as settings:
@@ -134,7 +134,7 @@ def demo_lead(
     """Simulate a lead arriving now, with its alerts queued, to watch the workers deliver
     them. `--from-seller --days-ago 15` makes one that expires on the next sweep and tells
     the seller."""
-    from app.services import seed as seeding
+    from app.dev import seed as seeding
 
     with _stack(_settings(), quiet=True) as settings:
         lead_id = asyncio.run(
@@ -281,7 +281,7 @@ def serve() -> None:
 def run() -> None:
     """What `make run` does: embedded servers where no URL is set, migrate, seed an empty
     database, print a token, serve GraphQL."""
-    from app.services import seed as seeding
+    from app.dev import seed as seeding
     from app.services.auth import issue_token
 
     started = time.monotonic()
@@ -291,7 +291,7 @@ def run() -> None:
     try:
         with _stack(_settings()) as settings:
             if settings.smtp_url is None:
-                from app.devsmtp import MailSink
+                from app.dev.smtp_sink import MailSink
 
                 sink = MailSink(settings.data_dir / "mail")
                 sink.start()

@@ -16,7 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 from app.config import Settings, get_settings
 from app.db.session import create_engine, create_sessionmaker
 from app.graphql.view import GraphQLView
-from app.queue import JobQueue
+from app.jobs import JobQueue
 from app.ratelimit import RateLimiter
 
 

@@ -29,8 +29,8 @@ from app.config import PROJECT_ROOT, AppEnv, Settings
 from app.db.migrate import upgrade
 from app.db.models import Lead, Organisation, User
 from app.db.session import create_engine
-from app.devstack import DevStack
-from app.services import seed as seeding
+from app.dev import seed as seeding
+from app.dev.stack import DevStack
 from app.services.auth import issue_token
 
 PARTNERS = int(os.environ.get("BENCH_PARTNERS", "20"))

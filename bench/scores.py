@@ -17,7 +17,7 @@ from app.config import PROJECT_ROOT, AppEnv, Settings
 from app.db.migrate import upgrade
 from app.db.models import BusinessProfile, Lead
 from app.db.session import create_engine
-from app.devstack import DevStack
+from app.dev.stack import DevStack
 from app.services.responsiveness import recompute_all, recompute_profile
 
 

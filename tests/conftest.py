@@ -20,9 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from app.config import PROJECT_ROOT, AppEnv, Settings
 from app.db.migrate import upgrade
 from app.db.session import create_engine
-from app.devstack import DevStack, database_url_for, drop_database, ensure_database
+from app.db.urls import database_url_for
+from app.dev import seed as seeding
+from app.dev.stack import DevStack, drop_database, ensure_database
 from app.main import create_app
-from app.services import seed as seeding
 from app.services.auth import issue_token
 from tests.factories import World
 

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db import models
+from app.dev.seed import Partner
 from app.domain.lifecycle import LeadStage, LeadType
+from app.domain.reference import CompanySize
 from app.domain.roles import Role
-from app.services.seed import Partner
+from app.services.profiles import refresh_search_document
 
 _seq = itertools.count(1)
 
@@ -151,3 +154,69 @@ async def make_lead(
     )
     await session.flush()
     return lead
+
+
+async def make_profile(
+    session: AsyncSession,
+    *,
+    name: str,
+    keywords: Sequence[str] = (),
+    description: str | None = None,
+    industries: Sequence[str] = (),
+    solution_areas: Sequence[str] = (),
+    preferred_sizes: Sequence[CompanySize] = (),
+    competencies: Sequence[str] = (),
+    countries: Sequence[str] = ("US",),
+    published: bool = True,
+    score: float | None = None,
+) -> models.BusinessProfile:
+    partner = await make_partner(session, name=name)
+    profile = models.BusinessProfile(
+        id=uuid.uuid4(),
+        organisation_id=partner.organisation_id,
+        name=name,
+        description=description,
+        website=f"https://{partner.slug}.example",
+        keywords=list(keywords),
+        industries=list(industries),
+        solution_areas=list(solution_areas),
+        preferred_sizes=[s.value for s in preferred_sizes],
+        competencies=list(competencies),
+        endorsements=["Gold partner"],
+        published=published,
+    )
+    session.add(profile)
+    await session.flush()
+    for country in countries:
+        location = models.ProfileLocation(
+            id=uuid.uuid4(), profile_id=profile.id, name=f"{country} office", country=country
+        )
+        session.add(location)
+        await session.flush()
+        # Private: who receives the alerts, and whether they opted out.
+        session.add(
+            models.LocationContact(
+                location_id=location.id,
+                name="Private Person",
+                email=f"private-{partner.slug}@secret.example",
+                phone="+1 555 0199",
+                alerts_opted_out=True,
+            )
+        )
+    await session.flush()
+    await refresh_search_document(session, profile.id)
+    if score is not None:
+        await set_score(session, profile, score)
+    return profile
+
+
+async def set_score(session: AsyncSession, profile: models.BusinessProfile, score: float) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO responsiveness_scores (profile_id, score, answered_on_time_share, "
+            "median_response_hours, expired_share, leads_considered, computed_at) "
+            "VALUES (:id, :score, 0.123, 45.6, 0.789, 42, now()) "
+            "ON CONFLICT (profile_id) DO UPDATE SET score = excluded.score"
+        ),
+        {"id": profile.id, "score": score},
+    )

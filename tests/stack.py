@@ -23,10 +23,11 @@ from app.config import AppEnv, Settings
 from app.db.migrate import upgrade
 from app.db.models import Delivery, OutboxMessage
 from app.db.session import create_engine
-from app.devsmtp import MailSink
-from app.devstack import EmbeddedPostgres, EmbeddedValkey, database_url_for, ensure_database
-from app.queue import JobQueue
-from app.services import seed as seeding
+from app.db.urls import database_url_for
+from app.dev import seed as seeding
+from app.dev.smtp_sink import MailSink
+from app.dev.stack import EmbeddedPostgres, EmbeddedValkey, ensure_database
+from app.jobs import JobQueue
 from app.services import webhooks
 from app.services.auth import load_actor
 from tests.receivers import WebhookReceiver

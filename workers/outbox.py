@@ -9,8 +9,8 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from app.services.deliver import Deps, deliver
-from app.services.relay import due_deliveries, fan_out
+from app.notify.deliver import Deps, deliver
+from app.notify.relay import due_deliveries, fan_out
 
 CONCURRENCY = 8
 MAX_ROUNDS = 50

@@ -13,8 +13,8 @@ from sqlalchemy import text
 from app.config import Settings
 from app.db.migrate import head_revision
 from app.db.session import create_engine, create_sessionmaker
-from app.queue import JOB_EXPIRE, JOB_RELAY, JOB_REMIND, JOB_REROUTE, redis_settings
-from app.services.deliver import Deps
+from app.jobs import JOB_EXPIRE, JOB_RELAY, JOB_REMIND, JOB_REROUTE, redis_settings
+from app.notify.deliver import Deps
 from workers import outbox, scoring, sweeps
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.queue import JOB_RELAY, RELAY_JOB_ID
+from app.jobs import JOB_RELAY, RELAY_JOB_ID
 from app.services.reroute import BATCH as REROUTE_BATCH
 from app.services.reroute import reroute_due
 from app.services.sweeps import BATCH, expire_overdue, send_reminders

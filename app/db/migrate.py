@@ -10,7 +10,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from app.devstack import with_driver
+from app.db.urls import with_driver
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.config import Settings
-from app.devstack import with_driver
+from app.db.urls import with_driver
 
 
 def create_engine(settings: Settings, url: str | None = None, **kwargs: object) -> AsyncEngine:

@@ -17,7 +17,7 @@ from strawberry.dataloader import DataLoader
 
 from app.config import Settings
 from app.db.models import LeadFavorite, LeadHistory, LeadTeamMember, Organisation, User
-from app.queue import JobQueue
+from app.jobs import JobQueue
 from app.ratelimit import RateLimiter
 from app.services.auth import Actor
 

@@ -24,7 +24,7 @@ from app.graphql.types.inputs import (
     UpdateLeadInput,
 )
 from app.graphql.types.lead import Lead
-from app.queue import JOB_SCORE_PROFILE
+from app.jobs import JOB_SCORE_PROFILE
 from app.services import leads
 from app.services.errors import Refused
 from app.services.leads import TeamMemberInput

@@ -15,7 +15,7 @@ from strawberry.types import Info
 
 from app.graphql.context import Context
 from app.graphql.types.enums import LeadOutcome, LeadStage
-from app.services.deliver import live_channel
+from app.notify.deliver import live_channel
 
 
 @strawberry.type

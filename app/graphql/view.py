@@ -17,7 +17,7 @@ from strawberry.http import GraphQLHTTPResponse
 from app.config import Settings
 from app.graphql.context import Context
 from app.graphql.schema import INTERNAL_MESSAGE, schema
-from app.queue import JobQueue
+from app.jobs import JobQueue
 from app.ratelimit import RateLimiter
 from app.services.auth import AuthenticationError, TokenVerifier, load_actor
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.db.urls import database_url_for
+
 log = logging.getLogger(__name__)
 
 
@@ -44,26 +46,6 @@ def _prune_stale_pids(handle_file: Path) -> None:
     alive = [pid for pid in pids if isinstance(pid, int) and _pid_alive(pid)]
     if alive != pids:
         handle_file.write_text(json.dumps(alive))
-
-
-def with_driver(url: str, driver: str = "postgresql+asyncpg") -> str:
-    """`postgresql://...` -> `postgresql+asyncpg://...` (and back with driver="postgresql")."""
-    scheme, rest = url.split("://", 1)
-    return f"{driver}://{rest}" if scheme.startswith("postgres") else url
-
-
-def database_url_for(server_url: str, database: str) -> str:
-    """Swap the database name in a Postgres URL, keeping host/query (unix socket) intact."""
-    scheme, rest = server_url.split("://", 1)
-    authority, _, path = rest.partition("/")
-    query = ""
-    if "?" in path:
-        path, query = path.split("?", 1)
-        query = "?" + query
-    elif "?" in authority:
-        authority, query = authority.split("?", 1)
-        query = "?" + query
-    return f"{scheme}://{authority}/{database}{query}"
 
 
 @dataclass

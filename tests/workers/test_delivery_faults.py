@@ -252,7 +252,7 @@ async def test_reroute_is_decided_by_the_worker_once(
     """Return to pool in a real worker: a declined autoReroute lead is offered onward once,
     even when the job is queued twice."""
     from app.db.models import Lead
-    from app.queue import JOB_REROUTE, JobQueue
+    from app.jobs import JOB_REROUTE, JobQueue
 
     stack = supervised
     async with AsyncSession(stack.engine) as session, session.begin():

@@ -25,13 +25,13 @@ from app.db.models import (
     Notification,
     OutboxMessage,
 )
-from app.devsmtp import MailSink
+from app.dev.smtp_sink import MailSink
 from app.domain.lifecycle import LeadStage, LeadType
+from app.notify.deliver import Deps, deliver, live_channel
+from app.notify.relay import fan_out
 from app.services import webhooks
 from app.services.auth import load_actor
-from app.services.deliver import Deps, deliver, live_channel
 from app.services.intake import IncomingLead, receive_lead
-from app.services.relay import fan_out
 from app.services.sweeps import expire_overdue, send_reminders
 from tests.factories import World, make_lead, make_partner
 from tests.receivers import WebhookReceiver

@@ -32,9 +32,9 @@ from app.db.models import (
     WebhookEndpoint,
 )
 from app.domain.retry import next_attempt_at
-from app.messages import LeadFacts, MessageContext, MessageKind, render_email, render_in_app
-from app.services.mailer import EmailMessage, MailError, send_email
-from app.services.relay import Channel
+from app.notify.mailer import EmailMessage, MailError, send_email
+from app.notify.messages import LeadFacts, MessageContext, MessageKind, render_email, render_in_app
+from app.notify.relay import Channel
 from app.services.webhooks import post_event
 
 log = logging.getLogger(__name__)

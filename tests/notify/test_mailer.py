@@ -14,8 +14,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from app.config import AppEnv, Settings
-from app.devsmtp import MailSink, free_port
-from app.services.mailer import EmailMessage, MailError, build_mime, send_email
+from app.dev.smtp_sink import MailSink, free_port
+from app.notify.mailer import EmailMessage, MailError, build_mime, send_email
 
 FROM = "Partner Leads <leads@partner-leads.example>"
 

@@ -1,6 +1,6 @@
 """GraphQL documents, lead set-ups and database probes shared by the mutation tests.
 
-Holds no tests: test_mutations.py and test_mutations_refusals.py import from here."""
+Holds no tests: the mutation tests import from here."""
 
 from __future__ import annotations
 

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.main import create_app
+from app.notify.deliver import Deps, live_channel
 from app.services.auth import issue_token
-from app.services.deliver import Deps, live_channel
 from tests.factories import WorldPartner, make_lead, make_partner
 from workers.outbox import relay
 

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_e
 from app.config import Settings
 from app.db.migrate import downgrade, upgrade
 from app.db.models import Base, Lead
-from app.devstack import DevStack, database_url_for, drop_database, ensure_database, with_driver
+from app.db.urls import database_url_for, with_driver
+from app.dev.stack import DevStack, drop_database, ensure_database
 from app.domain.lifecycle import LeadStage
 from tests.factories import make_lead, make_partner
 

@@ -26,8 +26,7 @@ from app.services import matching
 from app.services.auth import Actor, load_actor
 from app.services.errors import ErrorCode, Refused
 from app.services.matching import LeadNeed, Suggestion
-from tests.factories import World, make_lead, make_partner
-from tests.test_search import make_profile, set_score
+from tests.factories import World, make_lead, make_partner, make_profile, set_score
 
 NOW = datetime.now(UTC)
 

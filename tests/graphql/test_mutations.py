@@ -21,7 +21,7 @@ from app.domain.lifecycle import LeadStage
 from app.services.auth import issue_token
 from tests.conftest import GraphQLClient
 from tests.factories import World, make_lead
-from tests.test_mutations_helpers import (
+from tests.graphql.lead_documents import (
     ACCEPTED_ACTIONS,
     LIFECYCLE,
     RECEIVED_ACTIONS,

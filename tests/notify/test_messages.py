@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from app.messages import (
+from app.notify.messages import (
     TITLE_MAX,
     InApp,
     LeadFacts,

@@ -764,7 +764,7 @@ async def demo_lead(
 ) -> uuid.UUID | None:
     """One customer inquiry through the real RECEIVE step (history, outbox), then a relay job."""
     from app.domain.lifecycle import LeadType
-    from app.queue import JobQueue
+    from app.jobs import JobQueue
     from app.services.intake import IncomingLead, receive_lead
 
     engine = create_engine(settings, pool_size=1, max_overflow=0)

@@ -10,7 +10,6 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,90 +32,11 @@ from app.graphql.search import SEARCH_LIMIT, SearchQuery
 from app.ratelimit import RateLimiter
 from app.services import search
 from app.services.errors import ErrorCode, Refused
+from app.services.profiles import refresh_search_document
 from app.services.search import PreferenceMatch, SearchHit, SearchPage
-from tests.factories import World, make_lead, make_partner
+from tests.factories import World, make_lead, make_profile, set_score
 
 NOW = datetime.now(UTC)
-
-# The profile service's document: name A; keywords, solution areas, industries B; description C;
-# competencies D.
-SEARCH_DOCUMENT = """
-UPDATE business_profiles SET search_document =
-    setweight(to_tsvector('english', coalesce(name, '')), 'A')
-    || setweight(to_tsvector('english', array_to_string(keywords, ' ') || ' '
-                 || array_to_string(solution_areas, ' ') || ' '
-                 || array_to_string(industries, ' ')), 'B')
-    || setweight(to_tsvector('english', coalesce(description, '')), 'C')
-    || setweight(to_tsvector('english', array_to_string(competencies, ' ')), 'D')
-WHERE id = :id
-"""
-
-
-async def make_profile(
-    session: AsyncSession,
-    *,
-    name: str,
-    keywords: Sequence[str] = (),
-    description: str | None = None,
-    industries: Sequence[str] = (),
-    solution_areas: Sequence[str] = (),
-    preferred_sizes: Sequence[CompanySize] = (),
-    competencies: Sequence[str] = (),
-    countries: Sequence[str] = ("US",),
-    published: bool = True,
-    score: float | None = None,
-) -> models.BusinessProfile:
-    partner = await make_partner(session, name=name)
-    profile = models.BusinessProfile(
-        id=uuid.uuid4(),
-        organisation_id=partner.organisation_id,
-        name=name,
-        description=description,
-        website=f"https://{partner.slug}.example",
-        keywords=list(keywords),
-        industries=list(industries),
-        solution_areas=list(solution_areas),
-        preferred_sizes=[s.value for s in preferred_sizes],
-        competencies=list(competencies),
-        endorsements=["Gold partner"],
-        published=published,
-    )
-    session.add(profile)
-    await session.flush()
-    for country in countries:
-        location = models.ProfileLocation(
-            id=uuid.uuid4(), profile_id=profile.id, name=f"{country} office", country=country
-        )
-        session.add(location)
-        await session.flush()
-        # Private: who receives the alerts, and whether they opted out.
-        session.add(
-            models.LocationContact(
-                location_id=location.id,
-                name="Private Person",
-                email=f"private-{partner.slug}@secret.example",
-                phone="+1 555 0199",
-                alerts_opted_out=True,
-            )
-        )
-    await session.flush()
-    await session.execute(text(SEARCH_DOCUMENT), {"id": profile.id})
-    if score is not None:
-        await set_score(session, profile, score)
-    return profile
-
-
-async def set_score(session: AsyncSession, profile: models.BusinessProfile, score: float) -> None:
-    await session.execute(
-        text(
-            "INSERT INTO responsiveness_scores (profile_id, score, answered_on_time_share, "
-            "median_response_hours, expired_share, leads_considered, computed_at) "
-            "VALUES (:id, :score, 0.123, 45.6, 0.789, 42, now()) "
-            "ON CONFLICT (profile_id) DO UPDATE SET score = excluded.score"
-        ),
-        {"id": profile.id, "score": score},
-    )
-
 
 async def run(session: AsyncSession, **kwargs: Any) -> SearchPage:
     page = await search.search_partners(session, now=NOW, **kwargs)
@@ -252,7 +172,7 @@ async def test_a_removed_keyword_stops_matching(session: AsyncSession, world: Wo
         text("UPDATE business_profiles SET keywords = ARRAY['zyxkeep'] WHERE id = :id"),
         {"id": profile.id},
     )
-    await session.execute(text(SEARCH_DOCUMENT), {"id": profile.id})
+    await refresh_search_document(session, profile.id)
     assert mine(await run(session, query="zyxunwanted"), profile) == []
     assert mine(await run(session, query="zyxkeep"), profile) == [profile.id]
 

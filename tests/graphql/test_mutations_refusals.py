@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.lifecycle import LeadStage
 from tests.conftest import GraphQLClient
 from tests.factories import World, make_lead, make_partner
-from tests.test_mutations_helpers import (
+from tests.graphql.lead_documents import (
     LIFECYCLE,
     MISSING,
     MUTATIONS,

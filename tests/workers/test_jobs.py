@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from app.config import Settings
-from app.queue import JOB_RELAY, JobQueue
+from app.jobs import JOB_RELAY, JobQueue
 
 
 async def test_enqueue_reaches_redis_and_collapses_relays(settings: Settings) -> None:
