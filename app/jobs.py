@@ -1,5 +1,11 @@
-"""Enqueueing jobs after commit. Redis only carries work: if it is down, enqueueing fails
-quietly and the workers' sweeps pick the work up from Postgres later."""
+"""Jobs: their names, the ones a unit of work stages, and enqueueing them after commit.
+
+Services stage the jobs their changes call for on the session (`stage(session, relay())`); the
+owner of the transaction enqueues them only once it has committed (`JobQueue.flush`), so a
+worker never sees work that was rolled back, and no resolver decides which jobs follow an
+action. Redis only carries work: if it is down, enqueueing fails quietly and the workers'
+sweeps pick the work up from Postgres later.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,16 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 log = logging.getLogger(__name__)
 
@@ -19,10 +30,58 @@ JOB_RELAY = "outbox.relay"
 JOB_EXPIRE = "lead.expire_overdue"
 JOB_REMIND = "lead.send_reminders"
 JOB_REROUTE = "lead.reroute"
+JOB_SCORE_ALL = "score.recompute_all"
 JOB_SCORE_PROFILE = "score.recompute_profile"
 # One relay queued at a time: a burst of commits collapses into one job, and a running relay
 # keeps going until the outbox is empty, so it also takes what was committed meanwhile.
 RELAY_JOB_ID = "outbox.relay:next"
+# A burst of answers recomputes a profile's score once, this long after the first.
+SCORE_DEBOUNCE = timedelta(seconds=30)
+
+_STAGED = "staged_jobs"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    name: str
+    args: tuple[Any, ...] = ()
+    job_id: str | None = None
+    defer_by: timedelta | None = None
+
+
+def relay() -> Job:
+    """Fan out and deliver the outbox rows a transaction wrote."""
+    return Job(JOB_RELAY, job_id=RELAY_JOB_ID)
+
+
+def debounce_job_id(profile_id: uuid.UUID | str) -> str:
+    """arq refuses an enqueue while a job with this id is queued or running, so every request of
+    the next SCORE_DEBOUNCE collapses into the first one's job, which reads the database when it
+    runs and so sees them all. The job keeps no result, or the kept result would refuse (drop,
+    not defer) the next request too."""
+    return f"score:{profile_id}"
+
+
+def score_profile(profile_id: uuid.UUID) -> Job:
+    """Recompute one profile's responsiveness score, debounced."""
+    return Job(
+        JOB_SCORE_PROFILE,
+        (str(profile_id),),
+        job_id=debounce_job_id(profile_id),
+        defer_by=SCORE_DEBOUNCE,
+    )
+
+
+def stage(session: AsyncSession, job: Job) -> None:
+    """Enqueue `job` once the session's transaction commits; staging it twice enqueues it once."""
+    staged: dict[Job, None] = session.info.setdefault(_STAGED, {})
+    staged[job] = None
+
+
+def take_staged(session: AsyncSession) -> list[Job]:
+    """The jobs staged on `session` since the last call, in staging order."""
+    staged: dict[Job, None] = session.info.pop(_STAGED, {})
+    return list(staged)
 
 
 def redis_settings(url: str) -> RedisSettings:
@@ -33,10 +92,16 @@ def redis_settings(url: str) -> RedisSettings:
 
 
 class JobQueue:
-    def __init__(self, redis_url: str | None, *, timeout: float = 1.0) -> None:
+    """Enqueues on Redis, never failing the caller: after a failure it backs off for `backoff`
+    seconds so requests do not wait on a dead Redis."""
+
+    def __init__(
+        self, redis_url: str | None, *, timeout: float = 1.0, pool: ArqRedis | None = None
+    ) -> None:
         self.redis_url = redis_url
         self.timeout = timeout
-        self._pool: ArqRedis | None = None
+        self._pool = pool
+        self._owns_pool = pool is None
         self._lock = asyncio.Lock()
         self._down_until = 0.0
         self.backoff = 5.0
@@ -49,37 +114,52 @@ class JobQueue:
                 self._pool = await create_pool(redis_settings(self.redis_url))
         return self._pool
 
-    async def enqueue(
-        self,
-        name: str,
-        *args: Any,
-        job_id: str | None = None,
-        defer_by: timedelta | None = None,
-    ) -> bool:
-        """True if the job was queued; False (logged) if Redis could not take it now."""
+    async def enqueue(self, job: Job) -> bool:
+        """True if the job was queued (or collapsed into a queued one with its id); False
+        (logged) if Redis could not take it now."""
         if time.monotonic() < self._down_until:
-            return False  # Redis failed moments ago: do not make every request wait on it
+            return False
         try:
             async with asyncio.timeout(self.timeout):
                 pool = await self._connect()
                 if pool is None:
                     return False
-                job = await pool.enqueue_job(name, *args, _job_id=job_id, _defer_by=defer_by)
-                return job is not None or job_id is not None
+                queued = await pool.enqueue_job(
+                    job.name, *job.args, _job_id=job.job_id, _defer_by=job.defer_by
+                )
+                return queued is not None or job.job_id is not None
         except Exception as exc:
-            log.warning("could not enqueue %s (%s); the sweep will pick it up", name, exc)
+            log.warning("could not enqueue %s (%s); the sweep will pick it up", job.name, exc)
             self._down_until = time.monotonic() + self.backoff
             await self._reset()
             return False
 
+    async def flush(self, session: AsyncSession) -> None:
+        """Enqueue what the committed transaction staged."""
+        for job in take_staged(session):
+            if not await self.enqueue(job):
+                break  # Redis is down: the sweeps take the rest from Postgres
+
     async def _reset(self) -> None:
+        if not self._owns_pool:
+            return
         pool, self._pool = self._pool, None
         if pool is not None:
             with contextlib.suppress(Exception):
                 await pool.aclose()
 
-    async def relay(self) -> bool:
-        return await self.enqueue(JOB_RELAY, job_id=RELAY_JOB_ID)
-
     async def close(self) -> None:
         await self._reset()
+
+
+@asynccontextmanager
+async def unit_of_work(
+    sessionmaker: async_sessionmaker[AsyncSession], queue: JobQueue | None
+) -> AsyncIterator[AsyncSession]:
+    """One transaction: committed when the block ends, then its staged jobs enqueued; rolled back
+    (and its staged jobs dropped) when the block raises."""
+    async with sessionmaker() as session:
+        async with session.begin():
+            yield session
+        if queue is not None:
+            await queue.flush(session)

@@ -27,7 +27,7 @@ from app.db.urls import database_url_for
 from app.dev import seed as seeding
 from app.dev.smtp_sink import MailSink
 from app.dev.stack import EmbeddedPostgres, EmbeddedValkey, ensure_database
-from app.jobs import JobQueue
+from app.jobs import JobQueue, relay
 from app.services import webhooks
 from app.services.auth import load_actor
 from tests.receivers import WebhookReceiver
@@ -152,7 +152,7 @@ class IsolatedStack:
     async def enqueue_relay(self) -> bool:
         queue = JobQueue(self.settings.redis_url)
         try:
-            return await queue.relay()
+            return await queue.enqueue(relay())
         finally:
             await queue.close()
 

@@ -13,7 +13,16 @@ from sqlalchemy import text
 from app.config import Settings
 from app.db.migrate import head_revision
 from app.db.session import create_engine, create_sessionmaker
-from app.jobs import JOB_EXPIRE, JOB_RELAY, JOB_REMIND, JOB_REROUTE, redis_settings
+from app.jobs import (
+    JOB_EXPIRE,
+    JOB_RELAY,
+    JOB_REMIND,
+    JOB_REROUTE,
+    JOB_SCORE_ALL,
+    JOB_SCORE_PROFILE,
+    JobQueue,
+    redis_settings,
+)
 from app.notify.deliver import Deps
 from workers import outbox, scoring, sweeps
 
@@ -44,6 +53,7 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
         ctx["sessionmaker"] = create_sessionmaker(engine)
         ctx["http"] = httpx.AsyncClient(follow_redirects=False)
         ctx["deps"] = Deps(settings=settings, http=ctx["http"], redis=ctx["redis"])
+        ctx["jobs"] = JobQueue(settings.redis_url, pool=ctx["redis"])
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         if "http" in ctx:
@@ -57,11 +67,9 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
             func(sweeps.expire, name=JOB_EXPIRE),
             func(sweeps.remind, name=JOB_REMIND),
             func(sweeps.reroute, name=JOB_REROUTE),
-            func(scoring.recompute_scores, name=scoring.JOB_RECOMPUTE_ALL),
+            func(scoring.recompute_scores, name=JOB_SCORE_ALL),
             # No kept result: it would block the next debounced enqueue with the same job id.
-            func(
-                scoring.recompute_profile_score, name=scoring.JOB_RECOMPUTE_PROFILE, keep_result=0
-            ),
+            func(scoring.recompute_profile_score, name=JOB_SCORE_PROFILE, keep_result=0),
         ],
         "cron_jobs": [
             cron(sweeps.expire, name=f"cron:{JOB_EXPIRE}", second=0, run_at_startup=True),
@@ -74,7 +82,7 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
             ),
             cron(
                 scoring.recompute_scores,
-                name=f"cron:{scoring.JOB_RECOMPUTE_ALL}",
+                name=f"cron:{JOB_SCORE_ALL}",
                 minute={0, 15, 30, 45},
                 second=5,
                 run_at_startup=True,

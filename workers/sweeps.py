@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.jobs import JOB_RELAY, RELAY_JOB_ID
+from app.jobs import unit_of_work
 from app.services.reroute import BATCH as REROUTE_BATCH
 from app.services.reroute import reroute_due
 from app.services.sweeps import BATCH, expire_overdue, send_reminders
@@ -21,16 +21,15 @@ async def _drain(
     batch: int | None,
 ) -> int:
     """Run `step` one transaction per batch until a batch comes back short (or once, when
-    `batch` is None); then relay the outbox rows the batches wrote."""
+    `batch` is None); each batch's staged jobs (the relay of its outbox rows) go out after its
+    commit."""
     total = 0
     while True:
-        async with ctx["sessionmaker"]() as session, session.begin():
+        async with unit_of_work(ctx["sessionmaker"], ctx["jobs"]) as session:
             count = await step(session, datetime.now(UTC))
         total += count
         if batch is None or count < batch:
             break
-    if total:
-        await ctx["redis"].enqueue_job(JOB_RELAY, _job_id=RELAY_JOB_ID)
     return total
 
 

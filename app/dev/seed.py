@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import models
@@ -764,15 +764,16 @@ async def demo_lead(
 ) -> uuid.UUID | None:
     """One customer inquiry through the real RECEIVE step (history, outbox), then a relay job."""
     from app.domain.lifecycle import LeadType
-    from app.jobs import JobQueue
+    from app.jobs import JobQueue, unit_of_work
     from app.services.intake import IncomingLead, receive_lead
 
     engine = create_engine(settings, pool_size=1, max_overflow=0)
+    queue = JobQueue(settings.redis_url)
     rng = random.Random()
     contact = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
     company = rng.choice(COMPANIES)
     try:
-        async with AsyncSession(engine) as session, session.begin():
+        async with unit_of_work(async_sessionmaker(engine), queue) as session:
             org_id = await session.scalar(
                 select(models.Organisation.id).where(models.Organisation.slug == partner)
             )
@@ -810,8 +811,6 @@ async def demo_lead(
             )
             lead_id = lead.id
     finally:
+        await queue.close()
         await engine.dispose()
-    queue = JobQueue(settings.redis_url)
-    await queue.relay()
-    await queue.close()
     return lead_id

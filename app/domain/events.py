@@ -1,4 +1,5 @@
-"""Which side effects a lifecycle step causes, chosen by (previous, current) state. Pure.
+"""Which side effects a lifecycle step causes, chosen by (previous, current) state; and the
+vocabularies of delivering them: topics, audiences, channels, delivery statuses. Pure.
 
 Every step emits its lead event (webhooks, in-app, live subscriptions read it); some also owe a
 person a message. Workers deliver both from the outbox.
@@ -7,35 +8,98 @@ person a message. Workers deliver both from the outbox.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from app.domain.lifecycle import LeadOutcome, LeadStage, LeadState, Transition
 
 S, O = LeadStage, LeadOutcome
 
 
+class Topic(StrEnum):
+    """What an outbox row is about: `lead.*` events (webhooks, live), `notify.*` messages owed
+    to a person (e-mail, in-app)."""
+
+    LEAD_RECEIVED = "lead.received"
+    LEAD_ACCEPTED = "lead.accepted"
+    LEAD_DECLINED = "lead.declined"
+    LEAD_UPDATED = "lead.updated"
+    LEAD_WON = "lead.won"
+    LEAD_LOST = "lead.lost"
+    LEAD_EXPIRED = "lead.expired"
+    LEAD_REMINDER = "lead.reminder"
+    NOTIFY_NEW_LEAD = "notify.new_lead"
+    NOTIFY_REMINDER = "notify.reminder"
+    NOTIFY_LEAD_DECLINED = "notify.lead_declined"
+    NOTIFY_LEAD_EXPIRED = "notify.lead_expired"
+    NOTIFY_WEBHOOK_DISABLED = "notify.webhook_disabled"
+
+    @property
+    def is_lead_event(self) -> bool:
+        return self.value.startswith("lead.")
+
+
+# The events partner tooling may subscribe to over webhooks: every lead event.
+LEAD_EVENTS: tuple[Topic, ...] = tuple(t for t in Topic if t.is_lead_event)
+
+
+class Audience(StrEnum):
+    """Who a `notify.*` message is for; resolved to recipients when it is fanned out."""
+
+    PARTNER_CONTACTS = "partner_contacts"  # the profile's alert contacts and lead managers
+    CUSTOMER = "customer"
+    SENDER = "sender"
+
+
+class Channel(StrEnum):
+    EMAIL = "EMAIL"
+    WEBHOOK = "WEBHOOK"
+    IN_APP = "IN_APP"
+    LIVE = "LIVE"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "PENDING"
+    SENT = "SENT"
+    DEAD = "DEAD"
+    SKIPPED = "SKIPPED"
+
+
 @dataclass(frozen=True, slots=True)
 class Effect:
-    topic: str  # `lead.*` events, `notify.*` messages to a person
-    audience: str | None = None  # who a `notify.*` message is for
+    topic: Topic
+    audience: Audience | None = None  # who a `notify.*` message is for
+
+
+# A reminder is not a lifecycle step: the sweep emits these while a lead waits for an answer.
+REMINDER_EFFECTS: tuple[Effect, ...] = (
+    Effect(Topic.LEAD_REMINDER),
+    Effect(Topic.NOTIFY_REMINDER, Audience.PARTNER_CONTACTS),
+)
 
 
 def effects_of(step: Transition) -> list[Effect]:
     previous = step.previous.stage if step.previous is not None else None
     match (previous, step.current):
         case (None, LeadState(S.RECEIVED)):
-            return [Effect("lead.received"), Effect("notify.new_lead", "partner_contacts")]
+            return [
+                Effect(Topic.LEAD_RECEIVED),
+                Effect(Topic.NOTIFY_NEW_LEAD, Audience.PARTNER_CONTACTS),
+            ]
         case (S.RECEIVED, LeadState(S.ACCEPTED)):
-            return [Effect("lead.accepted")]
+            return [Effect(Topic.LEAD_ACCEPTED)]
         case (S.RECEIVED, LeadState(S.ARCHIVED, O.DECLINED)):
             # The customer is told to choose a different partner (R6).
-            return [Effect("lead.declined"), Effect("notify.lead_declined", "customer")]
+            return [
+                Effect(Topic.LEAD_DECLINED),
+                Effect(Topic.NOTIFY_LEAD_DECLINED, Audience.CUSTOMER),
+            ]
         case (S.RECEIVED, LeadState(S.ARCHIVED, O.EXPIRED)):
             # Whoever sent the lead hears that nobody answered (R6).
-            return [Effect("lead.expired"), Effect("notify.lead_expired", "sender")]
+            return [Effect(Topic.LEAD_EXPIRED), Effect(Topic.NOTIFY_LEAD_EXPIRED, Audience.SENDER)]
         case (S.ACCEPTED, LeadState(S.ACCEPTED)):
-            return [Effect("lead.updated")]
+            return [Effect(Topic.LEAD_UPDATED)]
         case (S.ACCEPTED, LeadState(S.ARCHIVED, O.WON)):
-            return [Effect("lead.won")]
+            return [Effect(Topic.LEAD_WON)]
         case (S.ACCEPTED, LeadState(S.ARCHIVED, O.LOST)):
-            return [Effect("lead.lost")]
+            return [Effect(Topic.LEAD_LOST)]
     raise ValueError(f"no side effects defined for {step}")

@@ -50,9 +50,17 @@ class ActorKind(StrEnum):
     SYSTEM = "SYSTEM"
 
 
-def tab_of(lead_type: LeadType) -> str:
-    """The top-level tab a lead lives in (R5); the database derives the same column."""
-    return "MARKETPLACE" if lead_type is LeadType.CUSTOMER_INQUIRY else "QUALIFIED"
+class LeadTab(StrEnum):
+    """The three top-level tabs (R5): two by where a lead came from, one personal."""
+
+    MARKETPLACE = "MARKETPLACE"
+    QUALIFIED = "QUALIFIED"
+    FAVORITES = "FAVORITES"
+
+
+def tab_of(lead_type: LeadType) -> LeadTab:
+    """The tab a lead lives in by type (R5); the database derives the same column."""
+    return LeadTab.MARKETPLACE if lead_type is LeadType.CUSTOMER_INQUIRY else LeadTab.QUALIFIED
 
 
 @dataclass(frozen=True, slots=True)

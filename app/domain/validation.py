@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from urllib.parse import SplitResult, urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -19,8 +20,10 @@ MAX_EMAIL = 254
 MAX_AMOUNT = Decimal("1000000000000")  # 10^12 in any currency is not a lead, it is a typo
 MIN_DATE = date(2000, 1, 1)
 MAX_DATE = date(2100, 12, 31)
+MAX_URL = 2000
 # Digits with the usual separators, and at least five digits among them.
 PHONE = re.compile(r"^(?=(?:\D*\d){5})\+?[0-9 ()./-]{5,32}$")
+COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +124,44 @@ class Checker:
         cleaned = self.text(field, value, max_len=32)
         if cleaned is not None and not PHONE.match(cleaned):
             self.fail(field, "is not a valid phone number")
+            return None
+        return cleaned
+
+    def url(
+        self,
+        field: str | tuple[str, ...],
+        value: str | None,
+        *,
+        max_len: int = MAX_URL,
+        required: bool = False,
+    ) -> SplitResult | None:
+        """An absolute http(s) URL with a host, parsed; None (with the problem) otherwise."""
+        cleaned = self.text(field, value, max_len=max_len, required=required)
+        if cleaned is None:
+            return None
+        if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in cleaned):
+            self.fail(field, "must not contain spaces or control characters")
+            return None
+        try:
+            parts = urlsplit(cleaned)
+            parts.port  # noqa: B018 - raises ValueError for a malformed port
+        except ValueError:
+            self.fail(field, "is not a valid URL")
+            return None
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            self.fail(field, "must be an http:// or https:// URL with a host")
+            return None
+        return parts
+
+    def country(
+        self, field: str | tuple[str, ...], value: str | None, *, required: bool = False
+    ) -> str | None:
+        """An ISO 3166-1 alpha-2 code in capitals (`US`)."""
+        cleaned = self.text(field, value, max_len=2 * MAX_REF, required=required)
+        if cleaned is None:
+            return None
+        if not COUNTRY.match(cleaned):
+            self.fail(field, "must be an ISO 3166-1 alpha-2 code in capitals, e.g. US")
             return None
         return cleaned
 

@@ -17,9 +17,10 @@ from strawberry.dataloader import DataLoader
 
 from app.config import Settings
 from app.db.models import LeadFavorite, LeadHistory, LeadTeamMember, Organisation, User
-from app.jobs import JobQueue
+from app.jobs import JobQueue, take_staged
 from app.ratelimit import RateLimiter
 from app.services.auth import Actor
+from app.services.errors import Refused
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -69,19 +70,24 @@ class Context:
 
     async def transact(self, action: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """One service call in one transaction: committed unless it refused (a `Refused`
-        result) or raised, and then rolled back, so nothing is ever half-written."""
-        from app.services.errors import Refused
-
+        result) or raised, and then rolled back, so nothing is ever half-written. The jobs the
+        service staged are enqueued only after the commit, and dropped with a rollback."""
         async with self.unit_of_work() as session:
             try:
                 result = await action(session)
             except BaseException:
                 await session.rollback()
+                take_staged(session)
                 raise
             if isinstance(result, Refused):
                 await session.rollback()
-            else:
-                await session.commit()
+                take_staged(session)
+                return result
+            await session.commit()
+        if self.queue is not None:
+            await self.queue.flush(session)
+        else:
+            take_staged(session)
         return result
 
     async def close(self) -> None:

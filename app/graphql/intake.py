@@ -7,8 +7,8 @@ import strawberry
 from strawberry.types import Info
 
 from app.graphql.context import Context
-from app.graphql.errors import query_error
-from app.graphql.mutations import LeadPayload, _run
+from app.graphql.errors import ARGUMENTS, query_error
+from app.graphql.mutations import LeadPayload, lead_change
 from app.graphql.queries import LeadConnection
 from app.graphql.types.enums import CompanySize
 from app.services import intake
@@ -18,7 +18,7 @@ from app.services.errors import Refused
 @strawberry.input(description="The customer's company.")
 class CompanyInput:
     name: str
-    size: CompanySize  # type: ignore[valid-type]
+    size: CompanySize
     industry: str | None = None
     country: str = strawberry.field(description="ISO 3166-1 alpha-2, e.g. US.")
 
@@ -109,7 +109,7 @@ class IntakeMutation:
     ) -> LeadPayload:
         ctx = info.context
         data = input.to_service()
-        return await _run(
+        return await lead_change(
             info,
             lambda s: intake.submit_inquiry(
                 s,
@@ -121,6 +121,7 @@ class IntakeMutation:
                 settings=ctx.settings,
                 limiter=ctx.limiter,
             ),
+            ARGUMENTS,
         )
 
     @strawberry.mutation(
@@ -136,7 +137,7 @@ class IntakeMutation:
     ) -> LeadPayload:
         ctx = info.context
         data = input.to_service()
-        return await _run(
+        return await lead_change(
             info,
             lambda s: intake.send_qualified_lead(
                 s,
@@ -147,6 +148,7 @@ class IntakeMutation:
                 now=ctx.now,
                 settings=ctx.settings,
             ),
+            ARGUMENTS,
         )
 
     @strawberry.mutation(
@@ -162,7 +164,7 @@ class IntakeMutation:
     ) -> LeadPayload:
         ctx = info.context
         data = input.to_service()
-        return await _run(
+        return await lead_change(
             info,
             lambda s: intake.refer_lead(
                 s,
@@ -173,6 +175,7 @@ class IntakeMutation:
                 now=ctx.now,
                 settings=ctx.settings,
             ),
+            ARGUMENTS,
         )
 
 

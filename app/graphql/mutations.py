@@ -4,7 +4,6 @@ result to a payload. A refusal rolls everything back, so nothing is half-written
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +11,7 @@ from strawberry.types import Info
 
 from app.db import models
 from app.graphql.context import Context
-from app.graphql.errors import UserError, user_errors
+from app.graphql.errors import LEAD_INPUT, ArgumentPaths, UserError, user_errors
 from app.graphql.types.inputs import (
     AcceptLeadInput,
     AddLeadTeamMemberInput,
@@ -24,7 +23,6 @@ from app.graphql.types.inputs import (
     UpdateLeadInput,
 )
 from app.graphql.types.lead import Lead
-from app.jobs import JOB_SCORE_PROFILE
 from app.services import leads
 from app.services.errors import Refused
 from app.services.leads import TeamMemberInput
@@ -36,38 +34,16 @@ class LeadPayload:
     errors: list[UserError]
 
 
-async def _run(
+async def lead_change(
     info: Info[Context, None],
     action: Callable[[AsyncSession], Awaitable[models.Lead | Refused]],
-    *,
-    side_effects: bool = True,
-    responded: bool = False,
+    paths: ArgumentPaths = LEAD_INPUT,
 ) -> LeadPayload:
+    """Run `action` in one transaction and answer with the lead it returns, or its refusal."""
     result = await info.context.transact(action)
     if isinstance(result, Refused):
-        return LeadPayload(lead=None, errors=user_errors(result))
-    await _after_commit(info.context, result, side_effects=side_effects, responded=responded)
+        return LeadPayload(lead=None, errors=user_errors(result, paths))
     return LeadPayload(lead=Lead.from_row(result, info.context), errors=[])
-
-
-async def _after_commit(
-    context: Context, lead: models.Lead, *, side_effects: bool, responded: bool
-) -> None:
-    """Jobs go to Redis only after the commit, so a worker never sees an event that was rolled
-    back. If Redis is down this does nothing and the workers' sweep delivers later."""
-    queue = context.queue
-    if queue is None:
-        return
-    if side_effects:
-        await queue.relay()
-    if responded and lead.profile_id is not None:
-        # A burst of answers recomputes the profile's score once, shortly after.
-        await queue.enqueue(
-            JOB_SCORE_PROFILE,
-            str(lead.profile_id),
-            job_id=f"score:{lead.profile_id}",
-            defer_by=timedelta(seconds=30),
-        )
 
 
 @strawberry.type
@@ -75,7 +51,7 @@ class Mutation:
     @strawberry.mutation(description="RECEIVED -> ACCEPTED with the deal's name, value and date.")
     async def accept_lead(self, info: Info[Context, None], input: AcceptLeadInput) -> LeadPayload:
         ctx = info.context
-        return await _run(
+        return await lead_change(
             info,
             lambda s: leads.accept_lead(
                 s,
@@ -85,13 +61,12 @@ class Mutation:
                 expected_version=input.expected_version,
                 now=ctx.now,
             ),
-            responded=True,
         )
 
     @strawberry.mutation(description="RECEIVED -> ARCHIVED (DECLINED); the customer is told.")
     async def decline_lead(self, info: Info[Context, None], input: DeclineLeadInput) -> LeadPayload:
         ctx = info.context
-        return await _run(
+        return await lead_change(
             info,
             lambda s: leads.decline_lead(
                 s,
@@ -102,13 +77,12 @@ class Mutation:
                 expected_version=input.expected_version,
                 now=ctx.now,
             ),
-            responded=True,
         )
 
     @strawberry.mutation(description="Edit an accepted lead's deal fields.")
     async def update_lead(self, info: Info[Context, None], input: UpdateLeadInput) -> LeadPayload:
         ctx = info.context
-        return await _run(
+        return await lead_change(
             info,
             lambda s: leads.update_lead(
                 s,
@@ -126,7 +100,7 @@ class Mutation:
     ) -> LeadPayload:
         ctx = info.context
         member = TeamMemberInput(name=input.name, email=input.email, phone=input.phone)
-        return await _run(
+        return await lead_change(
             info,
             lambda s: leads.add_team_member(
                 s, ctx.actor, input.id, member, expected_version=input.expected_version, now=ctx.now
@@ -138,7 +112,7 @@ class Mutation:
         self, info: Info[Context, None], input: RemoveLeadTeamMemberInput
     ) -> LeadPayload:
         ctx = info.context
-        return await _run(
+        return await lead_change(
             info,
             lambda s: leads.remove_team_member(
                 s,
@@ -155,7 +129,7 @@ class Mutation:
         self, info: Info[Context, None], input: MarkLeadWonInput
     ) -> LeadPayload:
         ctx = info.context
-        return await _run(
+        return await lead_change(
             info,
             lambda s: leads.mark_won(
                 s,
@@ -173,7 +147,7 @@ class Mutation:
         self, info: Info[Context, None], input: MarkLeadLostInput
     ) -> LeadPayload:
         ctx = info.context
-        return await _run(
+        return await lead_change(
             info,
             lambda s: leads.mark_lost(
                 s,
@@ -193,8 +167,7 @@ class Mutation:
         self, info: Info[Context, None], input: SetLeadFavoriteInput
     ) -> LeadPayload:
         ctx = info.context
-        return await _run(
+        return await lead_change(
             info,
             lambda s: leads.set_favorite(s, ctx.actor, input.id, input.favorite),
-            side_effects=False,
         )

@@ -56,7 +56,7 @@ class UpdateBusinessProfileInput:
     solution_areas: list[str] | None = strawberry.field(
         default=strawberry.UNSET, description="At most 30."
     )
-    preferred_sizes: list[CompanySize] | None = strawberry.field(  # type: ignore[valid-type]
+    preferred_sizes: list[CompanySize] | None = strawberry.field(
         default=strawberry.UNSET, description="Sizes served; empty means every size."
     )
 

@@ -81,9 +81,9 @@ class Query:
     async def leads(
         self,
         info: Info[Context, None],
-        tab: LeadTab,  # type: ignore[valid-type]
+        tab: LeadTab,
         filter: LeadFilter | None = None,
-        order_by: LeadOrder = lead_queries.LeadOrder.RECEIVED_AT_DESC,  # type: ignore[valid-type, assignment]
+        order_by: LeadOrder = lead_queries.LeadOrder.RECEIVED_AT_DESC,
         first: int | None = None,
         after: str | None = None,
     ) -> LeadConnection:

@@ -15,12 +15,13 @@ from app.graphql.types.lead import PageInfo
 from app.ratelimit import Limit
 from app.services import matching, search
 from app.services.errors import Refused
+from app.services.search import PreferenceMatch
 
 # Per client address: a customer browsing pages is far below it, a scraper is not.
 SEARCH_LIMIT = Limit("search", 60, 60)
 
-PreferenceMatch = strawberry.enum(
-    search.PreferenceMatch, description="A customer attribute the profile's preferences match."
+strawberry.enum(
+    PreferenceMatch, description="A customer attribute the profile's preferences match."
 )
 
 _SIZES = {s.value for s in reference.CompanySize}
@@ -38,7 +39,7 @@ class PublicProfile:
     keywords: list[str]
     industries: list[str]
     solution_areas: list[str]
-    preferred_sizes: list[CompanySize] = strawberry.field(  # type: ignore[valid-type]
+    preferred_sizes: list[CompanySize] = strawberry.field(
         description="Company sizes the partner prefers; empty means every size."
     )
     competencies: list[str]
@@ -78,7 +79,7 @@ class RankReasons:
     similar_deals: float = strawberry.field(
         description="0.9..1.1: how much deals like this one suit the partner (R12); 1 = neutral."
     )
-    matched_preferences: list[PreferenceMatch]  # type: ignore[valid-type]
+    matched_preferences: list[PreferenceMatch]
     matched_keywords: list[str] = strawberry.field(
         description="The profile's keywords the query matched."
     )
@@ -139,7 +140,7 @@ class PartnerSearchConnection:
 
 @strawberry.input(description="The customer's attributes; each narrows the results.")
 class PartnerSearchFilter:
-    company_size: CompanySize | None = strawberry.field(  # type: ignore[valid-type]
+    company_size: CompanySize | None = strawberry.field(
         default=None,
         description="Hides partners whose size preferences exclude it.",
     )
@@ -154,10 +155,10 @@ class PartnerSearchFilter:
 class LeadNeedInput:
     description: str | None = None
     industry: str | None = None
-    company_size: CompanySize | None = None  # type: ignore[valid-type]
+    company_size: CompanySize | None = None
     country: str | None = None
     solution_area: str | None = None
-    lead_type: LeadType | None = strawberry.field(  # type: ignore[valid-type]
+    lead_type: LeadType | None = strawberry.field(
         default=None,
         description="Defaults to SALES_QUALIFIED for sellers, MARKETING_QUALIFIED for marketers.",
     )

@@ -20,8 +20,8 @@ from app.notify.deliver import live_channel
 
 @strawberry.type
 class LeadEventState:
-    stage: LeadStage | None  # type: ignore[valid-type]
-    outcome: LeadOutcome | None  # type: ignore[valid-type]
+    stage: LeadStage | None
+    outcome: LeadOutcome | None
     version: int | None
 
 

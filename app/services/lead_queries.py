@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Select, and_, false, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Lead, LeadFavorite
-from app.domain.lifecycle import LeadOutcome, LeadStage, LeadType
+from app.domain.lifecycle import LeadOutcome, LeadStage, LeadTab, LeadType
 from app.services.auth import Actor
 from app.services.errors import ErrorCode, Refused
 
@@ -28,12 +28,6 @@ MAX_SEARCH = 200
 # What a timestamptz column stores without surprises.
 MIN_TIME = datetime(1900, 1, 1, tzinfo=UTC)
 MAX_TIME = datetime(9999, 1, 1, tzinfo=UTC)
-
-
-class LeadTab(StrEnum):
-    MARKETPLACE = "MARKETPLACE"
-    QUALIFIED = "QUALIFIED"
-    FAVORITES = "FAVORITES"
 
 
 class LeadOrder(StrEnum):

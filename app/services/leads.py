@@ -31,6 +31,7 @@ from app.domain.lifecycle import (
 )
 from app.domain.reference import DeclineReason, LostReason, in_minor_units
 from app.domain.validation import MAX_NAME, MAX_NOTES, MAX_REF, Checker
+from app.jobs import relay, score_profile, stage
 from app.services.auth import Actor
 from app.services.errors import ErrorCode, Refused
 
@@ -89,7 +90,7 @@ async def _lock_lead(
     """The lead, locked for this transaction, if `actor` may act on it."""
     if actor is None:
         return Refused.one(ErrorCode.UNAUTHENTICATED, "sign in to act on leads")
-    lead_id = parse_id(raw_id, "input", "id")
+    lead_id = parse_id(raw_id, "lead_id")
     if isinstance(lead_id, Refused):
         return lead_id
     # Scoped to the caller's organisation: another partner's lead does not exist for them.
@@ -102,7 +103,7 @@ async def _lock_lead(
         )
     ).scalar_one_or_none()
     if lead is None:
-        return Refused.one(ErrorCode.NOT_FOUND, "no such lead", "input", "id")
+        return Refused.one(ErrorCode.NOT_FOUND, "no such lead", "lead_id")
     if not actor.manages_leads:
         return Refused.one(
             ErrorCode.FORBIDDEN, "only partner admins and referrals admins work on leads"
@@ -112,8 +113,7 @@ async def _lock_lead(
             ErrorCode.CONFLICT,
             f"the lead changed since you read it (version {expected_version}, now "
             f"{lead.version}); reload and try again",
-            "input",
-            "expectedVersion",
+            "expected_version",
         )
     return lead
 
@@ -199,6 +199,7 @@ async def record_step(
         )
     if rows:
         await session.execute(insert(OutboxMessage), rows)
+        stage(session, relay())
 
 
 async def _apply(
@@ -218,7 +219,7 @@ async def _apply(
     if isinstance(step, TransitionRefused):
         return Refused.one(ErrorCode.INVALID_TRANSITION, step.reason)
     before = _snapshot(lead)
-    checker = Checker("input")
+    checker = Checker()
     changes = await change(lead, checker)
     if checker.problems:
         return Refused.invalid(checker.problems)
@@ -235,6 +236,8 @@ async def _apply(
             lead.archived_at = now
         if previous.stage is LeadStage.RECEIVED:
             lead.responded_at = now
+            if lead.profile_id is not None:
+                stage(session, score_profile(lead.profile_id))
     lead.version += 1
     lead.updated_at = now
     await session.flush()
@@ -296,22 +299,23 @@ async def accept_lead(
 ) -> Lead | Refused:
     async def change(lead: Lead, c: Checker) -> dict[str, Any] | None:
         values = {
-            "deal_name": c.text("dealName", data.deal_name, max_len=MAX_NAME, required=True),
+            "deal_name": c.text("deal_name", data.deal_name, max_len=MAX_NAME, required=True),
             "estimated_value": _check_money(
-                c, "estimatedValue", data.estimated_value, required=True
+                c, "estimated_value", data.estimated_value, required=True
             ),
             "estimated_purchase_date": c.day(
-                "estimatedPurchaseDate", data.estimated_purchase_date, required=True
+                "estimated_purchase_date", data.estimated_purchase_date, required=True
             ),
             "notes": c.text("notes", data.notes, max_len=MAX_NOTES),
-            "crm_id": c.text("crmId", data.crm_id, max_len=MAX_REF),
-            "campaign_id": c.text("campaignId", data.campaign_id, max_len=MAX_REF)
+            "crm_id": c.text("crm_id", data.crm_id, max_len=MAX_REF),
+            "campaign_id": c.text("campaign_id", data.campaign_id, max_len=MAX_REF)
             or lead.campaign_id,
         }
         if len(data.team_members) > MAX_TEAM_MEMBERS:
-            c.fail("teamMembers", f"at most {MAX_TEAM_MEMBERS} team members")
+            c.fail("team_members", f"at most {MAX_TEAM_MEMBERS} team members")
         members = [
-            _check_team_member(c, m, "teamMembers", str(i)) for i, m in enumerate(data.team_members)
+            _check_team_member(c, m, "team_members", str(i))
+            for i, m in enumerate(data.team_members)
         ]
         if c.problems:
             return None
@@ -358,29 +362,21 @@ async def update_lead(
             raise ValueError(f"not updatable: {sorted(unknown)}")
         if not fields:
             c.fail((), "change at least one field")
-        gql = {
-            "deal_name": "dealName",
-            "estimated_value": "estimatedValue",
-            "estimated_purchase_date": "estimatedPurchaseDate",
-            "notes": "notes",
-            "crm_id": "crmId",
-            "campaign_id": "campaignId",
-        }
         values: dict[str, Any] = {}
         for name, value in fields.items():
             required = UPDATABLE_DEAL_FIELDS[name]
             if value is None and required:
-                c.fail(gql[name], "is required on an accepted lead and cannot be cleared")
+                c.fail(name, "is required on an accepted lead and cannot be cleared")
                 continue
             if name == "estimated_value":
-                values[name] = _check_money(c, gql[name], value, required=required)
+                values[name] = _check_money(c, name, value, required=required)
             elif name == "estimated_purchase_date":
-                values[name] = c.day(gql[name], value, required=required)
+                values[name] = c.day(name, value, required=required)
             elif name == "deal_name":
-                values[name] = c.text(gql[name], value, max_len=MAX_NAME, required=True)
+                values[name] = c.text(name, value, max_len=MAX_NAME, required=True)
             else:
                 limit = MAX_NOTES if name == "notes" else MAX_REF
-                values[name] = c.text(gql[name], value, max_len=limit)
+                values[name] = c.text(name, value, max_len=limit)
         if c.problems:
             return None
         return _diff(lead, values)
@@ -427,7 +423,7 @@ async def remove_team_member(
 ) -> Lead | Refused:
     if actor is None:
         return Refused.one(ErrorCode.UNAUTHENTICATED, "sign in to act on leads")
-    member_id = parse_id(raw_member_id, "input", "memberId")
+    member_id = parse_id(raw_member_id, "member_id")
     if isinstance(member_id, Refused):
         return member_id
 
@@ -440,9 +436,7 @@ async def remove_team_member(
             )
         ).one_or_none()
         if member is None:
-            return Refused.one(
-                ErrorCode.NOT_FOUND, "no such team member on this lead", "input", "memberId"
-            )
+            return Refused.one(ErrorCode.NOT_FOUND, "no such team member on this lead", "member_id")
         return {"team_member_removed": {"name": member.name, "email": member.email}}
 
     return await _apply(
@@ -461,8 +455,8 @@ async def mark_won(
     now: datetime,
 ) -> Lead | Refused:
     async def change(lead: Lead, c: Checker) -> dict[str, Any] | None:
-        money = _check_money(c, "finalValue", final_value, required=True)
-        day = c.day("closingDate", closing_date, required=True)
+        money = _check_money(c, "final_value", final_value, required=True)
+        day = c.day("closing_date", closing_date, required=True)
         if c.problems or money is None:
             return None
         changes = _diff(lead, {"closing_date": day})
@@ -487,8 +481,8 @@ async def mark_lost(
 ) -> Lead | Refused:
     async def change(lead: Lead, c: Checker) -> dict[str, Any] | None:
         cleaned = c.reason_notes(reason.value, notes)
-        money = _check_money(c, "finalValue", final_value, required=False)
-        day = c.day("closingDate", closing_date) or now.date()
+        money = _check_money(c, "final_value", final_value, required=False)
+        day = c.day("closing_date", closing_date) or now.date()
         if c.problems:
             return None
         changes = _diff(
@@ -508,7 +502,7 @@ async def set_favorite(
     """Idempotent at any stage; a personal mark, so it neither versions nor records history."""
     if actor is None:
         return Refused.one(ErrorCode.UNAUTHENTICATED, "sign in to mark favorites")
-    lead_id = parse_id(raw_id, "input", "id")
+    lead_id = parse_id(raw_id, "lead_id")
     if isinstance(lead_id, Refused):
         return lead_id
     lead = (
@@ -517,7 +511,7 @@ async def set_favorite(
         )
     ).scalar_one_or_none()
     if lead is None:
-        return Refused.one(ErrorCode.NOT_FOUND, "no such lead", "input", "id")
+        return Refused.one(ErrorCode.NOT_FOUND, "no such lead", "lead_id")
     if not actor.manages_leads:
         return Refused.one(
             ErrorCode.FORBIDDEN, "only partner admins and referrals admins work on leads"

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.events import effects_of
 from app.domain.lifecycle import ActorKind, LeadAction, LeadStage, LeadState, Transition, transition
+from app.jobs import relay, stage
 
 BATCH = 500
 
@@ -74,7 +75,10 @@ async def expire_overdue(session: AsyncSession, *, now: datetime, batch: int = B
         EXPIRE_SQL,
         {"now": now, "batch": batch, "topics": EXPIRE_TOPICS, "audiences": EXPIRE_AUDIENCES},
     )
-    return int(result.scalar_one())
+    expired = int(result.scalar_one())
+    if expired:
+        stage(session, relay())
+    return expired
 
 
 REMIND_SQL = text(f"""
@@ -129,4 +133,6 @@ async def send_reminders(
             REMIND_SQL, {"now": now, "hours": h, "after_hours": after, "batch": batch}
         )
         sent += int(result.scalar_one())
+    if sent:
+        stage(session, relay())
     return sent

@@ -252,7 +252,7 @@ async def test_reroute_is_decided_by_the_worker_once(
     """Return to pool in a real worker: a declined autoReroute lead is offered onward once,
     even when the job is queued twice."""
     from app.db.models import Lead
-    from app.jobs import JOB_REROUTE, JobQueue
+    from app.jobs import JOB_REROUTE, Job, JobQueue
 
     stack = supervised
     async with AsyncSession(stack.engine) as session, session.begin():
@@ -292,8 +292,8 @@ async def test_reroute_is_decided_by_the_worker_once(
         lead_id = lead.id
     queue = JobQueue(stack.settings.redis_url)
     try:
-        assert await queue.enqueue(JOB_REROUTE)
-        assert await queue.enqueue(JOB_REROUTE)
+        assert await queue.enqueue(Job(JOB_REROUTE))
+        assert await queue.enqueue(Job(JOB_REROUTE))
     finally:
         await queue.close()
     offered: list[Lead] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from app.config import Settings
-from app.jobs import JOB_RELAY, JobQueue
+from app.jobs import JOB_RELAY, Job, JobQueue, relay
 
 
 async def test_enqueue_reaches_redis_and_collapses_relays(settings: Settings) -> None:
@@ -15,10 +15,10 @@ async def test_enqueue_reaches_redis_and_collapses_relays(settings: Settings) ->
     client = aioredis.from_url(settings.redis_url or "")
     await client.delete("arq:job:outbox.relay:next")
     try:
-        assert await queue.relay() is True
-        assert await queue.relay() is True  # a second relay while one is queued: collapsed
+        assert await queue.enqueue(relay()) is True
+        assert await queue.enqueue(relay()) is True  # a second relay while one is queued: collapsed
         assert await client.exists("arq:job:outbox.relay:next") == 1
-        assert await queue.enqueue(JOB_RELAY) is True
+        assert await queue.enqueue(Job(JOB_RELAY)) is True
     finally:
         await client.delete("arq:job:outbox.relay:next")
         await client.aclose()
@@ -38,14 +38,14 @@ async def test_redis_down_fails_then_backs_off() -> None:
     port = server.sockets[0].getsockname()[1]
     queue = JobQueue(f"redis://127.0.0.1:{port}/0", timeout=1.0)
     try:
-        assert await queue.relay() is False
+        assert await queue.enqueue(relay()) is False
         tried = attempts
         assert tried >= 1
         for _ in range(20):
-            assert await queue.relay() is False
+            assert await queue.enqueue(relay()) is False
         assert attempts == tried  # within the back-off nobody waits on a dead Redis again
         queue._down_until = 0.0  # the back-off is over: the next request tries again
-        assert await queue.relay() is False
+        assert await queue.enqueue(relay()) is False
         assert attempts > tried
     finally:
         await queue.close()

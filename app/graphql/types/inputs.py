@@ -60,7 +60,7 @@ class AcceptLeadInput:
 class DeclineLeadInput:
     id: strawberry.ID
     expected_version: int | None = None
-    reason: DeclineReason  # type: ignore[valid-type]
+    reason: DeclineReason
     notes: str | None = None
 
 
@@ -121,7 +121,7 @@ class MarkLeadWonInput:
 class MarkLeadLostInput:
     id: strawberry.ID
     expected_version: int | None = None
-    reason: LostReason  # type: ignore[valid-type]
+    reason: LostReason
     notes: str | None = None
     final_value: MoneyInput | None = None
     closing_date: dt.date | None = strawberry.field(default=None, description="Defaults to today.")
@@ -135,9 +135,9 @@ class SetLeadFavoriteInput:
 
 @strawberry.input
 class LeadFilter:
-    types: list[LeadType] | None = None  # type: ignore[valid-type]
-    stages: list[LeadStage] | None = None  # type: ignore[valid-type]
-    outcomes: list[LeadOutcome] | None = None  # type: ignore[valid-type]
+    types: list[LeadType] | None = None
+    stages: list[LeadStage] | None = None
+    outcomes: list[LeadOutcome] | None = None
     search: str | None = strawberry.field(
         default=None, description="Words matched as prefixes in company, contact, deal, need."
     )

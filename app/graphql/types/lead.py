@@ -11,8 +11,6 @@ from strawberry.types import Info
 
 from app.db import models
 from app.domain.alerts import contact_alert, seconds_left_to_respond
-from app.domain.lifecycle import LeadStage as DomainStage
-from app.domain.lifecycle import LeadType as DomainType
 from app.domain.lifecycle import allowed_actions, tab_of
 from app.domain.reference import in_minor_units
 from app.graphql.context import Context
@@ -45,7 +43,7 @@ def money(amount: Decimal | None, currency: str | None) -> Money | None:
 @strawberry.type(description="The customer and what they need.")
 class Customer:
     company_name: str
-    company_size: CompanySize  # type: ignore[valid-type]
+    company_size: CompanySize
     industry: str | None
     country: str = strawberry.field(description="ISO 3166-1 alpha-2.")
     contact_name: str
@@ -66,11 +64,11 @@ class Deal:
     notes: str | None
     crm_id: str | None
     campaign_id: str | None
-    decline_reason: DeclineReason | None  # type: ignore[valid-type]
+    decline_reason: DeclineReason | None
     decline_notes: str | None
     final_value: Money | None
     closing_date: dt.date | None
-    lost_reason: LostReason | None  # type: ignore[valid-type]
+    lost_reason: LostReason | None
     lost_notes: str | None
 
 
@@ -102,20 +100,20 @@ class FieldChange:
 
 @strawberry.type(description="Who did something: a user, or the system (expiry, intake).")
 class HistoryActor:
-    kind: ActorKind  # type: ignore[valid-type]
+    kind: ActorKind
     name: str | None
 
 
 @strawberry.type(description="One applied lifecycle action (R10).")
 class LeadHistoryEntry:
     id: strawberry.ID
-    action: LeadAction  # type: ignore[valid-type]
-    from_stage: LeadStage | None  # type: ignore[valid-type]
-    to_stage: LeadStage  # type: ignore[valid-type]
-    outcome: LeadOutcome | None  # type: ignore[valid-type]
+    action: LeadAction
+    from_stage: LeadStage | None
+    to_stage: LeadStage
+    outcome: LeadOutcome | None
     at: dt.datetime
     changes: list[FieldChange] = strawberry.field(description="What the action changed.")
-    actor_kind: strawberry.Private[str]
+    actor_kind: strawberry.Private[ActorKind]
     actor_user_id: strawberry.Private[uuid.UUID | None]
 
     @classmethod
@@ -130,22 +128,22 @@ class LeadHistoryEntry:
                 changes.append(FieldChange(field=name, from_value=None, to_value=change))
         return cls(
             id=strawberry.ID(str(row.id)),
-            action=row.action,
-            from_stage=row.from_stage,
-            to_stage=row.to_stage,
-            outcome=row.outcome,
+            action=LeadAction(row.action),
+            from_stage=LeadStage(row.from_stage) if row.from_stage else None,
+            to_stage=LeadStage(row.to_stage),
+            outcome=LeadOutcome(row.outcome) if row.outcome else None,
             at=row.at,
             changes=changes,
-            actor_kind=row.actor_kind,
+            actor_kind=ActorKind(row.actor_kind),
             actor_user_id=row.actor_user_id,
         )
 
     @strawberry.field
     async def actor(self, info: Info[Context, None]) -> HistoryActor:
         if self.actor_user_id is None:
-            return HistoryActor(kind=self.actor_kind, name=None)  # type: ignore[arg-type]
+            return HistoryActor(kind=self.actor_kind, name=None)
         user = await info.context.user_by_id.load(self.actor_user_id)
-        return HistoryActor(kind=self.actor_kind, name=user.name if user else None)  # type: ignore[arg-type]
+        return HistoryActor(kind=self.actor_kind, name=user.name if user else None)
 
 
 @strawberry.type(description="Who sent the lead: the customer, platform staff, or a partner.")
@@ -164,10 +162,10 @@ class Lead:
     version: int = strawberry.field(
         description="Increases on every change; pass as expectedVersion to act safely."
     )
-    type: LeadType  # type: ignore[valid-type]
-    tab: LeadTab  # type: ignore[valid-type]
-    stage: LeadStage  # type: ignore[valid-type]
-    outcome: LeadOutcome | None  # type: ignore[valid-type]
+    type: LeadType
+    tab: LeadTab
+    stage: LeadStage
+    outcome: LeadOutcome | None
     received_at: dt.datetime
     respond_by: dt.datetime = strawberry.field(
         description="Answer (accept or decline) before this, or the lead expires."
@@ -178,8 +176,8 @@ class Lead:
     responded_at: dt.datetime | None
     archived_at: dt.datetime | None
     updated_at: dt.datetime
-    contact_alert: ContactAlert | None  # type: ignore[valid-type]
-    allowed_actions: list[LeadAction] = strawberry.field(  # type: ignore[valid-type]
+    contact_alert: ContactAlert | None
+    allowed_actions: list[LeadAction] = strawberry.field(
         description="What the viewer may do now; render buttons from this."
     )
     customer: Customer
@@ -203,7 +201,8 @@ class Lead:
 
     @classmethod
     def from_row(cls, r: models.Lead, context: Context) -> Lead:
-        stage = DomainStage(r.stage)
+        stage = LeadStage(r.stage)
+        lead_type = LeadType(r.type)
         actor = context.actor
         works_it = bool(
             actor and actor.manages_leads and actor.organisation_id == r.organisation_id
@@ -215,20 +214,20 @@ class Lead:
             notes=r.notes,
             crm_id=r.crm_id,
             campaign_id=r.campaign_id,
-            decline_reason=r.decline_reason,  # type: ignore[arg-type]
+            decline_reason=DeclineReason(r.decline_reason) if r.decline_reason else None,
             decline_notes=r.decline_notes,
             final_value=money(r.final_value_amount, r.final_value_currency),
             closing_date=r.closing_date,
-            lost_reason=r.lost_reason,  # type: ignore[arg-type]
+            lost_reason=LostReason(r.lost_reason) if r.lost_reason else None,
             lost_notes=r.lost_notes,
         )
         return cls(
             id=strawberry.ID(str(r.id)),
             version=r.version,
-            type=r.type,  # type: ignore[arg-type]
-            tab=tab_of(DomainType(r.type)),  # type: ignore[arg-type]
-            stage=r.stage,
-            outcome=r.outcome,  # type: ignore[arg-type]
+            type=lead_type,
+            tab=tab_of(lead_type),
+            stage=stage,
+            outcome=LeadOutcome(r.outcome) if r.outcome else None,
             received_at=r.received_at,
             respond_by=r.respond_by,
             time_left_to_respond=seconds_left_to_respond(
@@ -237,17 +236,17 @@ class Lead:
             responded_at=r.responded_at,
             archived_at=r.archived_at,
             updated_at=r.updated_at,
-            contact_alert=contact_alert(  # type: ignore[arg-type]
+            contact_alert=contact_alert(
                 contact_requested=r.contact_requested,
                 received_at=r.received_at,
                 stage=stage,
                 now=context.now,
                 urgent_hours=context.settings.contact_alert_urgent_hours,
             ),
-            allowed_actions=allowed_actions(stage) if works_it else [],  # type: ignore[arg-type]
+            allowed_actions=allowed_actions(stage) if works_it else [],
             customer=Customer(
                 company_name=r.company_name,
-                company_size=r.company_size,  # type: ignore[arg-type]
+                company_size=CompanySize(r.company_size),
                 industry=r.industry,
                 country=r.country,
                 contact_name=r.contact_name,
@@ -324,6 +323,6 @@ class PageInfo:
 
 @strawberry.type
 class LeadCount:
-    tab: LeadTab  # type: ignore[valid-type]
-    stage: LeadStage  # type: ignore[valid-type]
+    tab: LeadTab
+    stage: LeadStage
     count: int

@@ -115,7 +115,7 @@ class BusinessProfile:
     keywords: list[str] = strawberry.field(description="Expertise keywords; searchable.")
     industries: list[str]
     solution_areas: list[str]
-    preferred_sizes: list[CompanySize] = strawberry.field(  # type: ignore[valid-type]
+    preferred_sizes: list[CompanySize] = strawberry.field(
         description="Customer company sizes served; empty means every size."
     )
     competencies: list[str] = strawberry.field(
@@ -189,7 +189,7 @@ class User:
 class Viewer:
     user: User
     organisation: Organisation
-    roles: list[Role]  # type: ignore[valid-type]
+    roles: list[Role]
     can_manage_leads: bool = strawberry.field(
         description="PARTNER_ADMIN or REFERRALS_ADMIN of a partner: sees and works its leads."
     )
