@@ -11,7 +11,7 @@ from app.graphql.errors import ARGUMENTS, query_error
 from app.graphql.mutations import LeadPayload, lead_change
 from app.graphql.queries import LeadConnection
 from app.graphql.types.enums import CompanySize
-from app.services import intake
+from app.services import intake, lead_queries
 from app.services.errors import Refused
 
 
@@ -189,7 +189,7 @@ class IntakeQuery:
         self, info: Info[Context, None], first: int | None = None, after: str | None = None
     ) -> LeadConnection:
         async with info.context.db() as session:
-            page = await intake.list_sent_leads(session, info.context.actor, first, after)
+            page = await lead_queries.list_sent_leads(session, info.context.actor, first, after)
         if isinstance(page, Refused):
             raise query_error(page)
         return LeadConnection.build(page, info.context)

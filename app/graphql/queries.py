@@ -26,7 +26,7 @@ class LeadConnection:
 
     @classmethod
     def build(cls, page: lead_queries.LeadPage, context: Context) -> LeadConnection:
-        nodes = [Lead.from_row(row, context) for row in page.leads]
+        nodes = [Lead.from_row(row, context) for row in page.items]
         cursors = page.cursors
         return cls(
             edges=[LeadEdge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -37,3 +38,10 @@ class Refused:
     @classmethod
     def invalid(cls, problems: Iterable[Problem]) -> Refused:
         return cls([UserError(ErrorCode.VALIDATION, p.message, p.field) for p in problems])
+
+
+def parse_id(value: str, *fieldpath: str) -> uuid.UUID | Refused:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return Refused.one(ErrorCode.VALIDATION, "is not a valid id", *fieldpath)

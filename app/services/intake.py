@@ -29,16 +29,8 @@ from app.domain.roles import Role
 from app.domain.validation import MAX_NAME, MAX_REF, Checker, Problem
 from app.ratelimit import Limit, RateLimiter
 from app.services.auth import Actor
-from app.services.errors import ErrorCode, Refused
-from app.services.lead_queries import (
-    DEFAULT_PAGE,
-    MAX_PAGE,
-    LeadOrder,
-    LeadPage,
-    decode_cursor,
-    encode_cursor,
-)
-from app.services.leads import parse_id, record_step
+from app.services.errors import ErrorCode, Refused, parse_id
+from app.services.leads import record_step
 
 # How far back a lead counts as the same customer (duplicates, engagements).
 DUPLICATE_WINDOW = timedelta(days=30)
@@ -607,48 +599,4 @@ async def refer_lead(
         settings=settings,
         campaign_required=False,
         refer=True,
-    )
-
-
-async def list_sent_leads(
-    session: AsyncSession,
-    actor: Actor | None,
-    first: int | None = None,
-    after: str | None = None,
-) -> LeadPage | Refused:
-    """What the caller sent, newest first, with each lead's stage and outcome: for platform
-    staff and for partners who referred leads. Others (and anonymous callers) get nothing."""
-    limit = DEFAULT_PAGE if first is None else first
-    if not 0 <= limit <= MAX_PAGE:
-        return Refused.one(ErrorCode.VALIDATION, f"must be between 0 and {MAX_PAGE}", "first")
-    order = LeadOrder.RECEIVED_AT_DESC
-    keyset = None
-    if after is not None:
-        decoded = decode_cursor(after, order)
-        if isinstance(decoded, Refused):
-            return decoded
-        keyset = decoded
-    if actor is None or not (actor.organisation_kind == "PLATFORM" or actor.manages_leads):
-        return LeadPage([], [], False, False, None)
-    where = Lead.sender_user_id == actor.user_id
-    statement = select(Lead).where(where)
-    if keyset is not None:
-        statement = statement.where(
-            tuple_(Lead.received_at, Lead.id) < tuple_(literal(keyset[0]), literal(keyset[1]))
-        )
-    rows = list(
-        (
-            await session.scalars(
-                statement.order_by(Lead.received_at.desc(), Lead.id.desc()).limit(limit + 1)
-            )
-        ).all()
-    )
-    has_next = len(rows) > limit
-    rows = rows[:limit]
-    return LeadPage(
-        leads=rows,
-        cursors=[encode_cursor(order, r.received_at, r.id) for r in rows],
-        has_next_page=has_next,
-        has_previous_page=after is not None,
-        count_statement=select(func.count()).select_from(Lead).where(where),
     )

@@ -3,31 +3,27 @@ organisation, and only lead managers read at all."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, and_, false, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Lead, LeadFavorite
 from app.domain.lifecycle import LeadOutcome, LeadStage, LeadTab, LeadType
 from app.services.auth import Actor
 from app.services.errors import ErrorCode, Refused
+from app.services.paging import Keyset, Page, as_utc, decode_cursor, keyset_page, page_size
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
 MAX_SEARCH = 200
-# What a timestamptz column stores without surprises.
-MIN_TIME = datetime(1900, 1, 1, tzinfo=UTC)
-MAX_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+
+LeadPage = Page[Lead]
 
 
 class LeadOrder(StrEnum):
@@ -56,55 +52,6 @@ class LeadFilter:
     received_from: datetime | None = None
     received_to: datetime | None = None
     contact_requested: bool | None = None
-
-
-@dataclass(slots=True)
-class LeadPage:
-    leads: list[Lead]
-    cursors: list[str]
-    has_next_page: bool
-    has_previous_page: bool
-    # What totalCount needs, run only if a client asks for it.
-    count_statement: Select[Any] | None = field(default=None, repr=False)
-
-
-def encode_cursor(order: LeadOrder, value: datetime, lead_id: uuid.UUID) -> str:
-    raw = json.dumps([order.value, value.isoformat(), str(lead_id)], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _as_utc(value: datetime) -> datetime | None:
-    """Naive times are read as UTC; None if the instant is outside what Postgres stores."""
-    try:
-        utc = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
-    except (OverflowError, ValueError):
-        return None
-    return utc if MIN_TIME <= utc <= MAX_TIME else None
-
-
-def decode_cursor(cursor: str, order: LeadOrder) -> tuple[datetime, uuid.UUID] | Refused:
-    bad = Refused.one(ErrorCode.VALIDATION, "is not a cursor from this list", "after")
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return bad
-    if not (
-        isinstance(decoded, list)
-        and len(decoded) == 3
-        and all(isinstance(part, str) for part in decoded)
-    ):
-        return bad
-    name, value, lead_id = decoded
-    if name != order.value:
-        return Refused.one(ErrorCode.VALIDATION, "the cursor belongs to another orderBy", "after")
-    try:
-        parsed = datetime.fromisoformat(value)
-        key = uuid.UUID(lead_id)
-    except ValueError:
-        return bad
-    at = _as_utc(parsed) if parsed.tzinfo is not None else None
-    return (at, key) if at is not None else bad
 
 
 def prefix_tsquery(text: str) -> str | None:
@@ -143,22 +90,32 @@ def _filters(f: LeadFilter) -> list[ColumnElement[bool]] | Refused:
         else:
             conditions.append(Lead.search_document.op("@@")(func.to_tsquery("simple", query)))
     bounds: dict[str, datetime | None] = {}
-    for name, value in (("receivedFrom", f.received_from), ("receivedTo", f.received_to)):
-        bounds[name] = _as_utc(value) if value is not None else None
+    for name, value in (("received_from", f.received_from), ("received_to", f.received_to)):
+        bounds[name] = as_utc(value) if value is not None else None
         if value is not None and bounds[name] is None:
             return Refused.one(ErrorCode.VALIDATION, "is out of range", "filter", name)
-    received_from, received_to = bounds["receivedFrom"], bounds["receivedTo"]
+    received_from, received_to = bounds["received_from"], bounds["received_to"]
     if received_from is not None:
         conditions.append(Lead.received_at >= received_from)
     if received_to is not None:
         conditions.append(Lead.received_at < received_to)
     if received_from and received_to and received_from > received_to:
         return Refused.one(
-            ErrorCode.VALIDATION, "receivedFrom is after receivedTo", "filter", "receivedFrom"
+            ErrorCode.VALIDATION, "the start is after the end", "filter", "received_from"
         )
     if f.contact_requested is not None:
         conditions.append(Lead.contact_requested.is_(f.contact_requested))
     return conditions
+
+
+def _keyset(order: LeadOrder) -> Keyset:
+    column_name, descending = ORDERS[order]
+    return Keyset(order.value, getattr(Lead, column_name), Lead.id, descending)
+
+
+def _sort_key(order: LeadOrder) -> Callable[[Lead], tuple[datetime, uuid.UUID]]:
+    column_name = ORDERS[order][0]
+    return lambda lead: (getattr(lead, column_name), lead.id)
 
 
 async def list_leads(
@@ -170,39 +127,57 @@ async def list_leads(
     first: int | None = None,
     after: str | None = None,
 ) -> LeadPage | Refused:
-    limit = DEFAULT_PAGE if first is None else first
-    if not 0 <= limit <= MAX_PAGE:
-        return Refused.one(ErrorCode.VALIDATION, f"must be between 0 and {MAX_PAGE}", "first")
-    column_name, descending = ORDERS[order]
-    keyset: tuple[datetime, uuid.UUID] | None = None
-    if after is not None:
-        decoded = decode_cursor(after, order)
-        if isinstance(decoded, Refused):
-            return decoded
-        keyset = decoded
+    limit = page_size(first, default=DEFAULT_PAGE, maximum=MAX_PAGE)
+    if isinstance(limit, Refused):
+        return limit
+    keyset = _keyset(order)
+    key = decode_cursor(after, keyset.tag, datetime) if after is not None else None
+    if isinstance(key, Refused):
+        return key
     conditions = _filters(filter or LeadFilter())
     if isinstance(conditions, Refused):
         return conditions
     if actor is None or not actor.manages_leads:
         # Anonymous callers and partner users without a referrals role see no leads.
-        return LeadPage([], [], False, False, None)
-
+        return Page.empty()
     where = and_(*_scope(actor, tab), *conditions)
-    column = getattr(Lead, column_name)
-    statement = select(Lead).where(where)
-    if keyset is not None:
-        key = tuple_(column, Lead.id)
-        bound = tuple_(literal(keyset[0]), literal(keyset[1]))
-        statement = statement.where(key < bound if descending else key > bound)
-    ordering = (column.desc(), Lead.id.desc()) if descending else (column.asc(), Lead.id.asc())
-    rows = list((await session.scalars(statement.order_by(*ordering).limit(limit + 1))).all())
-    has_next = len(rows) > limit
-    rows = rows[:limit]
-    return LeadPage(
-        leads=rows,
-        cursors=[encode_cursor(order, getattr(r, column_name), r.id) for r in rows],
-        has_next_page=has_next,
-        has_previous_page=after is not None,
+    return await keyset_page(
+        session,
+        select(Lead).where(where),
+        keyset,
+        limit=limit,
+        after=key,
+        key_of=_sort_key(order),
+        count_statement=select(func.count()).select_from(Lead).where(where),
+    )
+
+
+async def list_sent_leads(
+    session: AsyncSession,
+    actor: Actor | None,
+    first: int | None = None,
+    after: str | None = None,
+) -> LeadPage | Refused:
+    """What the caller sent, newest first, with each lead's stage and outcome: for platform
+    staff and for partners who referred leads. Others (and anonymous callers) get nothing."""
+    limit = page_size(first, default=DEFAULT_PAGE, maximum=MAX_PAGE)
+    if isinstance(limit, Refused):
+        return limit
+    order = LeadOrder.RECEIVED_AT_DESC
+    keyset = _keyset(order)
+    key = decode_cursor(after, keyset.tag, datetime) if after is not None else None
+    if isinstance(key, Refused):
+        return key
+    if actor is None or not (actor.organisation_kind == "PLATFORM" or actor.manages_leads):
+        return Page.empty()
+    where = Lead.sender_user_id == actor.user_id
+    return await keyset_page(
+        session,
+        select(Lead).where(where),
+        keyset,
+        limit=limit,
+        after=key,
+        key_of=_sort_key(order),
         count_statement=select(func.count()).select_from(Lead).where(where),
     )
 

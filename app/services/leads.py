@@ -33,7 +33,7 @@ from app.domain.reference import DeclineReason, LostReason, in_minor_units
 from app.domain.validation import MAX_NAME, MAX_NOTES, MAX_REF, Checker
 from app.jobs import relay, score_profile, stage
 from app.services.auth import Actor
-from app.services.errors import ErrorCode, Refused
+from app.services.errors import ErrorCode, Refused, parse_id
 
 MAX_TEAM_MEMBERS = 50
 
@@ -71,13 +71,6 @@ UPDATABLE_DEAL_FIELDS: dict[str, bool] = {
     "crm_id": False,
     "campaign_id": False,
 }
-
-
-def parse_id(value: str, *fieldpath: str) -> uuid.UUID | Refused:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return Refused.one(ErrorCode.VALIDATION, "is not a valid id", *fieldpath)
 
 
 def lead_state(lead: Lead) -> LeadState:

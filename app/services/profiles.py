@@ -35,8 +35,7 @@ from app.domain.reference import CompanySize
 from app.domain.roles import Role
 from app.domain.validation import MAX_NAME, Checker
 from app.services.auth import Actor
-from app.services.errors import ErrorCode, Refused, UserError
-from app.services.leads import parse_id
+from app.services.errors import ErrorCode, Refused, UserError, parse_id
 
 MAX_DESCRIPTION = 5000
 MAX_WEBSITE = 500

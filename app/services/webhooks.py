@@ -45,8 +45,7 @@ from app.db.models import Delivery, DeliveryAttempt, Organisation, OutboxMessage
 from app.domain.roles import Role
 from app.domain.validation import Checker
 from app.services.auth import Actor
-from app.services.errors import ErrorCode, Refused
-from app.services.leads import parse_id
+from app.services.errors import ErrorCode, Refused, parse_id
 
 WEBHOOK_EVENTS: tuple[str, ...] = (
     "lead.received",

@@ -31,7 +31,7 @@ from app.domain.roles import Role
 from app.graphql.context import Context
 from app.graphql.schema import schema as served_schema
 from app.ratelimit import RateLimiter
-from app.services import intake
+from app.services import intake, lead_queries
 from app.services.auth import Actor, load_actor
 from app.services.errors import Refused
 from app.services.intake import (
@@ -923,10 +923,10 @@ async def test_referring_partner_lists_what_it_referred_and_nobody_else_does(
 
 async def test_sent_leads_arguments_are_checked(session: AsyncSession, world: World) -> None:
     seller = await actor(session, world.seller)
-    assert refused(await intake.list_sent_leads(session, seller, first=101)) == [
+    assert refused(await lead_queries.list_sent_leads(session, seller, first=101)) == [
         ("VALIDATION", ("first",))
     ]
-    assert refused(await intake.list_sent_leads(session, seller, after="garbage")) == [
+    assert refused(await lead_queries.list_sent_leads(session, seller, after="garbage")) == [
         ("VALIDATION", ("after",))
     ]
 

@@ -142,7 +142,7 @@ class LeadHistoryEntry:
     async def actor(self, info: Info[Context, None]) -> HistoryActor:
         if self.actor_user_id is None:
             return HistoryActor(kind=self.actor_kind, name=None)
-        user = await info.context.user_by_id.load(self.actor_user_id)
+        user = await info.context.loaders.user_by_id.load(self.actor_user_id)
         return HistoryActor(kind=self.actor_kind, name=user.name if user else None)
 
 
@@ -268,7 +268,7 @@ class Lead:
     async def is_favorite(self, info: Info[Context, None]) -> bool:
         if not self.works_it:
             return False
-        return bool(await info.context.favorite_by_lead.load(self.row.id))
+        return bool(await info.context.loaders.favorite_by_lead.load(self.row.id))
 
     @strawberry.field
     async def sender(self, info: Info[Context, None]) -> LeadSender:
@@ -278,8 +278,10 @@ class Lead:
                 kind="CUSTOMER", name=r.contact_name, organisation_name=r.company_name
             )
         # Both loads are requested before either is awaited, so they batch with other leads'.
-        org_load = info.context.organisation_by_id.load(r.sender_organisation_id)
-        user_load = info.context.user_by_id.load(r.sender_user_id) if r.sender_user_id else None
+        org_load = info.context.loaders.organisation_by_id.load(r.sender_organisation_id)
+        user_load = (
+            info.context.loaders.user_by_id.load(r.sender_user_id) if r.sender_user_id else None
+        )
         org = await org_load
         user = await user_load if user_load is not None else None
         return LeadSender(
@@ -292,14 +294,14 @@ class Lead:
     async def team(self, info: Info[Context, None]) -> list[TeamMember]:
         if not self.works_it:
             return []
-        rows = await info.context.team_by_lead.load(self.row.id)
+        rows = await info.context.loaders.team_by_lead.load(self.row.id)
         return [TeamMember.from_row(m) for m in rows]
 
     @strawberry.field
     async def history(self, info: Info[Context, None]) -> list[LeadHistoryEntry]:
         if not self.works_it:
             return []
-        rows = await info.context.history_by_lead.load(self.row.id)
+        rows = await info.context.loaders.history_by_lead.load(self.row.id)
         return [LeadHistoryEntry.from_row(h) for h in rows]
 
 

@@ -2,11 +2,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from app.db import models
@@ -14,7 +12,6 @@ from app.domain import reference
 from app.domain.roles import Role as RoleValue
 from app.graphql.types.enums import CompanySize, Role
 from app.services.auth import Actor
-from app.services.profiles import load_locations
 
 
 @strawberry.type(
@@ -93,12 +90,6 @@ class ProfileLocation:
         )
 
 
-async def _locations_by_profile(
-    session: AsyncSession, profile_ids: Sequence[uuid.UUID]
-) -> dict[Any, Any]:
-    return await load_locations(session, profile_ids)
-
-
 @strawberry.type(
     description="A partner's business profile (R1), as its own organisation sees it: with "
     "locations, alert contacts and the responsiveness score."
@@ -140,8 +131,7 @@ class BusinessProfile:
             actor.organisation_id == self.organisation_id or actor.has(RoleValue.PLATFORM_ADMIN)
         ):
             return []
-        loader = info.context.loader("profile_locations", _locations_by_profile, default=list)
-        found = await loader.load(uuid.UUID(str(self.id)))
+        found = await info.context.loaders.locations_by_profile.load(uuid.UUID(str(self.id)))
         return [ProfileLocation.from_rows(location, contacts) for location, contacts in found]
 
     @classmethod
