@@ -70,7 +70,9 @@ class Effect:
     audience: Audience | None = None  # who a `notify.*` message is for
 
 
-# A reminder is not a lifecycle step: the sweep emits these while a lead waits for an answer.
+# A reminder is not a lifecycle step: the sweep emits these while a lead waits for an answer,
+# with this as the event's action.
+REMINDER_ACTION = "REMIND"
 REMINDER_EFFECTS: tuple[Effect, ...] = (
     Effect(Topic.LEAD_REMINDER),
     Effect(Topic.NOTIFY_REMINDER, Audience.PARTNER_CONTACTS),

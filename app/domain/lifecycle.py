@@ -87,10 +87,13 @@ TRANSITIONS: dict[tuple[LeadStage | None, LeadAction], LeadState] = {
 # Actions no person may take: the system receives leads (through intake) and expires them.
 SYSTEM_ONLY: frozenset[LeadAction] = frozenset({A.RECEIVE, A.EXPIRE})
 
-# The outcome that archiving with each action records; the database CHECKs mirror this.
-ARCHIVED_OUTCOMES: frozenset[LeadOutcome] = frozenset(
-    state.outcome for state in TRANSITIONS.values() if state.outcome is not None
-)
+# Every state the table can put a lead in; the database's CHECK constraints accept exactly
+# these (tests/db/test_lifecycle_constraints.py proves it).
+REACHABLE_STATES: frozenset[LeadState] = frozenset(TRANSITIONS.values())
+
+# Archived without the partner ever working it: the customer may be offered to another partner
+# (return to pool).
+UNWORKED_OUTCOMES: frozenset[LeadOutcome] = frozenset({O.DECLINED, O.EXPIRED})
 
 
 @dataclass(frozen=True, slots=True)

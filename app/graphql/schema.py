@@ -45,6 +45,19 @@ def _is_bug(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, GraphQLError)
 
 
+class MaskBugs(MaskErrors):
+    """Bugs reach clients as "Internal server error" with `extensions.code = INTERNAL`; their
+    text stays in the server's log."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=_is_bug, error_message=INTERNAL_MESSAGE)
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": "INTERNAL"}
+        return masked
+
+
 class ReleaseSession(SchemaExtension):
     """Return the request's connection to the pool as soon as the operation is done."""
 
@@ -75,6 +88,6 @@ schema = strawberry.Schema(
         lambda: ValidationCache(maxsize=CACHE_SIZE),
         lambda: AddValidationRules(LIMIT_RULES),
         lambda: MaxTokensLimiter(max_token_count=5000),
-        lambda: MaskErrors(should_mask_error=_is_bug, error_message=INTERNAL_MESSAGE),
+        MaskBugs,
     ],
 )

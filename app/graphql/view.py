@@ -16,7 +16,7 @@ from strawberry.http import GraphQLHTTPResponse
 
 from app.config import Settings
 from app.graphql.context import Context
-from app.graphql.schema import INTERNAL_MESSAGE, schema
+from app.graphql.schema import schema
 from app.jobs import JobQueue
 from app.ratelimit import RateLimiter
 from app.services.auth import AuthenticationError, TokenVerifier, load_actor
@@ -125,10 +125,9 @@ class GraphQLView(GraphQL[Context, None]):
                 formatted = error.formatted
                 extensions = dict(formatted.get("extensions") or {})
                 if "code" not in extensions:
-                    # Masked bugs say INTERNAL; document errors (syntax, unknown fields or enum
-                    # values, wrong types) are the client's input: VALIDATION.
-                    internal = formatted.get("message") == INTERNAL_MESSAGE
-                    extensions["code"] = "INTERNAL" if internal else "VALIDATION"
+                    # Masked bugs carry INTERNAL already; what has no code is a document error
+                    # (syntax, unknown fields or enum values, wrong types): the client's input.
+                    extensions["code"] = "VALIDATION"
                 formatted["extensions"] = extensions
                 errors.append(formatted)
             data["errors"] = errors  # type: ignore[typeddict-item]

@@ -30,7 +30,7 @@ from app.domain.validation import MAX_NAME, MAX_REF, Checker, Problem
 from app.ratelimit import Limit, RateLimiter
 from app.services.auth import Actor
 from app.services.errors import ErrorCode, Refused, parse_id
-from app.services.leads import record_step
+from app.services.history import record_step
 
 # How far back a lead counts as the same customer (duplicates, engagements).
 DUPLICATE_WINDOW = timedelta(days=30)

@@ -7,33 +7,30 @@ never commit.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Lead, LeadFavorite, LeadHistory, LeadTeamMember, OutboxMessage
-from app.domain.events import effects_of
+from app.db.models import Lead, LeadFavorite, LeadTeamMember
 from app.domain.lifecycle import (
-    ActorKind,
     LeadAction,
     LeadOutcome,
     LeadStage,
     LeadState,
-    Transition,
     TransitionRefused,
     transition,
 )
-from app.domain.reference import DeclineReason, LostReason, in_minor_units
+from app.domain.reference import DeclineReason, LostReason
 from app.domain.validation import MAX_NAME, MAX_NOTES, MAX_REF, Checker
-from app.jobs import relay, score_profile, stage
+from app.jobs import score_profile, stage
 from app.services.auth import Actor
 from app.services.errors import ErrorCode, Refused, parse_id
+from app.services.history import json_value, money_json, record_step, snapshot
 
 MAX_TEAM_MEMBERS = 50
 
@@ -111,90 +108,6 @@ async def _lock_lead(
     return lead
 
 
-def _json(value: Any) -> Any:
-    if isinstance(value, Decimal | date | datetime | uuid.UUID):
-        return str(value)
-    return value
-
-
-def _snapshot(lead: Lead) -> dict[str, Any]:
-    return {
-        "stage": lead.stage,
-        "outcome": lead.outcome,
-        "version": lead.version,
-        "deal_name": lead.deal_name,
-        "estimated_value": _money_json(lead.estimated_value_amount, lead.estimated_value_currency),
-        "estimated_purchase_date": _json(lead.estimated_purchase_date),
-        "notes": lead.notes,
-        "crm_id": lead.crm_id,
-        "campaign_id": lead.campaign_id,
-    }
-
-
-def _money_json(amount: Decimal | None, currency: str | None) -> dict[str, str] | None:
-    if amount is None or currency is None:
-        return None
-    return {"amount": str(in_minor_units(amount, currency)), "currency": currency}
-
-
-async def record_step(
-    session: AsyncSession,
-    lead: Lead,
-    step: Transition,
-    actor: Actor | None,
-    now: datetime,
-    changes: Mapping[str, Any],
-    previous_snapshot: dict[str, Any] | None,
-) -> None:
-    """History row and outbox rows for one applied step, in the caller's transaction."""
-    session.add(
-        LeadHistory(
-            lead_id=lead.id,
-            action=step.action.value,
-            from_stage=step.previous.stage.value if step.previous else None,
-            to_stage=step.current.stage.value,
-            outcome=step.current.outcome.value if step.current.outcome else None,
-            actor_kind=(ActorKind.USER if actor else ActorKind.SYSTEM).value,
-            actor_user_id=actor.user_id if actor else None,
-            changes={k: v for k, v in changes.items()},
-            at=now,
-        )
-    )
-    current_snapshot = _snapshot(lead)
-    rows = []
-    for effect in effects_of(step):
-        payload: dict[str, Any] = {
-            "event_id": str(uuid.uuid4()),
-            "type": effect.topic,
-            "lead_id": str(lead.id),
-            "organisation_id": str(lead.organisation_id),
-            "action": step.action.value,
-            "occurred_at": now.isoformat(),
-            "actor": {"kind": "USER", "user_id": str(actor.user_id)}
-            if actor
-            else {"kind": "SYSTEM"},
-            "previous": previous_snapshot,
-            "current": current_snapshot,
-            "changes": dict(changes),
-        }
-        if effect.audience == "customer":
-            payload["recipient"] = {"name": lead.contact_name, "email": lead.contact_email}
-        elif effect.audience is not None:
-            payload["audience"] = effect.audience
-        rows.append(
-            {
-                "topic": effect.topic,
-                "lead_id": lead.id,
-                "organisation_id": lead.organisation_id,
-                "payload": payload,
-                "created_at": now,
-            }
-        )
-    if rows:
-        await session.execute(insert(OutboxMessage), rows)
-        stage(session, relay())
-
-
 async def _apply(
     session: AsyncSession,
     actor: Actor | None,
@@ -211,7 +124,7 @@ async def _apply(
     step = transition(previous, action)
     if isinstance(step, TransitionRefused):
         return Refused.one(ErrorCode.INVALID_TRANSITION, step.reason)
-    before = _snapshot(lead)
+    before = snapshot(lead)
     checker = Checker()
     changes = await change(lead, checker)
     if checker.problems:
@@ -243,8 +156,8 @@ def _diff(lead: Lead, values: Mapping[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     for name, value in values.items():
         if name == "estimated_value":
-            old = _money_json(lead.estimated_value_amount, lead.estimated_value_currency)
-            new = _money_json(value.amount, value.currency) if value else None
+            old = money_json(lead.estimated_value_amount, lead.estimated_value_currency)
+            new = money_json(value.amount, value.currency) if value else None
             if old != new:
                 lead.estimated_value_amount = value.amount if value else None
                 lead.estimated_value_currency = value.currency if value else None
@@ -253,7 +166,7 @@ def _diff(lead: Lead, values: Mapping[str, Any]) -> dict[str, Any]:
         old_value = getattr(lead, name)
         if old_value != value:
             setattr(lead, name, value)
-            changes[name] = {"from": _json(old_value), "to": _json(value)}
+            changes[name] = {"from": json_value(old_value), "to": json_value(value)}
     return changes
 
 
@@ -453,7 +366,7 @@ async def mark_won(
         if c.problems or money is None:
             return None
         changes = _diff(lead, {"closing_date": day})
-        changes["final_value"] = {"from": None, "to": _money_json(money.amount, money.currency)}
+        changes["final_value"] = {"from": None, "to": money_json(money.amount, money.currency)}
         lead.final_value_amount, lead.final_value_currency = money.amount, money.currency
         return changes
 
@@ -483,7 +396,10 @@ async def mark_lost(
         )
         if money is not None:
             lead.final_value_amount, lead.final_value_currency = money.amount, money.currency
-            changes["final_value"] = {"from": None, "to": _money_json(money.amount, money.currency)}
+            changes["final_value"] = {
+                "from": None,
+                "to": money_json(money.amount, money.currency),
+            }
         return changes
 
     return await _apply(session, actor, raw_id, expected_version, LeadAction.MARK_LOST, now, change)

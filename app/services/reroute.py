@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db.models import Lead, LeadHistory
-from app.domain.lifecycle import LeadAction, LeadType
+from app.domain.lifecycle import UNWORKED_OUTCOMES, ActorKind, LeadAction, LeadStage, LeadType
 from app.domain.reference import CompanySize
 from app.services.intake import IncomingLead, receive_lead
 from app.services.matching import LeadNeed, rank_partners
@@ -34,8 +34,8 @@ async def reroute_due(session: AsyncSession, *, now: datetime, settings: Setting
                 select(Lead)
                 .where(
                     Lead.auto_reroute.is_(True),
-                    Lead.stage == "ARCHIVED",
-                    Lead.outcome.in_(["DECLINED", "EXPIRED"]),
+                    Lead.stage == LeadStage.ARCHIVED.value,
+                    Lead.outcome.in_([o.value for o in UNWORKED_OUTCOMES]),
                     Lead.reroute_hop < settings.reroute_max_hops,
                     ~done,
                 )
@@ -112,7 +112,7 @@ async def _reroute(session: AsyncSession, lead: Lead, *, now: datetime, settings
             from_stage=lead.stage,
             to_stage=lead.stage,
             outcome=lead.outcome,
-            actor_kind="SYSTEM",
+            actor_kind=ActorKind.SYSTEM.value,
             changes=changes,
             at=now,
         )

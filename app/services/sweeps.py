@@ -10,56 +10,68 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.events import effects_of
+from app.domain.events import REMINDER_ACTION, REMINDER_EFFECTS, effects_of
 from app.domain.lifecycle import ActorKind, LeadAction, LeadStage, LeadState, Transition, transition
 from app.jobs import relay, stage
+from app.services.history import snapshot_sql
 
 BATCH = 500
 
-_EXPIRE = transition(LeadState(LeadStage.RECEIVED), LeadAction.EXPIRE, actor=ActorKind.SYSTEM)
-assert isinstance(_EXPIRE, Transition)
-EXPIRE_TOPICS = [effect.topic for effect in effects_of(_EXPIRE)]
-EXPIRE_AUDIENCES = [effect.audience or "" for effect in effects_of(_EXPIRE)]
+# Expiry is the table's system step from RECEIVED; its stages, outcome and effects come from it.
+EXPIRE = transition(LeadState(LeadStage.RECEIVED), LeadAction.EXPIRE, actor=ActorKind.SYSTEM)
+assert isinstance(EXPIRE, Transition)
+_EXPIRE_EFFECTS = effects_of(EXPIRE)
+_STEP_PARAMS = {
+    "action": EXPIRE.action.value,
+    "from_stage": LeadStage.RECEIVED.value,
+    "to_stage": EXPIRE.current.stage.value,
+    "outcome": EXPIRE.current.outcome.value if EXPIRE.current.outcome else None,
+    "system": ActorKind.SYSTEM.value,
+    "topics": [effect.topic.value for effect in _EXPIRE_EFFECTS],
+    "audiences": [effect.audience.value if effect.audience else "" for effect in _EXPIRE_EFFECTS],
+}
 
-# The same event shape as app.services.leads.record_step, built in SQL.
-_SNAPSHOT = """jsonb_build_object(
-    'stage', {t}.stage, 'outcome', {t}.outcome, 'version', {t}.version,
-    'deal_name', {t}.deal_name, 'estimated_value', NULL,
-    'estimated_purchase_date', {t}.estimated_purchase_date, 'notes', {t}.notes,
-    'crm_id', {t}.crm_id, 'campaign_id', {t}.campaign_id)"""
+# The payload `history.event_payload` builds for a system step, in SQL over the leads row `t`.
+_EVENT = """jsonb_build_object(
+            'event_id', gen_random_uuid(), 'type', effect.topic, 'lead_id', {t}.id,
+            'organisation_id', {t}.organisation_id, 'action', CAST(:action AS text),
+            'occurred_at', to_jsonb(:now ::timestamptz),
+            'actor', jsonb_build_object('kind', CAST(:system AS text)),
+            'previous', {previous}, 'current', {current},
+            'changes', '{{}}'::jsonb{extra}
+        ) || CASE WHEN effect.audience <> '' THEN jsonb_build_object('audience', effect.audience)
+                  ELSE '{{}}'::jsonb END"""
+
+_EXPIRE_EVENT = _EVENT.format(
+    t="e",
+    previous=f"{snapshot_sql('e')} || jsonb_build_object("
+    "'stage', :from_stage, 'outcome', NULL, 'version', e.version - 1)",
+    current=snapshot_sql("e"),
+    extra="",
+)
 
 EXPIRE_SQL = text(f"""
 WITH due AS (
     SELECT id FROM leads
-    WHERE stage = 'RECEIVED' AND respond_by <= :now
+    WHERE stage = :from_stage AND respond_by <= :now
     ORDER BY respond_by
     LIMIT :batch
     FOR UPDATE SKIP LOCKED
 ), expired AS (
     UPDATE leads AS l
-    SET stage = 'ARCHIVED', outcome = 'EXPIRED', archived_at = :now, updated_at = :now,
+    SET stage = :to_stage, outcome = :outcome, archived_at = :now, updated_at = :now,
         version = l.version + 1
     FROM due WHERE l.id = due.id
     RETURNING l.*
 ), history AS (
     INSERT INTO lead_history
         (lead_id, action, from_stage, to_stage, outcome, actor_kind, changes, at)
-    SELECT id, 'EXPIRE', 'RECEIVED', 'ARCHIVED', 'EXPIRED', 'SYSTEM', '{{}}'::jsonb, :now
+    SELECT id, :action, :from_stage, :to_stage, :outcome, :system, '{{}}'::jsonb, :now
     FROM expired
 ), outbox AS (
     INSERT INTO outbox (topic, lead_id, organisation_id, payload, created_at)
     SELECT effect.topic, e.id, e.organisation_id,
-        jsonb_build_object(
-            'event_id', gen_random_uuid(), 'type', effect.topic, 'lead_id', e.id,
-            'organisation_id', e.organisation_id, 'action', 'EXPIRE',
-            'occurred_at', to_jsonb(:now ::timestamptz),
-            'actor', jsonb_build_object('kind', 'SYSTEM'),
-            'previous', {_SNAPSHOT.format(t="e")} || jsonb_build_object(
-                'stage', 'RECEIVED', 'outcome', NULL, 'version', e.version - 1),
-            'current', {_SNAPSHOT.format(t="e")},
-            'changes', '{{}}'::jsonb
-        ) || CASE WHEN effect.audience <> '' THEN jsonb_build_object('audience', effect.audience)
-                  ELSE '{{}}'::jsonb END,
+        {_EXPIRE_EVENT},
         :now
     FROM expired AS e
     CROSS JOIN unnest(CAST(:topics AS text[]), CAST(:audiences AS text[]))
@@ -71,20 +83,33 @@ SELECT count(*) FROM expired
 
 async def expire_overdue(session: AsyncSession, *, now: datetime, batch: int = BATCH) -> int:
     """Archive up to `batch` RECEIVED leads past their deadline as EXPIRED. Returns how many."""
-    result = await session.execute(
-        EXPIRE_SQL,
-        {"now": now, "batch": batch, "topics": EXPIRE_TOPICS, "audiences": EXPIRE_AUDIENCES},
-    )
+    result = await session.execute(EXPIRE_SQL, {"now": now, "batch": batch, **_STEP_PARAMS})
     expired = int(result.scalar_one())
     if expired:
         stage(session, relay())
     return expired
 
 
+_REMIND_PARAMS = {
+    "open_stage": LeadStage.RECEIVED.value,
+    "action": REMINDER_ACTION,
+    "system": ActorKind.SYSTEM.value,
+    "topics": [effect.topic.value for effect in REMINDER_EFFECTS],
+    "audiences": [effect.audience.value if effect.audience else "" for effect in REMINDER_EFFECTS],
+}
+
+_REMIND_EVENT = _EVENT.format(
+    t="l",
+    previous=snapshot_sql("l"),
+    current=snapshot_sql("l"),
+    extra=", 'hours_left', ceil(extract(epoch FROM l.respond_by - :now) / 3600)::int, "
+    "'reminder_hours', :hours",
+)
+
 REMIND_SQL = text(f"""
 WITH due AS (
     SELECT l.id FROM leads AS l
-    WHERE l.stage = 'RECEIVED'
+    WHERE l.stage = :open_stage
       AND l.respond_by > :now
       AND l.respond_by <= :now + make_interval(hours => :hours)
       AND l.respond_by > :now + make_interval(hours => :after_hours)
@@ -100,21 +125,12 @@ WITH due AS (
     RETURNING lead_id
 ), outbox AS (
     INSERT INTO outbox (topic, lead_id, organisation_id, payload, created_at)
-    SELECT topic, l.id, l.organisation_id,
-        jsonb_build_object(
-            'event_id', gen_random_uuid(), 'type', topic, 'lead_id', l.id,
-            'organisation_id', l.organisation_id, 'action', 'REMIND',
-            'occurred_at', to_jsonb(:now ::timestamptz),
-            'actor', jsonb_build_object('kind', 'SYSTEM'),
-            'hours_left', ceil(extract(epoch FROM l.respond_by - :now) / 3600)::int,
-            'reminder_hours', :hours,
-            'previous', {_SNAPSHOT.format(t="l")}, 'current', {_SNAPSHOT.format(t="l")},
-            'changes', '{{}}'::jsonb
-        ) || CASE WHEN topic LIKE 'notify.%' THEN
-                 jsonb_build_object('audience', 'partner_contacts') ELSE '{{}}'::jsonb END,
+    SELECT effect.topic, l.id, l.organisation_id,
+        {_REMIND_EVENT},
         :now
     FROM marked JOIN leads AS l ON l.id = marked.lead_id
-    CROSS JOIN unnest(ARRAY['lead.reminder', 'notify.reminder']) AS topic
+    CROSS JOIN unnest(CAST(:topics AS text[]), CAST(:audiences AS text[]))
+        AS effect(topic, audience)
 )
 SELECT count(*) FROM marked
 """)
@@ -130,7 +146,8 @@ async def send_reminders(
     for index, h in enumerate(ordered):
         after = ordered[index - 1] if index > 0 else 0
         result = await session.execute(
-            REMIND_SQL, {"now": now, "hours": h, "after_hours": after, "batch": batch}
+            REMIND_SQL,
+            {"now": now, "hours": h, "after_hours": after, "batch": batch, **_REMIND_PARAMS},
         )
         sent += int(result.scalar_one())
     if sent:

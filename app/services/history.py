@@ -1,0 +1,146 @@
+"""What a lifecycle step leaves behind: one history row, and one outbox row per side effect the
+domain chooses for it (`effects_of`). The event payload is defined once here, for steps applied
+one by one in Python (`record_step`) and for the set-based sweeps, which build the same payload in
+SQL from `snapshot_sql` and `event_sql`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Lead, LeadHistory, OutboxMessage
+from app.domain.events import Audience, Effect, effects_of
+from app.domain.lifecycle import ActorKind, Transition
+from app.domain.reference import CURRENCY_MINOR_UNITS, in_minor_units
+from app.jobs import relay, stage
+from app.services.auth import Actor
+
+# A lead's state in an event: payload key -> column. Money is a pair of columns.
+SNAPSHOT_COLUMNS: dict[str, str] = {
+    "stage": "stage",
+    "outcome": "outcome",
+    "version": "version",
+    "deal_name": "deal_name",
+    "estimated_purchase_date": "estimated_purchase_date",
+    "notes": "notes",
+    "crm_id": "crm_id",
+    "campaign_id": "campaign_id",
+}
+SNAPSHOT_MONEY: dict[str, tuple[str, str]] = {
+    "estimated_value": ("estimated_value_amount", "estimated_value_currency"),
+}
+
+
+def json_value(value: Any) -> Any:
+    if isinstance(value, Decimal | date | datetime | uuid.UUID):
+        return str(value)
+    return value
+
+
+def money_json(amount: Decimal | None, currency: str | None) -> dict[str, str] | None:
+    if amount is None or currency is None:
+        return None
+    return {"amount": str(in_minor_units(amount, currency)), "currency": currency}
+
+
+def snapshot(lead: Lead) -> dict[str, Any]:
+    state = {key: json_value(getattr(lead, column)) for key, column in SNAPSHOT_COLUMNS.items()}
+    for key, (amount, currency) in SNAPSHOT_MONEY.items():
+        state[key] = money_json(getattr(lead, amount), getattr(lead, currency))
+    return state
+
+
+def _minor_units_sql(currency: str) -> str:
+    """The currency's decimal places as SQL, from the same ISO 4217 table `in_minor_units` uses."""
+    odd = {code: places for code, places in CURRENCY_MINOR_UNITS.items() if places != 2}
+    cases = " ".join(f"WHEN '{code}' THEN {places}" for code, places in sorted(odd.items()))
+    return f"(CASE {currency} {cases} ELSE 2 END)"
+
+
+def snapshot_sql(alias: str) -> str:
+    """`snapshot` as a jsonb expression over the leads row `alias`: the same keys and values."""
+    parts = [f"'{key}', {alias}.{column}" for key, column in SNAPSHOT_COLUMNS.items()]
+    parts += [
+        f"'{key}', CASE WHEN {alias}.{amount} IS NULL THEN NULL ELSE jsonb_build_object("
+        f"'amount', round({alias}.{amount}, {_minor_units_sql(f'{alias}.{currency}')})::text, "
+        f"'currency', {alias}.{currency}) END"
+        for key, (amount, currency) in SNAPSHOT_MONEY.items()
+    ]
+    return f"jsonb_build_object({', '.join(parts)})"
+
+
+def event_payload(
+    effect: Effect,
+    lead: Lead,
+    step: Transition,
+    actor: Actor | None,
+    now: datetime,
+    changes: Mapping[str, Any],
+    previous: dict[str, Any] | None,
+    current: dict[str, Any],
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()),
+        "type": effect.topic.value,
+        "lead_id": str(lead.id),
+        "organisation_id": str(lead.organisation_id),
+        "action": step.action.value,
+        "occurred_at": now.isoformat(),
+        "actor": {"kind": ActorKind.USER.value, "user_id": str(actor.user_id)}
+        if actor
+        else {"kind": ActorKind.SYSTEM.value},
+        "previous": previous,
+        "current": current,
+        "changes": dict(changes),
+    }
+    if effect.audience is Audience.CUSTOMER:
+        payload["recipient"] = {"name": lead.contact_name, "email": lead.contact_email}
+    elif effect.audience is not None:
+        payload["audience"] = effect.audience.value
+    return payload
+
+
+async def record_step(
+    session: AsyncSession,
+    lead: Lead,
+    step: Transition,
+    actor: Actor | None,
+    now: datetime,
+    changes: Mapping[str, Any],
+    previous: dict[str, Any] | None,
+) -> None:
+    """History row and outbox rows for one applied step, in the caller's transaction; the relay
+    that delivers them is staged for after the commit."""
+    session.add(
+        LeadHistory(
+            lead_id=lead.id,
+            action=step.action.value,
+            from_stage=step.previous.stage.value if step.previous else None,
+            to_stage=step.current.stage.value,
+            outcome=step.current.outcome.value if step.current.outcome else None,
+            actor_kind=(ActorKind.USER if actor else ActorKind.SYSTEM).value,
+            actor_user_id=actor.user_id if actor else None,
+            changes=dict(changes),
+            at=now,
+        )
+    )
+    current = snapshot(lead)
+    rows = [
+        {
+            "topic": effect.topic.value,
+            "lead_id": lead.id,
+            "organisation_id": lead.organisation_id,
+            "payload": event_payload(effect, lead, step, actor, now, changes, previous, current),
+            "created_at": now,
+        }
+        for effect in effects_of(step)
+    ]
+    if rows:
+        await session.execute(insert(OutboxMessage), rows)
+        stage(session, relay())
