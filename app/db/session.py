@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -21,7 +22,7 @@ def create_engine(settings: Settings, url: str | None = None, **kwargs: object) 
     database_url = url or settings.database_url
     if not database_url:
         raise RuntimeError("DATABASE_URL is not set and no embedded Postgres was started")
-    options: dict[str, object] = {
+    options: dict[str, Any] = {
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
         "pool_pre_ping": True,
@@ -37,7 +38,7 @@ def create_engine(settings: Settings, url: str | None = None, **kwargs: object) 
         },
     }
     options.update(kwargs)
-    return create_async_engine(with_driver(database_url), **options)  # type: ignore[arg-type]
+    return create_async_engine(with_driver(database_url), **options)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -4,6 +4,7 @@ result to a payload. A refusal rolls everything back, so nothing is half-written
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,120 +47,80 @@ async def lead_change(
     return LeadPayload(lead=Lead.from_row(result, info.context), errors=[])
 
 
+class _LeadActionInput(Protocol):
+    id: strawberry.ID
+    expected_version: int | None
+
+
+async def _act(
+    info: Info[Context, None],
+    input: _LeadActionInput,
+    action: Callable[..., Awaitable[models.Lead | Refused]],
+    *args: Any,
+    **kwargs: Any,
+) -> LeadPayload:
+    """A lifecycle action on `input.id` by the viewer, guarded by `input.expectedVersion`."""
+    ctx = info.context
+    return await lead_change(
+        info,
+        lambda s: action(
+            s,
+            ctx.actor,
+            input.id,
+            *args,
+            expected_version=input.expected_version,
+            now=ctx.now,
+            **kwargs,
+        ),
+    )
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="RECEIVED -> ACCEPTED with the deal's name, value and date.")
     async def accept_lead(self, info: Info[Context, None], input: AcceptLeadInput) -> LeadPayload:
-        ctx = info.context
-        return await lead_change(
-            info,
-            lambda s: leads.accept_lead(
-                s,
-                ctx.actor,
-                input.id,
-                input.to_service(),
-                expected_version=input.expected_version,
-                now=ctx.now,
-            ),
-        )
+        return await _act(info, input, leads.accept_lead, input.to_service())
 
     @strawberry.mutation(description="RECEIVED -> ARCHIVED (DECLINED); the customer is told.")
     async def decline_lead(self, info: Info[Context, None], input: DeclineLeadInput) -> LeadPayload:
-        ctx = info.context
-        return await lead_change(
-            info,
-            lambda s: leads.decline_lead(
-                s,
-                ctx.actor,
-                input.id,
-                input.reason,
-                input.notes,
-                expected_version=input.expected_version,
-                now=ctx.now,
-            ),
-        )
+        return await _act(info, input, leads.decline_lead, input.reason, input.notes)
 
     @strawberry.mutation(description="Edit an accepted lead's deal fields.")
     async def update_lead(self, info: Info[Context, None], input: UpdateLeadInput) -> LeadPayload:
-        ctx = info.context
-        return await lead_change(
-            info,
-            lambda s: leads.update_lead(
-                s,
-                ctx.actor,
-                input.id,
-                input.provided_fields(),
-                expected_version=input.expected_version,
-                now=ctx.now,
-            ),
-        )
+        return await _act(info, input, leads.update_lead, input.provided_fields())
 
     @strawberry.mutation(description="Add an employee working on an accepted lead.")
     async def add_lead_team_member(
         self, info: Info[Context, None], input: AddLeadTeamMemberInput
     ) -> LeadPayload:
-        ctx = info.context
         member = TeamMemberInput(name=input.name, email=input.email, phone=input.phone)
-        return await lead_change(
-            info,
-            lambda s: leads.add_team_member(
-                s, ctx.actor, input.id, member, expected_version=input.expected_version, now=ctx.now
-            ),
-        )
+        return await _act(info, input, leads.add_team_member, member)
 
     @strawberry.mutation(description="Remove an employee from an accepted lead.")
     async def remove_lead_team_member(
         self, info: Info[Context, None], input: RemoveLeadTeamMemberInput
     ) -> LeadPayload:
-        ctx = info.context
-        return await lead_change(
-            info,
-            lambda s: leads.remove_team_member(
-                s,
-                ctx.actor,
-                input.id,
-                input.member_id,
-                expected_version=input.expected_version,
-                now=ctx.now,
-            ),
-        )
+        return await _act(info, input, leads.remove_team_member, input.member_id)
 
     @strawberry.mutation(description="ACCEPTED -> ARCHIVED (WON) with the final value and date.")
     async def mark_lead_won(
         self, info: Info[Context, None], input: MarkLeadWonInput
     ) -> LeadPayload:
-        ctx = info.context
-        return await lead_change(
-            info,
-            lambda s: leads.mark_won(
-                s,
-                ctx.actor,
-                input.id,
-                input.final_value.to_service(),
-                input.closing_date,
-                expected_version=input.expected_version,
-                now=ctx.now,
-            ),
-        )
+        final_value = input.final_value.to_service()
+        return await _act(info, input, leads.mark_won, final_value, input.closing_date)
 
     @strawberry.mutation(description="ACCEPTED -> ARCHIVED (LOST) with a reason.")
     async def mark_lead_lost(
         self, info: Info[Context, None], input: MarkLeadLostInput
     ) -> LeadPayload:
-        ctx = info.context
-        return await lead_change(
+        return await _act(
             info,
-            lambda s: leads.mark_lost(
-                s,
-                ctx.actor,
-                input.id,
-                input.reason,
-                input.notes,
-                final_value=input.final_value.to_service() if input.final_value else None,
-                closing_date=input.closing_date,
-                expected_version=input.expected_version,
-                now=ctx.now,
-            ),
+            input,
+            leads.mark_lost,
+            input.reason,
+            input.notes,
+            final_value=input.final_value.to_service() if input.final_value else None,
+            closing_date=input.closing_date,
         )
 
     @strawberry.mutation(description="Heart or un-heart a lead for the viewer; idempotent.")
@@ -168,6 +129,5 @@ class Mutation:
     ) -> LeadPayload:
         ctx = info.context
         return await lead_change(
-            info,
-            lambda s: leads.set_favorite(s, ctx.actor, input.id, input.favorite),
+            info, lambda s: leads.set_favorite(s, ctx.actor, input.id, input.favorite)
         )

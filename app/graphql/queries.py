@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import strawberry
-from sqlalchemy import select
 from strawberry.types import Info
 
-from app.db import models
 from app.graphql.context import Context
 from app.graphql.errors import query_error
 from app.graphql.types.enums import LeadOrder, LeadTab
 from app.graphql.types.inputs import LeadFilter
 from app.graphql.types.lead import Lead, LeadCount, LeadEdge, PageInfo
 from app.graphql.types.viewer import Viewer
-from app.services import lead_queries
+from app.services import lead_queries, viewer
 from app.services.errors import Refused
 
 
@@ -55,21 +53,8 @@ class Query:
             return None
         # Only ever the caller's own organisation: its profile's score is not shown to others.
         async with info.context.db() as session:
-            org, profile, score = (
-                await session.execute(
-                    select(models.Organisation, models.BusinessProfile, models.ResponsivenessScore)
-                    .outerjoin(
-                        models.BusinessProfile,
-                        models.BusinessProfile.organisation_id == models.Organisation.id,
-                    )
-                    .outerjoin(
-                        models.ResponsivenessScore,
-                        models.ResponsivenessScore.profile_id == models.BusinessProfile.id,
-                    )
-                    .where(models.Organisation.id == actor.organisation_id)
-                )
-            ).one()
-        return Viewer.build(actor, org, profile, score)
+            own = await viewer.own_organisation(session, actor)
+        return Viewer.build(actor, own.organisation, own.profile, own.score)
 
     @strawberry.field(description="One lead of the viewer's organisation; null if not visible.")
     async def lead(self, info: Info[Context, None], id: strawberry.ID) -> Lead | None:
@@ -105,4 +90,4 @@ class Query:
     async def lead_counts(self, info: Info[Context, None]) -> list[LeadCount]:
         async with info.context.db() as session:
             counts = await lead_queries.lead_counts(session, info.context.actor)
-        return [LeadCount(tab=c.tab, stage=c.stage, count=c.count) for c in counts]  # type: ignore[arg-type]
+        return [LeadCount(tab=c.tab, stage=c.stage, count=c.count) for c in counts]

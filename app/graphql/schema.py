@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
@@ -61,7 +63,7 @@ class MaskBugs(MaskErrors):
 class ReleaseSession(SchemaExtension):
     """Return the request's connection to the pool as soon as the operation is done."""
 
-    async def on_operation(self):  # type: ignore[no-untyped-def]
+    async def on_operation(self) -> AsyncIterator[None]:
         try:
             yield
         finally:

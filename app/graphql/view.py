@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from graphql import ExecutionResult
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry import UNSET
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
+from strawberry.types.unset import UnsetType
 
 from app.config import Settings
 from app.graphql.context import Context
@@ -84,7 +86,9 @@ class GraphQLView(GraphQL[Context, None]):
         finally:
             await context.close()
 
-    async def get_context(self, request: Any, response: Any = None) -> Context:  # type: ignore[override]
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
         context = getattr(request.state, "context", None)
         if isinstance(context, Context):
             return context
@@ -96,7 +100,7 @@ class GraphQLView(GraphQL[Context, None]):
             limiter=self.limiter,
         )
 
-    async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Websockets authenticate in connection_init: {"Authorization": "Bearer <token>"}."""
         params = context.connection_params or {}
         header = params.get("Authorization") or params.get("authorization")
@@ -115,12 +119,12 @@ class GraphQLView(GraphQL[Context, None]):
             raise ConnectionRejectionError({"message": "unknown or inactive user"})
         return UNSET
 
-    async def process_result(  # type: ignore[override]
+    async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         data: GraphQLHTTPResponse = {"data": result.data}
         if result.errors:
-            errors = []
+            errors: list[object] = []
             for error in result.errors:
                 formatted = error.formatted
                 extensions = dict(formatted.get("extensions") or {})
@@ -130,7 +134,7 @@ class GraphQLView(GraphQL[Context, None]):
                     extensions["code"] = "VALIDATION"
                 formatted["extensions"] = extensions
                 errors.append(formatted)
-            data["errors"] = errors  # type: ignore[typeddict-item]
+            data["errors"] = errors
         if result.extensions:
             data["extensions"] = result.extensions
         return data
