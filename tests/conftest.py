@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,8 +23,8 @@ from app.db.urls import database_url_for
 from app.dev import seed as seeding
 from app.dev.stack import DevStack, drop_database, ensure_database
 from app.main import create_app
-from app.services.auth import issue_token
 from tests.factories import World
+from tests.graphql_client import GraphQLClient
 
 # One database per test process, so parallel runs on one server never trample each other.
 TEST_DATABASE = f"partner_leads_test_{os.getpid()}"
@@ -107,43 +106,6 @@ def sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession
 async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     async with sessionmaker() as session:
         yield session
-
-
-@dataclass
-class GraphQLClient:
-    http: httpx.AsyncClient
-    settings: Settings
-    token: str | None = None
-    last_status: int = 0
-
-    def as_user(self, user_id: uuid.UUID | None) -> GraphQLClient:
-        token = issue_token(self.settings, user_id) if user_id else None
-        return GraphQLClient(self.http, self.settings, token)
-
-    async def raw(
-        self,
-        query: str,
-        variables: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> httpx.Response:
-        sent = dict(headers or {})
-        if self.token and "Authorization" not in sent:
-            sent["Authorization"] = f"Bearer {self.token}"
-        return await self.http.post(
-            "/graphql", json={"query": query, "variables": variables or {}}, headers=sent
-        )
-
-    async def __call__(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = await self.raw(query, variables)
-        self.last_status = response.status_code
-        body: dict[str, Any] = response.json()
-        return body
-
-    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        body = await self(query, variables)
-        assert "errors" not in body, body["errors"]
-        result: dict[str, Any] = body["data"]
-        return result
 
 
 @pytest.fixture

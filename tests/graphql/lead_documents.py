@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Lead, LeadFavorite, LeadHistory, LeadTeamMember, OutboxMessage, User
 from app.domain.lifecycle import LeadStage
-from tests.conftest import GraphQLClient
 from tests.factories import make_lead
+from tests.graphql_client import GraphQLClient
 
 LEAD_FIELDS = """
 fragment LeadFields on Lead {
@@ -107,13 +107,15 @@ def with_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str,
     return result
 
 
-def valid_input(name: str, lead_id: uuid.UUID | str, member_id: uuid.UUID | None = None
-                ) -> dict[str, Any]:
+def valid_input(
+    name: str, lead_id: uuid.UUID | str, member_id: uuid.UUID | None = None
+) -> dict[str, Any]:
     """An input that `name` accepts for a lead in READY_STAGE[name]."""
     lid = str(lead_id)
     inputs: dict[str, dict[str, Any]] = {
         "acceptLead": {
-            "id": lid, "dealName": "Adatum rollout",
+            "id": lid,
+            "dealName": "Adatum rollout",
             "estimatedValue": {"amount": "125000.5", "currency": "EUR"},
             "estimatedPurchaseDate": "2027-03-31",
         },
@@ -122,7 +124,8 @@ def valid_input(name: str, lead_id: uuid.UUID | str, member_id: uuid.UUID | None
         "addLeadTeamMember": {"id": lid, "name": "Kim Lee", "email": "kim@contoso.example"},
         "removeLeadTeamMember": {"id": lid, "memberId": str(member_id or uuid.uuid4())},
         "markLeadWon": {
-            "id": lid, "finalValue": {"amount": "48000", "currency": "USD"},
+            "id": lid,
+            "finalValue": {"amount": "48000", "currency": "USD"},
             "closingDate": "2026-11-30",
         },
         "markLeadLost": {"id": lid, "reason": "PRICE"},
@@ -131,18 +134,31 @@ def valid_input(name: str, lead_id: uuid.UUID | str, member_id: uuid.UUID | None
     return inputs[name]
 
 
-async def add_member(session: AsyncSession, lead_id: uuid.UUID, name: str = "Sam Doe",
-                     email: str | None = "sam@contoso.example") -> LeadTeamMember:
-    member = LeadTeamMember(id=uuid.uuid4(), lead_id=lead_id, name=name, email=email,
-                            added_at=datetime.now(UTC) - timedelta(minutes=30))
+async def add_member(
+    session: AsyncSession,
+    lead_id: uuid.UUID,
+    name: str = "Sam Doe",
+    email: str | None = "sam@contoso.example",
+) -> LeadTeamMember:
+    member = LeadTeamMember(
+        id=uuid.uuid4(),
+        lead_id=lead_id,
+        name=name,
+        email=email,
+        added_at=datetime.now(UTC) - timedelta(minutes=30),
+    )
     session.add(member)
     await session.flush()
     return member
 
 
 ARCHIVED_FIELDS: dict[str, dict[str, Any]] = {
-    "WON": {"deal_name": "Won deal", "final_value_amount": Decimal("1000"),
-            "final_value_currency": "USD", "closing_date": date(2026, 1, 15)},
+    "WON": {
+        "deal_name": "Won deal",
+        "final_value_amount": Decimal("1000"),
+        "final_value_currency": "USD",
+        "closing_date": date(2026, 1, 15),
+    },
     "LOST": {"deal_name": "Lost deal", "lost_reason": "PRICE", "closing_date": date(2026, 1, 15)},
     "DECLINED": {"decline_reason": "SPAM"},
     "EXPIRED": {},
@@ -150,29 +166,42 @@ ARCHIVED_FIELDS: dict[str, dict[str, Any]] = {
 
 
 async def make_ready_lead(
-    session: AsyncSession, organisation_id: uuid.UUID, stage: LeadStage,
-    outcome: str | None = None, **fields: Any,
+    session: AsyncSession,
+    organisation_id: uuid.UUID,
+    stage: LeadStage,
+    outcome: str | None = None,
+    **fields: Any,
 ) -> tuple[Lead, LeadTeamMember]:
     """A lead at `stage` (ARCHIVED with `outcome`) that already has one team member."""
     if stage is LeadStage.ARCHIVED:
         assert outcome is not None
-        fields = {"outcome": outcome, "archived_at": datetime.now(UTC) - timedelta(minutes=5),
-                  **ARCHIVED_FIELDS[outcome], **fields}
+        fields = {
+            "outcome": outcome,
+            "archived_at": datetime.now(UTC) - timedelta(minutes=5),
+            **ARCHIVED_FIELDS[outcome],
+            **fields,
+        }
     lead = await make_lead(session, organisation_id=organisation_id, stage=stage, **fields)
     member = await add_member(session, lead.id)
     return lead, member
 
 
-async def prepare(session: AsyncSession, organisation_id: uuid.UUID, name: str,
-                  stage: LeadStage | None = None, outcome: str | None = None,
-                  ) -> tuple[Lead, dict[str, Any]]:
+async def prepare(
+    session: AsyncSession,
+    organisation_id: uuid.UUID,
+    name: str,
+    stage: LeadStage | None = None,
+    outcome: str | None = None,
+) -> tuple[Lead, dict[str, Any]]:
     """A lead (with a team member) and a valid input for `name` aimed at it."""
-    lead, member = await make_ready_lead(session, organisation_id, stage or READY_STAGE[name],
-                                         outcome)
+    lead, member = await make_ready_lead(
+        session, organisation_id, stage or READY_STAGE[name], outcome
+    )
     return lead, valid_input(name, lead.id, member.id)
 
 
 # --- Database probes. Column selects never come from the session's identity map. ---
+
 
 async def lead_row(session: AsyncSession, lead_id: uuid.UUID) -> dict[str, Any]:
     columns = [c for c in Lead.__table__.columns if c.name != "search_document"]
@@ -182,7 +211,9 @@ async def lead_row(session: AsyncSession, lead_id: uuid.UUID) -> dict[str, Any]:
 
 async def history_rows(session: AsyncSession, lead_id: uuid.UUID) -> list[LeadHistory]:
     rows = await session.scalars(
-        select(LeadHistory).where(LeadHistory.lead_id == lead_id).order_by(LeadHistory.id)
+        select(LeadHistory)
+        .where(LeadHistory.lead_id == lead_id)
+        .order_by(LeadHistory.id)
         .execution_options(populate_existing=True)
     )
     return list(rows)
@@ -190,7 +221,9 @@ async def history_rows(session: AsyncSession, lead_id: uuid.UUID) -> list[LeadHi
 
 async def outbox_rows(session: AsyncSession, lead_id: uuid.UUID) -> list[OutboxMessage]:
     rows = await session.scalars(
-        select(OutboxMessage).where(OutboxMessage.lead_id == lead_id).order_by(OutboxMessage.id)
+        select(OutboxMessage)
+        .where(OutboxMessage.lead_id == lead_id)
+        .order_by(OutboxMessage.id)
         .execution_options(populate_existing=True)
     )
     return list(rows)
@@ -198,18 +231,19 @@ async def outbox_rows(session: AsyncSession, lead_id: uuid.UUID) -> list[OutboxM
 
 async def team_rows(session: AsyncSession, lead_id: uuid.UUID) -> list[tuple[Any, ...]]:
     rows = await session.execute(
-        select(LeadTeamMember.id, LeadTeamMember.name, LeadTeamMember.email,
-               LeadTeamMember.phone)
+        select(LeadTeamMember.id, LeadTeamMember.name, LeadTeamMember.email, LeadTeamMember.phone)
         .where(LeadTeamMember.lead_id == lead_id)
         .order_by(LeadTeamMember.added_at, LeadTeamMember.id)
     )
     return [tuple(r) for r in rows]
 
 
-async def favorite_count(session: AsyncSession, lead_id: uuid.UUID,
-                         user_id: uuid.UUID | None = None) -> int:
-    statement = select(func.count()).select_from(LeadFavorite).where(
-        LeadFavorite.lead_id == lead_id)
+async def favorite_count(
+    session: AsyncSession, lead_id: uuid.UUID, user_id: uuid.UUID | None = None
+) -> int:
+    statement = (
+        select(func.count()).select_from(LeadFavorite).where(LeadFavorite.lead_id == lead_id)
+    )
     if user_id is not None:
         statement = statement.where(LeadFavorite.user_id == user_id)
     return int(await session.scalar(statement) or 0)
@@ -225,14 +259,15 @@ async def capture(session: AsyncSession, *lead_ids: uuid.UUID) -> dict[str, Any]
     """Everything a mutation could write: the leads' rows and parts, and table-wide marks."""
     marks = {
         "history_max_id": await session.scalar(select(func.coalesce(func.max(LeadHistory.id), 0))),
-        "outbox_max_id": await session.scalar(
-            select(func.coalesce(func.max(OutboxMessage.id), 0))),
+        "outbox_max_id": await session.scalar(select(func.coalesce(func.max(OutboxMessage.id), 0))),
         "team_count": await session.scalar(select(func.count()).select_from(LeadTeamMember)),
         "favorite_count": await session.scalar(select(func.count()).select_from(LeadFavorite)),
         "lead_versions": tuple(
-            (await session.execute(
-                select(func.count(), func.coalesce(func.sum(Lead.version), 0))
-            )).one()
+            (
+                await session.execute(
+                    select(func.count(), func.coalesce(func.sum(Lead.version), 0))
+                )
+            ).one()
         ),
     }
     leads = {}
@@ -256,9 +291,18 @@ def fields_of(errors: list[dict[str, Any]]) -> list[list[str] | None]:
     return sorted((e["field"] for e in errors), key=lambda f: f or [])
 
 
-def assert_event(message: OutboxMessage, *, topic: str, lead: Lead, actor: uuid.UUID,
-                 action: str, previous_stage: str, current_stage: str,
-                 current_outcome: str | None = None, previous_version: int = 1) -> None:
+def assert_event(
+    message: OutboxMessage,
+    *,
+    topic: str,
+    lead: Lead,
+    actor: uuid.UUID,
+    action: str,
+    previous_stage: str,
+    current_stage: str,
+    current_outcome: str | None = None,
+    previous_version: int = 1,
+) -> None:
     """One outbox row: topic, routing columns, and a payload with both snapshots."""
     payload = message.payload
     assert message.topic == topic
@@ -278,11 +322,23 @@ def assert_event(message: OutboxMessage, *, topic: str, lead: Lead, actor: uuid.
     assert payload["current"]["version"] == previous_version + 1
 
 
-def assert_history(row: LeadHistory, *, action: str, from_stage: str, to_stage: str,
-                   actor: uuid.UUID, outcome: str | None = None) -> None:
+def assert_history(
+    row: LeadHistory,
+    *,
+    action: str,
+    from_stage: str,
+    to_stage: str,
+    actor: uuid.UUID,
+    outcome: str | None = None,
+) -> None:
     assert row.action == action
     assert row.from_stage == from_stage
     assert row.to_stage == to_stage
     assert row.outcome == outcome
     assert row.actor_kind == "USER"
     assert row.actor_user_id == actor
+
+
+def change_map(entry: dict[str, Any]) -> dict[str, Any]:
+    """A GraphQL history entry's changes as {field: (from, to)}."""
+    return {c["field"]: (c["from"], c["to"]) for c in entry["changes"]}

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import uuid
 
-from tests.conftest import GraphQLClient
 from tests.factories import World
+from tests.graphql_client import GraphQLClient
 
 SEARCH = """query($q: String) { searchPartners(query: $q, first: 5) {
   nodes { profile { id name keywords } rank reasons { matchedKeywords responsivenessScore } } } }"""

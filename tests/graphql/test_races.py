@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db.models import Lead, LeadHistory, OutboxMessage
 from app.domain.lifecycle import LeadStage
-from tests.conftest import GraphQLClient
 from tests.factories import make_lead, make_partner
+from tests.graphql_client import GraphQLClient
 
 ACCEPT = """
 mutation($id: ID!, $v: Int) {

@@ -31,7 +31,6 @@ def test_contract_names_that_clients_depend_on() -> None:
         assert line in sdl, line
     for type_line in [
         "enum LeadTab {\n  MARKETPLACE\n  QUALIFIED\n  FAVORITES\n}",
-
         "type LeadPayload {\n  lead: Lead\n  errors: [UserError!]!\n}",
         "input MoneyInput {\n  amount: Decimal!\n",
     ]:
@@ -40,6 +39,6 @@ def test_contract_names_that_clients_depend_on() -> None:
 
 def test_error_codes_are_stable() -> None:
     sdl = schema_sdl()
-    block = sdl[sdl.index("enum ErrorCode {"):]
+    block = sdl[sdl.index("enum ErrorCode {") :]
     codes = block[: block.index("}")].split()[3:]
     assert {"NOT_FOUND", "FORBIDDEN", "INVALID_TRANSITION", "VALIDATION", "CONFLICT"} <= set(codes)

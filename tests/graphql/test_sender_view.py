@@ -7,8 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db.models import BusinessProfile
-from tests.conftest import GraphQLClient
 from tests.factories import World
+from tests.graphql_client import GraphQLClient
 
 SEND = """mutation($p: ID!) { sendQualifiedLead(profileId: $p, input: {
   company: {name: "Woodgrove", size: SIZE_51_250, country: "US"},

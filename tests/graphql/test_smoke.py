@@ -1,5 +1,5 @@
-from tests.conftest import GraphQLClient
 from tests.factories import World
+from tests.graphql_client import GraphQLClient
 
 
 async def test_viewer_sees_own_organisation(gql: GraphQLClient, world: World) -> None:

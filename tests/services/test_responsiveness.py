@@ -22,8 +22,8 @@ from app.domain.responsiveness import (
     score,
 )
 from app.services import responsiveness as service
-from tests.conftest import GraphQLClient
 from tests.factories import World, make_lead, make_partner
+from tests.graphql_client import GraphQLClient
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 RESPONSE = timedelta(days=14)  # make_lead's default: respond_by = received_at + 14 days

@@ -521,7 +521,7 @@ async def test_declined_customer_gets_a_polite_notice(
     sink: MailSink,
     gql: object,
 ) -> None:
-    from tests.conftest import GraphQLClient
+    from tests.graphql_client import GraphQLClient
 
     client = gql.as_user(world.contoso.referrals_admin)  # type: ignore[attr-defined]
     assert isinstance(client, GraphQLClient)
@@ -578,7 +578,7 @@ async def test_unknown_endpoint_or_deleted_endpoint_is_skipped(
 async def test_answering_a_lead_queues_one_debounced_score_recompute(
     gql: object, session: AsyncSession, world: World, settings: Settings
 ) -> None:
-    from tests.conftest import GraphQLClient
+    from tests.graphql_client import GraphQLClient
 
     assert isinstance(gql, GraphQLClient)
     profile_id = (await session.scalar(select(Lead.profile_id).where(

@@ -1,0 +1,425 @@
+"""Working an accepted lead over GraphQL (R8): edits, team, won and lost, versions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.lifecycle import LeadStage
+from tests.factories import World, make_lead
+from tests.graphql.lead_documents import (
+    ACCEPTED_ACTIONS,
+    LIFECYCLE,
+    add_member,
+    assert_event,
+    assert_history,
+    history_rows,
+    lead_row,
+    outbox_rows,
+    prepare,
+    succeed,
+    team_rows,
+    valid_input,
+)
+from tests.graphql_client import GraphQLClient
+
+# --- updateLead ---------------------------------------------------------------------------
+
+
+async def test_update_lead(gql: GraphQLClient, session: AsyncSession, world: World) -> None:
+    admin = world.contoso.referrals_admin
+    lead = await make_lead(
+        session,
+        organisation_id=world.contoso.organisation_id,
+        stage=LeadStage.ACCEPTED,
+        notes="old notes",
+    )
+    purchase_date = lead.estimated_purchase_date
+
+    result = await succeed(
+        gql.as_user(admin),
+        "updateLead",
+        {
+            "id": str(lead.id),
+            "expectedVersion": 1,
+            "dealName": "Adatum migration, phase 2",
+            "estimatedValue": {"amount": "75000", "currency": "GBP"},
+            "notes": None,
+            "crmId": "CRM-9",
+        },
+    )
+
+    assert result["stage"] == "ACCEPTED"
+    assert result["version"] == 2
+    assert result["allowedActions"] == ACCEPTED_ACTIONS
+    assert result["deal"]["name"] == "Adatum migration, phase 2"
+    assert result["deal"]["estimatedValue"] == {"amount": "75000.00", "currency": "GBP"}
+    assert result["deal"]["notes"] is None, "null clears an optional field"
+    assert result["deal"]["crmId"] == "CRM-9"
+    assert result["deal"]["estimatedPurchaseDate"] == purchase_date.isoformat(), (
+        "an omitted field stays as it is"
+    )
+    assert result["history"][-1]["action"] == "UPDATE"
+
+    history = await history_rows(session, lead.id)
+    assert len(history) == 2
+    assert_history(
+        history[-1], action="UPDATE", from_stage="ACCEPTED", to_stage="ACCEPTED", actor=admin
+    )
+    changes = history[-1].changes
+    assert set(changes) == {"deal_name", "estimated_value", "notes", "crm_id"}
+    assert changes["deal_name"] == {"from": "Adatum migration", "to": "Adatum migration, phase 2"}
+    assert changes["notes"] == {"from": "old notes", "to": None}
+    assert changes["crm_id"] == {"from": None, "to": "CRM-9"}
+    assert changes["estimated_value"]["to"] == {"amount": "75000.00", "currency": "GBP"}
+    assert Decimal(changes["estimated_value"]["from"]["amount"]) == Decimal("50000")
+
+    outbox = await outbox_rows(session, lead.id)
+    assert [m.topic for m in outbox] == ["lead.updated"]
+    assert_event(
+        outbox[0],
+        topic="lead.updated",
+        lead=lead,
+        actor=admin,
+        action="UPDATE",
+        previous_stage="ACCEPTED",
+        current_stage="ACCEPTED",
+    )
+    assert outbox[0].payload["current"]["deal_name"] == "Adatum migration, phase 2"
+
+
+async def test_update_records_only_fields_that_really_changed(
+    gql: GraphQLClient, session: AsyncSession, world: World
+) -> None:
+    """Sending the stored value again is not a change: 50000 USD is 50000 USD, whatever scale
+    the database keeps it at."""
+    lead = await make_lead(
+        session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
+    )
+    await succeed(
+        gql.as_user(world.contoso.referrals_admin),
+        "updateLead",
+        {
+            "id": str(lead.id),
+            "dealName": "Renamed",
+            "estimatedValue": {"amount": "50000", "currency": "USD"},
+            "estimatedPurchaseDate": lead.estimated_purchase_date.isoformat(),
+        },
+    )
+    changes = (await history_rows(session, lead.id))[-1].changes
+    assert set(changes) == {"deal_name"}, changes
+
+
+# --- addLeadTeamMember / removeLeadTeamMember ---------------------------------------------
+
+
+async def test_add_team_member(gql: GraphQLClient, session: AsyncSession, world: World) -> None:
+    admin = world.contoso.referrals_admin
+    lead = await make_lead(
+        session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
+    )
+    await add_member(session, lead.id, name="Sam Doe")
+
+    result = await succeed(
+        gql.as_user(admin),
+        "addLeadTeamMember",
+        {
+            "id": str(lead.id),
+            "expectedVersion": 1,
+            "name": " Kim Lee ",
+            "email": "kim@contoso.example",
+            "phone": "+44 20 7946 0000",
+        },
+    )
+
+    assert result["version"] == 2
+    assert result["stage"] == "ACCEPTED"
+    assert result["allowedActions"] == ACCEPTED_ACTIONS
+    assert [(m["name"], m["email"], m["phone"]) for m in result["team"]] == [
+        ("Sam Doe", "sam@contoso.example", None),
+        ("Kim Lee", "kim@contoso.example", "+44 20 7946 0000"),
+    ]
+    assert [name for _, name, _, _ in await team_rows(session, lead.id)] == ["Sam Doe", "Kim Lee"]
+
+    history = await history_rows(session, lead.id)
+    assert len(history) == 2
+    assert_history(
+        history[-1],
+        action="ADD_TEAM_MEMBER",
+        from_stage="ACCEPTED",
+        to_stage="ACCEPTED",
+        actor=admin,
+    )
+    assert history[-1].changes == {
+        "team_member_added": {"name": "Kim Lee", "email": "kim@contoso.example"}
+    }
+
+    outbox = await outbox_rows(session, lead.id)
+    assert [m.topic for m in outbox] == ["lead.updated"]
+    assert_event(
+        outbox[0],
+        topic="lead.updated",
+        lead=lead,
+        actor=admin,
+        action="ADD_TEAM_MEMBER",
+        previous_stage="ACCEPTED",
+        current_stage="ACCEPTED",
+    )
+
+
+async def test_remove_team_member(gql: GraphQLClient, session: AsyncSession, world: World) -> None:
+    admin = world.contoso.referrals_admin
+    lead = await make_lead(
+        session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
+    )
+    keep = await add_member(session, lead.id, name="Sam Doe")
+    gone = await add_member(session, lead.id, name="Kim Lee", email="kim@contoso.example")
+
+    result = await succeed(
+        gql.as_user(admin),
+        "removeLeadTeamMember",
+        {
+            "id": str(lead.id),
+            "expectedVersion": 1,
+            "memberId": str(gone.id),
+        },
+    )
+
+    assert result["version"] == 2
+    assert result["stage"] == "ACCEPTED"
+    assert [m["id"] for m in result["team"]] == [str(keep.id)]
+    assert [member_id for member_id, *_ in await team_rows(session, lead.id)] == [keep.id]
+
+    history = await history_rows(session, lead.id)
+    assert len(history) == 2
+    assert_history(
+        history[-1],
+        action="REMOVE_TEAM_MEMBER",
+        from_stage="ACCEPTED",
+        to_stage="ACCEPTED",
+        actor=admin,
+    )
+    assert history[-1].changes == {
+        "team_member_removed": {"name": "Kim Lee", "email": "kim@contoso.example"}
+    }
+
+    outbox = await outbox_rows(session, lead.id)
+    assert [m.topic for m in outbox] == ["lead.updated"]
+    assert_event(
+        outbox[0],
+        topic="lead.updated",
+        lead=lead,
+        actor=admin,
+        action="REMOVE_TEAM_MEMBER",
+        previous_stage="ACCEPTED",
+        current_stage="ACCEPTED",
+    )
+
+
+# --- markLeadWon / markLeadLost -----------------------------------------------------------
+
+
+async def test_mark_lead_won(gql: GraphQLClient, session: AsyncSession, world: World) -> None:
+    admin = world.contoso.referrals_admin
+    lead = await make_lead(
+        session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
+    )
+
+    result = await succeed(
+        gql.as_user(admin),
+        "markLeadWon",
+        {
+            "id": str(lead.id),
+            "expectedVersion": 1,
+            "finalValue": {"amount": "48000.5", "currency": "USD"},
+            "closingDate": "2026-11-30",
+        },
+    )
+
+    assert result["stage"] == "ARCHIVED"
+    assert result["outcome"] == "WON"
+    assert result["version"] == 2
+    assert result["allowedActions"] == []
+    assert result["archivedAt"] is not None
+    assert result["deal"]["finalValue"] == {"amount": "48000.50", "currency": "USD"}
+    assert result["deal"]["closingDate"] == "2026-11-30"
+    assert result["deal"]["name"] == "Adatum migration", "the deal data stays"
+
+    row = await lead_row(session, lead.id)
+    assert (row["stage"], row["outcome"], row["version"]) == ("ARCHIVED", "WON", 2)
+    assert (row["final_value_amount"], row["final_value_currency"]) == (Decimal("48000.5"), "USD")
+    assert row["archived_at"] is not None
+
+    history = await history_rows(session, lead.id)
+    assert len(history) == 2
+    assert_history(
+        history[-1],
+        action="MARK_WON",
+        from_stage="ACCEPTED",
+        to_stage="ARCHIVED",
+        outcome="WON",
+        actor=admin,
+    )
+    assert history[-1].changes == {
+        "closing_date": {"from": None, "to": "2026-11-30"},
+        "final_value": {"from": None, "to": {"amount": "48000.50", "currency": "USD"}},
+    }
+
+    outbox = await outbox_rows(session, lead.id)
+    assert [m.topic for m in outbox] == ["lead.won"]
+    assert_event(
+        outbox[0],
+        topic="lead.won",
+        lead=lead,
+        actor=admin,
+        action="MARK_WON",
+        previous_stage="ACCEPTED",
+        current_stage="ARCHIVED",
+        current_outcome="WON",
+    )
+
+
+async def test_mark_lead_lost(gql: GraphQLClient, session: AsyncSession, world: World) -> None:
+    admin = world.contoso.referrals_admin
+    lead = await make_lead(
+        session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
+    )
+    gql_client = gql.as_user(admin)
+
+    result = await succeed(
+        gql_client,
+        "markLeadLost",
+        {
+            "id": str(lead.id),
+            "expectedVersion": 1,
+            "reason": "OTHER",
+            "notes": "Built it in-house",
+        },
+    )
+
+    assert result["stage"] == "ARCHIVED"
+    assert result["outcome"] == "LOST"
+    assert result["version"] == 2
+    assert result["allowedActions"] == []
+    assert result["archivedAt"] is not None
+    assert result["deal"]["lostReason"] == "OTHER"
+    assert result["deal"]["lostNotes"] == "Built it in-house"
+    assert result["deal"]["finalValue"] is None
+    today = datetime.now(UTC).date()
+    assert result["deal"]["closingDate"] in {
+        today.isoformat(),
+        (today - timedelta(days=1)).isoformat(),
+    }, "closingDate defaults to today"
+
+    history = await history_rows(session, lead.id)
+    assert len(history) == 2
+    assert_history(
+        history[-1],
+        action="MARK_LOST",
+        from_stage="ACCEPTED",
+        to_stage="ARCHIVED",
+        outcome="LOST",
+        actor=admin,
+    )
+    changes = history[-1].changes
+    assert changes["lost_reason"] == {"from": None, "to": "OTHER"}
+    assert changes["lost_notes"] == {"from": None, "to": "Built it in-house"}
+    assert changes["closing_date"]["to"] == result["deal"]["closingDate"]
+
+    outbox = await outbox_rows(session, lead.id)
+    assert [m.topic for m in outbox] == ["lead.lost"]
+    assert_event(
+        outbox[0],
+        topic="lead.lost",
+        lead=lead,
+        actor=admin,
+        action="MARK_LOST",
+        previous_stage="ACCEPTED",
+        current_stage="ARCHIVED",
+        current_outcome="LOST",
+    )
+
+
+async def test_mark_lead_lost_with_final_value_and_date(
+    gql: GraphQLClient, session: AsyncSession, world: World
+) -> None:
+    lead, input = await prepare(session, world.contoso.organisation_id, "markLeadLost")
+    input.update(
+        reason="COMPETITOR",
+        finalValue={"amount": "9000", "currency": "CHF"},
+        closingDate="2026-10-01",
+    )
+    result = await succeed(gql.as_user(world.contoso.referrals_admin), "markLeadLost", input)
+    assert result["deal"]["lostReason"] == "COMPETITOR"
+    assert result["deal"]["lostNotes"] is None
+    assert result["deal"]["finalValue"] == {"amount": "9000.00", "currency": "CHF"}
+    assert result["deal"]["closingDate"] == "2026-10-01"
+    changes = (await history_rows(session, lead.id))[-1].changes
+    assert changes["final_value"] == {"from": None, "to": {"amount": "9000.00", "currency": "CHF"}}
+
+
+@pytest.mark.parametrize("name", LIFECYCLE)
+async def test_matching_expected_version_is_accepted(
+    gql: GraphQLClient, session: AsyncSession, world: World, name: str
+) -> None:
+    lead, input = await prepare(session, world.contoso.organisation_id, name)
+    lead.version = 5
+    await session.flush()
+    result = await succeed(
+        gql.as_user(world.contoso.referrals_admin), name, {**input, "expectedVersion": 5}
+    )
+    assert result["version"] == 6
+    assert (await lead_row(session, lead.id))["version"] == 6
+
+
+@pytest.mark.parametrize("name", LIFECYCLE)
+async def test_each_lifecycle_mutation_writes_one_history_row_and_bumps_version_once(
+    gql: GraphQLClient, session: AsyncSession, world: World, name: str
+) -> None:
+    lead, input = await prepare(session, world.contoso.organisation_id, name)
+    before_history = len(await history_rows(session, lead.id))
+    await succeed(gql.as_user(world.contoso.referrals_admin), name, input)
+    assert len(await history_rows(session, lead.id)) == before_history + 1
+    assert (await lead_row(session, lead.id))["version"] == 2
+    assert await outbox_rows(session, lead.id), "every lifecycle step publishes an event"
+
+
+async def test_two_mutations_in_one_request_each_see_the_other(
+    gql: GraphQLClient, session: AsyncSession, world: World
+) -> None:
+    """Mutation fields run in order, each in its own transaction, and each payload is read
+    after its own change (no stale per-request caches)."""
+    lead = await make_lead(session, organisation_id=world.contoso.organisation_id)
+    document = """
+    mutation Both($accept: AcceptLeadInput!, $update: UpdateLeadInput!) {
+      first: acceptLead(input: $accept) {
+        lead { version stage history { action } } errors { code }
+      }
+      second: updateLead(input: $update) {
+        lead { version stage deal { notes } history { action } } errors { code }
+      }
+    }"""
+    data = await gql.as_user(world.contoso.referrals_admin).data(
+        document,
+        {
+            "accept": {**valid_input("acceptLead", lead.id), "expectedVersion": 1},
+            "update": {"id": str(lead.id), "expectedVersion": 2, "notes": "second step"},
+        },
+    )
+    assert data["first"]["errors"] == [] and data["second"]["errors"] == []
+    assert data["first"]["lead"]["version"] == 2
+    assert [h["action"] for h in data["first"]["lead"]["history"]] == ["RECEIVE", "ACCEPT"]
+    assert data["second"]["lead"]["version"] == 3
+    assert data["second"]["lead"]["deal"]["notes"] == "second step"
+    assert [h["action"] for h in data["second"]["lead"]["history"]] == [
+        "RECEIVE",
+        "ACCEPT",
+        "UPDATE",
+    ]
+    assert [m.topic for m in await outbox_rows(session, lead.id)] == [
+        "lead.accepted",
+        "lead.updated",
+    ]

@@ -1,0 +1,258 @@
+"""Accepting and declining leads over GraphQL (R6): what each returns and writes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.factories import World, make_lead
+from tests.graphql.lead_documents import (
+    ACCEPTED_ACTIONS,
+    assert_event,
+    assert_history,
+    history_rows,
+    lead_row,
+    outbox_rows,
+    prepare,
+    succeed,
+    team_rows,
+    user_name,
+)
+from tests.graphql_client import GraphQLClient
+
+# --- acceptLead ---------------------------------------------------------------------------
+
+
+async def test_accept_lead(gql: GraphQLClient, session: AsyncSession, world: World) -> None:
+    admin = world.contoso.referrals_admin
+    lead = await make_lead(session, organisation_id=world.contoso.organisation_id)
+
+    result = await succeed(
+        gql.as_user(admin),
+        "acceptLead",
+        {
+            "id": str(lead.id),
+            "expectedVersion": 1,
+            "dealName": "  Adatum rollout  ",
+            "estimatedValue": {"amount": "125000.5", "currency": "eur"},
+            "estimatedPurchaseDate": "2027-03-31",
+            "notes": "Wants a pilot first",
+            "crmId": "CRM-42",
+            "campaignId": "CAMP-7",
+            "teamMembers": [
+                {"name": "Jo Park", "email": "jo@contoso.example", "phone": "+1 555 0100"}
+            ],
+        },
+    )
+
+    assert result["id"] == str(lead.id)
+    assert result["stage"] == "ACCEPTED"
+    assert result["outcome"] is None
+    assert result["version"] == 2
+    assert result["respondedAt"] is not None
+    assert result["archivedAt"] is None
+    assert result["allowedActions"] == ACCEPTED_ACTIONS
+    assert result["deal"] == {
+        "name": "Adatum rollout",
+        "estimatedValue": {"amount": "125000.50", "currency": "EUR"},
+        "estimatedPurchaseDate": "2027-03-31",
+        "notes": "Wants a pilot first",
+        "crmId": "CRM-42",
+        "campaignId": "CAMP-7",
+        "declineReason": None,
+        "declineNotes": None,
+        "finalValue": None,
+        "closingDate": None,
+        "lostReason": None,
+        "lostNotes": None,
+    }
+    assert [(m["name"], m["email"], m["phone"]) for m in result["team"]] == [
+        ("Jo Park", "jo@contoso.example", "+1 555 0100")
+    ]
+    assert [h["action"] for h in result["history"]] == ["RECEIVE", "ACCEPT"]
+    entry = result["history"][-1]
+    assert entry["fromStage"] == "RECEIVED" and entry["toStage"] == "ACCEPTED"
+    assert entry["actor"] == {"kind": "USER", "name": await user_name(session, admin)}
+
+    row = await lead_row(session, lead.id)
+    assert (row["stage"], row["outcome"], row["version"]) == ("ACCEPTED", None, 2)
+    assert row["deal_name"] == "Adatum rollout"
+    assert (row["estimated_value_amount"], row["estimated_value_currency"]) == (
+        Decimal("125000.5"),
+        "EUR",
+    )
+    assert row["responded_at"] is not None
+
+    history = await history_rows(session, lead.id)
+    assert len(history) == 2, "exactly one new history row"
+    assert_history(
+        history[-1], action="ACCEPT", from_stage="RECEIVED", to_stage="ACCEPTED", actor=admin
+    )
+    changes = history[-1].changes
+    assert changes["deal_name"] == {"from": None, "to": "Adatum rollout"}
+    assert changes["estimated_value"] == {
+        "from": None,
+        "to": {"amount": "125000.50", "currency": "EUR"},
+    }
+    assert changes["estimated_purchase_date"] == {"from": None, "to": "2027-03-31"}
+    assert changes["notes"] == {"from": None, "to": "Wants a pilot first"}
+    assert changes["crm_id"] == {"from": None, "to": "CRM-42"}
+    assert changes["campaign_id"] == {"from": None, "to": "CAMP-7"}
+    assert changes["team_members_added"] == ["Jo Park"]
+
+    outbox = await outbox_rows(session, lead.id)
+    assert [m.topic for m in outbox] == ["lead.accepted"]
+    assert_event(
+        outbox[0],
+        topic="lead.accepted",
+        lead=lead,
+        actor=admin,
+        action="ACCEPT",
+        previous_stage="RECEIVED",
+        current_stage="ACCEPTED",
+    )
+    assert outbox[0].payload["current"]["deal_name"] == "Adatum rollout"
+    assert outbox[0].payload["previous"]["deal_name"] is None
+
+    assert [(name, email) for _, name, email, _ in await team_rows(session, lead.id)] == [
+        ("Jo Park", "jo@contoso.example")
+    ]
+
+
+async def test_partner_admin_may_accept_too(
+    gql: GraphQLClient, session: AsyncSession, world: World
+) -> None:
+    lead, input = await prepare(session, world.contoso.organisation_id, "acceptLead")
+    result = await succeed(gql.as_user(world.contoso.partner_admin), "acceptLead", input)
+    assert result["stage"] == "ACCEPTED"
+    history = await history_rows(session, lead.id)
+    assert history[-1].actor_user_id == world.contoso.partner_admin
+
+
+async def test_accept_keeps_the_campaign_id_the_lead_came_with(
+    gql: GraphQLClient, session: AsyncSession, world: World
+) -> None:
+    lead, input = await prepare(session, world.contoso.organisation_id, "acceptLead")
+    lead.campaign_id = "SPRING-PROMO"
+    await session.flush()
+    result = await succeed(gql.as_user(world.contoso.referrals_admin), "acceptLead", input)
+    assert result["deal"]["campaignId"] == "SPRING-PROMO"
+    assert "campaign_id" not in (await history_rows(session, lead.id))[-1].changes
+
+
+async def test_accept_takes_values_at_the_limits(
+    gql: GraphQLClient, session: AsyncSession, world: World
+) -> None:
+    lead = await make_lead(session, organisation_id=world.contoso.organisation_id)
+    result = await succeed(
+        gql.as_user(world.contoso.referrals_admin),
+        "acceptLead",
+        {
+            "id": str(lead.id),
+            "dealName": "d" * 200,
+            "estimatedValue": {"amount": "999999999999.125", "currency": "KWD"},
+            "estimatedPurchaseDate": "2100-12-31",
+            "notes": "n" * 4000,
+            "crmId": "c" * 100,
+        },
+    )
+    assert result["deal"]["name"] == "d" * 200
+    assert result["deal"]["notes"] == "n" * 4000
+    assert result["deal"]["estimatedValue"] == {"amount": "999999999999.125", "currency": "KWD"}
+
+
+async def test_accept_in_a_zero_decimal_currency(
+    gql: GraphQLClient, session: AsyncSession, world: World
+) -> None:
+    _, input = await prepare(session, world.contoso.organisation_id, "acceptLead")
+    input["estimatedValue"] = {"amount": "1200", "currency": "JPY"}
+    result = await succeed(gql.as_user(world.contoso.referrals_admin), "acceptLead", input)
+    assert result["deal"]["estimatedValue"] == {"amount": "1200", "currency": "JPY"}
+
+
+# --- declineLead --------------------------------------------------------------------------
+
+
+async def test_decline_lead(gql: GraphQLClient, session: AsyncSession, world: World) -> None:
+    admin = world.contoso.referrals_admin
+    lead = await make_lead(
+        session,
+        organisation_id=world.contoso.organisation_id,
+        contact_name="Bo Buyer",
+        contact_email="bo.buyer@adatum.example",
+    )
+
+    result = await succeed(
+        gql.as_user(admin),
+        "declineLead",
+        {
+            "id": str(lead.id),
+            "expectedVersion": 1,
+            "reason": "OTHER",
+            "notes": "  Outside our region  ",
+        },
+    )
+
+    assert result["stage"] == "ARCHIVED"
+    assert result["outcome"] == "DECLINED"
+    assert result["version"] == 2
+    assert result["allowedActions"] == []
+    assert result["respondedAt"] is not None
+    assert result["archivedAt"] is not None
+    assert result["deal"]["declineReason"] == "OTHER"
+    assert result["deal"]["declineNotes"] == "Outside our region"
+    assert result["deal"]["name"] is None
+    entry = result["history"][-1]
+    assert (entry["action"], entry["fromStage"], entry["toStage"], entry["outcome"]) == (
+        "DECLINE",
+        "RECEIVED",
+        "ARCHIVED",
+        "DECLINED",
+    )
+
+    row = await lead_row(session, lead.id)
+    assert (row["stage"], row["outcome"], row["version"]) == ("ARCHIVED", "DECLINED", 2)
+    assert (row["decline_reason"], row["decline_notes"]) == ("OTHER", "Outside our region")
+    assert row["archived_at"] is not None
+
+    history = await history_rows(session, lead.id)
+    assert len(history) == 2
+    assert_history(
+        history[-1],
+        action="DECLINE",
+        from_stage="RECEIVED",
+        to_stage="ARCHIVED",
+        outcome="DECLINED",
+        actor=admin,
+    )
+    assert history[-1].changes == {
+        "decline_reason": {"from": None, "to": "OTHER"},
+        "decline_notes": {"from": None, "to": "Outside our region"},
+    }
+
+    outbox = await outbox_rows(session, lead.id)
+    assert sorted(m.topic for m in outbox) == ["lead.declined", "notify.lead_declined"]
+    for message in outbox:
+        assert_event(
+            message,
+            topic=message.topic,
+            lead=lead,
+            actor=admin,
+            action="DECLINE",
+            previous_stage="RECEIVED",
+            current_stage="ARCHIVED",
+            current_outcome="DECLINED",
+        )
+    assert len({m.payload["event_id"] for m in outbox}) == 2, "each message has its own id"
+    notify = next(m for m in outbox if m.topic == "notify.lead_declined")
+    assert notify.payload["recipient"] == {"name": "Bo Buyer", "email": "bo.buyer@adatum.example"}
+
+
+async def test_decline_without_notes_for_a_reason_that_needs_none(
+    gql: GraphQLClient, session: AsyncSession, world: World
+) -> None:
+    _, input = await prepare(session, world.contoso.organisation_id, "declineLead")
+    result = await succeed(gql.as_user(world.contoso.referrals_admin), "declineLead", input)
+    assert result["deal"]["declineReason"] == "NO_CAPACITY"
+    assert result["deal"]["declineNotes"] is None
