@@ -1,6 +1,6 @@
 """Favorites, a full walk through the lifecycle, and bad credentials, over GraphQL.
 
-Refusals (error codes, bad input, other tenants) are in test_mutations_refusals.py."""
+Refusals are in test_mutation_refusals.py and test_mutation_bad_input.py."""
 
 from __future__ import annotations
 
