@@ -6,7 +6,7 @@ SQL from `snapshot_sql` and `event_sql`."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -47,6 +47,23 @@ def money_json(amount: Decimal | None, currency: str | None) -> dict[str, str] |
     if amount is None or currency is None:
         return None
     return {"amount": str(in_minor_units(amount, currency)), "currency": currency}
+
+
+def api_name(name: str) -> str:
+    """`deal_name` -> `dealName`: history and events speak the API's own field names."""
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def field_change(old: Any, new: Any) -> dict[str, Any]:
+    """How a changed field is recorded."""
+    return {"from": json_value(old), "to": json_value(new)}
+
+
+def members_change(kind: str, members: Iterable[tuple[str, str | None]]) -> dict[str, Any]:
+    """Team members added or removed, always as a list of {name, email}, however many."""
+    key = {"added": "teamMembersAdded", "removed": "teamMembersRemoved"}[kind]
+    return {key: [{"name": name, "email": email} for name, email in members]}
 
 
 def snapshot(lead: Lead) -> dict[str, Any]:

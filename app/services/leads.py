@@ -30,7 +30,14 @@ from app.domain.validation import MAX_NAME, MAX_NOTES, MAX_REF, Checker
 from app.jobs import score_profile, stage
 from app.services.auth import Actor
 from app.services.errors import ErrorCode, Refused, parse_id
-from app.services.history import json_value, money_json, record_step, snapshot
+from app.services.history import (
+    api_name,
+    field_change,
+    members_change,
+    money_json,
+    record_step,
+    snapshot,
+)
 
 MAX_TEAM_MEMBERS = 50
 
@@ -152,7 +159,7 @@ async def _apply(
 
 
 def _diff(lead: Lead, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Set deal fields on `lead`; return {field: {from, to}} for those that changed."""
+    """Set deal fields on `lead`; return the changes of those that changed."""
     changes: dict[str, Any] = {}
     for name, value in values.items():
         if name == "estimated_value":
@@ -161,12 +168,12 @@ def _diff(lead: Lead, values: Mapping[str, Any]) -> dict[str, Any]:
             if old != new:
                 lead.estimated_value_amount = value.amount if value else None
                 lead.estimated_value_currency = value.currency if value else None
-                changes[name] = {"from": old, "to": new}
+                changes[api_name(name)] = field_change(old, new)
             continue
         old_value = getattr(lead, name)
         if old_value != value:
             setattr(lead, name, value)
-            changes[name] = {"from": json_value(old_value), "to": json_value(value)}
+            changes[api_name(name)] = field_change(old_value, value)
     return changes
 
 
@@ -228,7 +235,7 @@ async def accept_lead(
         changes = _diff(lead, values)
         session.add_all(_team_member(lead, m, now) for m in members)
         if members:
-            changes["team_members_added"] = [m.name for m in members]
+            changes.update(members_change("added", ((m.name, m.email) for m in members)))
         return changes
 
     return await _apply(session, actor, raw_id, expected_version, LeadAction.ACCEPT, now, change)
@@ -311,7 +318,7 @@ async def add_team_member(
         if c.problems:
             return None
         session.add(_team_member(lead, checked, now))
-        return {"team_member_added": {"name": checked.name, "email": checked.email}}
+        return members_change("added", [(checked.name, checked.email)])
 
     return await _apply(
         session, actor, raw_id, expected_version, LeadAction.ADD_TEAM_MEMBER, now, change
@@ -343,7 +350,7 @@ async def remove_team_member(
         ).one_or_none()
         if member is None:
             return Refused.one(ErrorCode.NOT_FOUND, "no such team member on this lead", "member_id")
-        return {"team_member_removed": {"name": member.name, "email": member.email}}
+        return members_change("removed", [(member.name, member.email)])
 
     return await _apply(
         session, actor, raw_id, expected_version, LeadAction.REMOVE_TEAM_MEMBER, now, change
@@ -366,7 +373,9 @@ async def mark_won(
         if c.problems or money is None:
             return None
         changes = _diff(lead, {"closing_date": day})
-        changes["final_value"] = {"from": None, "to": money_json(money.amount, money.currency)}
+        changes[api_name("final_value")] = field_change(
+            None, money_json(money.amount, money.currency)
+        )
         lead.final_value_amount, lead.final_value_currency = money.amount, money.currency
         return changes
 
@@ -396,10 +405,9 @@ async def mark_lost(
         )
         if money is not None:
             lead.final_value_amount, lead.final_value_currency = money.amount, money.currency
-            changes["final_value"] = {
-                "from": None,
-                "to": money_json(money.amount, money.currency),
-            }
+            changes[api_name("final_value")] = field_change(
+                None, money_json(money.amount, money.currency)
+            )
         return changes
 
     return await _apply(session, actor, raw_id, expected_version, LeadAction.MARK_LOST, now, change)

@@ -16,6 +16,7 @@ from app.config import Settings
 from app.db.models import Lead, LeadHistory
 from app.domain.lifecycle import UNWORKED_OUTCOMES, ActorKind, LeadAction, LeadStage, LeadType
 from app.domain.reference import CompanySize
+from app.services.history import api_name, field_change
 from app.services.intake import IncomingLead, receive_lead
 from app.services.matching import LeadNeed, rank_partners
 
@@ -70,7 +71,7 @@ async def _reroute(session: AsyncSession, lead: Lead, *, now: datetime, settings
         lead_type=LeadType(lead.type),
     )
     picks = await rank_partners(session, need, first=1, exclude=sorted(offered))
-    changes: dict[str, object] = {"outcome": lead.outcome}
+    changes: dict[str, object]
     if picks:
         pick = picks[0].profile
         offered_lead = await receive_lead(
@@ -100,9 +101,13 @@ async def _reroute(session: AsyncSession, lead: Lead, *, now: datetime, settings
             now=now,
             settings=settings,
         )
-        changes.update(rerouted_to={"lead_id": str(offered_lead.id), "partner": pick.name})
+        rerouted_to = {"leadId": str(offered_lead.id), "partner": pick.name}
+        changes = {api_name("rerouted_to"): field_change(None, rerouted_to)}
     else:
-        changes.update(rerouted_to=None, reason="no suggested partner has not had this lead")
+        changes = {
+            api_name("rerouted_to"): field_change(None, None),
+            "reason": "no suggested partner has not had this lead",
+        }
     if lead.engagement_id is None:
         lead.engagement_id = engagement
     session.add(

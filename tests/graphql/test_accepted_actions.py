@@ -70,12 +70,12 @@ async def test_update_lead(gql: GraphQLClient, session: AsyncSession, world: Wor
         history[-1], action="UPDATE", from_stage="ACCEPTED", to_stage="ACCEPTED", actor=admin
     )
     changes = history[-1].changes
-    assert set(changes) == {"deal_name", "estimated_value", "notes", "crm_id"}
-    assert changes["deal_name"] == {"from": "Adatum migration", "to": "Adatum migration, phase 2"}
+    assert set(changes) == {"dealName", "estimatedValue", "notes", "crmId"}
+    assert changes["dealName"] == {"from": "Adatum migration", "to": "Adatum migration, phase 2"}
     assert changes["notes"] == {"from": "old notes", "to": None}
-    assert changes["crm_id"] == {"from": None, "to": "CRM-9"}
-    assert changes["estimated_value"]["to"] == {"amount": "75000.00", "currency": "GBP"}
-    assert Decimal(changes["estimated_value"]["from"]["amount"]) == Decimal("50000")
+    assert changes["crmId"] == {"from": None, "to": "CRM-9"}
+    assert changes["estimatedValue"]["to"] == {"amount": "75000.00", "currency": "GBP"}
+    assert Decimal(changes["estimatedValue"]["from"]["amount"]) == Decimal("50000")
 
     outbox = await outbox_rows(session, lead.id)
     assert [m.topic for m in outbox] == ["lead.updated"]
@@ -110,7 +110,7 @@ async def test_update_records_only_fields_that_really_changed(
         },
     )
     changes = (await history_rows(session, lead.id))[-1].changes
-    assert set(changes) == {"deal_name"}, changes
+    assert set(changes) == {"dealName"}, changes
 
 
 # --- addLeadTeamMember / removeLeadTeamMember ---------------------------------------------
@@ -154,7 +154,7 @@ async def test_add_team_member(gql: GraphQLClient, session: AsyncSession, world:
         actor=admin,
     )
     assert history[-1].changes == {
-        "team_member_added": {"name": "Kim Lee", "email": "kim@contoso.example"}
+        "teamMembersAdded": [{"name": "Kim Lee", "email": "kim@contoso.example"}]
     }
 
     outbox = await outbox_rows(session, lead.id)
@@ -203,7 +203,7 @@ async def test_remove_team_member(gql: GraphQLClient, session: AsyncSession, wor
         actor=admin,
     )
     assert history[-1].changes == {
-        "team_member_removed": {"name": "Kim Lee", "email": "kim@contoso.example"}
+        "teamMembersRemoved": [{"name": "Kim Lee", "email": "kim@contoso.example"}]
     }
 
     outbox = await outbox_rows(session, lead.id)
@@ -264,8 +264,8 @@ async def test_mark_lead_won(gql: GraphQLClient, session: AsyncSession, world: W
         actor=admin,
     )
     assert history[-1].changes == {
-        "closing_date": {"from": None, "to": "2026-11-30"},
-        "final_value": {"from": None, "to": {"amount": "48000.50", "currency": "USD"}},
+        "closingDate": {"from": None, "to": "2026-11-30"},
+        "finalValue": {"from": None, "to": {"amount": "48000.50", "currency": "USD"}},
     }
 
     outbox = await outbox_rows(session, lead.id)
@@ -325,9 +325,9 @@ async def test_mark_lead_lost(gql: GraphQLClient, session: AsyncSession, world: 
         actor=admin,
     )
     changes = history[-1].changes
-    assert changes["lost_reason"] == {"from": None, "to": "OTHER"}
-    assert changes["lost_notes"] == {"from": None, "to": "Built it in-house"}
-    assert changes["closing_date"]["to"] == result["deal"]["closingDate"]
+    assert changes["lostReason"] == {"from": None, "to": "OTHER"}
+    assert changes["lostNotes"] == {"from": None, "to": "Built it in-house"}
+    assert changes["closingDate"]["to"] == result["deal"]["closingDate"]
 
     outbox = await outbox_rows(session, lead.id)
     assert [m.topic for m in outbox] == ["lead.lost"]
@@ -358,7 +358,7 @@ async def test_mark_lead_lost_with_final_value_and_date(
     assert result["deal"]["finalValue"] == {"amount": "9000.00", "currency": "CHF"}
     assert result["deal"]["closingDate"] == "2026-10-01"
     changes = (await history_rows(session, lead.id))[-1].changes
-    assert changes["final_value"] == {"from": None, "to": {"amount": "9000.00", "currency": "CHF"}}
+    assert changes["finalValue"] == {"from": None, "to": {"amount": "9000.00", "currency": "CHF"}}
 
 
 @pytest.mark.parametrize("name", LIFECYCLE)

@@ -182,7 +182,7 @@ async def test_accepted_lead_has_deal_team_and_history_without_a_clock(
             to_stage="ACCEPTED",
             actor_kind="USER",
             actor_user_id=partner.referrals_admin,
-            changes={"deal_name": {"from": None, "to": "Adatum migration"}},
+            changes={"dealName": {"from": None, "to": "Adatum migration"}},
             at=received_at + timedelta(hours=2),
         )
     )
@@ -231,7 +231,7 @@ async def test_accepted_lead_has_deal_team_and_history_without_a_clock(
         ("RECEIVE", {"kind": "SYSTEM", "name": None}),
         ("ACCEPT", {"kind": "USER", "name": names[partner.referrals_admin]}),
     ]
-    assert got["history"][1]["changes"] == [{"field": "deal_name"}]
+    assert got["history"][1]["changes"] == [{"field": "dealName"}]
     assert got["sender"] == {
         "kind": "PLATFORM",
         "name": names[world.seller],

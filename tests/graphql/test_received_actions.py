@@ -90,16 +90,16 @@ async def test_accept_lead(gql: GraphQLClient, session: AsyncSession, world: Wor
         history[-1], action="ACCEPT", from_stage="RECEIVED", to_stage="ACCEPTED", actor=admin
     )
     changes = history[-1].changes
-    assert changes["deal_name"] == {"from": None, "to": "Adatum rollout"}
-    assert changes["estimated_value"] == {
+    assert changes["dealName"] == {"from": None, "to": "Adatum rollout"}
+    assert changes["estimatedValue"] == {
         "from": None,
         "to": {"amount": "125000.50", "currency": "EUR"},
     }
-    assert changes["estimated_purchase_date"] == {"from": None, "to": "2027-03-31"}
+    assert changes["estimatedPurchaseDate"] == {"from": None, "to": "2027-03-31"}
     assert changes["notes"] == {"from": None, "to": "Wants a pilot first"}
-    assert changes["crm_id"] == {"from": None, "to": "CRM-42"}
-    assert changes["campaign_id"] == {"from": None, "to": "CAMP-7"}
-    assert changes["team_members_added"] == ["Jo Park"]
+    assert changes["crmId"] == {"from": None, "to": "CRM-42"}
+    assert changes["campaignId"] == {"from": None, "to": "CAMP-7"}
+    assert changes["teamMembersAdded"] == [{"name": "Jo Park", "email": "jo@contoso.example"}]
 
     outbox = await outbox_rows(session, lead.id)
     assert [m.topic for m in outbox] == ["lead.accepted"]
@@ -138,7 +138,7 @@ async def test_accept_keeps_the_campaign_id_the_lead_came_with(
     await session.flush()
     result = await succeed(gql.as_user(world.contoso.referrals_admin), "acceptLead", input)
     assert result["deal"]["campaignId"] == "SPRING-PROMO"
-    assert "campaign_id" not in (await history_rows(session, lead.id))[-1].changes
+    assert "campaignId" not in (await history_rows(session, lead.id))[-1].changes
 
 
 async def test_accept_takes_values_at_the_limits(
@@ -227,8 +227,8 @@ async def test_decline_lead(gql: GraphQLClient, session: AsyncSession, world: Wo
         actor=admin,
     )
     assert history[-1].changes == {
-        "decline_reason": {"from": None, "to": "OTHER"},
-        "decline_notes": {"from": None, "to": "Outside our region"},
+        "declineReason": {"from": None, "to": "OTHER"},
+        "declineNotes": {"from": None, "to": "Outside our region"},
     }
 
     outbox = await outbox_rows(session, lead.id)

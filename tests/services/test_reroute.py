@@ -114,7 +114,7 @@ async def test_a_reroute_chain_of_three_partners(
         )
     ).one()
     assert history.actor_kind == "SYSTEM"
-    assert history.changes["rerouted_to"]["lead_id"] == str(chain[1].id)
+    assert history.changes["reroutedTo"]["to"]["leadId"] == str(chain[1].id)
     received = (
         await session.scalars(
             select(LeadHistory).where(
