@@ -1,7 +1,7 @@
 """What a lifecycle step leaves behind: one history row, and one outbox row per side effect the
 domain chooses for it (`effects_of`). The event payload is defined once here, for steps applied
 one by one in Python (`record_step`) and for the set-based sweeps, which build the same payload in
-SQL from `snapshot_sql` and `event_sql`."""
+SQL from `snapshot_sql` (app/services/sweeps.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Lead, LeadHistory, OutboxMessage
-from app.domain.events import Audience, Effect, effects_of
+from app.domain.events import Audience, effects_of
 from app.domain.lifecycle import ActorKind, Transition
 from app.domain.reference import CURRENCY_MINOR_UNITS, in_minor_units
 from app.jobs import relay, stage
@@ -92,37 +92,6 @@ def snapshot_sql(alias: str) -> str:
     return f"jsonb_build_object({', '.join(parts)})"
 
 
-def event_payload(
-    effect: Effect,
-    lead: Lead,
-    step: Transition,
-    actor: Actor | None,
-    now: datetime,
-    changes: Mapping[str, Any],
-    previous: dict[str, Any] | None,
-    current: dict[str, Any],
-) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "event_id": str(uuid.uuid4()),
-        "type": effect.topic.value,
-        "lead_id": str(lead.id),
-        "organisation_id": str(lead.organisation_id),
-        "action": step.action.value,
-        "occurred_at": now.isoformat(),
-        "actor": {"kind": ActorKind.USER.value, "user_id": str(actor.user_id)}
-        if actor
-        else {"kind": ActorKind.SYSTEM.value},
-        "previous": previous,
-        "current": current,
-        "changes": dict(changes),
-    }
-    if effect.audience is Audience.CUSTOMER:
-        payload["recipient"] = {"name": lead.contact_name, "email": lead.contact_email}
-    elif effect.audience is not None:
-        payload["audience"] = effect.audience.value
-    return payload
-
-
 async def record_step(
     session: AsyncSession,
     lead: Lead,
@@ -148,16 +117,35 @@ async def record_step(
         )
     )
     current = snapshot(lead)
-    rows = [
-        {
-            "topic": effect.topic.value,
-            "lead_id": lead.id,
-            "organisation_id": lead.organisation_id,
-            "payload": event_payload(effect, lead, step, actor, now, changes, previous, current),
-            "created_at": now,
+    rows = []
+    for effect in effects_of(step):
+        payload: dict[str, Any] = {
+            "event_id": str(uuid.uuid4()),
+            "type": effect.topic.value,
+            "lead_id": str(lead.id),
+            "organisation_id": str(lead.organisation_id),
+            "action": step.action.value,
+            "occurred_at": now.isoformat(),
+            "actor": {"kind": ActorKind.USER.value, "user_id": str(actor.user_id)}
+            if actor
+            else {"kind": ActorKind.SYSTEM.value},
+            "previous": previous,
+            "current": current,
+            "changes": dict(changes),
         }
-        for effect in effects_of(step)
-    ]
+        if effect.audience is Audience.CUSTOMER:
+            payload["recipient"] = {"name": lead.contact_name, "email": lead.contact_email}
+        elif effect.audience is not None:
+            payload["audience"] = effect.audience.value
+        rows.append(
+            {
+                "topic": effect.topic.value,
+                "lead_id": lead.id,
+                "organisation_id": lead.organisation_id,
+                "payload": payload,
+                "created_at": now,
+            }
+        )
     if rows:
         await session.execute(insert(OutboxMessage), rows)
         stage(session, relay())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -17,7 +17,7 @@ from app.db.models import Lead, LeadFavorite
 from app.domain.lifecycle import LeadOutcome, LeadStage, LeadTab, LeadType
 from app.services.auth import Actor
 from app.services.errors import ErrorCode, Refused
-from app.services.paging import Keyset, Page, as_utc, decode_cursor, keyset_page, page_size
+from app.services.paging import Key, Keyset, Page, as_utc, decode_cursor, keyset_page, page_size
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
@@ -108,14 +108,40 @@ def _filters(f: LeadFilter) -> list[ColumnElement[bool]] | Refused:
     return conditions
 
 
-def _keyset(order: LeadOrder) -> Keyset:
+@dataclass(frozen=True, slots=True)
+class _PageRequest:
+    order: LeadOrder
+    limit: int
+    keyset: Keyset
+    after: tuple[Key, uuid.UUID] | None
+
+
+def _page_request(first: int | None, after: str | None, order: LeadOrder) -> _PageRequest | Refused:
+    """The page size, the order's keyset and the cursor's key, or why they are wrong."""
+    limit = page_size(first, default=DEFAULT_PAGE, maximum=MAX_PAGE)
+    if isinstance(limit, Refused):
+        return limit
     column_name, descending = ORDERS[order]
-    return Keyset(order.value, getattr(Lead, column_name), Lead.id, descending)
+    keyset = Keyset(order.value, getattr(Lead, column_name), Lead.id, descending)
+    key = decode_cursor(after, keyset.tag, datetime) if after is not None else None
+    if isinstance(key, Refused):
+        return key
+    return _PageRequest(order, limit, keyset, key)
 
 
-def _sort_key(order: LeadOrder) -> Callable[[Lead], tuple[datetime, uuid.UUID]]:
-    column_name = ORDERS[order][0]
-    return lambda lead: (getattr(lead, column_name), lead.id)
+async def _lead_page(
+    session: AsyncSession, where: ColumnElement[bool], request: _PageRequest
+) -> LeadPage:
+    column_name = ORDERS[request.order][0]
+    return await keyset_page(
+        session,
+        select(Lead).where(where),
+        request.keyset,
+        limit=request.limit,
+        after=request.after,
+        key_of=lambda lead: (getattr(lead, column_name), lead.id),
+        count_statement=select(func.count()).select_from(Lead).where(where),
+    )
 
 
 async def list_leads(
@@ -127,29 +153,16 @@ async def list_leads(
     first: int | None = None,
     after: str | None = None,
 ) -> LeadPage | Refused:
-    limit = page_size(first, default=DEFAULT_PAGE, maximum=MAX_PAGE)
-    if isinstance(limit, Refused):
-        return limit
-    keyset = _keyset(order)
-    key = decode_cursor(after, keyset.tag, datetime) if after is not None else None
-    if isinstance(key, Refused):
-        return key
+    request = _page_request(first, after, order)
+    if isinstance(request, Refused):
+        return request
     conditions = _filters(filter or LeadFilter())
     if isinstance(conditions, Refused):
         return conditions
     if actor is None or not actor.manages_leads:
         # Anonymous callers and partner users without a referrals role see no leads.
         return Page.empty()
-    where = and_(*_scope(actor, tab), *conditions)
-    return await keyset_page(
-        session,
-        select(Lead).where(where),
-        keyset,
-        limit=limit,
-        after=key,
-        key_of=_sort_key(order),
-        count_statement=select(func.count()).select_from(Lead).where(where),
-    )
+    return await _lead_page(session, and_(*_scope(actor, tab), *conditions), request)
 
 
 async def list_sent_leads(
@@ -160,26 +173,13 @@ async def list_sent_leads(
 ) -> LeadPage | Refused:
     """What the caller sent, newest first, with each lead's stage and outcome: for platform
     staff and for partners who referred leads. Others (and anonymous callers) get nothing."""
-    limit = page_size(first, default=DEFAULT_PAGE, maximum=MAX_PAGE)
-    if isinstance(limit, Refused):
-        return limit
     order = LeadOrder.RECEIVED_AT_DESC
-    keyset = _keyset(order)
-    key = decode_cursor(after, keyset.tag, datetime) if after is not None else None
-    if isinstance(key, Refused):
-        return key
+    request = _page_request(first, after, order)
+    if isinstance(request, Refused):
+        return request
     if actor is None or not (actor.organisation_kind == "PLATFORM" or actor.manages_leads):
         return Page.empty()
-    where = Lead.sender_user_id == actor.user_id
-    return await keyset_page(
-        session,
-        select(Lead).where(where),
-        keyset,
-        limit=limit,
-        after=key,
-        key_of=_sort_key(order),
-        count_statement=select(func.count()).select_from(Lead).where(where),
-    )
+    return await _lead_page(session, Lead.sender_user_id == actor.user_id, request)
 
 
 async def count_page(session: AsyncSession, page: LeadPage) -> int:
