@@ -4,7 +4,7 @@ result to a payload. A refusal rolls everything back, so nothing is half-written
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +26,6 @@ from app.graphql.types.inputs import (
 from app.graphql.types.lead import Lead
 from app.services import leads
 from app.services.errors import Refused
-from app.services.leads import TeamMemberInput
 
 
 @strawberry.type(description="The lead after the mutation, or why nothing changed.")
@@ -51,26 +50,18 @@ class _LeadActionInput(Protocol):
     id: strawberry.ID
     expected_version: int | None
 
+    def to_service(self) -> leads.LeadCommand: ...
 
-async def _act(
-    info: Info[Context, None],
-    input: _LeadActionInput,
-    action: Callable[..., Awaitable[models.Lead | Refused]],
-    *args: Any,
-    **kwargs: Any,
-) -> LeadPayload:
-    """A lifecycle action on `input.id` by the viewer, guarded by `input.expectedVersion`."""
+
+async def _act(info: Info[Context, None], input: _LeadActionInput) -> LeadPayload:
+    """The input's lifecycle command on `input.id` by the viewer, guarded by its
+    `expectedVersion`."""
     ctx = info.context
+    command = input.to_service()
     return await lead_change(
         info,
-        lambda s: action(
-            s,
-            ctx.actor,
-            input.id,
-            *args,
-            expected_version=input.expected_version,
-            now=ctx.now,
-            **kwargs,
+        lambda s: leads.act(
+            s, ctx.actor, input.id, command, expected_version=input.expected_version, now=ctx.now
         ),
     )
 
@@ -79,49 +70,39 @@ async def _act(
 class Mutation:
     @strawberry.mutation(description="RECEIVED -> ACCEPTED with the deal's name, value and date.")
     async def accept_lead(self, info: Info[Context, None], input: AcceptLeadInput) -> LeadPayload:
-        return await _act(info, input, leads.accept_lead, input.to_service())
+        return await _act(info, input)
 
     @strawberry.mutation(description="RECEIVED -> ARCHIVED (DECLINED); the customer is told.")
     async def decline_lead(self, info: Info[Context, None], input: DeclineLeadInput) -> LeadPayload:
-        return await _act(info, input, leads.decline_lead, input.reason, input.notes)
+        return await _act(info, input)
 
     @strawberry.mutation(description="Edit an accepted lead's deal fields.")
     async def update_lead(self, info: Info[Context, None], input: UpdateLeadInput) -> LeadPayload:
-        return await _act(info, input, leads.update_lead, input.provided_fields())
+        return await _act(info, input)
 
     @strawberry.mutation(description="Add an employee working on an accepted lead.")
     async def add_lead_team_member(
         self, info: Info[Context, None], input: AddLeadTeamMemberInput
     ) -> LeadPayload:
-        member = TeamMemberInput(name=input.name, email=input.email, phone=input.phone)
-        return await _act(info, input, leads.add_team_member, member)
+        return await _act(info, input)
 
     @strawberry.mutation(description="Remove an employee from an accepted lead.")
     async def remove_lead_team_member(
         self, info: Info[Context, None], input: RemoveLeadTeamMemberInput
     ) -> LeadPayload:
-        return await _act(info, input, leads.remove_team_member, input.member_id)
+        return await _act(info, input)
 
     @strawberry.mutation(description="ACCEPTED -> ARCHIVED (WON) with the final value and date.")
     async def mark_lead_won(
         self, info: Info[Context, None], input: MarkLeadWonInput
     ) -> LeadPayload:
-        final_value = input.final_value.to_service()
-        return await _act(info, input, leads.mark_won, final_value, input.closing_date)
+        return await _act(info, input)
 
     @strawberry.mutation(description="ACCEPTED -> ARCHIVED (LOST) with a reason.")
     async def mark_lead_lost(
         self, info: Info[Context, None], input: MarkLeadLostInput
     ) -> LeadPayload:
-        return await _act(
-            info,
-            input,
-            leads.mark_lost,
-            input.reason,
-            input.notes,
-            final_value=input.final_value.to_service() if input.final_value else None,
-            closing_date=input.closing_date,
-        )
+        return await _act(info, input)
 
     @strawberry.mutation(description="Heart or un-heart a lead for the viewer; idempotent.")
     async def set_lead_favorite(

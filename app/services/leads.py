@@ -1,17 +1,17 @@
-"""Lead use cases: (session, actor, input) -> lead or Refused.
+"""Lead actions: `act(session, actor, lead_id, command)` -> the lead, or Refused.
 
-Each action locks the lead row, checks the caller's version and the lifecycle table, applies the
-change, and writes its history row and outbox rows in the caller's transaction. Services flush,
-never commit.
+Each command names its lifecycle action and knows what it changes. `act` locks the lead row,
+checks the caller's version and the lifecycle table, applies the command, and writes the step's
+history and outbox rows in the caller's transaction. Services flush, never commit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,18 +55,7 @@ class TeamMemberInput:
     phone: str | None = None
 
 
-@dataclass(slots=True)
-class AcceptInput:
-    deal_name: str | None
-    estimated_value: Money | None
-    estimated_purchase_date: date | None
-    notes: str | None = None
-    crm_id: str | None = None
-    campaign_id: str | None = None
-    team_members: list[TeamMemberInput] = field(default_factory=list)
-
-
-# Deal fields `updateLead` may change, with whether the accepted stage requires a value.
+# Deal fields `Update` may change, with whether the accepted stage requires a value.
 UPDATABLE_DEAL_FIELDS: dict[str, bool] = {
     "deal_name": True,
     "estimated_value": True,
@@ -75,6 +64,18 @@ UPDATABLE_DEAL_FIELDS: dict[str, bool] = {
     "crm_id": False,
     "campaign_id": False,
 }
+
+
+class LeadCommand(Protocol):
+    """What a person asks to do to a lead: its lifecycle action, and the change it makes once the
+    table allows it. `apply` records problems on the checker, or refuses, or returns the changes
+    for the history."""
+
+    action: ClassVar[LeadAction]
+
+    async def apply(
+        self, session: AsyncSession, lead: Lead, check: Checker, now: datetime
+    ) -> dict[str, Any] | Refused | None: ...
 
 
 def lead_state(lead: Lead) -> LeadState:
@@ -115,32 +116,32 @@ async def _lock_lead(
     return lead
 
 
-async def _apply(
+async def act(
     session: AsyncSession,
     actor: Actor | None,
-    raw_id: str,
-    expected_version: int | None,
-    action: LeadAction,
+    lead_id: str,
+    command: LeadCommand,
+    *,
+    expected_version: int | None = None,
     now: datetime,
-    change: Callable[[Lead, Checker], Awaitable[dict[str, Any] | Refused | None]],
 ) -> Lead | Refused:
-    lead = await _lock_lead(session, actor, raw_id, expected_version)
+    lead = await _lock_lead(session, actor, lead_id, expected_version)
     if isinstance(lead, Refused):
         return lead
     previous = lead_state(lead)
-    step = transition(previous, action)
+    step = transition(previous, command.action)
     if isinstance(step, TransitionRefused):
         return Refused.one(ErrorCode.INVALID_TRANSITION, step.reason)
     before = snapshot(lead)
     checker = Checker()
-    changes = await change(lead, checker)
+    changes = await command.apply(session, lead, checker, now)
     if checker.problems:
         return Refused.invalid(checker.problems)
     if isinstance(changes, Refused):
         return changes
     if changes is None:
         changes = {}
-    if action is LeadAction.UPDATE and not changes:
+    if command.action is LeadAction.UPDATE and not changes:
         return lead  # nothing changed: no new version, no history, no event
     if step.current != previous:
         lead.stage = step.current.stage.value
@@ -201,34 +202,47 @@ def _check_team_member(c: Checker, member: TeamMemberInput, *path: str) -> TeamM
     )
 
 
-async def accept_lead(
-    session: AsyncSession,
-    actor: Actor | None,
-    raw_id: str,
-    data: AcceptInput,
-    *,
-    expected_version: int | None = None,
-    now: datetime,
-) -> Lead | Refused:
-    async def change(lead: Lead, c: Checker) -> dict[str, Any] | None:
+def _set_money(lead: Lead, prefix: str, money: Money) -> dict[str, Any]:
+    """Set a money pair that has no value before this step (the final value)."""
+    setattr(lead, f"{prefix}_amount", money.amount)
+    setattr(lead, f"{prefix}_currency", money.currency)
+    return {api_name(prefix): field_change(None, money_json(money.amount, money.currency))}
+
+
+@dataclass(frozen=True, slots=True)
+class Accept:
+    """RECEIVED -> ACCEPTED with the deal (R6)."""
+
+    action: ClassVar[LeadAction] = LeadAction.ACCEPT
+    deal_name: str | None
+    estimated_value: Money | None
+    estimated_purchase_date: date | None
+    notes: str | None = None
+    crm_id: str | None = None
+    campaign_id: str | None = None
+    team_members: Sequence[TeamMemberInput] = ()
+
+    async def apply(
+        self, session: AsyncSession, lead: Lead, c: Checker, now: datetime
+    ) -> dict[str, Any] | None:
         values = {
-            "deal_name": c.text("deal_name", data.deal_name, max_len=MAX_NAME, required=True),
+            "deal_name": c.text("deal_name", self.deal_name, max_len=MAX_NAME, required=True),
             "estimated_value": _check_money(
-                c, "estimated_value", data.estimated_value, required=True
+                c, "estimated_value", self.estimated_value, required=True
             ),
             "estimated_purchase_date": c.day(
-                "estimated_purchase_date", data.estimated_purchase_date, required=True
+                "estimated_purchase_date", self.estimated_purchase_date, required=True
             ),
-            "notes": c.text("notes", data.notes, max_len=MAX_NOTES),
-            "crm_id": c.text("crm_id", data.crm_id, max_len=MAX_REF),
-            "campaign_id": c.text("campaign_id", data.campaign_id, max_len=MAX_REF)
+            "notes": c.text("notes", self.notes, max_len=MAX_NOTES),
+            "crm_id": c.text("crm_id", self.crm_id, max_len=MAX_REF),
+            "campaign_id": c.text("campaign_id", self.campaign_id, max_len=MAX_REF)
             or lead.campaign_id,
         }
-        if len(data.team_members) > MAX_TEAM_MEMBERS:
+        if len(self.team_members) > MAX_TEAM_MEMBERS:
             c.fail("team_members", f"at most {MAX_TEAM_MEMBERS} team members")
         members = [
             _check_team_member(c, m, "team_members", str(i))
-            for i, m in enumerate(data.team_members)
+            for i, m in enumerate(self.team_members)
         ]
         if c.problems:
             return None
@@ -238,45 +252,39 @@ async def accept_lead(
             changes.update(members_change("added", ((m.name, m.email) for m in members)))
         return changes
 
-    return await _apply(session, actor, raw_id, expected_version, LeadAction.ACCEPT, now, change)
+
+@dataclass(frozen=True, slots=True)
+class Decline:
+    """RECEIVED -> ARCHIVED (DECLINED) with a reason (R6)."""
+
+    action: ClassVar[LeadAction] = LeadAction.DECLINE
+    reason: DeclineReason
+    notes: str | None = None
+
+    async def apply(
+        self, session: AsyncSession, lead: Lead, c: Checker, now: datetime
+    ) -> dict[str, Any]:
+        cleaned = c.reason_notes(self.reason.value, self.notes)
+        return _diff(lead, {"decline_reason": self.reason.value, "decline_notes": cleaned})
 
 
-async def decline_lead(
-    session: AsyncSession,
-    actor: Actor | None,
-    raw_id: str,
-    reason: DeclineReason,
-    notes: str | None,
-    *,
-    expected_version: int | None = None,
-    now: datetime,
-) -> Lead | Refused:
-    async def change(lead: Lead, c: Checker) -> dict[str, Any]:
-        cleaned = c.reason_notes(reason.value, notes)
-        return _diff(lead, {"decline_reason": reason.value, "decline_notes": cleaned})
+@dataclass(frozen=True, slots=True)
+class Update:
+    """Change any of UPDATABLE_DEAL_FIELDS of an accepted lead; absent fields stay as they are."""
 
-    return await _apply(session, actor, raw_id, expected_version, LeadAction.DECLINE, now, change)
+    action: ClassVar[LeadAction] = LeadAction.UPDATE
+    fields: Mapping[str, Any]
 
-
-async def update_lead(
-    session: AsyncSession,
-    actor: Actor | None,
-    raw_id: str,
-    fields: Mapping[str, Any],
-    *,
-    expected_version: int | None = None,
-    now: datetime,
-) -> Lead | Refused:
-    """Change any of UPDATABLE_DEAL_FIELDS; a field absent from `fields` is left as it is."""
-
-    async def change(lead: Lead, c: Checker) -> dict[str, Any] | None:
-        unknown = set(fields) - set(UPDATABLE_DEAL_FIELDS)
+    async def apply(
+        self, session: AsyncSession, lead: Lead, c: Checker, now: datetime
+    ) -> dict[str, Any] | None:
+        unknown = set(self.fields) - set(UPDATABLE_DEAL_FIELDS)
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
-        if not fields:
+        if not self.fields:
             c.fail((), "change at least one field")
         values: dict[str, Any] = {}
-        for name, value in fields.items():
+        for name, value in self.fields.items():
             required = UPDATABLE_DEAL_FIELDS[name]
             if value is None and required:
                 c.fail(name, "is required on an accepted lead and cannot be cleared")
@@ -294,20 +302,18 @@ async def update_lead(
             return None
         return _diff(lead, values)
 
-    return await _apply(session, actor, raw_id, expected_version, LeadAction.UPDATE, now, change)
 
+@dataclass(frozen=True, slots=True)
+class AddTeamMember:
+    """An employee of the partner joins an accepted lead (R8)."""
 
-async def add_team_member(
-    session: AsyncSession,
-    actor: Actor | None,
-    raw_id: str,
-    member: TeamMemberInput,
-    *,
-    expected_version: int | None = None,
-    now: datetime,
-) -> Lead | Refused:
-    async def change(lead: Lead, c: Checker) -> dict[str, Any] | None:
-        checked = _check_team_member(c, member)
+    action: ClassVar[LeadAction] = LeadAction.ADD_TEAM_MEMBER
+    member: TeamMemberInput
+
+    async def apply(
+        self, session: AsyncSession, lead: Lead, c: Checker, now: datetime
+    ) -> dict[str, Any] | None:
+        checked = _check_team_member(c, self.member)
         existing = await session.scalar(
             select(func.count())
             .select_from(LeadTeamMember)
@@ -320,27 +326,18 @@ async def add_team_member(
         session.add(_team_member(lead, checked, now))
         return members_change("added", [(checked.name, checked.email)])
 
-    return await _apply(
-        session, actor, raw_id, expected_version, LeadAction.ADD_TEAM_MEMBER, now, change
-    )
 
+@dataclass(frozen=True, slots=True)
+class RemoveTeamMember:
+    action: ClassVar[LeadAction] = LeadAction.REMOVE_TEAM_MEMBER
+    member_id: str
 
-async def remove_team_member(
-    session: AsyncSession,
-    actor: Actor | None,
-    raw_id: str,
-    raw_member_id: str,
-    *,
-    expected_version: int | None = None,
-    now: datetime,
-) -> Lead | Refused:
-    if actor is None:
-        return Refused.one(ErrorCode.UNAUTHENTICATED, "sign in to act on leads")
-    member_id = parse_id(raw_member_id, "member_id")
-    if isinstance(member_id, Refused):
-        return member_id
-
-    async def change(lead: Lead, c: Checker) -> dict[str, Any] | Refused:
+    async def apply(
+        self, session: AsyncSession, lead: Lead, c: Checker, now: datetime
+    ) -> dict[str, Any] | Refused:
+        member_id = parse_id(self.member_id, "member_id")
+        if isinstance(member_id, Refused):
+            return member_id
         member = (
             await session.execute(
                 delete(LeadTeamMember)
@@ -352,65 +349,61 @@ async def remove_team_member(
             return Refused.one(ErrorCode.NOT_FOUND, "no such team member on this lead", "member_id")
         return members_change("removed", [(member.name, member.email)])
 
-    return await _apply(
-        session, actor, raw_id, expected_version, LeadAction.REMOVE_TEAM_MEMBER, now, change
-    )
 
+@dataclass(frozen=True, slots=True)
+class MarkWon:
+    """ACCEPTED -> ARCHIVED (WON) with the final value and closing date (R8)."""
 
-async def mark_won(
-    session: AsyncSession,
-    actor: Actor | None,
-    raw_id: str,
-    final_value: Money | None,
-    closing_date: date | None,
-    *,
-    expected_version: int | None = None,
-    now: datetime,
-) -> Lead | Refused:
-    async def change(lead: Lead, c: Checker) -> dict[str, Any] | None:
-        money = _check_money(c, "final_value", final_value, required=True)
-        day = c.day("closing_date", closing_date, required=True)
+    action: ClassVar[LeadAction] = LeadAction.MARK_WON
+    final_value: Money | None
+    closing_date: date | None
+
+    async def apply(
+        self, session: AsyncSession, lead: Lead, c: Checker, now: datetime
+    ) -> dict[str, Any] | None:
+        money = _check_money(c, "final_value", self.final_value, required=True)
+        day = c.day("closing_date", self.closing_date, required=True)
         if c.problems or money is None:
             return None
-        changes = _diff(lead, {"closing_date": day})
-        changes[api_name("final_value")] = field_change(
-            None, money_json(money.amount, money.currency)
-        )
-        lead.final_value_amount, lead.final_value_currency = money.amount, money.currency
-        return changes
-
-    return await _apply(session, actor, raw_id, expected_version, LeadAction.MARK_WON, now, change)
+        return {**_diff(lead, {"closing_date": day}), **_set_money(lead, "final_value", money)}
 
 
-async def mark_lost(
-    session: AsyncSession,
-    actor: Actor | None,
-    raw_id: str,
-    reason: LostReason,
-    notes: str | None,
-    *,
-    final_value: Money | None = None,
-    closing_date: date | None = None,
-    expected_version: int | None = None,
-    now: datetime,
-) -> Lead | Refused:
-    async def change(lead: Lead, c: Checker) -> dict[str, Any] | None:
-        cleaned = c.reason_notes(reason.value, notes)
-        money = _check_money(c, "final_value", final_value, required=False)
-        day = c.day("closing_date", closing_date) or now.date()
+@dataclass(frozen=True, slots=True)
+class MarkLost:
+    """ACCEPTED -> ARCHIVED (LOST) with a reason; the closing date defaults to today (R8)."""
+
+    action: ClassVar[LeadAction] = LeadAction.MARK_LOST
+    reason: LostReason
+    notes: str | None = None
+    final_value: Money | None = None
+    closing_date: date | None = None
+
+    async def apply(
+        self, session: AsyncSession, lead: Lead, c: Checker, now: datetime
+    ) -> dict[str, Any] | None:
+        cleaned = c.reason_notes(self.reason.value, self.notes)
+        money = _check_money(c, "final_value", self.final_value, required=False)
+        day = c.day("closing_date", self.closing_date) or now.date()
         if c.problems:
             return None
-        changes = _diff(
-            lead, {"lost_reason": reason.value, "lost_notes": cleaned, "closing_date": day}
-        )
+        values = {"lost_reason": self.reason.value, "lost_notes": cleaned, "closing_date": day}
+        changes = _diff(lead, values)
         if money is not None:
-            lead.final_value_amount, lead.final_value_currency = money.amount, money.currency
-            changes[api_name("final_value")] = field_change(
-                None, money_json(money.amount, money.currency)
-            )
+            changes.update(_set_money(lead, "final_value", money))
         return changes
 
-    return await _apply(session, actor, raw_id, expected_version, LeadAction.MARK_LOST, now, change)
+
+async def decline_lead(
+    session: AsyncSession,
+    actor: Actor | None,
+    lead_id: str,
+    reason: DeclineReason,
+    notes: str | None,
+    *,
+    now: datetime,
+) -> Lead | Refused:
+    """`act` with `Decline`, in one call."""
+    return await act(session, actor, lead_id, Decline(reason, notes), now=now)
 
 
 async def set_favorite(

@@ -9,8 +9,8 @@ from typing import Any
 import strawberry
 
 from app.graphql.types.enums import DeclineReason, LeadOutcome, LeadStage, LeadType, LostReason
-from app.services import lead_queries
-from app.services.leads import AcceptInput, Money, TeamMemberInput
+from app.services import lead_queries, leads
+from app.services.leads import Money, TeamMemberInput
 
 
 @strawberry.input(description="An amount in a currency. Decimal travels as a string.")
@@ -44,15 +44,15 @@ class AcceptLeadInput:
     campaign_id: str | None = None
     team_members: list[TeamMemberInputType] | None = None
 
-    def to_service(self) -> AcceptInput:
-        return AcceptInput(
+    def to_service(self) -> leads.Accept:
+        return leads.Accept(
             deal_name=self.deal_name,
             estimated_value=self.estimated_value.to_service(),
             estimated_purchase_date=self.estimated_purchase_date,
             notes=self.notes,
             crm_id=self.crm_id,
             campaign_id=self.campaign_id,
-            team_members=[m.to_service() for m in self.team_members or []],
+            team_members=tuple(m.to_service() for m in self.team_members or []),
         )
 
 
@@ -62,6 +62,9 @@ class DeclineLeadInput:
     expected_version: int | None = None
     reason: DeclineReason
     notes: str | None = None
+
+    def to_service(self) -> leads.Decline:
+        return leads.Decline(self.reason, self.notes)
 
 
 @strawberry.input(description="Omitted fields stay as they are; null clears an optional field.")
@@ -74,6 +77,9 @@ class UpdateLeadInput:
     notes: str | None = strawberry.UNSET
     crm_id: str | None = strawberry.UNSET
     campaign_id: str | None = strawberry.UNSET
+
+    def to_service(self) -> leads.Update:
+        return leads.Update(self.provided_fields())
 
     def provided_fields(self) -> dict[str, Any]:
         names = (
@@ -101,12 +107,18 @@ class AddLeadTeamMemberInput:
     email: str | None = None
     phone: str | None = None
 
+    def to_service(self) -> leads.AddTeamMember:
+        return leads.AddTeamMember(TeamMemberInput(self.name, self.email, self.phone))
+
 
 @strawberry.input
 class RemoveLeadTeamMemberInput:
     id: strawberry.ID
     expected_version: int | None = None
     member_id: strawberry.ID
+
+    def to_service(self) -> leads.RemoveTeamMember:
+        return leads.RemoveTeamMember(self.member_id)
 
 
 @strawberry.input
@@ -115,6 +127,9 @@ class MarkLeadWonInput:
     expected_version: int | None = None
     final_value: MoneyInput
     closing_date: dt.date
+
+    def to_service(self) -> leads.MarkWon:
+        return leads.MarkWon(self.final_value.to_service(), self.closing_date)
 
 
 @strawberry.input
@@ -125,6 +140,14 @@ class MarkLeadLostInput:
     notes: str | None = None
     final_value: MoneyInput | None = None
     closing_date: dt.date | None = strawberry.field(default=None, description="Defaults to today.")
+
+    def to_service(self) -> leads.MarkLost:
+        return leads.MarkLost(
+            self.reason,
+            self.notes,
+            final_value=self.final_value.to_service() if self.final_value else None,
+            closing_date=self.closing_date,
+        )
 
 
 @strawberry.input
