@@ -29,11 +29,8 @@ class LeadConnection:
         return cls(
             edges=[LeadEdge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],
             nodes=nodes,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                has_previous_page=page.has_previous_page,
-                start_cursor=cursors[0] if cursors else None,
-                end_cursor=cursors[-1] if cursors else None,
+            page_info=PageInfo.of(
+                cursors, has_next_page=page.has_next_page, has_previous_page=page.has_previous_page
             ),
             page=page,
         )
