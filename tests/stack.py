@@ -27,7 +27,6 @@ from app.db.urls import database_url_for
 from app.dev import seed as seeding
 from app.dev.smtp_sink import MailSink
 from app.dev.stack import EmbeddedPostgres, EmbeddedValkey, ensure_database
-from app.domain.events import LEAD_EVENTS
 from app.jobs import JobQueue, relay
 from app.services import webhooks
 from app.services.auth import load_actor
@@ -87,7 +86,7 @@ class IsolatedStack:
                 session,
                 actor,
                 url=self.webhook_url,
-                events=list(LEAD_EVENTS),
+                events=list(webhooks.LEAD_EVENTS),
                 settings=self.settings,
             )
             assert not isinstance(created, webhooks.Refused)

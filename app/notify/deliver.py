@@ -132,24 +132,34 @@ async def deliver(session: AsyncSession, delivery_id: int, deps: Deps, *, now: d
         return await _failed(
             session, delivery, event, f"{type(exc).__name__}: {exc}", True, None, started, deps, now
         )
-    delivery.attempts += 1
+    _record_attempt(session, delivery, now, started, error=None, status_code=status_code)
     delivery.status = DeliveryStatus.SKIPPED if outcome == "skipped" else DeliveryStatus.SENT
     delivery.sent_at = now if outcome != "skipped" else None
-    delivery.last_error = None
+    return outcome
+
+
+def _record_attempt(
+    session: AsyncSession,
+    delivery: Delivery,
+    now: datetime,
+    started: float,
+    *,
+    error: str | None,
+    status_code: int | None,
+) -> None:
+    """Count the try on the delivery and keep it as an attempt (R13: failures are inspected)."""
+    delivery.attempts += 1
+    delivery.last_error = error
     session.add(
         DeliveryAttempt(
             delivery_id=delivery.id,
             at=now,
-            succeeded=True,
+            succeeded=error is None,
             status_code=status_code,
-            duration_ms=_ms(started),
+            error=error,
+            duration_ms=int((time.monotonic() - started) * 1000),
         )
     )
-    return outcome
-
-
-def _ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
 
 
 async def _failed(
@@ -163,18 +173,7 @@ async def _failed(
     deps: Deps,
     now: datetime,
 ) -> str:
-    delivery.attempts += 1
-    delivery.last_error = error[:2000]
-    session.add(
-        DeliveryAttempt(
-            delivery_id=delivery.id,
-            at=now,
-            succeeded=False,
-            status_code=status_code,
-            error=error[:2000],
-            duration_ms=_ms(started),
-        )
-    )
+    _record_attempt(session, delivery, now, started, error=error[:2000], status_code=status_code)
     retry_at = next_attempt_at(delivery.attempts, now) if retryable else None
     if delivery.channel == Channel.WEBHOOK:
         await _track_endpoint_failure(session, delivery, now, deps, disable=not retryable)

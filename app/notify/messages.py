@@ -157,8 +157,28 @@ def _contact_rows(lead: LeadFacts) -> list[tuple[str, str]]:
     return rows
 
 
-def _staff_footer(ctx: MessageContext) -> str:
-    return f"You receive this e-mail because you are a lead-alert contact for {ctx.partner_name}."
+def _asked_for_contact(lead: LeadFacts) -> list[_Para]:
+    return [_Para("The customer asked to be contacted directly.")] if lead.contact_requested else []
+
+
+def _to_partner_team(
+    ctx: MessageContext, subject: str, paras: list[_Para], rows: list[tuple[str, str]]
+) -> _Doc:
+    """A message to the partner's lead-alert contacts: what it says, then the lead's facts and
+    a link to it."""
+    lead = ctx.need_lead()
+    return _Doc(
+        subject=subject,
+        greeting=_greeting(ctx.recipient_name),
+        blocks=(
+            *paras,
+            _Facts(tuple(rows)),
+            _Link("Open the lead", lead_url(ctx.app_base_url, lead.id)),
+        ),
+        footer=(
+            f"You receive this e-mail because you are a lead-alert contact for {ctx.partner_name}."
+        ),
+    )
 
 
 # --- one builder per kind -----------------------------------------------------------------------
@@ -176,40 +196,29 @@ def _new_lead(ctx: MessageContext) -> _Doc:
             f"Please accept or decline it by {format_datetime(lead.respond_by)}. If nobody "
             "answers by then, the lead expires and is archived."
         ),
+        *_asked_for_contact(lead),
     ]
-    if lead.contact_requested:
-        paras.append(_Para("The customer asked to be contacted directly."))
-    return _Doc(
-        subject=f"New lead from {company}",
-        greeting=_greeting(ctx.recipient_name),
-        blocks=(
-            *paras,
-            _Facts(tuple(_lead_rows(lead))),
-            _Link("Open the lead", lead_url(ctx.app_base_url, lead.id)),
-        ),
-        footer=_staff_footer(ctx),
-    )
+    return _to_partner_team(ctx, f"New lead from {company}", paras, _lead_rows(lead))
 
 
 def _urgent_contact(ctx: MessageContext) -> _Doc:
     lead = ctx.need_lead()
     company = clip(lead.company_name, _SUBJECT_VALUE_MAX)
     urgent_until = format_datetime(lead.received_at + timedelta(hours=ctx.urgent_hours))
-    return _Doc(
-        subject=f"Urgent: {company} asked to be contacted directly",
-        greeting=_greeting(ctx.recipient_name),
-        blocks=(
-            _Para(
-                f"{lead.contact_name} from {lead.company_name} asked {ctx.partner_name} to "
-                "contact them directly. Please reach out as quickly as possible: the request is "
-                f"flagged urgent for the first {hours_phrase(ctx.urgent_hours)} after it arrived "
-                f"(until {urgent_until})."
-            ),
-            _Para(f"Accept or decline the lead by {format_datetime(lead.respond_by)}."),
-            _Facts(tuple(_contact_rows(lead) + _lead_rows(lead))),
-            _Link("Open the lead", lead_url(ctx.app_base_url, lead.id)),
+    paras = [
+        _Para(
+            f"{lead.contact_name} from {lead.company_name} asked {ctx.partner_name} to "
+            "contact them directly. Please reach out as quickly as possible: the request is "
+            f"flagged urgent for the first {hours_phrase(ctx.urgent_hours)} after it arrived "
+            f"(until {urgent_until})."
         ),
-        footer=_staff_footer(ctx),
+        _Para(f"Accept or decline the lead by {format_datetime(lead.respond_by)}."),
+    ]
+    return _to_partner_team(
+        ctx,
+        f"Urgent: {company} asked to be contacted directly",
+        paras,
+        _contact_rows(lead) + _lead_rows(lead),
     )
 
 
@@ -231,19 +240,9 @@ def _reminder(ctx: MessageContext) -> _Doc:
             "answer."
         ),
         _Para(f"{when}; after that it expires and is archived."),
+        *_asked_for_contact(lead),
     ]
-    if lead.contact_requested:
-        paras.append(_Para("The customer asked to be contacted directly."))
-    return _Doc(
-        subject=subject,
-        greeting=_greeting(ctx.recipient_name),
-        blocks=(
-            *paras,
-            _Facts(tuple(_lead_rows(lead))),
-            _Link("Open the lead", lead_url(ctx.app_base_url, lead.id)),
-        ),
-        footer=_staff_footer(ctx),
-    )
+    return _to_partner_team(ctx, subject, paras, _lead_rows(lead))
 
 
 def _lead_declined(ctx: MessageContext) -> _Doc:

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Notification
-from tests.conftest import GraphQLClient
 from tests.factories import World
+from tests.graphql_client import GraphQLClient
 
 LIST = """query($first: Int, $after: String, $unread: Boolean!) {
   notifications(first: $first, after: $after, unreadOnly: $unread) {
@@ -25,8 +25,14 @@ MARK = """mutation($ids: [ID!]!) {
 async def _notify(session: AsyncSession, user_id: uuid.UUID, count: int) -> list[str]:
     base = datetime.now(UTC) - timedelta(hours=1)
     rows = [
-        Notification(id=uuid.uuid4(), user_id=user_id, kind="NEW_LEAD", title=f"Lead {i}",
-                     body="A lead arrived", created_at=base + timedelta(minutes=i))
+        Notification(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            kind="NEW_LEAD",
+            title=f"Lead {i}",
+            body="A lead arrived",
+            created_at=base + timedelta(minutes=i),
+        )
         for i in range(count)
     ]
     session.add_all(rows)
@@ -45,7 +51,8 @@ async def test_notifications_page_newest_first_and_mark_read(
     after = None
     while True:
         page = (await client.data(LIST, {"first": 2, "after": after, "unread": False}))[
-            "notifications"]
+            "notifications"
+        ]
         assert page["unreadCount"] == 5
         seen += [n["id"] for n in page["nodes"]]
         if not page["pageInfo"]["hasNextPage"]:
@@ -74,14 +81,15 @@ async def test_nobody_reads_or_marks_anothers_notifications(
     assert marked == {"marked": 0, "errors": []}
     owner = gql.as_user(world.contoso.partner_admin)
     assert (await owner.data(LIST, {"first": 10, "unread": True}))["notifications"][
-        "unreadCount"] == 2
+        "unreadCount"
+    ] == 2
 
 
 async def test_platform_senders_have_notifications_too(
     gql: GraphQLClient, session: AsyncSession, world: World
 ) -> None:
     await _notify(session, world.seller, 1)
-    page = (await gql.as_user(world.seller).data(LIST, {"first": 5, "unread": True}))
+    page = await gql.as_user(world.seller).data(LIST, {"first": 5, "unread": True})
     assert page["notifications"]["unreadCount"] == 1
 
 
@@ -89,11 +97,13 @@ async def test_bad_input_is_a_typed_error(gql: GraphQLClient, world: World) -> N
     client = gql.as_user(world.contoso.referrals_admin)
     body = await client(MARK, {"ids": ["not-a-uuid"]})
     assert body["data"]["markNotificationsRead"]["errors"] == [
-        {"code": "VALIDATION", "field": ["ids", "0"]}]
+        {"code": "VALIDATION", "field": ["ids", "0"]}
+    ]
     body = await client(LIST, {"first": 1000, "unread": False})
     assert body["errors"][0]["extensions"] == {"code": "VALIDATION", "field": ["first"]}
     body = await client(LIST, {"first": 5, "after": "garbage", "unread": False})
     assert body["errors"][0]["extensions"]["code"] == "VALIDATION"
     anonymous = await gql.as_user(None)(MARK, {"ids": []})
     assert anonymous["data"]["markNotificationsRead"]["errors"] == [
-        {"code": "UNAUTHENTICATED", "field": None}]
+        {"code": "UNAUTHENTICATED", "field": None}
+    ]

@@ -21,7 +21,7 @@ from app.notify.deliver import Deps
 from app.notify.live import live_channel
 from app.services.auth import issue_token
 from tests.factories import WorldPartner, make_lead, make_partner
-from tests.waiting import wait_until
+from tests.waiting import eventually
 from workers.outbox import relay
 
 SUBSCRIBE = """subscription { leadEvents { eventId type leadId occurredAt
@@ -37,7 +37,11 @@ async def server(settings: Settings, engine: AsyncEngine) -> AsyncIterator[str]:
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     uv = uvicorn.Server(config)
     task = asyncio.ensure_future(uv.serve())
-    await wait_until(lambda: uv.started, timeout=10)
+
+    async def started() -> bool:
+        return uv.started
+
+    await eventually(started, timeout=10, describe="the server started")
     yield f"127.0.0.1:{port}"
     uv.should_exit = True
     await task
@@ -80,7 +84,7 @@ async def test_subscriber_receives_committed_lead_events(
     async def listening() -> bool:
         return bool(dict(await probe.pubsub_numsub(channel)).get(channel.encode(), 0))
 
-    await wait_until(listening, timeout=5)
+    await eventually(listening, timeout=5, describe="the subscription listens")
     await probe.aclose()
 
     async with httpx.AsyncClient(base_url=f"http://{server}") as http:

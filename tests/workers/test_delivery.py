@@ -21,8 +21,8 @@ from app.notify.deliver import Deps, deliver
 from app.notify.live import live_channel
 from app.notify.relay import fan_out
 from app.services.intake import receive_lead
-from tests.conftest import GraphQLClient
 from tests.factories import World, make_lead
+from tests.graphql_client import GraphQLClient
 from tests.notify.webhook_support import actor_for, create
 from tests.receivers import WebhookReceiver
 from tests.workers.outbox_support import NOW, deliver_all, incoming

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db.models import Lead
-from tests.conftest import GraphQLClient
 from tests.factories import World, make_lead
+from tests.graphql_client import GraphQLClient
 
 
 async def test_answering_a_lead_queues_one_debounced_score_recompute(

@@ -20,21 +20,24 @@ from tests.workers.outbox_support import NOW
 
 pytestmark = pytest.mark.usefixtures("only_this_tests_events")
 
+RESPONSE_TIME = timedelta(days=14)  # how long a partner has to answer a lead
+
+
+async def leads_received(session: AsyncSession, *ages: timedelta) -> list[Lead]:
+    """Open leads of a new partner, each received `age` before NOW."""
+    partner = await make_partner(session)
+    return [
+        await make_lead(session, organisation_id=partner.organisation_id, received_at=NOW - age)
+        for age in ages
+    ]
+
+
 # --- expiry -----------------------------------------------------------------------------------
 
 
 async def test_expiry_boundary_one_second_before_and_after(session: AsyncSession) -> None:
-    partner = await make_partner(session)
-    before = await make_lead(
-        session,
-        organisation_id=partner.organisation_id,
-        received_at=NOW - timedelta(days=14) + timedelta(seconds=1),
-    )
-    after = await make_lead(
-        session,
-        organisation_id=partner.organisation_id,
-        received_at=NOW - timedelta(days=14) - timedelta(seconds=1),
-    )
+    second = timedelta(seconds=1)
+    before, after = await leads_received(session, RESPONSE_TIME - second, RESPONSE_TIME + second)
     assert await expire_overdue(session, now=NOW) >= 1
     await session.refresh(before)
     await session.refresh(after)
@@ -134,17 +137,8 @@ async def test_two_sweeps_at_once_expire_each_lead_once(
 
 
 async def test_reminders_are_sent_once_per_threshold(session: AsyncSession) -> None:
-    partner = await make_partner(session)
-    lead = await make_lead(
-        session,
-        organisation_id=partner.organisation_id,
-        received_at=NOW - timedelta(days=14) + timedelta(hours=50),
-    )
-    late = await make_lead(
-        session,
-        organisation_id=partner.organisation_id,
-        received_at=NOW - timedelta(days=14) + timedelta(hours=10),
-    )
+    hours_left = (timedelta(hours=50), timedelta(hours=10))
+    lead, late = await leads_received(session, *(RESPONSE_TIME - left for left in hours_left))
 
     async def reminders(lead_id: uuid.UUID) -> list[int]:
         return sorted(
