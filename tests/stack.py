@@ -86,7 +86,7 @@ class IsolatedStack:
                 session,
                 actor,
                 url=self.webhook_url,
-                events=list(webhooks.WEBHOOK_EVENTS),
+                events=list(webhooks.LEAD_EVENTS),
                 settings=self.settings,
             )
             assert not isinstance(created, webhooks.Refused)

@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from app.domain.events import Channel, DeliveryStatus, Topic
 from app.domain.lifecycle import LeadAction, LeadOutcome, LeadStage, LeadType
 from app.domain.reference import CompanySize, DeclineReason, LostReason
 from app.domain.roles import Role
@@ -419,6 +420,7 @@ class OutboxMessage(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (
+        CheckConstraint(_in("topic", Topic), name="topic"),
         Index("ix_outbox_pending", "id", postgresql_where=text("processed_at IS NULL")),
     )
 
@@ -442,9 +444,13 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("outbox_id", "channel", "recipient", name="uq_deliveries_key"),
-        CheckConstraint("channel IN ('EMAIL', 'WEBHOOK', 'IN_APP', 'LIVE')", name="channel"),
-        CheckConstraint("status IN ('PENDING', 'SENT', 'DEAD', 'SKIPPED')", name="status"),
-        Index("ix_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'PENDING'")),
+        CheckConstraint(_in("channel", Channel), name="channel"),
+        CheckConstraint(_in("status", DeliveryStatus), name="status"),
+        Index(
+            "ix_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text(f"status = '{DeliveryStatus.PENDING}'"),
+        ),
         # An endpoint's (or a user's) deliveries, newest first.
         Index(
             "ix_deliveries_recipient",
@@ -460,7 +466,7 @@ class Delivery(Base):
     channel: Mapped[str] = mapped_column(String(16))
     # An e-mail address, a webhook endpoint id, a user id, or an organisation id (LIVE).
     recipient: Mapped[str] = mapped_column(String(254))
-    status: Mapped[str] = mapped_column(String(16), server_default="PENDING")
+    status: Mapped[str] = mapped_column(String(16), server_default=DeliveryStatus.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()

@@ -48,6 +48,7 @@ class Audience(StrEnum):
     PARTNER_CONTACTS = "partner_contacts"  # the profile's alert contacts and lead managers
     CUSTOMER = "customer"
     SENDER = "sender"
+    PARTNER_ADMINS = "partner_admins"
 
 
 class Channel(StrEnum):

@@ -136,9 +136,10 @@ class Checker:
         required: bool = False,
     ) -> SplitResult | None:
         """An absolute http(s) URL with a host, parsed; None (with the problem) otherwise."""
+        before = len(self.problems)
         cleaned = self.text(field, value, max_len=max_len, required=required)
-        if cleaned is None:
-            return None
+        if cleaned is None or len(self.problems) > before:
+            return None  # one problem per URL: a control character is not reported twice
         if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in cleaned):
             self.fail(field, "must not contain spaces or control characters")
             return None

@@ -9,10 +9,11 @@ from strawberry.types import Info
 
 from app.db import models
 from app.graphql.context import Context
-from app.graphql.errors import UserError, query_error, user_errors
+from app.graphql.errors import ARGUMENTS, UserError, query_error, user_errors
 from app.graphql.types.lead import PageInfo
 from app.services import notifications
 from app.services.errors import Refused
+from app.services.paging import Page
 
 
 @strawberry.type
@@ -51,7 +52,26 @@ class NotificationConnection:
     edges: list[NotificationEdge]
     nodes: list[Notification]
     page_info: PageInfo
-    unread_count: int = strawberry.field(description="All of the viewer's unread notifications.")
+
+    @classmethod
+    def build(cls, page: Page[models.Notification]) -> NotificationConnection:
+        nodes = [Notification.from_row(row) for row in page.items]
+        cursors = page.cursors
+        return cls(
+            edges=[NotificationEdge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],
+            nodes=nodes,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=cursors[0] if cursors else None,
+                end_cursor=cursors[-1] if cursors else None,
+            ),
+        )
+
+    @strawberry.field(description="All of the viewer's unread notifications.")
+    async def unread_count(self, info: Info[Context, None]) -> int:
+        async with info.context.db() as session:
+            return await notifications.count_unread(session, info.context.actor)
 
 
 @strawberry.type
@@ -75,21 +95,8 @@ class NotificationQuery:
                 session, info.context.actor, first=first, after=after, unread_only=unread_only
             )
         if isinstance(page, Refused):
-            raise query_error(page)
-        nodes = [Notification.from_row(n) for n in page.items]
-        return NotificationConnection(
-            edges=[
-                NotificationEdge(cursor=c, node=n) for c, n in zip(page.cursors, nodes, strict=True)
-            ],
-            nodes=nodes,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                has_previous_page=after is not None,
-                start_cursor=page.cursors[0] if page.cursors else None,
-                end_cursor=page.cursors[-1] if page.cursors else None,
-            ),
-            unread_count=page.unread_count,
-        )
+            raise query_error(page, ARGUMENTS)
+        return NotificationConnection.build(page)
 
 
 @strawberry.type
@@ -103,5 +110,5 @@ class NotificationMutation:
             lambda s: notifications.mark_read(s, ctx.actor, [str(i) for i in ids], now=ctx.now)
         )
         if isinstance(result, Refused):
-            return MarkNotificationsReadPayload(marked=0, errors=user_errors(result))
+            return MarkNotificationsReadPayload(marked=0, errors=user_errors(result, ARGUMENTS))
         return MarkNotificationsReadPayload(marked=result, errors=[])

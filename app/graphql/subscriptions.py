@@ -1,21 +1,19 @@
-"""Live lead events for SPAs (graphql-transport-ws). The relay publishes each committed lead
-event to Redis on the organisation's channel; each subscriber listens to its own."""
+"""Live lead events for SPAs (graphql-transport-ws), as `app.notify.live` hears them."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
 
-import redis.asyncio as aioredis
 import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
 from app.graphql.context import Context
 from app.graphql.types.enums import LeadOutcome, LeadStage
-from app.notify.deliver import live_channel
+from app.notify import live
 
 
 @strawberry.type
@@ -71,15 +69,6 @@ class Subscription:
         redis_url = info.context.settings.redis_url
         if not redis_url:
             raise GraphQLError("live events are not configured", extensions={"code": "INTERNAL"})
-        client = aioredis.from_url(redis_url)
-        pubsub = client.pubsub()
-        await pubsub.subscribe(live_channel(actor.organisation_id))
-        try:
-            async for message in pubsub.listen():
-                if message.get("type") != "message":
-                    continue
-                yield LeadEvent.from_payload(json.loads(message["data"]))
-        finally:
-            await pubsub.unsubscribe()
-            await pubsub.aclose()
-            await client.aclose()
+        async with aclosing(live.listen(redis_url, actor.organisation_id)) as events:
+            async for payload in events:
+                yield LeadEvent.from_payload(payload)

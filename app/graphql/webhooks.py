@@ -4,27 +4,24 @@ and inspect every delivery and attempt. Merged into the schema's Query and Mutat
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
-from typing import TypeVar
 
 import strawberry
 from strawberry.types import Info
 
 from app.db import models
+from app.domain.events import LEAD_EVENTS, DeliveryStatus
 from app.graphql.context import Context
-from app.graphql.errors import UserError, query_error, user_errors
+from app.graphql.errors import ARGUMENTS, INPUT, ArgumentPaths, UserError, query_error, user_errors
 from app.services import webhooks
 from app.services.errors import ErrorCode, Refused
 
-T = TypeVar("T")
+# Only webhook deliveries are exposed, hence the GraphQL name.
+strawberry.enum(
+    DeliveryStatus, name="WebhookDeliveryStatus", description="Where a delivery stands."
+)
 
-
-@strawberry.enum(description="Where a delivery stands.")
-class WebhookDeliveryStatus(Enum):
-    PENDING = "PENDING"
-    SENT = "SENT"
-    DEAD = "DEAD"
-    SKIPPED = "SKIPPED"
+# Deleting and rotating name the endpoint `input.id`.
+ENDPOINT_INPUT = ArgumentPaths(under=("input",), renames={"endpoint_id": ("input", "id")})
 
 
 @strawberry.type(description="Where a partner's tooling receives signed lead events.")
@@ -66,7 +63,7 @@ class WebhookDelivery:
     id: strawberry.ID
     event_type: str
     lead_id: strawberry.ID | None
-    status: WebhookDeliveryStatus
+    status: DeliveryStatus
     attempt_count: int
     last_error: str | None
     next_attempt_at: dt.datetime | None = strawberry.field(
@@ -83,10 +80,10 @@ class WebhookDelivery:
             id=strawberry.ID(str(d.id)),
             event_type=record.event_type,
             lead_id=strawberry.ID(str(record.lead_id)) if record.lead_id else None,
-            status=WebhookDeliveryStatus(d.status),
+            status=DeliveryStatus(d.status),
             attempt_count=d.attempts,
             last_error=d.last_error,
-            next_attempt_at=d.next_attempt_at if d.status == "PENDING" else None,
+            next_attempt_at=d.next_attempt_at if d.status == DeliveryStatus.PENDING else None,
             sent_at=d.sent_at,
             created_at=d.created_at,
             attempts=[
@@ -121,7 +118,7 @@ class DeleteWebhookEndpointPayload:
 class CreateWebhookEndpointInput:
     url: str = strawberry.field(description="http(s) URL; https in production.")
     events: list[str] = strawberry.field(
-        description="At least one of: " + ", ".join(webhooks.WEBHOOK_EVENTS) + "."
+        description="At least one of: " + ", ".join(LEAD_EVENTS) + "."
     )
 
 
@@ -136,10 +133,10 @@ class RotateWebhookEndpointSecretInput:
 
 
 def _endpoint_payload(
-    result: tuple[models.WebhookEndpoint, str] | Refused,
+    result: tuple[models.WebhookEndpoint, str] | Refused, paths: ArgumentPaths
 ) -> WebhookEndpointPayload:
     if isinstance(result, Refused):
-        return WebhookEndpointPayload(endpoint=None, secret=None, errors=user_errors(result))
+        return WebhookEndpointPayload(endpoint=None, secret=None, errors=user_errors(result, paths))
     row, secret = result
     return WebhookEndpointPayload(endpoint=WebhookEndpoint.from_row(row), secret=secret, errors=[])
 
@@ -172,7 +169,7 @@ class WebhookQuery:
         if isinstance(records, Refused):
             if records.errors[0].code in _EMPTY_FOR:
                 return []
-            raise query_error(records)
+            raise query_error(records, ARGUMENTS)
         return [WebhookDelivery.from_record(r) for r in records]
 
 
@@ -193,7 +190,8 @@ class WebhookMutation:
                     settings=ctx.settings,
                     now=ctx.now,
                 ),
-            )
+            ),
+            INPUT,
         )
 
     @strawberry.mutation(description="Delete an endpoint; nothing more is sent to it.")
@@ -203,7 +201,9 @@ class WebhookMutation:
         ctx = info.context
         result = await ctx.transact(lambda s: webhooks.delete_endpoint(s, ctx.actor, input.id))
         if isinstance(result, Refused):
-            return DeleteWebhookEndpointPayload(deleted_id=None, errors=user_errors(result))
+            return DeleteWebhookEndpointPayload(
+                deleted_id=None, errors=user_errors(result, ENDPOINT_INPUT)
+            )
         return DeleteWebhookEndpointPayload(deleted_id=strawberry.ID(str(result.id)), errors=[])
 
     @strawberry.mutation(
@@ -216,5 +216,6 @@ class WebhookMutation:
         return _endpoint_payload(
             await ctx.transact(
                 lambda s: webhooks.rotate_secret(s, ctx.actor, input.id, now=ctx.now)
-            )
+            ),
+            ENDPOINT_INPUT,
         )

@@ -7,13 +7,12 @@ a stable Message-ID per delivery, webhooks a stable webhook-id per event."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import select, update
@@ -31,28 +30,22 @@ from app.db.models import (
     User,
     WebhookEndpoint,
 )
+from app.domain.events import Audience, Channel, DeliveryStatus, Topic
 from app.domain.retry import next_attempt_at
+from app.notify import live
+from app.notify.in_app import render_in_app
 from app.notify.mailer import EmailMessage, MailError, send_email
-from app.notify.messages import LeadFacts, MessageContext, MessageKind, render_email, render_in_app
-from app.notify.relay import Channel
-from app.services.webhooks import post_event
+from app.notify.messages import LeadFacts, MessageContext, MessageKind, render_email
+from app.notify.webhook_sender import destination_problem, post_event
 
 log = logging.getLogger(__name__)
-
-
-class Publisher(Protocol):
-    async def publish(self, channel: str, message: str) -> Any: ...
 
 
 @dataclass
 class Deps:
     settings: Settings
     http: httpx.AsyncClient
-    redis: Publisher | None
-
-
-def live_channel(organisation_id: uuid.UUID | str) -> str:
-    return f"lead-events:{organisation_id}"
+    redis: live.Publisher | None
 
 
 class SendFailed(Exception):
@@ -64,19 +57,19 @@ class SendFailed(Exception):
 
 def _kind(topic: str, lead: Lead | None) -> MessageKind | None:
     match topic:
-        case "notify.new_lead":
+        case Topic.NOTIFY_NEW_LEAD:
             return (
                 MessageKind.URGENT_CONTACT
                 if lead and lead.contact_requested
                 else MessageKind.NEW_LEAD
             )
-        case "notify.reminder":
+        case Topic.NOTIFY_REMINDER:
             return MessageKind.REMINDER
-        case "notify.lead_declined":
+        case Topic.NOTIFY_LEAD_DECLINED:
             return MessageKind.LEAD_DECLINED
-        case "notify.lead_expired":
+        case Topic.NOTIFY_LEAD_EXPIRED:
             return MessageKind.LEAD_EXPIRED
-        case "notify.webhook_disabled":
+        case Topic.NOTIFY_WEBHOOK_DISABLED:
             return MessageKind.WEBHOOK_DISABLED
     return None
 
@@ -110,7 +103,7 @@ async def deliver(session: AsyncSession, delivery_id: int, deps: Deps, *, now: d
             select(Delivery)
             .where(
                 Delivery.id == delivery_id,
-                Delivery.status == "PENDING",
+                Delivery.status == DeliveryStatus.PENDING,
                 Delivery.next_attempt_at <= now,
             )
             .with_for_update(skip_locked=True)
@@ -139,24 +132,34 @@ async def deliver(session: AsyncSession, delivery_id: int, deps: Deps, *, now: d
         return await _failed(
             session, delivery, event, f"{type(exc).__name__}: {exc}", True, None, started, deps, now
         )
-    delivery.attempts += 1
-    delivery.status = "SKIPPED" if outcome == "skipped" else "SENT"
+    _record_attempt(session, delivery, now, started, error=None, status_code=status_code)
+    delivery.status = DeliveryStatus.SKIPPED if outcome == "skipped" else DeliveryStatus.SENT
     delivery.sent_at = now if outcome != "skipped" else None
-    delivery.last_error = None
+    return outcome
+
+
+def _record_attempt(
+    session: AsyncSession,
+    delivery: Delivery,
+    now: datetime,
+    started: float,
+    *,
+    error: str | None,
+    status_code: int | None,
+) -> None:
+    """Count the try on the delivery and keep it as an attempt (R13: failures are inspected)."""
+    delivery.attempts += 1
+    delivery.last_error = error
     session.add(
         DeliveryAttempt(
             delivery_id=delivery.id,
             at=now,
-            succeeded=True,
+            succeeded=error is None,
             status_code=status_code,
-            duration_ms=_ms(started),
+            error=error,
+            duration_ms=int((time.monotonic() - started) * 1000),
         )
     )
-    return outcome
-
-
-def _ms(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
 
 
 async def _failed(
@@ -170,23 +173,12 @@ async def _failed(
     deps: Deps,
     now: datetime,
 ) -> str:
-    delivery.attempts += 1
-    delivery.last_error = error[:2000]
-    session.add(
-        DeliveryAttempt(
-            delivery_id=delivery.id,
-            at=now,
-            succeeded=False,
-            status_code=status_code,
-            error=error[:2000],
-            duration_ms=_ms(started),
-        )
-    )
+    _record_attempt(session, delivery, now, started, error=error[:2000], status_code=status_code)
     retry_at = next_attempt_at(delivery.attempts, now) if retryable else None
     if delivery.channel == Channel.WEBHOOK:
         await _track_endpoint_failure(session, delivery, now, deps, disable=not retryable)
     if retry_at is None:
-        delivery.status = "DEAD"
+        delivery.status = DeliveryStatus.DEAD
         log.warning("delivery %s dead after %s attempts: %s", delivery.id, delivery.attempts, error)
         return "dead"
     delivery.next_attempt_at = retry_at
@@ -205,7 +197,7 @@ async def _send(
         case Channel.LIVE:
             if deps.redis is None:
                 raise SendFailed("no Redis connection for live events")
-            await deps.redis.publish(live_channel(delivery.recipient), json.dumps(event.payload))
+            await live.publish(deps.redis, delivery.recipient, event.payload)
             return "sent"
         case Channel.WEBHOOK:
             return await _send_webhook(session, delivery, event, deps, now)
@@ -291,6 +283,10 @@ async def _send_webhook(
     endpoint = await session.get(WebhookEndpoint, uuid.UUID(delivery.recipient))
     if endpoint is None or not endpoint.active:
         return "skipped"
+    # Checked again at delivery: the rules may be stricter here than where it was registered.
+    problem = destination_problem(urlsplit(endpoint.url), deps.settings)
+    if problem is not None:
+        raise SendFailed(f"the endpoint's URL {problem}", retryable=False)
     payload = event.payload or {}
     occurred = payload.get("occurred_at")
     result = await post_event(
@@ -335,23 +331,23 @@ async def _track_endpoint_failure(
         .where(
             Delivery.channel == Channel.WEBHOOK,
             Delivery.recipient == str(endpoint.id),
-            Delivery.status == "PENDING",
+            Delivery.status == DeliveryStatus.PENDING,
             Delivery.id != delivery.id,
         )
-        .values(status="SKIPPED", last_error="endpoint disabled")
+        .values(status=DeliveryStatus.SKIPPED, last_error="endpoint disabled")
     )
     session.add(
         OutboxMessage(
-            topic="notify.webhook_disabled",
+            topic=Topic.NOTIFY_WEBHOOK_DISABLED,
             organisation_id=endpoint.organisation_id,
             payload={
                 "event_id": str(uuid.uuid4()),
-                "type": "notify.webhook_disabled",
+                "type": Topic.NOTIFY_WEBHOOK_DISABLED,
                 "organisation_id": str(endpoint.organisation_id),
                 "webhook_endpoint_id": str(endpoint.id),
                 "webhook_url": endpoint.url,
                 "occurred_at": now.isoformat(),
-                "audience": "partner_admins",
+                "audience": Audience.PARTNER_ADMINS,
             },
             created_at=now,
         )

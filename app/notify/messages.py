@@ -9,18 +9,30 @@ Audiences:
 - LEAD_EXPIRED: whoever sent the lead (platform staff or a referring partner).
 - WEBHOOK_DISABLED: the partner's admins.
 
-Every message is first built as a small document of plain-string blocks; the text and HTML
-renderers then lay it out, and the HTML renderer escapes every value, so no builder can forget.
+Every message is first built as a small document of plain-string blocks; the plain-text part
+lays it out here and the HTML part is a Jinja2 template (`templates/email.html`) with
+autoescape on, so every value is escaped by the engine and no builder can forget. The short
+in-app notification is in `app.notify.in_app`.
 """
 
 from __future__ import annotations
 
-import html
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
-from urllib.parse import quote
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup, escape
+
+from app.notify.formatting import (
+    clip,
+    company_size_label,
+    format_datetime,
+    hours_phrase,
+    lead_type_label,
+    lead_url,
+    one_line,
+)
 
 
 class MessageKind(StrEnum):
@@ -66,6 +78,16 @@ class MessageContext:
     # URGENT_CONTACT: how long the flame lasts (Settings.contact_alert_urgent_hours).
     urgent_hours: int = 72
 
+    def need_lead(self) -> LeadFacts:
+        if self.lead is None:
+            raise ValueError(f"{self.kind} messages need the lead's facts")
+        return self.lead
+
+    def need_webhook_url(self) -> str:
+        if not self.webhook_url:
+            raise ValueError(f"{self.kind} messages need the endpoint's URL")
+        return self.webhook_url
+
 
 @dataclass(frozen=True)
 class Rendered:
@@ -74,68 +96,7 @@ class Rendered:
     html: str
 
 
-@dataclass(frozen=True)
-class InApp:
-    title: str
-    body: str
-
-
-TITLE_MAX = 120
 _SUBJECT_VALUE_MAX = 80
-_BODY_NEED_MAX = 200
-
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-_LEAD_TYPES = {
-    "CUSTOMER_INQUIRY": "Customer inquiry",
-    "MARKETING_QUALIFIED": "Marketing-qualified lead",
-    "SALES_QUALIFIED": "Sales-qualified lead",
-}
-
-
-# --- formatting helpers -------------------------------------------------------------------------
-
-
-def format_datetime(value: datetime) -> str:
-    """`28 Nov 2026 14:00 UTC`; naive datetimes are taken to be UTC. Locale-independent."""
-    moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return f"{moment.day} {_MONTHS[moment.month - 1]} {moment.year} {moment:%H:%M} UTC"
-
-
-def company_size_label(size: str) -> str:
-    """`SIZE_10_50` -> `10-50 employees` (an en dash), `SIZE_20000_PLUS` -> `20,000+ employees`."""
-    if m := re.fullmatch(r"SIZE_(\d+)_(\d+)", size):
-        return f"{int(m[1]):,}–{int(m[2]):,} employees"
-    if m := re.fullmatch(r"SIZE_(\d+)_PLUS", size):
-        return f"{int(m[1]):,}+ employees"
-    return size
-
-
-def lead_type_label(lead_type: str) -> str:
-    return _LEAD_TYPES.get(lead_type, lead_type)
-
-
-def lead_url(app_base_url: str, lead_id: str) -> str:
-    return f"{app_base_url.rstrip('/')}/leads/{quote(lead_id, safe='')}"
-
-
-def _one_line(value: str) -> str:
-    return " ".join(value.split())
-
-
-def _clip(value: str, limit: int) -> str:
-    """One line, at most `limit` characters (an ellipsis marks a cut)."""
-    line = _one_line(value)
-    if len(line) <= limit:
-        return line
-    return line[: limit - 1].rstrip() + "…"
-
-
-def _hours(n: int) -> str:
-    if n < 1:
-        return "less than an hour"
-    return "1 hour" if n == 1 else f"{n} hours"
-
 
 # --- the document model -------------------------------------------------------------------------
 
@@ -168,14 +129,8 @@ class _Doc:
 
 
 def _greeting(name: str | None) -> str:
-    name = _one_line(name) if name else ""
+    name = one_line(name) if name else ""
     return f"Hello {name}," if name else "Hello,"
-
-
-def _require_lead(ctx: MessageContext) -> LeadFacts:
-    if ctx.lead is None:
-        raise ValueError(f"{ctx.kind} messages need the lead's facts")
-    return ctx.lead
 
 
 def _lead_rows(lead: LeadFacts) -> list[tuple[str, str]]:
@@ -202,16 +157,36 @@ def _contact_rows(lead: LeadFacts) -> list[tuple[str, str]]:
     return rows
 
 
-def _staff_footer(ctx: MessageContext) -> str:
-    return f"You receive this e-mail because you are a lead-alert contact for {ctx.partner_name}."
+def _asked_for_contact(lead: LeadFacts) -> list[_Para]:
+    return [_Para("The customer asked to be contacted directly.")] if lead.contact_requested else []
+
+
+def _to_partner_team(
+    ctx: MessageContext, subject: str, paras: list[_Para], rows: list[tuple[str, str]]
+) -> _Doc:
+    """A message to the partner's lead-alert contacts: what it says, then the lead's facts and
+    a link to it."""
+    lead = ctx.need_lead()
+    return _Doc(
+        subject=subject,
+        greeting=_greeting(ctx.recipient_name),
+        blocks=(
+            *paras,
+            _Facts(tuple(rows)),
+            _Link("Open the lead", lead_url(ctx.app_base_url, lead.id)),
+        ),
+        footer=(
+            f"You receive this e-mail because you are a lead-alert contact for {ctx.partner_name}."
+        ),
+    )
 
 
 # --- one builder per kind -----------------------------------------------------------------------
 
 
 def _new_lead(ctx: MessageContext) -> _Doc:
-    lead = _require_lead(ctx)
-    company = _clip(lead.company_name, _SUBJECT_VALUE_MAX)
+    lead = ctx.need_lead()
+    company = clip(lead.company_name, _SUBJECT_VALUE_MAX)
     paras = [
         _Para(
             f"{ctx.partner_name} received a new lead from {lead.company_name} "
@@ -221,50 +196,41 @@ def _new_lead(ctx: MessageContext) -> _Doc:
             f"Please accept or decline it by {format_datetime(lead.respond_by)}. If nobody "
             "answers by then, the lead expires and is archived."
         ),
+        *_asked_for_contact(lead),
     ]
-    if lead.contact_requested:
-        paras.append(_Para("The customer asked to be contacted directly."))
-    return _Doc(
-        subject=f"New lead from {company}",
-        greeting=_greeting(ctx.recipient_name),
-        blocks=(
-            *paras,
-            _Facts(tuple(_lead_rows(lead))),
-            _Link("Open the lead", lead_url(ctx.app_base_url, lead.id)),
-        ),
-        footer=_staff_footer(ctx),
-    )
+    return _to_partner_team(ctx, f"New lead from {company}", paras, _lead_rows(lead))
 
 
 def _urgent_contact(ctx: MessageContext) -> _Doc:
-    lead = _require_lead(ctx)
-    company = _clip(lead.company_name, _SUBJECT_VALUE_MAX)
+    lead = ctx.need_lead()
+    company = clip(lead.company_name, _SUBJECT_VALUE_MAX)
     urgent_until = format_datetime(lead.received_at + timedelta(hours=ctx.urgent_hours))
-    return _Doc(
-        subject=f"Urgent: {company} asked to be contacted directly",
-        greeting=_greeting(ctx.recipient_name),
-        blocks=(
-            _Para(
-                f"{lead.contact_name} from {lead.company_name} asked {ctx.partner_name} to "
-                "contact them directly. Please reach out as quickly as possible: the request is "
-                f"flagged urgent for the first {_hours(ctx.urgent_hours)} after it arrived "
-                f"(until {urgent_until})."
-            ),
-            _Para(f"Accept or decline the lead by {format_datetime(lead.respond_by)}."),
-            _Facts(tuple(_contact_rows(lead) + _lead_rows(lead))),
-            _Link("Open the lead", lead_url(ctx.app_base_url, lead.id)),
+    paras = [
+        _Para(
+            f"{lead.contact_name} from {lead.company_name} asked {ctx.partner_name} to "
+            "contact them directly. Please reach out as quickly as possible: the request is "
+            f"flagged urgent for the first {hours_phrase(ctx.urgent_hours)} after it arrived "
+            f"(until {urgent_until})."
         ),
-        footer=_staff_footer(ctx),
+        _Para(f"Accept or decline the lead by {format_datetime(lead.respond_by)}."),
+    ]
+    return _to_partner_team(
+        ctx,
+        f"Urgent: {company} asked to be contacted directly",
+        paras,
+        _contact_rows(lead) + _lead_rows(lead),
     )
 
 
 def _reminder(ctx: MessageContext) -> _Doc:
-    lead = _require_lead(ctx)
-    company = _clip(lead.company_name, _SUBJECT_VALUE_MAX)
+    lead = ctx.need_lead()
+    company = clip(lead.company_name, _SUBJECT_VALUE_MAX)
     deadline = format_datetime(lead.respond_by)
     if ctx.hours_left is not None:
-        subject = f"Reminder: {_hours(ctx.hours_left)} left to answer the lead from {company}"
-        when = f"You have {_hours(ctx.hours_left)} left to accept or decline it (by {deadline})"
+        subject = f"Reminder: {hours_phrase(ctx.hours_left)} left to answer the lead from {company}"
+        when = (
+            f"You have {hours_phrase(ctx.hours_left)} left to accept or decline it (by {deadline})"
+        )
     else:
         subject = f"Reminder: answer the lead from {company} by {deadline}"
         when = f"Please accept or decline it by {deadline}"
@@ -274,25 +240,15 @@ def _reminder(ctx: MessageContext) -> _Doc:
             "answer."
         ),
         _Para(f"{when}; after that it expires and is archived."),
+        *_asked_for_contact(lead),
     ]
-    if lead.contact_requested:
-        paras.append(_Para("The customer asked to be contacted directly."))
-    return _Doc(
-        subject=subject,
-        greeting=_greeting(ctx.recipient_name),
-        blocks=(
-            *paras,
-            _Facts(tuple(_lead_rows(lead))),
-            _Link("Open the lead", lead_url(ctx.app_base_url, lead.id)),
-        ),
-        footer=_staff_footer(ctx),
-    )
+    return _to_partner_team(ctx, subject, paras, _lead_rows(lead))
 
 
 def _lead_declined(ctx: MessageContext) -> _Doc:
     # To the customer: no reason code, no notes, no link into the partners' app.
-    lead = _require_lead(ctx)
-    partner = _clip(ctx.partner_name, _SUBJECT_VALUE_MAX)
+    lead = ctx.need_lead()
+    partner = clip(ctx.partner_name, _SUBJECT_VALUE_MAX)
     return _Doc(
         subject=f"Your request to {partner}",
         greeting=_greeting(ctx.recipient_name),
@@ -321,9 +277,9 @@ def _lead_declined(ctx: MessageContext) -> _Doc:
 
 def _lead_expired(ctx: MessageContext) -> _Doc:
     # To the sender, who cannot open the partner's lead: facts, no link.
-    lead = _require_lead(ctx)
-    partner = _clip(ctx.partner_name, 50)
-    company = _clip(lead.company_name, 50)
+    lead = ctx.need_lead()
+    partner = clip(ctx.partner_name, 50)
+    company = clip(lead.company_name, 50)
     return _Doc(
         subject=f"Lead to {partner} from {company} expired",
         greeting=_greeting(ctx.recipient_name),
@@ -343,15 +299,14 @@ def _lead_expired(ctx: MessageContext) -> _Doc:
 
 
 def _webhook_disabled(ctx: MessageContext) -> _Doc:
-    if not ctx.webhook_url:
-        raise ValueError("WEBHOOK_DISABLED messages need the endpoint's URL")
-    partner = _clip(ctx.partner_name, _SUBJECT_VALUE_MAX)
+    url = ctx.need_webhook_url()
+    partner = clip(ctx.partner_name, _SUBJECT_VALUE_MAX)
     return _Doc(
         subject=f"Webhook endpoint disabled for {partner}",
         greeting=_greeting(ctx.recipient_name),
         blocks=(
             _Para(
-                f"The webhook endpoint {ctx.webhook_url} of {ctx.partner_name} was disabled "
+                f"The webhook endpoint {url} of {ctx.partner_name} was disabled "
                 "after failing repeatedly. Lead events are no longer sent to it."
             ),
             _Para(
@@ -359,7 +314,7 @@ def _webhook_disabled(ctx: MessageContext) -> _Doc:
                 "then create a new webhook endpoint with the same URL: a disabled endpoint is "
                 "not switched back on."
             ),
-            _Facts((("Endpoint", ctx.webhook_url),)),
+            _Facts((("Endpoint", url),)),
             _Link("Open Partner Leads", ctx.app_base_url),
         ),
         footer=f"You receive this e-mail because you are an admin of {ctx.partner_name}.",
@@ -399,112 +354,33 @@ def _text(doc: _Doc) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def _h(value: str) -> str:
-    """Escaped for HTML text and attributes, line breaks kept."""
-    value = value.replace("\r\n", "\n").replace("\r", "\n")
-    return html.escape(value, quote=True).replace("\n", "<br>\n")
+def _with_line_breaks(value: str) -> Markup:
+    """Escaped, with each line break kept as `<br>`."""
+    lines = value.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return Markup("<br>\n").join(escape(line) for line in lines)
 
 
-_P = '<p style="margin:0 0 16px">'
-
-
-def _html(doc: _Doc) -> str:
-    body = [f"{_P}{_h(doc.greeting)}</p>"]
-    for block in doc.blocks:
-        match block:
-            case _Para(text):
-                body.append(f"{_P}{_h(text)}</p>")
-            case _Facts(rows):
-                cells = "\n".join(
-                    '<tr><th align="left" valign="top" style="padding:4px 16px 4px 0;'
-                    f'white-space:nowrap;color:#555">{_h(label)}</th>'
-                    f'<td valign="top" style="padding:4px 0">{_h(value)}</td></tr>'
-                    for label, value in rows
-                )
-                body.append(
-                    '<table role="presentation" cellpadding="0" cellspacing="0" '
-                    f'style="margin:0 0 16px;border-collapse:collapse">\n{cells}\n</table>'
-                )
-            case _Link(label, url):
-                body.append(
-                    f'{_P}<a href="{_h(url)}" style="display:inline-block;padding:10px 18px;'
-                    'background:#0f6cbd;color:#ffffff;text-decoration:none;border-radius:4px">'
-                    f"{_h(label)}</a></p>"
-                )
-    body.append(f'<p style="margin:24px 0 0;font-size:12px;color:#777">{_h(doc.footer)}</p>')
-    content = "\n".join(body)
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_h(doc.subject)}</title>\n</head>\n"
-        '<body style="margin:0;padding:24px;font-family:Segoe UI,Helvetica,Arial,sans-serif;'
-        'font-size:14px;line-height:1.5;color:#222">\n'
-        f'<div style="max-width:600px">\n{content}\n</div>\n</body>\n</html>\n'
-    )
+# Jinja2 with autoescape on: the engine escapes every value that reaches the markup.
+_TEMPLATES = Environment(
+    loader=PackageLoader("app.notify", "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+_TEMPLATES.filters["lines"] = _with_line_breaks
+_TEMPLATES.tests.update(
+    para=lambda block: isinstance(block, _Para),
+    facts=lambda block: isinstance(block, _Facts),
+    link=lambda block: isinstance(block, _Link),
+)
 
 
 def render_email(ctx: MessageContext) -> Rendered:
     """Subject (one line, safe for a header), plain text and HTML for one message. Raises
     ValueError when the context lacks what the kind needs (the lead, the webhook URL)."""
     doc = _BUILDERS[ctx.kind](ctx)
-    return Rendered(subject=_one_line(doc.subject), text=_text(doc), html=_html(doc))
-
-
-# --- in-app -------------------------------------------------------------------------------------
-
-
-def render_in_app(ctx: MessageContext) -> InApp:
-    """A short title (at most 120 characters) and a one-paragraph body for the notification
-    list. Plain text: the client escapes it."""
-    title, body = _in_app(ctx)
-    return InApp(title=_clip(title, TITLE_MAX), body=_one_line(body))
-
-
-def _in_app(ctx: MessageContext) -> tuple[str, str]:
-    if ctx.kind is MessageKind.WEBHOOK_DISABLED:
-        if not ctx.webhook_url:
-            raise ValueError("WEBHOOK_DISABLED messages need the endpoint's URL")
-        return (
-            "Webhook endpoint disabled",
-            f"{ctx.webhook_url} was disabled after failing repeatedly. Create a new endpoint to "
-            "receive lead events again.",
-        )
-    lead = _require_lead(ctx)
-    company = _clip(lead.company_name, 60)
-    need = _clip(lead.need, _BODY_NEED_MAX)
-    deadline = format_datetime(lead.respond_by)
-    summary = f"{company_size_label(lead.company_size)}, {lead.country}: {need}"
-    match ctx.kind:
-        case MessageKind.NEW_LEAD:
-            return (
-                f"New lead from {company}",
-                f"{lead_type_label(lead.type)} from {lead.company_name} ({summary}). Respond by "
-                f"{deadline}.",
-            )
-        case MessageKind.URGENT_CONTACT:
-            phone = f", {lead.contact_phone}" if lead.contact_phone else ""
-            return (
-                f"Urgent: {company} asked to be contacted directly",
-                f"Reach out to {lead.contact_name} ({lead.contact_email}{phone}) as quickly as "
-                f"possible. {lead.company_name} ({summary}). Respond by {deadline}.",
-            )
-        case MessageKind.REMINDER:
-            left = f"{_hours(ctx.hours_left)} left" if ctx.hours_left is not None else "Reminder"
-            return (
-                f"{left} to answer the lead from {company}",
-                f"The lead from {lead.company_name} ({summary}) is still waiting for an answer. "
-                f"Accept or decline it by {deadline}, or it expires.",
-            )
-        case MessageKind.LEAD_DECLINED:
-            return (
-                f"{_clip(ctx.partner_name, 60)} cannot take your request",
-                f"{ctx.partner_name} is not able to take on your request at this time. Please "
-                "choose a different partner.",
-            )
-        case MessageKind.LEAD_EXPIRED:
-            return (
-                f"Lead to {_clip(ctx.partner_name, 45)} from {_clip(company, 45)} expired",
-                f"The lead to {ctx.partner_name} from {lead.company_name} was not answered "
-                f"within the response time (by {deadline}) and was archived as expired.",
-            )
-    raise ValueError(f"unknown message kind {ctx.kind!r}")
+    subject = one_line(doc.subject)
+    html = _TEMPLATES.get_template("email.html").render(doc=doc, subject=subject)
+    return Rendered(subject=subject, text=_text(doc), html=html)

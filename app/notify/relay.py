@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,21 +26,15 @@ from app.db.models import (
     User,
     WebhookEndpoint,
 )
+from app.domain.events import LEAD_EVENTS, Channel, DeliveryStatus, Topic
 from app.domain.roles import LEAD_MANAGER_ROLES, Role
 
 BATCH = 500
 
 
-class Channel:
-    EMAIL = "EMAIL"
-    WEBHOOK = "WEBHOOK"
-    IN_APP = "IN_APP"
-    LIVE = "LIVE"
-
-
 @dataclass(frozen=True, slots=True)
 class Target:
-    channel: str
+    channel: Channel
     recipient: str
 
 
@@ -153,7 +147,7 @@ class _Audience:
         lead = self.leads.get(row.lead_id) if row.lead_id else None
         if org is None:
             return []
-        if row.topic.startswith("lead."):
+        if row.topic in LEAD_EVENTS:
             targets = [
                 Target(Channel.WEBHOOK, str(e.id))
                 for e in self.endpoints.get(org, [])
@@ -162,20 +156,16 @@ class _Audience:
             targets.append(Target(Channel.LIVE, str(org)))
             return targets
         match row.topic:
-            case "notify.new_lead" | "notify.reminder":
+            case Topic.NOTIFY_NEW_LEAD | Topic.NOTIFY_REMINDER:
                 return self._partner_team(org)
-            case "notify.lead_declined":
+            case Topic.NOTIFY_LEAD_DECLINED:
                 recipient = (row.payload or {}).get("recipient") or {}
                 email = recipient.get("email") or (lead.contact_email if lead else None)
                 return [Target(Channel.EMAIL, email)] if email else []
-            case "notify.lead_expired":
+            case Topic.NOTIFY_LEAD_EXPIRED:
                 return self._sender(lead)
-            case "notify.webhook_disabled":
-                return [
-                    t
-                    for user_id, email in self.admins.get(org, [])
-                    for t in (Target(Channel.EMAIL, email), Target(Channel.IN_APP, str(user_id)))
-                ]
+            case Topic.NOTIFY_WEBHOOK_DISABLED:
+                return self._admins(org)
         return []
 
     def _partner_team(self, org: uuid.UUID) -> list[Target]:
@@ -189,22 +179,26 @@ class _Audience:
             return []
         if lead.sender_user_id and lead.sender_user_id in self.users:
             user = self.users[lead.sender_user_id]
-            return [Target(Channel.EMAIL, user.email), Target(Channel.IN_APP, str(user.id))]
+            return _by_mail_and_in_app(user.id, user.email)
         if lead.sender_organisation_id:
-            return [
-                t
-                for user_id, email in self.admins.get(lead.sender_organisation_id, [])
-                for t in (Target(Channel.EMAIL, email), Target(Channel.IN_APP, str(user_id)))
-            ]
+            return self._admins(lead.sender_organisation_id)
         return []  # a customer's own inquiry: the customer is not told it expired
+
+    def _admins(self, org: uuid.UUID) -> list[Target]:
+        return [
+            t for user, email in self.admins.get(org, []) for t in _by_mail_and_in_app(user, email)
+        ]
+
+
+def _by_mail_and_in_app(user_id: uuid.UUID, email: str) -> list[Target]:
+    return [Target(Channel.EMAIL, email), Target(Channel.IN_APP, str(user_id))]
 
 
 async def due_deliveries(session: AsyncSession, *, now: datetime, limit: int = 200) -> list[int]:
-    result = await session.execute(
-        text(
-            "SELECT id FROM deliveries WHERE status = 'PENDING' AND next_attempt_at <= :now "
-            "ORDER BY next_attempt_at, id LIMIT :limit"
-        ),
-        {"now": now, "limit": limit},
+    found = await session.scalars(
+        select(Delivery.id)
+        .where(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now)
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(limit)
     )
-    return [int(i) for i in result.scalars().all()]
+    return list(found.all())

@@ -17,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.main import create_app
-from app.notify.deliver import Deps, live_channel
+from app.notify.deliver import Deps
+from app.notify.live import live_channel
 from app.services.auth import issue_token
 from tests.factories import WorldPartner, make_lead, make_partner
+from tests.waiting import eventually
 from workers.outbox import relay
 
 SUBSCRIBE = """subscription { leadEvents { eventId type leadId occurredAt
@@ -35,8 +37,11 @@ async def server(settings: Settings, engine: AsyncEngine) -> AsyncIterator[str]:
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     uv = uvicorn.Server(config)
     task = asyncio.ensure_future(uv.serve())
-    while not uv.started:
-        await asyncio.sleep(0.05)
+
+    async def started() -> bool:
+        return uv.started
+
+    await eventually(started, timeout=10, describe="the server started")
     yield f"127.0.0.1:{port}"
     uv.should_exit = True
     await task
@@ -75,12 +80,11 @@ async def test_subscriber_receives_committed_lead_events(
     # Wait until the subscription listens on Redis, so the event cannot be published before.
     probe = aioredis.from_url(settings.redis_url or "")
     channel = live_channel(partner.organisation_id)
-    for _ in range(100):
-        if dict(await probe.pubsub_numsub(channel)).get(channel.encode(), 0):
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError("the subscription never listened")
+
+    async def listening() -> bool:
+        return bool(dict(await probe.pubsub_numsub(channel)).get(channel.encode(), 0))
+
+    await eventually(listening, timeout=5, describe="the subscription listens")
     await probe.aclose()
 
     async with httpx.AsyncClient(base_url=f"http://{server}") as http:

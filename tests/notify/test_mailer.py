@@ -40,10 +40,8 @@ def message(**changes: Any) -> EmailMessage:
 
 @pytest.fixture
 def sink(tmp_path: Path) -> Iterator[MailSink]:
-    mail_sink = MailSink(tmp_path / "mail")
-    mail_sink.start()
-    yield mail_sink
-    mail_sink.stop()
+    with MailSink(tmp_path / "mail") as mail_sink:
+        yield mail_sink
 
 
 # --- a picky server, for refusals ---------------------------------------------------------------
@@ -224,33 +222,30 @@ async def test_a_message_that_cannot_be_built_is_permanent(sink: MailSink) -> No
 # --- refusals -----------------------------------------------------------------------------------
 
 
-async def test_a_recipient_refused_with_550_is_permanent(picky: tuple[PickyHandler, str]) -> None:
+@pytest.mark.parametrize(
+    ("refused", "reason", "code", "permanent"),
+    [
+        ({"to": "nobody@contoso.example"}, "no such user", 550, True),
+        ({"to": "busy@contoso.example"}, "mailbox busy", 450, False),  # try again later
+        ({"subject": "spam"}, "content refused", 554, True),
+    ],
+)
+async def test_a_refusal_says_whether_it_is_permanent(
+    picky: tuple[PickyHandler, str],
+    refused: dict[str, str],
+    reason: str,
+    code: int,
+    permanent: bool,
+) -> None:
     handler, url = picky
-    with pytest.raises(MailError, match="no such user") as caught:
-        await send_email(settings_for(url), message(to="nobody@contoso.example"))
-    assert caught.value.permanent is True
-    assert caught.value.code == 550
+    with pytest.raises(MailError, match=reason) as caught:
+        await send_email(settings_for(url), message(**refused))
+    assert (caught.value.code, caught.value.permanent) == (code, permanent)
     assert handler.accepted == []
 
+    # The server refused that message, not the sender: the next one goes through.
     await send_email(settings_for(url), message(to="ana@contoso.example"))
     assert [envelope.rcpt_tos for envelope in handler.accepted] == [["ana@contoso.example"]]
-
-
-async def test_a_recipient_deferred_with_450_is_transient(picky: tuple[PickyHandler, str]) -> None:
-    _, url = picky
-    with pytest.raises(MailError, match="mailbox busy") as caught:
-        await send_email(settings_for(url), message(to="busy@contoso.example"))
-    assert caught.value.permanent is False
-    assert caught.value.code == 450
-
-
-async def test_content_refused_with_554_is_permanent(picky: tuple[PickyHandler, str]) -> None:
-    handler, url = picky
-    with pytest.raises(MailError, match="content refused") as caught:
-        await send_email(settings_for(url), message(subject="spam"))
-    assert caught.value.permanent is True
-    assert caught.value.code == 554
-    assert handler.accepted == []
 
 
 # --- authentication -----------------------------------------------------------------------------

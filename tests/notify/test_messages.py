@@ -7,19 +7,11 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from markupsafe import escape
 
-from app.notify.messages import (
-    TITLE_MAX,
-    InApp,
-    LeadFacts,
-    MessageContext,
-    MessageKind,
-    Rendered,
-    company_size_label,
-    format_datetime,
-    render_email,
-    render_in_app,
-)
+from app.notify.formatting import company_size_label, format_datetime
+from app.notify.in_app import TITLE_MAX, InApp, render_in_app
+from app.notify.messages import LeadFacts, MessageContext, MessageKind, Rendered, render_email
 
 BASE_URL = "https://leads.example.com"
 RECEIVED = datetime(2026, 11, 14, 14, 0, tzinfo=UTC)
@@ -66,11 +58,9 @@ def visible_html(rendered: Rendered) -> str:
 
 
 def contains_everywhere(rendered: Rendered, *facts: str) -> None:
-    import html
-
     for fact in facts:
         assert fact in rendered.text, fact
-        assert html.escape(fact) in rendered.html, fact
+        assert escape(fact) in rendered.html, fact
 
 
 def contains_nowhere(rendered: Rendered, in_app: InApp, *secrets: str) -> None:
@@ -268,7 +258,8 @@ def test_html_escapes_every_interpolated_value(kind: MessageKind) -> None:
     rendered = render_email(context)
     assert "<script" not in rendered.html
     assert "<img" not in rendered.html
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Sons" in rendered.html
+    # Escaped as Jinja2 (markupsafe) escapes: `"` is `&#34;`, which reads as `&quot;`.
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; Sons" in rendered.html
     assert HOSTILE in rendered.text  # plain text stays as written
 
 

@@ -1,0 +1,196 @@
+"""The sweeps, in-process on real Postgres: leads nobody answered expire once, even when sweeps
+run at once; reminders go out once per threshold while a lead waits for an answer."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.config import Settings
+from app.db.models import Lead, LeadHistory, LeadReminder, OutboxMessage
+from app.domain.lifecycle import LeadStage
+from app.services.sweeps import expire_overdue, send_reminders
+from tests.factories import make_lead, make_partner
+from tests.workers.outbox_support import NOW
+
+pytestmark = pytest.mark.usefixtures("only_this_tests_events")
+
+RESPONSE_TIME = timedelta(days=14)  # how long a partner has to answer a lead
+
+
+async def leads_received(session: AsyncSession, *ages: timedelta) -> list[Lead]:
+    """Open leads of a new partner, each received `age` before NOW."""
+    partner = await make_partner(session)
+    return [
+        await make_lead(session, organisation_id=partner.organisation_id, received_at=NOW - age)
+        for age in ages
+    ]
+
+
+# --- expiry -----------------------------------------------------------------------------------
+
+
+async def test_expiry_boundary_one_second_before_and_after(session: AsyncSession) -> None:
+    second = timedelta(seconds=1)
+    before, after = await leads_received(session, RESPONSE_TIME - second, RESPONSE_TIME + second)
+    assert await expire_overdue(session, now=NOW) >= 1
+    await session.refresh(before)
+    await session.refresh(after)
+    assert (before.stage, before.outcome) == ("RECEIVED", None)
+    assert (after.stage, after.outcome, after.version) == ("ARCHIVED", "EXPIRED", 2)
+    assert after.archived_at == NOW
+    history = (
+        await session.scalars(
+            select(LeadHistory).where(LeadHistory.lead_id == after.id).order_by(LeadHistory.id)
+        )
+    ).all()
+    assert [(h.action, h.actor_kind, h.from_stage, h.to_stage, h.outcome) for h in history] == [
+        ("RECEIVE", "SYSTEM", None, "RECEIVED", None),
+        ("EXPIRE", "SYSTEM", "RECEIVED", "ARCHIVED", "EXPIRED"),
+    ]
+    topics = (
+        await session.scalars(select(OutboxMessage.topic).where(OutboxMessage.lead_id == after.id))
+    ).all()
+    assert sorted(topics) == ["lead.expired", "notify.lead_expired"]
+    payload = (
+        await session.scalars(
+            select(OutboxMessage.payload).where(
+                OutboxMessage.lead_id == after.id, OutboxMessage.topic == "lead.expired"
+            )
+        )
+    ).one()
+    assert payload["previous"]["stage"] == "RECEIVED" and payload["current"]["stage"] == "ARCHIVED"
+    assert payload["current"]["outcome"] == "EXPIRED" and payload["actor"] == {"kind": "SYSTEM"}
+    # Swept again: nothing more happens.
+    await expire_overdue(session, now=NOW + timedelta(minutes=1))
+    assert (
+        await session.scalar(
+            select(func.count()).select_from(LeadHistory).where(LeadHistory.lead_id == after.id)
+        )
+    ) == 2
+
+
+async def test_expiry_leaves_answered_leads_alone(session: AsyncSession) -> None:
+    partner = await make_partner(session)
+    accepted = await make_lead(
+        session,
+        organisation_id=partner.organisation_id,
+        stage=LeadStage.ACCEPTED,
+        received_at=NOW - timedelta(days=30),
+    )
+    await expire_overdue(session, now=NOW)
+    await session.refresh(accepted)
+    assert accepted.stage == "ACCEPTED"
+
+
+async def test_two_sweeps_at_once_expire_each_lead_once(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    now = datetime.now(UTC) + timedelta(days=400)  # far future: only this test's leads are due
+    async with AsyncSession(engine) as session, session.begin():
+        partner = await make_partner(session)
+        for i in range(120):
+            await make_lead(
+                session,
+                organisation_id=partner.organisation_id,
+                received_at=now - timedelta(days=15, minutes=i),
+            )
+        org = partner.organisation_id
+
+    async def sweep() -> int:
+        total = 0
+        while True:
+            async with AsyncSession(engine) as session, session.begin():
+                count = await expire_overdue(session, now=now, batch=25)
+            total += count
+            if count == 0:
+                return total
+
+    counts = await asyncio.gather(sweep(), sweep(), sweep())
+    async with AsyncSession(engine) as session:
+        expired = await session.scalar(
+            select(func.count())
+            .select_from(Lead)
+            .where(Lead.organisation_id == org, Lead.outcome == "EXPIRED")
+        )
+        history = await session.scalar(
+            select(func.count())
+            .select_from(LeadHistory)
+            .join(Lead)
+            .where(Lead.organisation_id == org, LeadHistory.action == "EXPIRE")
+        )
+        events = await session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.organisation_id == org, OutboxMessage.topic == "lead.expired")
+        )
+    assert expired == history == events == 120
+    assert sum(counts) >= 120  # other tests' overdue leads may be swept too
+
+
+# --- reminders --------------------------------------------------------------------------------
+
+
+async def test_reminders_are_sent_once_per_threshold(session: AsyncSession) -> None:
+    hours_left = (timedelta(hours=50), timedelta(hours=10))
+    lead, late = await leads_received(session, *(RESPONSE_TIME - left for left in hours_left))
+
+    async def reminders(lead_id: uuid.UUID) -> list[int]:
+        return sorted(
+            (
+                await session.scalars(
+                    select(LeadReminder.hours_before).where(LeadReminder.lead_id == lead_id)
+                )
+            ).all()
+        )
+
+    await send_reminders(session, now=NOW, hours=[72, 24])
+    await send_reminders(session, now=NOW + timedelta(minutes=1), hours=[72, 24])
+    assert await reminders(lead.id) == [72]
+    # A lead already inside the last day gets only the last-day reminder.
+    assert await reminders(late.id) == [24]
+    await send_reminders(session, now=NOW + timedelta(hours=30), hours=[72, 24])
+    await send_reminders(session, now=NOW + timedelta(hours=31), hours=[72, 24])
+    assert await reminders(lead.id) == [24, 72]
+    topics = (
+        await session.scalars(
+            select(OutboxMessage.topic)
+            .where(OutboxMessage.lead_id == lead.id)
+            .order_by(OutboxMessage.id)
+        )
+    ).all()
+    assert topics == ["lead.reminder", "notify.reminder"] * 2
+    payloads = (
+        await session.scalars(
+            select(OutboxMessage.payload)
+            .where(OutboxMessage.lead_id == lead.id, OutboxMessage.topic == "notify.reminder")
+            .order_by(OutboxMessage.id)
+        )
+    ).all()
+    assert [p["hours_left"] for p in payloads] == [50, 20]
+
+
+async def test_no_reminder_for_answered_or_overdue_leads(session: AsyncSession) -> None:
+    partner = await make_partner(session)
+    await make_lead(
+        session,
+        organisation_id=partner.organisation_id,
+        stage=LeadStage.ACCEPTED,
+        received_at=NOW - timedelta(days=13),
+    )
+    await make_lead(
+        session, organisation_id=partner.organisation_id, received_at=NOW - timedelta(days=15)
+    )
+    sent = await send_reminders(session, now=NOW, hours=[72, 24])
+    count = await session.scalar(
+        select(func.count())
+        .select_from(LeadReminder)
+        .join(Lead)
+        .where(Lead.organisation_id == partner.organisation_id)
+    )
+    assert count == 0 and sent >= 0
