@@ -60,12 +60,7 @@ class NotificationConnection:
         return cls(
             edges=[NotificationEdge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],
             nodes=nodes,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                has_previous_page=page.has_previous_page,
-                start_cursor=cursors[0] if cursors else None,
-                end_cursor=cursors[-1] if cursors else None,
-            ),
+            page_info=PageInfo.of(page),
         )
 
     @strawberry.field(description="All of the viewer's unread notifications.")

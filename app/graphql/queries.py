@@ -29,9 +29,7 @@ class LeadConnection:
         return cls(
             edges=[LeadEdge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],
             nodes=nodes,
-            page_info=PageInfo.of(
-                cursors, has_next_page=page.has_next_page, has_previous_page=page.has_previous_page
-            ),
+            page_info=PageInfo.of(page),
             page=page,
         )
 

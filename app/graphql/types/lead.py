@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -26,6 +27,7 @@ from app.graphql.types.enums import (
     LeadType,
     LostReason,
 )
+from app.services.paging import Page
 
 
 @strawberry.type
@@ -323,10 +325,11 @@ class PageInfo:
     end_cursor: str | None
 
     @classmethod
-    def of(cls, cursors: list[str], *, has_next_page: bool, has_previous_page: bool) -> PageInfo:
+    def of(cls, page: Page[Any]) -> PageInfo:
+        cursors = page.cursors
         return cls(
-            has_next_page=has_next_page,
-            has_previous_page=has_previous_page,
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
             start_cursor=cursors[0] if cursors else None,
             end_cursor=cursors[-1] if cursors else None,
         )
