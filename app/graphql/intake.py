@@ -7,7 +7,7 @@ import strawberry
 from strawberry.types import Info
 
 from app.graphql.context import Context
-from app.graphql.errors import ARGUMENTS, query_error
+from app.graphql.errors import ARGUMENTS, ArgumentPaths, query_error
 from app.graphql.mutations import LeadPayload, lead_change
 from app.graphql.queries import LeadConnection
 from app.graphql.types.enums import CompanySize
@@ -25,7 +25,7 @@ class CompanyInput:
     def to_service(self) -> intake.CompanyData:
         return intake.CompanyData(
             name=self.name,
-            size=self.size.value,  # type: ignore[attr-defined]
+            size=self.size.value,
             industry=self.industry,
             country=self.country,
         )
@@ -94,6 +94,38 @@ class QualifiedLeadInput:
         )
 
 
+# The lead's fields are the service's `data`, spread over `input`; the profile and the key are
+# arguments of their own.
+INTAKE_ARGUMENTS = ArgumentPaths(
+    under=("input",),
+    renames={"profile_id": ("profileId",), "idempotency_key": ("idempotencyKey",)},
+)
+
+
+async def _send(
+    info: Info[Context, None],
+    source: intake.LeadSource,
+    profile_id: strawberry.ID,
+    input: QualifiedLeadInput,
+    idempotency_key: str | None,
+) -> LeadPayload:
+    ctx, data = info.context, input.to_service()
+    return await lead_change(
+        info,
+        lambda s: intake.send_lead(
+            s,
+            ctx.actor,
+            source,
+            profile_id=profile_id,
+            data=data,
+            idempotency_key=idempotency_key,
+            now=ctx.now,
+            settings=ctx.settings,
+        ),
+        INTAKE_ARGUMENTS,
+    )
+
+
 @strawberry.type
 class IntakeMutation:
     @strawberry.mutation(
@@ -121,7 +153,7 @@ class IntakeMutation:
                 settings=ctx.settings,
                 limiter=ctx.limiter,
             ),
-            ARGUMENTS,
+            INTAKE_ARGUMENTS,
         )
 
     @strawberry.mutation(
@@ -135,21 +167,7 @@ class IntakeMutation:
         input: QualifiedLeadInput,
         idempotency_key: str | None = None,
     ) -> LeadPayload:
-        ctx = info.context
-        data = input.to_service()
-        return await lead_change(
-            info,
-            lambda s: intake.send_qualified_lead(
-                s,
-                ctx.actor,
-                profile_id=profile_id,
-                data=data,
-                idempotency_key=idempotency_key,
-                now=ctx.now,
-                settings=ctx.settings,
-            ),
-            ARGUMENTS,
-        )
+        return await _send(info, intake.PLATFORM_STAFF, profile_id, input, idempotency_key)
 
     @strawberry.mutation(
         description="A partner's admin refers a lead to another partner's published profile "
@@ -162,21 +180,7 @@ class IntakeMutation:
         input: QualifiedLeadInput,
         idempotency_key: str | None = None,
     ) -> LeadPayload:
-        ctx = info.context
-        data = input.to_service()
-        return await lead_change(
-            info,
-            lambda s: intake.refer_lead(
-                s,
-                ctx.actor,
-                profile_id=profile_id,
-                data=data,
-                idempotency_key=idempotency_key,
-                now=ctx.now,
-                settings=ctx.settings,
-            ),
-            ARGUMENTS,
-        )
+        return await _send(info, intake.REFERRAL, profile_id, input, idempotency_key)
 
 
 @strawberry.type
@@ -191,5 +195,5 @@ class IntakeQuery:
         async with info.context.db() as session:
             page = await lead_queries.list_sent_leads(session, info.context.actor, first, after)
         if isinstance(page, Refused):
-            raise query_error(page)
+            raise query_error(page, ARGUMENTS)
         return LeadConnection.build(page, info.context)

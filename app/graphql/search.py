@@ -9,11 +9,11 @@ from strawberry.types import Info
 from app.domain import reference
 from app.domain.lifecycle import LeadType as DomainLeadType
 from app.graphql.context import Context
-from app.graphql.errors import query_error
+from app.graphql.errors import ARGUMENTS, query_error
 from app.graphql.types.enums import CompanySize, LeadType
 from app.graphql.types.lead import PageInfo
 from app.ratelimit import Limit
-from app.services import matching, search
+from app.services import matching, public_profiles, search
 from app.services.errors import Refused
 from app.services.search import PreferenceMatch
 
@@ -50,7 +50,7 @@ class PublicProfile:
     )
 
     @classmethod
-    def build(cls, p: search.PublicProfile | matching.SuggestedProfile) -> PublicProfile:
+    def build(cls, p: public_profiles.PublicProfile) -> PublicProfile:
         return cls(
             id=strawberry.ID(str(p.id)),
             name=p.name,
@@ -150,6 +150,14 @@ class PartnerSearchFilter:
     )
     solution_area: str | None = None
 
+    def to_service(self) -> search.SearchFilter:
+        return search.SearchFilter(
+            company_size=self.company_size,
+            industry=self.industry,
+            country=self.country,
+            solution_area=self.solution_area,
+        )
+
 
 @strawberry.input(description="What a new lead is about, to find partners for it.")
 class LeadNeedInput:
@@ -206,21 +214,17 @@ class SearchQuery:
                         "retryAfterSeconds": decision.retry_after_seconds,
                     },
                 )
-        f = filter or PartnerSearchFilter()
         async with context.db() as session:
             page = await search.search_partners(
                 session,
                 query=query,
-                company_size=f.company_size,
-                industry=f.industry,
-                country=f.country,
-                solution_area=f.solution_area,
+                filter=filter.to_service() if filter is not None else None,
                 first=first,
                 after=after,
                 now=context.now,
             )
         if isinstance(page, Refused):
-            raise query_error(page)
+            raise query_error(page, ARGUMENTS)
         return PartnerSearchConnection.build(page)
 
     @strawberry.field(
@@ -235,7 +239,7 @@ class SearchQuery:
                 session, info.context.actor, need=need.to_service(), first=first
             )
         if isinstance(result, Refused):
-            raise query_error(result)
+            raise query_error(result, ARGUMENTS)
         return [
             PartnerSuggestion(
                 profile=PublicProfile.build(s.profile), score=s.score, reasons=s.reasons

@@ -16,8 +16,8 @@ from app.config import Settings
 from app.db.models import Lead, LeadHistory
 from app.domain.lifecycle import LeadAction, LeadType
 from app.domain.reference import CompanySize
-from app.services.intake import IncomingLead, receive_lead
 from app.services.matching import LeadNeed, rank_partners
+from app.services.receive import IncomingLead, receive_lead
 
 BATCH = 20
 

@@ -31,7 +31,7 @@ from app.notify.deliver import Deps, deliver, live_channel
 from app.notify.relay import fan_out
 from app.services import webhooks
 from app.services.auth import load_actor
-from app.services.intake import IncomingLead, receive_lead
+from app.services.receive import IncomingLead, receive_lead
 from app.services.sweeps import expire_overdue, send_reminders
 from tests.factories import World, make_lead, make_partner
 from tests.receivers import WebhookReceiver
