@@ -4,12 +4,14 @@ wrote, shared by the intake tests (services and GraphQL). Holds no tests."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from strawberry.utils.str_converters import to_snake_case
 
 from app.config import Settings
 from app.db.models import (
@@ -85,39 +87,23 @@ def qualified(**overrides: Any) -> dict[str, Any]:
     return value
 
 
-def _company(v: dict[str, Any]) -> CompanyData:
-    return CompanyData(
-        name=v["name"], size=v["size"], industry=v.get("industry"), country=v["country"]
-    )
+Data = TypeVar("Data", InquiryData, QualifiedData)
 
 
-def _contact(v: dict[str, Any]) -> ContactData:
-    return ContactData(name=v["name"], email=v["email"], phone=v.get("phone"))
+def _as_data(kind: type[Data], variables: dict[str, Any]) -> Data:
+    """The service's data for these GraphQL variables."""
+    fields = {to_snake_case(name): value for name, value in variables.items()}
+    fields["company"] = CompanyData(**fields["company"])
+    fields["contact"] = ContactData(**fields["contact"])
+    return kind(**fields)
 
 
 def inquiry_data(**overrides: Any) -> InquiryData:
-    v = inquiry(**overrides)
-    return InquiryData(
-        company=_company(v["company"]),
-        contact=_contact(v["contact"]),
-        need=v["need"],
-        contact_requested=v["contactRequested"],
-        consent_to_contact=v["consentToContact"],
-    )
+    return _as_data(InquiryData, inquiry(**overrides))
 
 
 def qualified_data(**overrides: Any) -> QualifiedData:
-    v = qualified(**overrides)
-    return QualifiedData(
-        company=_company(v["company"]),
-        contact=_contact(v["contact"]),
-        need=v["need"],
-        contact_requested=v["contactRequested"],
-        consent_to_contact=v["consentToContact"],
-        campaign_id=v["campaignId"],
-        solution_area=v["solutionArea"],
-        auto_reroute=v["autoReroute"],
-    )
+    return _as_data(QualifiedData, qualified(**overrides))
 
 
 async def profile_of(session: AsyncSession, organisation_id: uuid.UUID) -> str:
@@ -205,11 +191,17 @@ async def submit(
     )
 
 
-def graphql_runner(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], limiter: RateLimiter
-) -> Callable[..., Awaitable[dict[str, Any]]]:
+Runner = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@asynccontextmanager
+async def graphql_runner(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[Runner]:
     """`await run(document, variables, user=..., ip=..., now=...)` -> the response data: the
-    served schema in-process, from a fresh client address unless `ip` is given."""
+    served schema in-process with a real rate limiter, from a fresh client address unless `ip`
+    is given."""
+    limiter = RateLimiter(settings.redis_url)
 
     async def run(
         document: str,
@@ -233,4 +225,7 @@ def graphql_runner(
         )
         return data_of(result)
 
-    return run
+    try:
+        yield run
+    finally:
+        await limiter.close()

@@ -3,6 +3,8 @@ referrals between partners, and what a sender sent."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import strawberry
 from strawberry.types import Info
 
@@ -102,28 +104,32 @@ INTAKE_ARGUMENTS = ArgumentPaths(
 )
 
 
-async def _send(
-    info: Info[Context, None],
-    source: intake.LeadSource,
-    profile_id: strawberry.ID,
-    input: QualifiedLeadInput,
-    idempotency_key: str | None,
-) -> LeadPayload:
-    ctx, data = info.context, input.to_service()
-    return await lead_change(
-        info,
-        lambda s: intake.send_lead(
-            s,
-            ctx.actor,
-            source,
-            profile_id=profile_id,
-            data=data,
-            idempotency_key=idempotency_key,
-            now=ctx.now,
-            settings=ctx.settings,
-        ),
-        INTAKE_ARGUMENTS,
-    )
+def _sending(source: intake.LeadSource) -> Callable[..., Awaitable[LeadPayload]]:
+    """The resolver of a mutation that sends a lead to a partner as `source` says."""
+
+    async def send(
+        info: Info[Context, None],
+        profile_id: strawberry.ID,
+        input: QualifiedLeadInput,
+        idempotency_key: str | None = None,
+    ) -> LeadPayload:
+        ctx, data = info.context, input.to_service()
+        return await lead_change(
+            info,
+            lambda s: intake.send_lead(
+                s,
+                ctx.actor,
+                source,
+                profile_id=profile_id,
+                data=data,
+                idempotency_key=idempotency_key,
+                now=ctx.now,
+                settings=ctx.settings,
+            ),
+            INTAKE_ARGUMENTS,
+        )
+
+    return send
 
 
 @strawberry.type
@@ -156,31 +162,16 @@ class IntakeMutation:
             INTAKE_ARGUMENTS,
         )
 
-    @strawberry.mutation(
+    send_qualified_lead = strawberry.mutation(
+        resolver=_sending(intake.PLATFORM_STAFF),
         description="MARKETER sends a MARKETING_QUALIFIED lead (campaignId required); SELLER a "
-        "SALES_QUALIFIED one. The sender is told when it expires."
+        "SALES_QUALIFIED one. The sender is told when it expires.",
     )
-    async def send_qualified_lead(
-        self,
-        info: Info[Context, None],
-        profile_id: strawberry.ID,
-        input: QualifiedLeadInput,
-        idempotency_key: str | None = None,
-    ) -> LeadPayload:
-        return await _send(info, intake.PLATFORM_STAFF, profile_id, input, idempotency_key)
-
-    @strawberry.mutation(
+    refer_lead = strawberry.mutation(
+        resolver=_sending(intake.REFERRAL),
         description="A partner's admin refers a lead to another partner's published profile "
-        "(SALES_QUALIFIED)."
+        "(SALES_QUALIFIED).",
     )
-    async def refer_lead(
-        self,
-        info: Info[Context, None],
-        profile_id: strawberry.ID,
-        input: QualifiedLeadInput,
-        idempotency_key: str | None = None,
-    ) -> LeadPayload:
-        return await _send(info, intake.REFERRAL, profile_id, input, idempotency_key)
 
 
 @strawberry.type

@@ -15,6 +15,7 @@ from app.graphql.types.lead import PageInfo
 from app.ratelimit import Limit
 from app.services import matching, public_profiles, search
 from app.services.errors import Refused
+from app.services.paging import Page
 from app.services.search import PreferenceMatch
 
 # Per client address: a customer browsing pages is far below it, a scraper is not.
@@ -121,9 +122,9 @@ class PartnerSearchConnection:
     page_info: PageInfo
 
     @classmethod
-    def build(cls, page: search.SearchPage) -> PartnerSearchConnection:
-        nodes = [PartnerSearchResult.build(hit) for hit in page.hits]
-        cursors = [hit.cursor for hit in page.hits]
+    def build(cls, page: Page[search.SearchHit]) -> PartnerSearchConnection:
+        nodes = [PartnerSearchResult.build(hit) for hit in page.items]
+        cursors = page.cursors
         return cls(
             edges=[
                 PartnerSearchEdge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)

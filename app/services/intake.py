@@ -14,7 +14,7 @@ import hashlib
 import json
 import unicodedata
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from sqlalchemy import func, literal, select, tuple_
@@ -68,46 +68,43 @@ class InquiryData:
 
 
 @dataclass(frozen=True, slots=True)
-class QualifiedData:
-    company: CompanyData
-    contact: ContactData
-    need: str
-    contact_requested: bool = False
-    consent_to_contact: bool = False
+class QualifiedData(InquiryData):
+    """An inquiry that platform staff or a partner qualified, with how to route it."""
+
     campaign_id: str | None = None
     solution_area: str | None = None
     auto_reroute: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class _Clean:
-    """Validated, normalised input: what is stored and what the idempotency hash covers."""
-
-    company_name: str
-    company_size: str
-    country: str
-    industry: str | None
-    contact_name: str
-    contact_email: str
-    contact_phone: str | None
-    need: str
-    contact_requested: bool
-    consent_to_contact: bool
-    campaign_id: str | None = None
-    solution_area: str | None = None
-    auto_reroute: bool = False
-
-    def digest(self, lead_type: LeadType) -> str:
-        canonical = json.dumps(
-            {"type": lead_type.value, **asdict(self)},
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
-        return hashlib.sha256(canonical.encode()).hexdigest()
+# The idempotency hash covers the lead's type and what the caller typed, cleaned: the rest of
+# the incoming lead (who sends it, how it is routed) is not typed.
+_NOT_TYPED = frozenset(
+    (
+        "type",
+        "sender_user_id",
+        "sender_organisation_id",
+        "engagement_id",
+        "reroute_hop",
+        "rerouted_from",
+    )
+)
 
 
-def _clean(check: Checker, data: InquiryData | QualifiedData) -> _Clean | None:
+def _digest(lead: IncomingLead) -> str:
+    typed = {f.name: getattr(lead, f.name) for f in fields(lead) if f.name not in _NOT_TYPED}
+    canonical = json.dumps(
+        {"type": lead.type.value, **typed},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _incoming(
+    check: Checker, data: InquiryData, lead_type: LeadType, sender: Actor | None
+) -> IncomingLead | None:
+    """The lead to receive, validated and normalised; None (with the problems) if invalid."""
     company, contact = data.company, data.contact
     company_name = check.text(("company", "name"), company.name, max_len=MAX_NAME, required=True)
     size = (company.size or "").strip()
@@ -130,7 +127,8 @@ def _clean(check: Checker, data: InquiryData | QualifiedData) -> _Clean | None:
     if check.problems:
         return None
     assert company_name and country and contact_name and email and need
-    return _Clean(
+    return IncomingLead(
+        type=lead_type,
         company_name=company_name,
         company_size=size,
         country=country,
@@ -144,6 +142,8 @@ def _clean(check: Checker, data: InquiryData | QualifiedData) -> _Clean | None:
         campaign_id=campaign_id,
         solution_area=solution_area,
         auto_reroute=auto_reroute,
+        sender_user_id=sender.user_id if sender else None,
+        sender_organisation_id=sender.organisation_id if sender else None,
     )
 
 
@@ -181,7 +181,7 @@ async def _published_profile(session: AsyncSession, raw_id: str) -> BusinessProf
 
 
 async def _replay(
-    session: AsyncSession, scope: str, key: str, digest: str
+    session: AsyncSession, scope: str, key: str, incoming: IncomingLead
 ) -> Lead | Refused | None:
     """The lead an earlier call with this key created, a refusal if its input differed, or None
     for a new key. Holds a transaction lock on the key, so two concurrent calls with one key
@@ -196,7 +196,7 @@ async def _replay(
     )
     if earlier is None:
         return None
-    if earlier.request_hash != digest:
+    if earlier.request_hash != _digest(incoming):
         return Refused.one(
             ErrorCode.CONFLICT,
             "this idempotency key was already used with different input; use a new key",
@@ -225,42 +225,20 @@ async def _limit(
 async def _create(
     session: AsyncSession,
     profile: BusinessProfile,
-    clean: _Clean,
-    lead_type: LeadType,
+    incoming: IncomingLead,
     *,
-    sender: Actor | None,
     scope: str | None,
     key: str | None,
-    digest: str,
     now: datetime,
     settings: Settings,
 ) -> Lead:
     lead = await receive_lead(
-        session,
-        profile.organisation_id,
-        IncomingLead(
-            type=lead_type,
-            company_name=clean.company_name,
-            company_size=clean.company_size,
-            country=clean.country,
-            industry=clean.industry,
-            contact_name=clean.contact_name,
-            contact_email=clean.contact_email,
-            contact_phone=clean.contact_phone,
-            need=clean.need,
-            contact_requested=clean.contact_requested,
-            consent_to_contact=clean.consent_to_contact,
-            campaign_id=clean.campaign_id,
-            solution_area=clean.solution_area,
-            auto_reroute=clean.auto_reroute,
-            sender_user_id=sender.user_id if sender else None,
-            sender_organisation_id=sender.organisation_id if sender else None,
-        ),
-        now=now,
-        settings=settings,
+        session, profile.organisation_id, incoming, now=now, settings=settings
     )
     if scope is not None and key is not None:
-        session.add(IntakeRequest(scope=scope, key=key, request_hash=digest, lead_id=lead.id))
+        session.add(
+            IntakeRequest(scope=scope, key=key, request_hash=_digest(incoming), lead_id=lead.id)
+        )
         await session.flush()
     return lead
 
@@ -285,34 +263,24 @@ async def submit_inquiry(
     if refused is not None:
         return refused
     check = Checker()
-    clean = _clean(check, data)
+    incoming = _incoming(check, data, LeadType.CUSTOMER_INQUIRY, sender=None)
     key = _check_key(check, idempotency_key, required=True)
-    if check.problems or clean is None or key is None:
+    if check.problems or incoming is None or key is None:
         return Refused.invalid(check.problems)
     profile = await _published_profile(session, profile_id)
     if isinstance(profile, Refused):
         return profile
     scope = f"inquiry:{profile.id}"
-    digest = clean.digest(LeadType.CUSTOMER_INQUIRY)
-    earlier = await _replay(session, scope, key, digest)
+    earlier = await _replay(session, scope, key, incoming)
     if earlier is not None:
         return earlier
     refused = await _limit(
-        limiter, INQUIRY_PER_EMAIL, clean.contact_email.lower(), "contact", "email"
+        limiter, INQUIRY_PER_EMAIL, incoming.contact_email.lower(), "contact", "email"
     )
     if refused is not None:
         return refused
     return await _create(
-        session,
-        profile,
-        clean,
-        LeadType.CUSTOMER_INQUIRY,
-        sender=None,
-        scope=scope,
-        key=key,
-        digest=digest,
-        now=now,
-        settings=settings,
+        session, profile, incoming, scope=scope, key=key, now=now, settings=settings
     )
 
 
@@ -385,11 +353,11 @@ async def send_lead(
     if lead_type is None:
         return Refused.one(ErrorCode.FORBIDDEN, source.forbidden)
     check = Checker()
-    clean = _clean(check, data)
+    incoming = _incoming(check, data, lead_type, sender=actor)
     if lead_type is LeadType.MARKETING_QUALIFIED and not (data.campaign_id or "").strip():
         check.fail("campaign_id", "is required for a marketing-qualified lead")
     key = _check_key(check, idempotency_key, required=False)
-    if check.problems or clean is None:
+    if check.problems or incoming is None:
         return Refused.invalid(check.problems)
     profile = await _published_profile(session, profile_id)
     if isinstance(profile, Refused):
@@ -398,22 +366,12 @@ async def send_lead(
         return Refused.one(
             ErrorCode.VALIDATION, "refer the lead to another partner, not your own", "profile_id"
         )
-    digest = clean.digest(lead_type)
     scope = None
     if key is not None:
         scope = f"{source.name}:{actor.user_id}:{profile.id}"
-        earlier = await _replay(session, scope, key, digest)
+        earlier = await _replay(session, scope, key, incoming)
         if earlier is not None:
             return earlier
     return await _create(
-        session,
-        profile,
-        clean,
-        lead_type,
-        sender=actor,
-        scope=scope,
-        key=key,
-        digest=digest,
-        now=now,
-        settings=settings,
+        session, profile, incoming, scope=scope, key=key, now=now, settings=settings
     )

@@ -32,6 +32,15 @@ MAX_ADDRESS = 500
 MAX_LOCATIONS = 50
 MAX_CONTACTS_PER_LOCATION = 20
 
+TOO_MANY = Refused.one(
+    ErrorCode.VALIDATION, f"a profile can have at most {MAX_LOCATIONS} locations; remove one first"
+)
+TOO_MANY_HERE = Refused.one(
+    ErrorCode.VALIDATION,
+    f"a location can have at most {MAX_CONTACTS_PER_LOCATION} contacts; remove one first",
+    "location_id",
+)
+
 LOCATION_FIELDS = ("name", "address", "country")
 CONTACT_FIELDS = ("name", "email", "phone", "alerts_opted_out")
 
@@ -71,6 +80,7 @@ class _Part(Generic[Row]):
     """A location or a contact: what changing and removing one needs to know."""
 
     fields: tuple[str, ...]
+    required: tuple[str, ...]  # for a new one
     values: Callable[[Checker, Mapping[str, Any]], dict[str, Any]]
     id_argument: str
     missing: str
@@ -80,6 +90,7 @@ class _Part(Generic[Row]):
 
 LOCATION: _Part[ProfileLocation] = _Part(
     fields=LOCATION_FIELDS,
+    required=("name", "country"),
     values=_location_values,
     id_argument="location_id",
     missing="no such location",
@@ -89,6 +100,7 @@ LOCATION: _Part[ProfileLocation] = _Part(
 )
 CONTACT: _Part[LocationContact] = _Part(
     fields=CONTACT_FIELDS,
+    required=("name", "email"),
     values=_contact_values,
     id_argument="contact_id",
     missing="no such contact",
@@ -120,6 +132,37 @@ async def _own(
     return profile, row
 
 
+def _admin_and_values(
+    actor: Actor | None, part: _Part[Row], fields: Mapping[str, Any], *, new: bool
+) -> tuple[Actor, dict[str, Any]] | Refused:
+    """The partner admin and the cleaned `fields`; for a new one, a required field that is
+    absent is refused too."""
+    unknown_fields(fields, part.fields)
+    admin = partner_admin(actor)
+    if isinstance(admin, Refused):
+        return admin
+    checker = Checker()
+    values = part.values(checker, {**dict.fromkeys(part.required), **fields} if new else fields)
+    if checker.problems:
+        return Refused.invalid(checker.problems)
+    return admin, values
+
+
+async def _full(
+    session: AsyncSession, parent: Any, parent_id: uuid.UUID, limit: int, refusal: Refused
+) -> Refused | None:
+    """`refusal` if the parent (`parent`: the children's column that names it) has `limit`
+    children already."""
+    count = await session.scalar(select(func.count()).where(parent == parent_id)) or 0
+    return refusal if count >= limit else None
+
+
+async def _added(session: AsyncSession, profile: BusinessProfile, row: Row) -> Row:
+    session.add(row)
+    await profile_changed(session, profile)
+    return row
+
+
 async def _update(
     session: AsyncSession,
     actor: Actor | None,
@@ -127,14 +170,10 @@ async def _update(
     raw_id: str,
     fields: Mapping[str, Any],
 ) -> Row | Refused:
-    unknown_fields(fields, part.fields)
-    admin = partner_admin(actor)
-    if isinstance(admin, Refused):
-        return admin
-    checker = Checker()
-    values = part.values(checker, fields)
-    if checker.problems:
-        return Refused.invalid(checker.problems)
+    checked = _admin_and_values(actor, part, fields, new=False)
+    if isinstance(checked, Refused):
+        return checked
+    admin, values = checked
     found = await _own(session, admin, part, raw_id)
     if isinstance(found, Refused):
         return found
@@ -173,29 +212,16 @@ async def add_location(
 ) -> ProfileLocation | Refused:
     """A new location (name and country required) on the organisation's profile, which is
     created if missing."""
-    unknown_fields(fields, LOCATION_FIELDS)
-    admin = partner_admin(actor)
-    if isinstance(admin, Refused):
-        return admin
-    checker = Checker()
-    values = _location_values(checker, {"name": None, "country": None, **fields})
-    if checker.problems:
-        return Refused.invalid(checker.problems)
+    checked = _admin_and_values(actor, LOCATION, fields, new=True)
+    if isinstance(checked, Refused):
+        return checked
+    admin, values = checked
     profile = await own_profile_created(session, admin)
-    count = await session.scalar(
-        select(func.count())
-        .select_from(ProfileLocation)
-        .where(ProfileLocation.profile_id == profile.id)
-    )
-    if (count or 0) >= MAX_LOCATIONS:
-        return Refused.one(
-            ErrorCode.VALIDATION,
-            f"a profile can have at most {MAX_LOCATIONS} locations; remove one first",
-        )
+    full = await _full(session, ProfileLocation.profile_id, profile.id, MAX_LOCATIONS, TOO_MANY)
+    if full is not None:
+        return full
     location = ProfileLocation(id=uuid.uuid4(), profile_id=profile.id, **values)
-    session.add(location)
-    await profile_changed(session, profile)
-    return location
+    return await _added(session, profile, location)
 
 
 async def update_location(
@@ -224,34 +250,21 @@ async def add_contact(
     fields: Mapping[str, Any],
 ) -> LocationContact | Refused:
     """A new alert contact (name and e-mail required) at one of the organisation's locations."""
-    unknown_fields(fields, CONTACT_FIELDS)
-    admin = partner_admin(actor)
-    if isinstance(admin, Refused):
-        return admin
-    checker = Checker()
-    values = _contact_values(checker, {"name": None, "email": None, **fields})
-    if checker.problems:
-        return Refused.invalid(checker.problems)
+    checked = _admin_and_values(actor, CONTACT, fields, new=True)
+    if isinstance(checked, Refused):
+        return checked
+    admin, values = checked
     found = await _own(session, admin, LOCATION, location_id)
     if isinstance(found, Refused):
         return found
     profile, location = found
-    count = await session.scalar(
-        select(func.count())
-        .select_from(LocationContact)
-        .where(LocationContact.location_id == location.id)
-    )
-    if (count or 0) >= MAX_CONTACTS_PER_LOCATION:
-        return Refused.one(
-            ErrorCode.VALIDATION,
-            f"a location can have at most {MAX_CONTACTS_PER_LOCATION} contacts; remove one first",
-            "location_id",
-        )
-    values.setdefault("alerts_opted_out", False)
+    limit = MAX_CONTACTS_PER_LOCATION
+    full = await _full(session, LocationContact.location_id, location.id, limit, TOO_MANY_HERE)
+    if full is not None:
+        return full
+    values = {"alerts_opted_out": False, **values}
     contact = LocationContact(id=uuid.uuid4(), location_id=location.id, **values)
-    session.add(contact)
-    await profile_changed(session, profile)
-    return contact
+    return await _added(session, profile, contact)
 
 
 async def update_contact(

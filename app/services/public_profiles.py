@@ -7,8 +7,10 @@ leave by mistake. `organisation_id` is kept for routing a lead, never shown."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
+
+from app.services.profiles import PROFILE_FIELDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,19 +30,8 @@ class PublicProfile:
     responsiveness_score: float  # the stored score, or the prior when none is stored
 
 
-_COLUMNS = (
-    "id",
-    "organisation_id",
-    "name",
-    "description",
-    "website",
-    "keywords",
-    "industries",
-    "solution_areas",
-    "preferred_sizes",
-    "competencies",
-    "endorsements",
-)
+# What the partner writes about itself, and the membership data the platform maintains.
+_COLUMNS = ("id", "organisation_id", *PROFILE_FIELDS, "competencies", "endorsements")
 
 
 def profile_columns(profile: str) -> str:
@@ -61,19 +52,8 @@ def public_columns(profile: str) -> str:
 
 
 def public_profile(row: Any) -> PublicProfile:
-    """The public profile from a row that has the `public_columns` and a responsiveness_score."""
+    """The public profile from a row that has the `public_columns` and a responsiveness_score
+    (the database's arrays are lists and its float8 a float already)."""
     return PublicProfile(
-        id=row.id,
-        organisation_id=row.organisation_id,
-        name=row.name,
-        description=row.description,
-        website=row.website,
-        keywords=list(row.keywords),
-        industries=list(row.industries),
-        solution_areas=list(row.solution_areas),
-        preferred_sizes=list(row.preferred_sizes),
-        competencies=list(row.competencies),
-        endorsements=list(row.endorsements),
-        countries=list(row.countries),
-        responsiveness_score=float(row.responsiveness_score),
+        **{column.name: getattr(row, column.name) for column in fields(PublicProfile)}
     )

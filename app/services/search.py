@@ -38,7 +38,7 @@ from app.domain.responsiveness import PRIOR_SCORE
 from app.domain.validation import Checker
 from app.services import matching
 from app.services.errors import Refused
-from app.services.paging import decode_cursor, encode_cursor, page_size
+from app.services.paging import Page, decode_cursor, encode_cursor, page_size
 from app.services.public_profiles import (
     PublicProfile,
     profile_columns,
@@ -84,14 +84,6 @@ class SearchHit:
     profile: PublicProfile
     rank: float
     reasons: RankReasons
-    cursor: str
-
-
-@dataclass(frozen=True, slots=True)
-class SearchPage:
-    hits: list[SearchHit]
-    has_next_page: bool
-    has_previous_page: bool
 
 
 def _fingerprint(query: str | None, customer: SearchFilter) -> str:
@@ -191,7 +183,7 @@ async def search_partners(
     first: int | None = None,
     after: str | None = None,
     now: datetime | None = None,
-) -> SearchPage | Refused:
+) -> Page[SearchHit] | Refused:
     """One page of published profiles for a customer's search, best first."""
     check = Checker()
     query = check.text("query", query, max_len=MAX_QUERY)
@@ -246,11 +238,16 @@ async def search_partners(
         keyset=_KEYSET if keyset else "true",
     )
     rows = (await session.execute(text(sql), params)).all()
-    hits = [_hit(row, fingerprint, customer) for row in rows[:limit]]
-    return SearchPage(hits, len(rows) > limit, after is not None)
+    hits = [_hit(row, customer) for row in rows[:limit]]
+    return Page(
+        items=hits,
+        cursors=[encode_cursor(fingerprint, hit.rank, hit.profile.id) for hit in hits],
+        has_next_page=len(rows) > limit,
+        has_previous_page=after is not None,
+    )
 
 
-def _hit(row: Any, fingerprint: str, customer: SearchFilter) -> SearchHit:
+def _hit(row: Any, customer: SearchFilter) -> SearchHit:
     matched: list[PreferenceMatch] = []
     size = customer.company_size
     if size is not None and size.value in row.preferred_sizes:
@@ -271,5 +268,4 @@ def _hit(row: Any, fingerprint: str, customer: SearchFilter) -> SearchHit:
         matched_preferences=matched,
         matched_keywords=list(row.matched_keywords),
     )
-    rank = float(row.rank)
-    return SearchHit(profile, rank, reasons, encode_cursor(fingerprint, rank, row.id))
+    return SearchHit(profile, float(row.rank), reasons)

@@ -4,7 +4,7 @@ paths clients see, idempotency keys, and the per-e-mail rate limit."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db.models import BusinessProfile, LeadHistory
-from app.ratelimit import RateLimiter
 from tests.factories import World, unique
 from tests.intake_inputs import (
     SEND,
     SUBMIT,
+    Runner,
     email,
     graphql_runner,
     inquiry,
@@ -30,17 +30,11 @@ from tests.intake_inputs import (
 
 
 @pytest.fixture
-async def limiter(settings: Settings) -> AsyncIterator[RateLimiter]:
-    limiter = RateLimiter(settings.redis_url)
-    yield limiter
-    await limiter.close()
-
-
-@pytest.fixture
-def run(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], limiter: RateLimiter
-) -> Callable[..., Awaitable[dict[str, Any]]]:
-    return graphql_runner(settings, sessionmaker, limiter)
+async def run(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[Runner]:
+    async with graphql_runner(settings, sessionmaker) as runner:
+        yield runner
 
 
 async def test_submit_inquiry_creates_a_received_lead_with_its_alerts(

@@ -4,26 +4,24 @@ referrals, who may send them, and what a sender sees of what it sent."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db.models import Lead
 from app.domain.reference import DeclineReason
 from app.domain.roles import Role
-from app.ratelimit import RateLimiter
 from app.services import intake
 from app.services.leads import decline_lead
 from tests.factories import World, make_partner, unique
 from tests.intake_inputs import (
     REFER,
     SEND,
+    Runner,
     actor,
-    graphql_runner,
     lead_row,
     new_platform_user,
     outbox_topics,
@@ -44,17 +42,16 @@ query($first: Int, $after: String) {
 
 
 @pytest.fixture
-async def limiter(settings: Settings) -> AsyncIterator[RateLimiter]:
-    limiter = RateLimiter(settings.redis_url)
-    yield limiter
-    await limiter.close()
+def run(gql: Any) -> Runner:
+    """`await run(document, variables, user=...)` -> the response data, over HTTP."""
 
+    async def run(
+        document: str, variables: dict[str, Any], *, user: uuid.UUID | None = None
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = await gql.as_user(user).data(document, variables)
+        return data
 
-@pytest.fixture
-def run(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], limiter: RateLimiter
-) -> Callable[..., Awaitable[dict[str, Any]]]:
-    return graphql_runner(settings, sessionmaker, limiter)
+    return run
 
 
 async def test_marketer_sends_a_marketing_qualified_lead_with_a_campaign(

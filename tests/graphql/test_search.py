@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from strawberry.types import ExecutionResult
 
 from app.config import Settings
 from app.domain.reference import CompanySize
 from app.graphql.search import SEARCH_LIMIT
 from app.ratelimit import RateLimiter
-from app.services.auth import load_actor
+from app.services.auth import Actor, load_actor
 from tests.factories import World, make_profile
 from tests.graphql.in_process import execute_in_process
 from tests.lead_history import answered
@@ -47,25 +48,37 @@ async def limiter(settings: Settings) -> AsyncIterator[RateLimiter]:
     await limiter.close()
 
 
-async def execute(
-    settings: Settings,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    limiter: RateLimiter,
-    query: str,
-    variables: dict[str, Any] | None = None,
-    client_ip: str = "1.2.3.4",
-) -> Any:
-    return await execute_in_process(
-        settings, sessionmaker, query, variables, limiter=limiter, client_ip=client_ip
-    )
+Execute = Callable[..., Awaitable[ExecutionResult]]
+
+
+@pytest.fixture
+def execute(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], limiter: RateLimiter
+) -> Execute:
+    """`await execute(document, variables, client_ip=..., actor=...)`: anonymous by default."""
+
+    async def run(
+        document: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        client_ip: str = "1.2.3.4",
+        actor: Actor | None = None,
+    ) -> ExecutionResult:
+        return await execute_in_process(
+            settings,
+            sessionmaker,
+            document,
+            variables,
+            actor=actor,
+            limiter=limiter,
+            client_ip=client_ip,
+        )
+
+    return run
 
 
 async def test_graphql_search_returns_public_fields_only(
-    settings: Settings,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    session: AsyncSession,
-    limiter: RateLimiter,
-    world: World,
+    execute: Execute, session: AsyncSession, world: World
 ) -> None:
     profile = await make_profile(
         session,
@@ -84,9 +97,6 @@ async def test_graphql_search_returns_public_fields_only(
     await session.commit()  # a savepoint release: the request's session sees it
 
     result = await execute(
-        settings,
-        sessionmaker,
-        limiter,
         SEARCH,
         {"q": "zyxpublic", "filter": {"companySize": "SIZE_51_250", "country": "us"}},
         client_ip=f"10.0.0.{uuid.uuid4().int % 250}",
@@ -122,9 +132,6 @@ async def test_graphql_search_returns_public_fields_only(
 
     # And the types cannot carry it: their fields are exactly these.
     introspection = await execute(
-        settings,
-        sessionmaker,
-        limiter,
         '{ p: __type(name: "PublicProfile") { fields { name } } '
         'r: __type(name: "RankReasons") { fields { name } } }',
     )
@@ -153,26 +160,17 @@ async def test_graphql_search_returns_public_fields_only(
 
 
 async def test_graphql_search_pages_and_typed_errors(
-    settings: Settings,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    session: AsyncSession,
-    limiter: RateLimiter,
-    world: World,
+    execute: Execute, session: AsyncSession, world: World
 ) -> None:
     for i in range(3):
         await make_profile(session, name=f"Zyxgql {i}", keywords=["zyxgql"])
     await session.commit()
     ip = f"10.1.0.{uuid.uuid4().int % 250}"
-    first = await execute(
-        settings, sessionmaker, limiter, SEARCH, {"q": "zyxgql", "first": 2}, client_ip=ip
-    )
+    first = await execute(SEARCH, {"q": "zyxgql", "first": 2}, client_ip=ip)
     assert first.errors is None, first.errors
     info = first.data["searchPartners"]["pageInfo"]
     assert info["hasNextPage"] is True and info["hasPreviousPage"] is False
     second = await execute(
-        settings,
-        sessionmaker,
-        limiter,
         SEARCH,
         {"q": "zyxgql", "first": 2, "after": info["endCursor"]},
         client_ip=ip,
@@ -183,38 +181,30 @@ async def test_graphql_search_pages_and_typed_errors(
     assert sorted(names) == ["Zyxgql 0", "Zyxgql 1", "Zyxgql 2"]
 
     for variables in ({"first": 51}, {"q": "x" * 201}, {"after": "garbage"}):
-        bad = await execute(settings, sessionmaker, limiter, SEARCH, variables, client_ip=ip)
+        bad = await execute(SEARCH, variables, client_ip=ip)
         assert bad.data is None
         assert bad.errors[0].extensions["code"] == "VALIDATION"
 
 
 async def test_graphql_search_is_rate_limited_per_client(
-    settings: Settings,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    limiter: RateLimiter,
-    world: World,
+    execute: Execute, limiter: RateLimiter, world: World
 ) -> None:
     ip = f"rate-test-{uuid.uuid4().hex[:8]}"
     # The client has used up its window.
     for _ in range(SEARCH_LIMIT.per_window):
         assert (await limiter.hit(SEARCH_LIMIT, ip)).allowed
-    result = await execute(settings, sessionmaker, limiter, SEARCH, {"q": "x"}, client_ip=ip)
+    result = await execute(SEARCH, {"q": "x"}, client_ip=ip)
     assert result.data is None
     error = result.errors[0]
     assert error.extensions["code"] == "RATE_LIMITED"
     assert 1 <= error.extensions["retryAfterSeconds"] <= SEARCH_LIMIT.window_seconds
     # Another client is not affected.
-    other = await execute(
-        settings, sessionmaker, limiter, SEARCH, {"q": "x"}, client_ip=ip + "-other"
-    )
+    other = await execute(SEARCH, {"q": "x"}, client_ip=ip + "-other")
     assert other.errors is None
 
 
 async def test_graphql_search_counts_requests_up_to_the_limit(
-    settings: Settings,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    limiter: RateLimiter,
-    world: World,
+    execute: Execute, world: World
 ) -> None:
     # A moving window: every request of the last minute counts, wherever the clock's minute
     # turns, so the limit is reached exactly at the (per_window + 1)th request.
@@ -222,9 +212,6 @@ async def test_graphql_search_counts_requests_up_to_the_limit(
     codes = []
     for _ in range(SEARCH_LIMIT.per_window + 1):
         result = await execute(
-            settings,
-            sessionmaker,
-            limiter,
             "{ searchPartners(first: 0) { nodes { rank } } }",
             client_ip=ip,
         )
@@ -242,10 +229,7 @@ query($need: LeadNeedInput!, $first: Int) {
 
 
 async def test_graphql_suggest_partners(
-    settings: Settings,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    session: AsyncSession,
-    world: World,
+    execute: Execute, session: AsyncSession, world: World
 ) -> None:
     profile = await make_profile(
         session, name="Zyxgraph Partner", keywords=["zyxgraph"], industries=["Retail"]
@@ -254,13 +238,9 @@ async def test_graphql_suggest_partners(
     await session.commit()
 
     async def run(user: uuid.UUID | None, first: int = 20) -> Any:
-        return await execute_in_process(
-            settings,
-            sessionmaker,
-            SUGGEST,
-            {"need": {"description": "zyxgraph", "industry": "Retail"}, "first": first},
-            actor=await load_actor(session, user) if user else None,
-        )
+        need = {"description": "zyxgraph", "industry": "Retail"}
+        who = await load_actor(session, user) if user else None
+        return await execute(SUGGEST, {"need": need, "first": first}, actor=who)
 
     result = await run(world.seller)
     assert result.errors is None, result.errors
@@ -296,23 +276,15 @@ async def test_graphql_suggest_partners(
     ],
 )
 async def test_graphql_errors_name_the_arguments_clients_sent(
-    settings: Settings,
-    sessionmaker: async_sessionmaker[AsyncSession],
+    execute: Execute,
     session: AsyncSession,
-    limiter: RateLimiter,
     world: World,
     document: str,
     variables: dict[str, Any],
     field: list[str],
 ) -> None:
-    result = await execute_in_process(
-        settings,
-        sessionmaker,
-        document,
-        variables,
-        actor=await load_actor(session, world.seller),
-        limiter=limiter,
-        client_ip=f"paths-{uuid.uuid4().hex[:8]}",
-    )
+    seller = await load_actor(session, world.seller)
+    ip = f"paths-{uuid.uuid4().hex[:8]}"
+    result = await execute(document, variables, client_ip=ip, actor=seller)
     assert result.data is None
     assert result.errors[0].extensions == {"code": "VALIDATION", "field": field}

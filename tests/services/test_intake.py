@@ -5,7 +5,6 @@ The RECEIVE step: test_receive.py; over GraphQL: tests/graphql/test_intake*.py."
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,13 +26,6 @@ from tests.intake_inputs import (
     submit,
     written,
 )
-
-
-@pytest.fixture
-async def limiter(settings: Settings) -> AsyncIterator[RateLimiter]:
-    limiter = RateLimiter(settings.redis_url)
-    yield limiter
-    await limiter.close()
 
 
 @pytest.mark.parametrize(
@@ -130,25 +122,30 @@ async def test_a_key_is_scoped_to_its_profile(
 
 
 async def test_inquiries_are_rate_limited_per_client(
-    session: AsyncSession, world: World, settings: Settings, limiter: RateLimiter
+    session: AsyncSession, world: World, settings: Settings
 ) -> None:
     profile_id = await profile_of(session, world.contoso.organisation_id)
     ip = unique("198.51.100.7")
-    for _ in range(10):
-        assert isinstance(await submit(session, settings, profile_id, ip=ip, limiter=limiter), Lead)
-    before = await written(session)
+    limiter = RateLimiter(settings.redis_url)
+    try:
+        for _ in range(10):
+            lead = await submit(session, settings, profile_id, ip=ip, limiter=limiter)
+            assert isinstance(lead, Lead)
+        before = await written(session)
 
-    result = await submit(session, settings, profile_id, ip=ip, limiter=limiter)
+        result = await submit(session, settings, profile_id, ip=ip, limiter=limiter)
 
-    assert refused(result) == [("RATE_LIMITED", None)]
-    assert isinstance(result, Refused)
-    assert result.errors[0].message.startswith("too many inquiries, retry in ")
-    assert await written(session) == before
-    # Another client is not affected.
-    assert isinstance(
-        await submit(session, settings, profile_id, ip=unique("198.51.100.8"), limiter=limiter),
-        Lead,
-    )
+        assert refused(result) == [("RATE_LIMITED", None)]
+        assert isinstance(result, Refused)
+        assert result.errors[0].message.startswith("too many inquiries, retry in ")
+        assert await written(session) == before
+        # Another client is not affected.
+        other = unique("198.51.100.8")
+        assert isinstance(
+            await submit(session, settings, profile_id, ip=other, limiter=limiter), Lead
+        )
+    finally:
+        await limiter.close()
 
 
 async def send(

@@ -3,7 +3,6 @@ them, what is checked, and that another partner's do not exist for the actor."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
@@ -12,36 +11,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import LocationContact, ProfileLocation
 from app.services import locations, profiles
-from app.services.auth import Actor
 from app.services.errors import ErrorCode
+from tests import profile_probes as probe
 from tests.factories import World, make_partner
-from tests.profile_probes import (
-    NOW,
-    actor,
-    codes,
-    fields,
-    first_contact_id,
-    first_location_id,
-    profile_of,
-    snapshot,
-)
-
-
-@pytest.fixture
-async def fresh(session: AsyncSession) -> tuple[Actor, uuid.UUID]:
-    """A new partner's admin, with no profile yet."""
-    partner = await make_partner(session, name="Adatum Consulting")
-    return await actor(session, partner.partner_admin), partner.organisation_id
 
 
 async def test_another_partners_locations_and_contacts_do_not_exist(
     session: AsyncSession, world: World
 ) -> None:
-    contoso = await profile_of(session, world.contoso.organisation_id)
-    location_id = await first_location_id(session, contoso.id)
-    contact_id = await first_contact_id(session, location_id)
-    before = await snapshot(session, contoso.id)
-    fabrikam = await actor(session, world.fabrikam.partner_admin)
+    contoso = await probe.profile_of(session, world.contoso.organisation_id)
+    location_id = await probe.first_location_id(session, contoso.id)
+    contact_id = await probe.first_contact_id(session, location_id)
+    before = await probe.snapshot(session, contoso.id)
+    fabrikam = await probe.actor(session, world.fabrikam.partner_admin)
     results = [
         await locations.update_location(session, fabrikam, location_id, fields={"name": "X"}),
         await locations.remove_location(session, fabrikam, location_id),
@@ -54,30 +36,33 @@ async def test_another_partners_locations_and_contacts_do_not_exist(
         await locations.remove_contact(session, fabrikam, contact_id),
     ]
     for result in results:
-        assert codes(result) == [ErrorCode.NOT_FOUND]
-    assert fields(results[2]) == [("location_id",)]
-    assert fields(results[0]) == fields(results[1]) == [("location_id",)]
-    assert fields(results[3]) == fields(results[4]) == [("contact_id",)]
+        assert probe.codes(result) == [ErrorCode.NOT_FOUND]
+    assert probe.fields(results[2]) == [("location_id",)]
+    assert probe.fields(results[0]) == probe.fields(results[1]) == [("location_id",)]
+    assert probe.fields(results[3]) == probe.fields(results[4]) == [("contact_id",)]
     # Fabrikam's own profile changes only fabrikam's row.
-    await profiles.update_profile(session, fabrikam, fields={"keywords": ["hijack"]}, now=NOW)
-    assert await snapshot(session, contoso.id) == before
+    await profiles.update_profile(session, fabrikam, fields={"keywords": ["hijack"]}, now=probe.NOW)
+    assert await probe.snapshot(session, contoso.id) == before
 
     # A partner without a profile has no locations either; a malformed id is VALIDATION.
-    admin = await actor(session, (await make_partner(session)).partner_admin)
-    assert codes(await locations.remove_location(session, admin, location_id)) == [
+    admin = await probe.actor(session, (await make_partner(session)).partner_admin)
+    assert probe.codes(await locations.remove_location(session, admin, location_id)) == [
         ErrorCode.NOT_FOUND
     ]
-    assert codes(await locations.remove_contact(session, admin, contact_id)) == [
+    assert probe.codes(await locations.remove_contact(session, admin, contact_id)) == [
         ErrorCode.NOT_FOUND
     ]
     malformed = await locations.remove_contact(session, admin, "nope")
-    assert codes(malformed) == [ErrorCode.VALIDATION] and fields(malformed) == [("contact_id",)]
+    assert probe.codes(malformed) == [ErrorCode.VALIDATION] and probe.fields(malformed) == [
+        ("contact_id",)
+    ]
 
 
 async def test_locations_add_update_remove(
-    session: AsyncSession, fresh: tuple[Actor, uuid.UUID]
+    session: AsyncSession,
 ) -> None:
-    admin, _ = fresh
+    partner = await make_partner(session, name="Adatum Consulting")
+    admin = await probe.actor(session, partner.partner_admin)
     location = await locations.add_location(
         session, admin, fields={"name": " Lisbon ", "address": "Av. 1", "country": "PT"}
     )
@@ -109,7 +94,7 @@ async def test_locations_add_update_remove(
     )
     # Its contacts went with it.
     assert await session.get(LocationContact, contact.id, populate_existing=True) is None
-    assert codes(await locations.remove_location(session, admin, str(location.id))) == [
+    assert probe.codes(await locations.remove_location(session, admin, str(location.id))) == [
         ErrorCode.NOT_FOUND
     ]
 
@@ -128,28 +113,28 @@ async def test_locations_add_update_remove(
 async def test_location_input_is_validated(
     session: AsyncSession, world: World, given: dict[str, Any], bad: list[tuple[str, ...]]
 ) -> None:
-    admin = await actor(session, world.contoso.partner_admin)
-    profile = await profile_of(session, world.contoso.organisation_id)
-    before = await snapshot(session, profile.id)
+    admin = await probe.actor(session, world.contoso.partner_admin)
+    profile = await probe.profile_of(session, world.contoso.organisation_id)
+    before = await probe.snapshot(session, profile.id)
     result = await locations.add_location(session, admin, fields=given)
-    assert codes(result) == [ErrorCode.VALIDATION] * len(bad) and fields(result) == bad
-    assert await snapshot(session, profile.id) == before
+    assert probe.codes(result) == [ErrorCode.VALIDATION] * len(bad) and probe.fields(result) == bad
+    assert await probe.snapshot(session, profile.id) == before
 
 
 async def test_contacts_add_update_remove_and_validate(session: AsyncSession, world: World) -> None:
-    admin = await actor(session, world.contoso.partner_admin)
-    profile = await profile_of(session, world.contoso.organisation_id)
-    location_id = await first_location_id(session, profile.id)
-    before = await snapshot(session, profile.id)
+    admin = await probe.actor(session, world.contoso.partner_admin)
+    profile = await probe.profile_of(session, world.contoso.organisation_id)
+    location_id = await probe.first_location_id(session, profile.id)
+    before = await probe.snapshot(session, profile.id)
     bad = await locations.add_contact(
         session,
         admin,
         location_id,
         fields={"name": " ", "email": "not-an-email", "phone": "call me"},
     )
-    assert set(codes(bad)) == {ErrorCode.VALIDATION}
-    assert fields(bad) == [("name",), ("email",), ("phone",)]
-    assert await snapshot(session, profile.id) == before
+    assert set(probe.codes(bad)) == {ErrorCode.VALIDATION}
+    assert probe.fields(bad) == [("name",), ("email",), ("phone",)]
+    assert await probe.snapshot(session, profile.id) == before
 
     contact = await locations.add_contact(
         session,
@@ -163,11 +148,11 @@ async def test_contacts_add_update_remove_and_validate(session: AsyncSession, wo
     bad_update = await locations.update_contact(
         session, admin, str(contact.id), fields={"email": None}
     )
-    assert fields(bad_update) == [("email",)]
+    assert probe.fields(bad_update) == [("email",)]
     not_a_flag = await locations.update_contact(
         session, admin, str(contact.id), fields={"alerts_opted_out": None}
     )
-    assert fields(not_a_flag) == [("alerts_opted_out",)]
+    assert probe.fields(not_a_flag) == [("alerts_opted_out",)]
     updated = await locations.update_contact(
         session, admin, str(contact.id), fields={"phone": None, "alerts_opted_out": True}
     )
@@ -176,6 +161,6 @@ async def test_contacts_add_update_remove_and_validate(session: AsyncSession, wo
 
     removed = await locations.remove_contact(session, admin, str(contact.id))
     assert isinstance(removed, LocationContact)
-    assert codes(await locations.update_contact(session, admin, str(contact.id), fields={})) == [
-        ErrorCode.NOT_FOUND
-    ]
+    assert probe.codes(
+        await locations.update_contact(session, admin, str(contact.id), fields={})
+    ) == [ErrorCode.NOT_FOUND]

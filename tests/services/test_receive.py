@@ -14,6 +14,7 @@ from app.config import Settings
 from app.db.models import Lead
 from app.domain.lifecycle import LeadType
 from app.services import intake
+from app.services.errors import Refused
 from app.services.receive import IncomingLead, normalise_company, receive_lead
 from tests.factories import World, unique
 from tests.intake_inputs import (
@@ -102,20 +103,12 @@ async def test_leads_about_one_customer_share_an_engagement(
     fabrikam = await profile_of(session, world.fabrikam.organisation_id)
     northwind = await profile_of(session, world.northwind.organisation_id)
 
-    old = await submit(
-        session,
-        settings,
-        contoso,
-        inquiry_data(contact={"email": address}),
-        now=now - timedelta(days=40),
-    )
-    first = await submit(
-        session,
-        settings,
-        fabrikam,
-        inquiry_data(contact={"email": address}),
-        now=now - timedelta(days=5),
-    )
+    async def inquire(profile_id: str, days_ago: int) -> Lead | Refused:
+        data = inquiry_data(contact={"email": address})
+        return await submit(session, settings, profile_id, data, now=now - timedelta(days=days_ago))
+
+    old = await inquire(contoso, 40)
+    first = await inquire(fabrikam, 5)
     assert isinstance(old, Lead) and isinstance(first, Lead)
     assert first.engagement_id != old.engagement_id  # 40 days ago is another engagement
 

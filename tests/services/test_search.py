@@ -21,8 +21,9 @@ from app.domain.reference import CompanySize
 from app.domain.responsiveness import PRIOR_SCORE
 from app.services import search
 from app.services.errors import ErrorCode, Refused
+from app.services.paging import Page
 from app.services.profiles import refresh_search_document
-from app.services.search import PreferenceMatch, SearchFilter, SearchHit, SearchPage
+from app.services.search import PreferenceMatch, SearchFilter, SearchHit
 from tests.factories import World, make_profile, set_score
 from tests.lead_history import answered
 
@@ -30,25 +31,25 @@ NOW = datetime.now(UTC)
 FILTER_FIELDS = {"company_size", "industry", "country", "solution_area"}
 
 
-async def search_with(session: AsyncSession, **kwargs: Any) -> SearchPage | Refused:
+async def search_with(session: AsyncSession, **kwargs: Any) -> Page[SearchHit] | Refused:
     """`search_partners` with the filter's fields given as keywords too."""
     customer = {name: kwargs.pop(name) for name in FILTER_FIELDS & kwargs.keys()}
     return await search.search_partners(session, filter=SearchFilter(**customer), now=NOW, **kwargs)
 
 
-async def run(session: AsyncSession, **kwargs: Any) -> SearchPage:
+async def run(session: AsyncSession, **kwargs: Any) -> Page[SearchHit]:
     page = await search_with(session, **kwargs)
     assert not isinstance(page, Refused), page
     return page
 
 
-def mine(page: SearchPage, *profiles: models.BusinessProfile) -> list[uuid.UUID]:
+def mine(page: Page[SearchHit], *profiles: models.BusinessProfile) -> list[uuid.UUID]:
     ids = {p.id for p in profiles}
-    return [hit.profile.id for hit in page.hits if hit.profile.id in ids]
+    return [hit.profile.id for hit in page.items if hit.profile.id in ids]
 
 
-def hit_for(page: SearchPage, profile: models.BusinessProfile) -> SearchHit:
-    return next(hit for hit in page.hits if hit.profile.id == profile.id)
+def hit_for(page: Page[SearchHit], profile: models.BusinessProfile) -> SearchHit:
+    return next(hit for hit in page.items if hit.profile.id == profile.id)
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ async def test_relevance_orders_results_when_responsiveness_is_equal(
     assert order == [corpus["name"].id, corpus["keyword"].id, corpus["description"].id]
     relevances = [hit_for(page, corpus[k]).reasons.relevance for k in order_keys(corpus, order)]
     assert relevances == sorted(relevances, reverse=True) and relevances[-1] > 0
-    for hit in page.hits:
+    for hit in page.items:
         if hit.profile.id in order:
             assert hit.reasons.responsiveness_score == PRIOR_SCORE
             assert hit.reasons.similar_deals == pytest.approx(1.0)
@@ -119,8 +120,8 @@ async def test_no_query_lists_every_published_profile_ordered_by_visibility(
     page = await run(session, first=50)
     order = order_keys(corpus, mine(page, *corpus.values()))
     assert order[0] == "other" and order[-1] == "keyword" and len(order) == 4
-    assert all(hit.reasons.relevance == 1 for hit in page.hits)
-    assert all(hit.reasons.matched_keywords == [] for hit in page.hits)
+    assert all(hit.reasons.relevance == 1 for hit in page.items)
+    assert all(hit.reasons.matched_keywords == [] for hit in page.items)
 
 
 async def test_size_preferences_exclude_a_partner_for_that_size_only(
@@ -251,11 +252,11 @@ async def test_pages_cover_every_result_once_in_rank_order(
     while True:
         page = await run(session, query="zyxpager", first=3, after=after)
         pages += 1
-        seen.extend(page.hits)
+        seen.extend(page.items)
         assert page.has_previous_page == (after is not None)
         if not page.has_next_page:
             break
-        after = page.hits[-1].cursor
+        after = page.cursors[-1]
     assert pages == 3
     ids = [hit.profile.id for hit in seen]
     assert len(ids) == len(set(ids)) == len(profiles)
@@ -278,10 +279,10 @@ async def test_pages_without_a_query_walk_every_published_profile(
     after = None
     while True:
         page = await run(session, first=2, after=after)
-        ids.extend(hit.profile.id for hit in page.hits)
+        ids.extend(hit.profile.id for hit in page.items)
         if not page.has_next_page:
             break
-        after = page.hits[-1].cursor
+        after = page.cursors[-1]
     assert len(ids) == len(set(ids)) == published
 
 
@@ -336,7 +337,7 @@ async def test_a_cursor_from_another_search_is_refused(
     session: AsyncSession, corpus: dict[str, models.BusinessProfile]
 ) -> None:
     page = await run(session, query="zyxquantum", first=1)
-    cursor = page.hits[0].cursor
+    cursor = page.cursors[0]
     refused = await search.search_partners(session, query="cloud", after=cursor)
     assert isinstance(refused, Refused) and refused.errors[0].code is ErrorCode.VALIDATION
     # Same search, same cursor: fine.
