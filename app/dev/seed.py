@@ -765,7 +765,7 @@ async def demo_lead(
     """One customer inquiry through the real RECEIVE step (history, outbox), then a relay job."""
     from app.domain.lifecycle import LeadType
     from app.jobs import JobQueue, unit_of_work
-    from app.services.intake import IncomingLead, receive_lead
+    from app.services.receive import IncomingLead, receive_lead
 
     engine = create_engine(settings, pool_size=1, max_overflow=0)
     queue = JobQueue(settings.redis_url)

@@ -3,11 +3,13 @@ referrals between partners, and what a sender sent."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import strawberry
 from strawberry.types import Info
 
 from app.graphql.context import Context
-from app.graphql.errors import ARGUMENTS, query_error
+from app.graphql.errors import ARGUMENTS, ArgumentPaths, query_error
 from app.graphql.mutations import LeadPayload, lead_change
 from app.graphql.queries import LeadConnection
 from app.graphql.types.enums import CompanySize
@@ -25,7 +27,7 @@ class CompanyInput:
     def to_service(self) -> intake.CompanyData:
         return intake.CompanyData(
             name=self.name,
-            size=self.size.value,  # type: ignore[attr-defined]
+            size=self.size.value,
             industry=self.industry,
             country=self.country,
         )
@@ -94,6 +96,42 @@ class QualifiedLeadInput:
         )
 
 
+# The lead's fields are the service's `data`, spread over `input`; the profile and the key are
+# arguments of their own.
+INTAKE_ARGUMENTS = ArgumentPaths(
+    under=("input",),
+    renames={"profile_id": ("profileId",), "idempotency_key": ("idempotencyKey",)},
+)
+
+
+def _sending(source: intake.LeadSource) -> Callable[..., Awaitable[LeadPayload]]:
+    """The resolver of a mutation that sends a lead to a partner as `source` says."""
+
+    async def send(
+        info: Info[Context, None],
+        profile_id: strawberry.ID,
+        input: QualifiedLeadInput,
+        idempotency_key: str | None = None,
+    ) -> LeadPayload:
+        ctx, data = info.context, input.to_service()
+        return await lead_change(
+            info,
+            lambda s: intake.send_lead(
+                s,
+                ctx.actor,
+                source,
+                profile_id=profile_id,
+                data=data,
+                idempotency_key=idempotency_key,
+                now=ctx.now,
+                settings=ctx.settings,
+            ),
+            INTAKE_ARGUMENTS,
+        )
+
+    return send
+
+
 @strawberry.type
 class IntakeMutation:
     @strawberry.mutation(
@@ -121,62 +159,19 @@ class IntakeMutation:
                 settings=ctx.settings,
                 limiter=ctx.limiter,
             ),
-            ARGUMENTS,
+            INTAKE_ARGUMENTS,
         )
 
-    @strawberry.mutation(
+    send_qualified_lead = strawberry.mutation(
+        resolver=_sending(intake.PLATFORM_STAFF),
         description="MARKETER sends a MARKETING_QUALIFIED lead (campaignId required); SELLER a "
-        "SALES_QUALIFIED one. The sender is told when it expires."
+        "SALES_QUALIFIED one. The sender is told when it expires.",
     )
-    async def send_qualified_lead(
-        self,
-        info: Info[Context, None],
-        profile_id: strawberry.ID,
-        input: QualifiedLeadInput,
-        idempotency_key: str | None = None,
-    ) -> LeadPayload:
-        ctx = info.context
-        data = input.to_service()
-        return await lead_change(
-            info,
-            lambda s: intake.send_qualified_lead(
-                s,
-                ctx.actor,
-                profile_id=profile_id,
-                data=data,
-                idempotency_key=idempotency_key,
-                now=ctx.now,
-                settings=ctx.settings,
-            ),
-            ARGUMENTS,
-        )
-
-    @strawberry.mutation(
+    refer_lead = strawberry.mutation(
+        resolver=_sending(intake.REFERRAL),
         description="A partner's admin refers a lead to another partner's published profile "
-        "(SALES_QUALIFIED)."
+        "(SALES_QUALIFIED).",
     )
-    async def refer_lead(
-        self,
-        info: Info[Context, None],
-        profile_id: strawberry.ID,
-        input: QualifiedLeadInput,
-        idempotency_key: str | None = None,
-    ) -> LeadPayload:
-        ctx = info.context
-        data = input.to_service()
-        return await lead_change(
-            info,
-            lambda s: intake.refer_lead(
-                s,
-                ctx.actor,
-                profile_id=profile_id,
-                data=data,
-                idempotency_key=idempotency_key,
-                now=ctx.now,
-                settings=ctx.settings,
-            ),
-            ARGUMENTS,
-        )
 
 
 @strawberry.type
@@ -191,5 +186,5 @@ class IntakeQuery:
         async with info.context.db() as session:
             page = await lead_queries.list_sent_leads(session, info.context.actor, first, after)
         if isinstance(page, Refused):
-            raise query_error(page)
+            raise query_error(page, ARGUMENTS)
         return LeadConnection.build(page, info.context)

@@ -4,23 +4,22 @@ Mutation as `ProfileQuery` and `ProfileMutation`."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import strawberry
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from app.db import models
 from app.graphql.context import Context
-from app.graphql.errors import UserError, user_errors
+from app.graphql.errors import ARGUMENTS, INPUT, ArgumentPaths, UserError, user_errors
 from app.graphql.types.enums import CompanySize
 from app.graphql.types.viewer import BusinessProfile, LocationContact, ProfileLocation
-from app.services import profiles
+from app.services import locations, profiles
 from app.services.errors import Refused
+
+Changed = models.BusinessProfile | models.ProfileLocation | models.LocationContact
 
 
 def _provided(source: object, names: tuple[str, ...]) -> dict[str, Any]:
@@ -128,46 +127,35 @@ class BusinessProfilePayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@dataclass
-class _Done:
-    profile: models.BusinessProfile
-    score: models.ResponsivenessScore | None
-    location: models.ProfileLocation | None = None
-    contacts: list[models.LocationContact] | None = None
-    contact: models.LocationContact | None = None
+# Where each mutation's service arguments sit in its input.
+LOCATION_INPUT = ArgumentPaths(under=("input",), renames={"location_id": ("input", "id")})
+CONTACT_INPUT = ArgumentPaths(under=("input",), renames={"contact_id": ("input", "id")})
+# Publishing has no input: the refusals name parts of the profile.
+PROFILE = ARGUMENTS
 
 
-async def _with_profile(
-    session: AsyncSession,
-    profile_id: uuid.UUID,
+async def _change(
+    info: Info[Context, None],
+    action: Callable[[AsyncSession], Awaitable[Changed | Refused]],
+    paths: ArgumentPaths,
     *,
-    own: bool,
-    location: models.ProfileLocation | None = None,
-    contact: models.LocationContact | None = None,
-) -> _Done:
-    """The profile as committed by the mutation, with its score if it is the caller's own, and
-    the changed location's contacts."""
-    profile = await session.get(models.BusinessProfile, profile_id)
-    assert profile is not None
-    score = await session.get(models.ResponsivenessScore, profile_id) if own else None
-    contacts = None
-    if location is not None and contact is None:
-        contacts = list(
-            await session.scalars(
-                select(models.LocationContact)
-                .where(models.LocationContact.location_id == location.id)
-                .order_by(models.LocationContact.name, models.LocationContact.id)
-            )
-        )
-    return _Done(profile, score, location, contacts, contact)
+    with_score: bool = True,
+) -> BusinessProfilePayload:
+    """Run the change in one transaction and show the profile it left: its score only to its
+    own organisation (`with_score`), the changed location with its contacts."""
 
+    async def run(session: AsyncSession) -> profiles.ProfileView | Refused:
+        changed = await action(session)
+        if isinstance(changed, Refused):
+            return changed
+        return await profiles.view_after_change(session, changed, with_score=with_score)
 
-def _payload(result: _Done | Refused) -> BusinessProfilePayload:
+    result = await info.context.transact(run)
     if isinstance(result, Refused):
-        return BusinessProfilePayload(profile=None, errors=user_errors(result))
+        return BusinessProfilePayload(profile=None, errors=user_errors(result, paths))
     return BusinessProfilePayload(
         profile=BusinessProfile.from_row(result.profile, result.score),
-        location=ProfileLocation.from_rows(result.location, result.contacts or [])
+        location=ProfileLocation.from_rows(result.location, result.location_contacts)
         if result.location is not None
         else None,
         contact=LocationContact.from_row(result.contact) if result.contact is not None else None,
@@ -175,47 +163,16 @@ def _payload(result: _Done | Refused) -> BusinessProfilePayload:
     )
 
 
-async def _profile_change(
+async def _update(
     info: Info[Context, None],
-    action: Callable[[AsyncSession], Awaitable[models.BusinessProfile | Refused]],
-    *,
-    own: bool = True,
+    update: Callable[..., Awaitable[Changed | Refused]],
+    input: UpdateProfileLocationInput | UpdateLocationContactInput,
+    names: tuple[str, ...],
+    paths: ArgumentPaths,
 ) -> BusinessProfilePayload:
-    async def run(session: AsyncSession) -> _Done | Refused:
-        result = await action(session)
-        if isinstance(result, Refused):
-            return result
-        return await _with_profile(session, result.id, own=own)
-
-    return _payload(await info.context.transact(run))
-
-
-async def _location_change(
-    info: Info[Context, None],
-    action: Callable[[AsyncSession], Awaitable[models.ProfileLocation | Refused]],
-) -> BusinessProfilePayload:
-    async def run(session: AsyncSession) -> _Done | Refused:
-        result = await action(session)
-        if isinstance(result, Refused):
-            return result
-        return await _with_profile(session, result.profile_id, own=True, location=result)
-
-    return _payload(await info.context.transact(run))
-
-
-async def _contact_change(
-    info: Info[Context, None],
-    action: Callable[[AsyncSession], Awaitable[models.LocationContact | Refused]],
-) -> BusinessProfilePayload:
-    async def run(session: AsyncSession) -> _Done | Refused:
-        result = await action(session)
-        if isinstance(result, Refused):
-            return result
-        location = await session.get(models.ProfileLocation, result.location_id)
-        assert location is not None
-        return await _with_profile(session, location.profile_id, own=True, contact=result)
-
-    return _payload(await info.context.transact(run))
+    """A location's or a contact's update: the fields the client sent, by service name."""
+    actor, fields = info.context.actor, _provided(input, names)
+    return await _change(info, lambda s: update(s, actor, input.id, fields=fields), paths)
 
 
 # --- operations -----------------------------------------------------------------------------------
@@ -228,24 +185,9 @@ class ProfileQuery:
         "contacts; null for anonymous callers or when the organisation has none."
     )
     async def my_business_profile(self, info: Info[Context, None]) -> BusinessProfile | None:
-        actor = info.context.actor
-        if actor is None:
-            return None
         async with info.context.db() as session:
-            row = (
-                await session.execute(
-                    select(models.BusinessProfile, models.ResponsivenessScore)
-                    .outerjoin(
-                        models.ResponsivenessScore,
-                        models.ResponsivenessScore.profile_id == models.BusinessProfile.id,
-                    )
-                    .where(models.BusinessProfile.organisation_id == actor.organisation_id)
-                )
-            ).one_or_none()
-        if row is None:
-            return None
-        profile, score = row
-        return BusinessProfile.from_row(profile, score)
+            view = await profiles.get_own_profile(session, info.context.actor)
+        return BusinessProfile.from_row(view.profile, view.score) if view is not None else None
 
 
 @strawberry.type
@@ -257,9 +199,9 @@ class ProfileMutation:
         self, info: Info[Context, None], input: UpdateBusinessProfileInput
     ) -> BusinessProfilePayload:
         ctx = info.context
-        fields = _provided(input, tuple(profiles.PROFILE_FIELDS))
-        return await _profile_change(
-            info, lambda s: profiles.update_profile(s, ctx.actor, fields=fields, now=ctx.now)
+        fields = _provided(input, profiles.PROFILE_FIELDS)
+        return await _change(
+            info, lambda s: profiles.update_profile(s, ctx.actor, fields=fields, now=ctx.now), INPUT
         )
 
     @strawberry.mutation(
@@ -269,15 +211,15 @@ class ProfileMutation:
     )
     async def publish_business_profile(self, info: Info[Context, None]) -> BusinessProfilePayload:
         ctx = info.context
-        return await _profile_change(
-            info, lambda s: profiles.publish_profile(s, ctx.actor, now=ctx.now)
+        return await _change(
+            info, lambda s: profiles.publish_profile(s, ctx.actor, now=ctx.now), PROFILE
         )
 
     @strawberry.mutation(description="Hide the profile; it receives no new leads.")
     async def unpublish_business_profile(self, info: Info[Context, None]) -> BusinessProfilePayload:
         ctx = info.context
-        return await _profile_change(
-            info, lambda s: profiles.unpublish_profile(s, ctx.actor, now=ctx.now)
+        return await _change(
+            info, lambda s: profiles.unpublish_profile(s, ctx.actor, now=ctx.now), PROFILE
         )
 
     @strawberry.mutation(description="Add a location to the organisation's profile.")
@@ -286,18 +228,16 @@ class ProfileMutation:
     ) -> BusinessProfilePayload:
         ctx = info.context
         fields = {"name": input.name, "address": input.address, "country": input.country}
-        return await _location_change(
-            info, lambda s: profiles.add_location(s, ctx.actor, fields=fields)
+        return await _change(
+            info, lambda s: locations.add_location(s, ctx.actor, fields=fields), INPUT
         )
 
     @strawberry.mutation(description="Change one of the organisation's locations.")
     async def update_profile_location(
         self, info: Info[Context, None], input: UpdateProfileLocationInput
     ) -> BusinessProfilePayload:
-        ctx = info.context
-        fields = _provided(input, profiles.LOCATION_FIELDS)
-        return await _location_change(
-            info, lambda s: profiles.update_location(s, ctx.actor, input.id, fields=fields)
+        return await _update(
+            info, locations.update_location, input, locations.LOCATION_FIELDS, LOCATION_INPUT
         )
 
     @strawberry.mutation(description="Remove a location and its contacts.")
@@ -305,8 +245,8 @@ class ProfileMutation:
         self, info: Info[Context, None], input: RemoveProfileLocationInput
     ) -> BusinessProfilePayload:
         ctx = info.context
-        return await _location_change(
-            info, lambda s: profiles.remove_location(s, ctx.actor, input.id)
+        return await _change(
+            info, lambda s: locations.remove_location(s, ctx.actor, input.id), LOCATION_INPUT
         )
 
     @strawberry.mutation(description="Add an alert contact to one of the organisation's locations.")
@@ -320,18 +260,18 @@ class ProfileMutation:
             "phone": input.phone,
             "alerts_opted_out": input.alerts_opted_out,
         }
-        return await _contact_change(
-            info, lambda s: profiles.add_contact(s, ctx.actor, input.location_id, fields=fields)
+        return await _change(
+            info,
+            lambda s: locations.add_contact(s, ctx.actor, input.location_id, fields=fields),
+            INPUT,
         )
 
     @strawberry.mutation(description="Change a contact, e.g. opt it out of lead alerts.")
     async def update_location_contact(
         self, info: Info[Context, None], input: UpdateLocationContactInput
     ) -> BusinessProfilePayload:
-        ctx = info.context
-        fields = _provided(input, profiles.CONTACT_FIELDS)
-        return await _contact_change(
-            info, lambda s: profiles.update_contact(s, ctx.actor, input.id, fields=fields)
+        return await _update(
+            info, locations.update_contact, input, locations.CONTACT_FIELDS, CONTACT_INPUT
         )
 
     @strawberry.mutation(description="Remove a contact.")
@@ -339,8 +279,8 @@ class ProfileMutation:
         self, info: Info[Context, None], input: RemoveLocationContactInput
     ) -> BusinessProfilePayload:
         ctx = info.context
-        return await _contact_change(
-            info, lambda s: profiles.remove_contact(s, ctx.actor, input.id)
+        return await _change(
+            info, lambda s: locations.remove_contact(s, ctx.actor, input.id), CONTACT_INPUT
         )
 
     @strawberry.mutation(
@@ -350,10 +290,11 @@ class ProfileMutation:
         self, info: Info[Context, None], input: SetProfileMembershipInput
     ) -> BusinessProfilePayload:
         ctx = info.context
-        return await _profile_change(
+        return await _change(
             info,
             lambda s: profiles.set_membership(
                 s, ctx.actor, input.profile_id, input.competencies, input.endorsements
             ),
-            own=False,
+            INPUT,
+            with_score=False,
         )

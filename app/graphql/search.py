@@ -9,12 +9,13 @@ from strawberry.types import Info
 from app.domain import reference
 from app.domain.lifecycle import LeadType as DomainLeadType
 from app.graphql.context import Context
-from app.graphql.errors import query_error
+from app.graphql.errors import ARGUMENTS, query_error
 from app.graphql.types.enums import CompanySize, LeadType
 from app.graphql.types.lead import PageInfo
 from app.ratelimit import Limit
-from app.services import matching, search
+from app.services import matching, public_profiles, search
 from app.services.errors import Refused
+from app.services.paging import Page
 from app.services.search import PreferenceMatch
 
 # Per client address: a customer browsing pages is far below it, a scraper is not.
@@ -50,7 +51,7 @@ class PublicProfile:
     )
 
     @classmethod
-    def build(cls, p: search.PublicProfile | matching.SuggestedProfile) -> PublicProfile:
+    def build(cls, p: public_profiles.PublicProfile) -> PublicProfile:
         return cls(
             id=strawberry.ID(str(p.id)),
             name=p.name,
@@ -121,20 +122,15 @@ class PartnerSearchConnection:
     page_info: PageInfo
 
     @classmethod
-    def build(cls, page: search.SearchPage) -> PartnerSearchConnection:
-        nodes = [PartnerSearchResult.build(hit) for hit in page.hits]
-        cursors = [hit.cursor for hit in page.hits]
+    def build(cls, page: Page[search.SearchHit]) -> PartnerSearchConnection:
+        nodes = [PartnerSearchResult.build(hit) for hit in page.items]
+        cursors = page.cursors
         return cls(
             edges=[
                 PartnerSearchEdge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)
             ],
             nodes=nodes,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                has_previous_page=page.has_previous_page,
-                start_cursor=cursors[0] if cursors else None,
-                end_cursor=cursors[-1] if cursors else None,
-            ),
+            page_info=PageInfo.of(page),
         )
 
 
@@ -149,6 +145,14 @@ class PartnerSearchFilter:
         default=None, description="ISO 3166-1 alpha-2: partners with a location there."
     )
     solution_area: str | None = None
+
+    def to_service(self) -> search.SearchFilter:
+        return search.SearchFilter(
+            company_size=self.company_size,
+            industry=self.industry,
+            country=self.country,
+            solution_area=self.solution_area,
+        )
 
 
 @strawberry.input(description="What a new lead is about, to find partners for it.")
@@ -206,21 +210,17 @@ class SearchQuery:
                         "retryAfterSeconds": decision.retry_after_seconds,
                     },
                 )
-        f = filter or PartnerSearchFilter()
         async with context.db() as session:
             page = await search.search_partners(
                 session,
                 query=query,
-                company_size=f.company_size,
-                industry=f.industry,
-                country=f.country,
-                solution_area=f.solution_area,
+                filter=filter.to_service() if filter is not None else None,
                 first=first,
                 after=after,
                 now=context.now,
             )
         if isinstance(page, Refused):
-            raise query_error(page)
+            raise query_error(page, ARGUMENTS)
         return PartnerSearchConnection.build(page)
 
     @strawberry.field(
@@ -235,7 +235,7 @@ class SearchQuery:
                 session, info.context.actor, need=need.to_service(), first=first
             )
         if isinstance(result, Refused):
-            raise query_error(result)
+            raise query_error(result, ARGUMENTS)
         return [
             PartnerSuggestion(
                 profile=PublicProfile.build(s.profile), score=s.score, reasons=s.reasons

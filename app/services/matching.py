@@ -46,8 +46,15 @@ from app.domain.lifecycle import LeadOutcome, LeadStage, LeadType
 from app.domain.reference import CompanySize
 from app.domain.responsiveness import PRIOR_SCORE
 from app.domain.roles import Role
+from app.domain.validation import Checker
 from app.services.auth import Actor
 from app.services.errors import ErrorCode, Refused
+from app.services.public_profiles import (
+    PublicProfile,
+    profile_columns,
+    public_columns,
+    public_profile,
+)
 
 PRIOR_WEIGHT = 5.0
 NEUTRAL_AFFINITY = 0.5
@@ -275,27 +282,8 @@ async def affinity(
 
 
 @dataclass(frozen=True, slots=True)
-class SuggestedProfile:
-    """The public part of a suggested profile (the same fields customer search shows)."""
-
-    id: uuid.UUID
-    organisation_id: uuid.UUID
-    name: str
-    description: str | None
-    website: str | None
-    keywords: list[str]
-    industries: list[str]
-    solution_areas: list[str]
-    preferred_sizes: list[str]
-    competencies: list[str]
-    endorsements: list[str]
-    countries: list[str]
-    responsiveness_score: float
-
-
-@dataclass(frozen=True, slots=True)
 class Suggestion:
-    profile: SuggestedProfile
+    profile: PublicProfile
     score: float
     text_match: float
     preference_fit: float
@@ -304,25 +292,16 @@ class Suggestion:
 
 
 def validate_need(need: LeadNeed, *path: str) -> Refused | None:
-    if need.description is not None and len(need.description) > MAX_DESCRIPTION:
-        return Refused.one(
-            ErrorCode.VALIDATION,
-            f"must be at most {MAX_DESCRIPTION} characters",
-            *path,
-            "description",
-        )
-    for name, value in (("industry", need.industry), ("solutionArea", need.solution_area)):
-        if value is not None and len(value) > MAX_ATTRIBUTE:
-            return Refused.one(
-                ErrorCode.VALIDATION, f"must be at most {MAX_ATTRIBUTE} characters", *path, name
-            )
-    if need.country is not None and not (
-        len(need.country) == 2 and need.country.isascii() and need.country.isalpha()
-    ):
-        return Refused.one(
-            ErrorCode.VALIDATION, "must be an ISO 3166-1 alpha-2 code", *path, "country"
-        )
-    return None
+    """Refused (naming `path` + the attribute) unless the need's attributes are of a size and
+    shape to rank by."""
+    check = Checker()
+    check.text((*path, "description"), need.description, max_len=MAX_DESCRIPTION)
+    check.text((*path, "industry"), need.industry, max_len=MAX_ATTRIBUTE)
+    check.text((*path, "solution_area"), need.solution_area, max_len=MAX_ATTRIBUTE)
+    if need.country is not None:
+        # Any case is fine: the country is compared in capitals.
+        check.country((*path, "country"), need.country.upper(), required=True)
+    return Refused.invalid(check.problems) if check.problems else None
 
 
 _SUGGEST_SQL = """
@@ -333,9 +312,7 @@ WITH q AS (
     FROM (SELECT plainto_tsquery('english', coalesce(CAST(:description AS text), '')) AS pq) AS p
 ),
 candidates AS (
-    SELECT bp.id, bp.organisation_id, bp.name, bp.description, bp.website, bp.keywords,
-           bp.industries, bp.solution_areas, bp.preferred_sizes, bp.competencies,
-           bp.endorsements,
+    SELECT {profile},
            CASE WHEN q.query IS NOT NULL AND bp.search_document @@ q.query
                 THEN ts_rank_cd(bp.search_document, q.query, 32)::float8 ELSE 0 END AS text_match,
            ARRAY(SELECT k FROM unnest(bp.keywords) AS k
@@ -348,9 +325,7 @@ candidates AS (
                    WHERE lower(s) = lower(CAST(:solution_area AS text))) AS solution_area_match,
            EXISTS (SELECT 1 FROM profile_locations AS pl
                    WHERE pl.profile_id = bp.id AND pl.country = CAST(:country AS text))
-               AS country_match,
-           ARRAY(SELECT DISTINCT pl.country FROM profile_locations AS pl
-                 WHERE pl.profile_id = bp.id ORDER BY pl.country) AS countries
+               AS country_match
     FROM business_profiles AS bp CROSS JOIN q
     WHERE bp.published
       AND NOT (bp.organisation_id = ANY(CAST(:exclude AS uuid[])))
@@ -370,7 +345,9 @@ scored AS (
     LEFT JOIN responsiveness_scores AS rs ON rs.profile_id = c.id
     LEFT JOIN affinity AS a ON a.organisation_id = c.organisation_id
 )
-SELECT s.*,
+SELECT {public}, s.text_match, s.matched_keywords, s.size_match, s.industry_match,
+       s.solution_area_match, s.country_match, s.responsiveness_score, s.preference_fit,
+       s.affinity,
        round((CAST(:w_text AS float8) * s.text_match
               + CAST(:w_pref AS float8) * s.preference_fit
               + CAST(:w_resp AS float8) * s.responsiveness_score / 100.0
@@ -434,7 +411,11 @@ async def rank_partners(
     aff_sql, aff_params = affinity_sql(need, "SELECT organisation_id FROM candidates")
     rows = (
         await session.execute(
-            text(_SUGGEST_SQL.format(affinity=aff_sql)),
+            text(
+                _SUGGEST_SQL.format(
+                    profile=profile_columns("bp"), public=public_columns("s"), affinity=aff_sql
+                )
+            ),
             {
                 **aff_params,
                 "description": need.description or None,
@@ -476,23 +457,8 @@ def _suggestion(row: Any, need: LeadNeed, asked: list[str], aff: Affinity) -> Su
         reasons.append(f"prefers {SIZE_LABELS[need.company_size.value]} companies")
     reasons.append(f"responsiveness score {float(row.responsiveness_score):g}")
     reasons.extend(aff.reasons)
-    profile = SuggestedProfile(
-        id=row.id,
-        organisation_id=row.organisation_id,
-        name=row.name,
-        description=row.description,
-        website=row.website,
-        keywords=list(row.keywords),
-        industries=list(row.industries),
-        solution_areas=list(row.solution_areas),
-        preferred_sizes=list(row.preferred_sizes),
-        competencies=list(row.competencies),
-        endorsements=list(row.endorsements),
-        countries=list(row.countries),
-        responsiveness_score=float(row.responsiveness_score),
-    )
     return Suggestion(
-        profile=profile,
+        profile=public_profile(row),
         score=float(row.score),
         text_match=float(row.text_match),
         preference_fit=float(row.preference_fit),

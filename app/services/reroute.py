@@ -17,8 +17,8 @@ from app.db.models import Lead, LeadHistory
 from app.domain.lifecycle import UNWORKED_OUTCOMES, ActorKind, LeadAction, LeadStage, LeadType
 from app.domain.reference import CompanySize
 from app.services.history import api_name, field_change
-from app.services.intake import IncomingLead, receive_lead
 from app.services.matching import LeadNeed, rank_partners
+from app.services.receive import IncomingLead, receive_lead
 
 BATCH = 20
 

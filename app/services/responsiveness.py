@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import TextClause, select, text
+from sqlalchemy import CursorResult, TextClause, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -137,7 +137,8 @@ async def recompute_all(session: AsyncSession, *, now: datetime, settings: Setti
     (one per business profile)."""
     await session.flush()
     result = await session.execute(_RECOMPUTE_ALL, _parameters(now, settings))
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    assert isinstance(result, CursorResult)  # a statement's result, with its row count
+    return int(result.rowcount)
 
 
 async def recompute_profile(

@@ -21,11 +21,8 @@ affinity counts stay inside the statement; only the nudge is reported).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
-import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,8 +35,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.lifecycle import LeadType
 from app.domain.reference import CompanySize
 from app.domain.responsiveness import PRIOR_SCORE
+from app.domain.validation import Checker
 from app.services import matching
-from app.services.errors import ErrorCode, Refused
+from app.services.errors import Refused
+from app.services.paging import Page, decode_cursor, encode_cursor, page_size
+from app.services.public_profiles import (
+    PublicProfile,
+    profile_columns,
+    public_columns,
+    public_profile,
+)
 
 MAX_QUERY = 200
 MAX_PAGE = 50
@@ -55,21 +60,13 @@ class PreferenceMatch(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class PublicProfile:
-    """What anyone may see of a published profile."""
+class SearchFilter:
+    """The customer's attributes; each one given narrows the results."""
 
-    id: uuid.UUID  # the business profile id (what an inquiry is sent to)
-    name: str
-    description: str | None
-    website: str | None
-    keywords: list[str]
-    industries: list[str]
-    solution_areas: list[str]
-    preferred_sizes: list[str]
-    competencies: list[str]
-    endorsements: list[str]
-    countries: list[str]
-    responsiveness_score: float
+    company_size: CompanySize | None = None
+    industry: str | None = None
+    country: str | None = None  # ISO 3166-1 alpha-2, any case
+    solution_area: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,82 +84,36 @@ class SearchHit:
     profile: PublicProfile
     rank: float
     reasons: RankReasons
-    cursor: str
 
 
-@dataclass(frozen=True, slots=True)
-class SearchPage:
-    hits: list[SearchHit]
-    has_next_page: bool
-    has_previous_page: bool
-
-
-def _fingerprint(
-    query: str | None,
-    company_size: CompanySize | None,
-    industry: str | None,
-    country: str | None,
-    solution_area: str | None,
-) -> str:
+def _fingerprint(query: str | None, customer: SearchFilter) -> str:
+    """Names the search a cursor belongs to: a cursor from another search is refused."""
+    size = customer.company_size
     raw = json.dumps(
-        [query, company_size.value if company_size else None, industry, country, solution_area]
+        [
+            query,
+            size.value if size else None,
+            customer.industry,
+            customer.country,
+            customer.solution_area,
+        ]
     )
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
 
-def encode_cursor(fingerprint: str, rank: float, profile_id: uuid.UUID) -> str:
-    raw = json.dumps(["s", fingerprint, rank, str(profile_id)], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, fingerprint: str) -> tuple[float, uuid.UUID] | Refused:
-    bad = Refused.one(ErrorCode.VALIDATION, "is not a cursor from this search", "after")
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return bad
-    if not (isinstance(decoded, list) and len(decoded) == 4 and decoded[0] == "s"):
-        return bad
-    _, mark, rank, raw_id = decoded
-    if not (
-        isinstance(mark, str)
-        and isinstance(rank, int | float)
-        and not isinstance(rank, bool)
-        and isinstance(raw_id, str)
-    ):
-        return bad
-    if mark != fingerprint:
-        return Refused.one(ErrorCode.VALIDATION, "the cursor belongs to another search", "after")
-    if not math.isfinite(float(rank)):
-        return bad
-    try:
-        return float(rank), uuid.UUID(raw_id)
-    except ValueError:
-        return bad
-
-
-def _validate(
-    query: str | None,
-    industry: str | None,
-    country: str | None,
-    solution_area: str | None,
-    first: int | None,
-) -> Refused | None:
-    if query is not None and len(query) > MAX_QUERY:
-        return Refused.one(ErrorCode.VALIDATION, f"must be at most {MAX_QUERY} characters", "query")
-    if first is not None and not 0 <= first <= MAX_PAGE:
-        return Refused.one(ErrorCode.VALIDATION, f"must be between 0 and {MAX_PAGE}", "first")
-    for name, value in (("industry", industry), ("solutionArea", solution_area)):
-        if value is not None and len(value) > MAX_FILTER:
-            return Refused.one(
-                ErrorCode.VALIDATION, f"must be at most {MAX_FILTER} characters", "filter", name
-            )
-    if country is not None and not (len(country) == 2 and country.isascii() and country.isalpha()):
-        return Refused.one(
-            ErrorCode.VALIDATION, "must be an ISO 3166-1 alpha-2 code", "filter", "country"
-        )
-    return None
+def _clean_filter(customer: SearchFilter) -> SearchFilter | Refused:
+    check = Checker()
+    industry = check.text(("filter", "industry"), customer.industry, max_len=MAX_FILTER)
+    solution_area = check.text(
+        ("filter", "solution_area"), customer.solution_area, max_len=MAX_FILTER
+    )
+    country = customer.country
+    if country is not None:
+        # Any case is fine here: a customer types "de"; only blanks and other shapes are not.
+        country = check.country(("filter", "country"), country.upper(), required=True)
+    if check.problems:
+        return Refused.invalid(check.problems)
+    return SearchFilter(customer.company_size, industry, country, solution_area)
 
 
 _SEARCH_SQL = """
@@ -173,9 +124,7 @@ WITH q AS (
                AS lexemes
 ),
 candidates AS (
-    SELECT bp.id, bp.organisation_id, bp.name, bp.description, bp.website, bp.keywords,
-           bp.industries, bp.solution_areas, bp.preferred_sizes, bp.competencies,
-           bp.endorsements,
+    SELECT {profile},
            CASE WHEN q.query IS NULL THEN 1::float8
                 ELSE ts_rank_cd(bp.search_document, q.query)::float8 END AS relevance,
            ARRAY(SELECT k FROM unnest(bp.keywords) AS k
@@ -212,11 +161,8 @@ paged AS (
     SELECT r.*, (r.relevance * r.visibility * r.nudge)::float8 AS rank
     FROM ranked AS r
 )
-SELECT p.id, p.name, p.description, p.website, p.keywords, p.industries, p.solution_areas,
-       p.preferred_sizes, p.competencies, p.endorsements, p.relevance, p.responsiveness_score,
-       p.visibility, p.nudge, p.rank, p.matched_keywords,
-       ARRAY(SELECT DISTINCT pl.country FROM profile_locations AS pl
-             WHERE pl.profile_id = p.id ORDER BY pl.country) AS countries
+SELECT {public}, p.relevance, p.responsiveness_score, p.visibility, p.nudge, p.rank,
+       p.matched_keywords
 FROM paged AS p
 WHERE {keyset}
 ORDER BY p.rank DESC, p.id ASC
@@ -233,35 +179,36 @@ async def search_partners(
     session: AsyncSession,
     *,
     query: str | None = None,
-    company_size: CompanySize | None = None,
-    industry: str | None = None,
-    country: str | None = None,
-    solution_area: str | None = None,
+    filter: SearchFilter | None = None,
     first: int | None = None,
     after: str | None = None,
     now: datetime | None = None,
-) -> SearchPage | Refused:
+) -> Page[SearchHit] | Refused:
     """One page of published profiles for a customer's search, best first."""
-    invalid = _validate(query, industry, country, solution_area, first)
-    if invalid is not None:
-        return invalid
-    query = query.strip() if query and query.strip() else None
-    industry = industry.strip() if industry and industry.strip() else None
-    solution_area = solution_area.strip() if solution_area and solution_area.strip() else None
-    country = country.upper() if country else None
-    limit = DEFAULT_PAGE if first is None else first
-    fingerprint = _fingerprint(query, company_size, industry, country, solution_area)
+    check = Checker()
+    query = check.text("query", query, max_len=MAX_QUERY)
+    if check.problems:
+        return Refused.invalid(check.problems)
+    limit = page_size(first, default=DEFAULT_PAGE, maximum=MAX_PAGE)
+    if isinstance(limit, Refused):
+        return limit
+    customer = _clean_filter(filter or SearchFilter())
+    if isinstance(customer, Refused):
+        return customer
+    fingerprint = _fingerprint(query, customer)
     keyset: tuple[float, uuid.UUID] | None = None
     if after is not None:
-        decoded = decode_cursor(after, fingerprint)
+        decoded = decode_cursor(after, fingerprint, float)
         if isinstance(decoded, Refused):
             return decoded
-        keyset = decoded
+        rank, profile_id = decoded
+        assert isinstance(rank, float)
+        keyset = rank, profile_id
 
     need = matching.LeadNeed(
-        industry=industry,
-        company_size=company_size,
-        solution_area=solution_area,
+        industry=customer.industry,
+        company_size=customer.company_size,
+        solution_area=customer.solution_area,
         lead_type=LeadType.CUSTOMER_INQUIRY,
     )
     aff_sql, aff_params = matching.affinity_sql(
@@ -272,10 +219,10 @@ async def search_partners(
     params: dict[str, Any] = {
         **aff_params,
         "query": query,
-        "size": company_size.value if company_size else None,
-        "industry": industry,
-        "solution_area": solution_area,
-        "country": country,
+        "size": customer.company_size.value if customer.company_size else None,
+        "industry": customer.industry,
+        "solution_area": customer.solution_area,
+        "country": customer.country,
         "prior": PRIOR_SCORE,
         "neutral": matching.NEUTRAL_AFFINITY,
         "nudge_min": matching.NUDGE_MIN,
@@ -284,53 +231,41 @@ async def search_partners(
     }
     if keyset is not None:
         params["after_rank"], params["after_id"] = keyset
-    sql = _SEARCH_SQL.format(affinity=aff_sql, keyset=_KEYSET if keyset else "true")
+    sql = _SEARCH_SQL.format(
+        profile=profile_columns("bp"),
+        public=public_columns("p"),
+        affinity=aff_sql,
+        keyset=_KEYSET if keyset else "true",
+    )
     rows = (await session.execute(text(sql), params)).all()
-    has_next = len(rows) > limit
-    hits = [_hit(row, fingerprint, company_size, industry, solution_area, country) for row in rows]
-    return SearchPage(hits[:limit], has_next, after is not None)
+    hits = [_hit(row, customer) for row in rows[:limit]]
+    return Page(
+        items=hits,
+        cursors=[encode_cursor(fingerprint, hit.rank, hit.profile.id) for hit in hits],
+        has_next_page=len(rows) > limit,
+        has_previous_page=after is not None,
+    )
 
 
-def _hit(
-    row: Any,
-    fingerprint: str,
-    company_size: CompanySize | None,
-    industry: str | None,
-    solution_area: str | None,
-    country: str | None,
-) -> SearchHit:
+def _hit(row: Any, customer: SearchFilter) -> SearchHit:
     matched: list[PreferenceMatch] = []
-    if company_size is not None and company_size.value in row.preferred_sizes:
+    size = customer.company_size
+    if size is not None and size.value in row.preferred_sizes:
         matched.append(PreferenceMatch.COMPANY_SIZE)
     # The other filters are hard: a shown profile matches each one given.
-    if industry is not None:
+    if customer.industry is not None:
         matched.append(PreferenceMatch.INDUSTRY)
-    if solution_area is not None:
+    if customer.solution_area is not None:
         matched.append(PreferenceMatch.SOLUTION_AREA)
-    if country is not None:
+    if customer.country is not None:
         matched.append(PreferenceMatch.COUNTRY)
-    score = float(row.responsiveness_score)
-    profile = PublicProfile(
-        id=row.id,
-        name=row.name,
-        description=row.description,
-        website=row.website,
-        keywords=list(row.keywords),
-        industries=list(row.industries),
-        solution_areas=list(row.solution_areas),
-        preferred_sizes=list(row.preferred_sizes),
-        competencies=list(row.competencies),
-        endorsements=list(row.endorsements),
-        countries=list(row.countries),
-        responsiveness_score=score,
-    )
+    profile = public_profile(row)
     reasons = RankReasons(
         relevance=float(row.relevance),
-        responsiveness_score=score,
+        responsiveness_score=profile.responsiveness_score,
         visibility=float(row.visibility),
         similar_deals=float(row.nudge),
         matched_preferences=matched,
         matched_keywords=list(row.matched_keywords),
     )
-    rank = float(row.rank)
-    return SearchHit(profile, rank, reasons, encode_cursor(fingerprint, rank, row.id))
+    return SearchHit(profile, float(row.rank), reasons)

@@ -1,79 +1,27 @@
 """Similar deals (R12): affinity learned from accepts and declines, and partner suggestions for
-sellers and marketers."""
+sellers and marketers. Over GraphQL: tests/graphql/test_search.py."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import pytest
-import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from strawberry.tools import merge_types
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
 from app.db import models
-from app.domain.lifecycle import LeadOutcome, LeadStage, LeadType
+from app.domain.lifecycle import LeadStage, LeadType
 from app.domain.reference import CompanySize
 from app.domain.responsiveness import PRIOR_SCORE
-from app.graphql.context import Context
-from app.graphql.mutations import Mutation
-from app.graphql.queries import Query
-from app.graphql.search import SearchQuery
 from app.services import matching
 from app.services.auth import Actor, load_actor
 from app.services.errors import ErrorCode, Refused
 from app.services.matching import LeadNeed, Suggestion
 from tests.factories import World, make_lead, make_partner, make_profile, set_score
+from tests.lead_history import answered
 
 NOW = datetime.now(UTC)
-
-
-async def answered(
-    session: AsyncSession,
-    organisation_id: uuid.UUID,
-    outcome: str,
-    n: int = 1,
-    **fields: Any,
-) -> None:
-    """n leads the partner answered: ACCEPTED, WON, LOST or DECLINED."""
-    received_at = NOW - timedelta(days=30)
-    for _ in range(n):
-        if outcome == "ACCEPTED":
-            await make_lead(
-                session,
-                organisation_id=organisation_id,
-                stage=LeadStage.ACCEPTED,
-                received_at=received_at,
-                **fields,
-            )
-            continue
-        extra: dict[str, Any] = {"responded_at": received_at + timedelta(hours=3)}
-        if outcome == LeadOutcome.DECLINED.value:
-            extra["decline_reason"] = "NOT_A_FIT_FOR_EXPERTISE"
-        elif outcome in (LeadOutcome.WON.value, LeadOutcome.LOST.value):
-            extra.update(
-                deal_name="Deal",
-                estimated_value_amount=Decimal("1000"),
-                estimated_value_currency="USD",
-                final_value_amount=Decimal("1000"),
-                final_value_currency="USD",
-            )
-            if outcome == LeadOutcome.LOST.value:
-                extra["lost_reason"] = "PRICE"
-        elif outcome == LeadOutcome.EXPIRED.value:
-            extra = {}
-        await make_lead(
-            session,
-            organisation_id=organisation_id,
-            stage=LeadStage.ARCHIVED,
-            outcome=outcome,
-            received_at=received_at,
-            **extra,
-            **fields,
-        )
 
 
 def expected_share(acc: int, n: int, p: float) -> float:
@@ -336,6 +284,8 @@ async def test_only_marketers_and_sellers_get_suggestions(
         (LeadNeed(description="x" * 2001), 5, ["need", "description"]),
         (LeadNeed(country="USA"), 5, ["need", "country"]),
         (LeadNeed(industry="x" * 101), 5, ["need", "industry"]),
+        (LeadNeed(solution_area="x" * 101), 5, ["need", "solution_area"]),
+        (LeadNeed(country="u"), 5, ["need", "country"]),
         (LeadNeed(), 0, ["first"]),
         (LeadNeed(), 21, ["first"]),
     ],
@@ -349,63 +299,3 @@ async def test_bad_needs_are_validation_errors(
     assert isinstance(refused, Refused)
     assert refused.errors[0].code is ErrorCode.VALIDATION
     assert list(refused.errors[0].field or ()) == field
-
-
-schema = strawberry.Schema(query=merge_types("Query", (Query, SearchQuery)), mutation=Mutation)
-
-SUGGEST = """
-query($need: LeadNeedInput!, $first: Int) {
-  suggestPartners(need: $need, first: $first) {
-    score reasons profile { id name keywords countries responsivenessScore }
-  }
-}
-"""
-
-
-async def test_graphql_suggest_partners(
-    settings: Settings,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    session: AsyncSession,
-    world: World,
-) -> None:
-    profile = await make_profile(
-        session, name="Zyxgraph Partner", keywords=["zyxgraph"], industries=["Retail"]
-    )
-    await answered(session, profile.organisation_id, "ACCEPTED", 2, industry="Retail")
-    await session.commit()
-
-    async def run(user: uuid.UUID | None, first: int = 20) -> Any:
-        context = Context(
-            settings=settings,
-            sessionmaker=sessionmaker,
-            actor=await load_actor(session, user) if user else None,
-            client_ip="1.2.3.4",
-        )
-        try:
-            return await schema.execute(
-                SUGGEST,
-                variable_values={
-                    "need": {"description": "zyxgraph", "industry": "Retail"},
-                    "first": first,
-                },
-                context_value=context,
-            )
-        finally:
-            await context.close()
-
-    result = await run(world.seller)
-    assert result.errors is None, result.errors
-    top = result.data["suggestPartners"][0]
-    assert top["profile"]["id"] == str(profile.id)
-    assert "accepted 2 of 2 Retail leads" in top["reasons"]
-    assert 0 < top["score"] <= 1
-
-    for user, code in (
-        (None, "UNAUTHENTICATED"),
-        (world.fabrikam.partner_admin, "FORBIDDEN"),
-    ):
-        refused = await run(user)
-        assert refused.data is None
-        assert refused.errors[0].extensions["code"] == code
-    bad = await run(world.marketer, first=100)
-    assert bad.errors[0].extensions["code"] == "VALIDATION"

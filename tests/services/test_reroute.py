@@ -15,9 +15,9 @@ from app.db.models import BusinessProfile, Lead, LeadHistory
 from app.domain.lifecycle import LeadType
 from app.domain.reference import DeclineReason
 from app.services.auth import load_actor
-from app.services.intake import IncomingLead, receive_lead
 from app.services.leads import decline_lead
 from app.services.profiles import refresh_search_document
+from app.services.receive import IncomingLead, receive_lead
 from app.services.reroute import reroute_due
 from app.services.sweeps import expire_overdue
 from tests.factories import World, WorldPartner, make_partner

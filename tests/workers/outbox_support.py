@@ -14,7 +14,7 @@ from app.db.models import Delivery, OutboxMessage
 from app.domain.events import DeliveryStatus
 from app.domain.lifecycle import LeadType
 from app.notify.deliver import Deps, deliver
-from app.services.intake import IncomingLead
+from app.services.receive import IncomingLead
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

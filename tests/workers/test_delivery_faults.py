@@ -19,8 +19,8 @@ from app.db.models import Delivery, Notification, User
 from app.domain.lifecycle import LeadType
 from app.domain.reference import DeclineReason
 from app.services.auth import load_actor
-from app.services.intake import IncomingLead, receive_lead
 from app.services.leads import decline_lead
+from app.services.receive import IncomingLead, receive_lead
 from app.services.sweeps import expire_overdue
 from tests.stack import IsolatedStack, utcnow
 from workers.outbox import CONCURRENCY

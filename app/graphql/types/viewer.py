@@ -201,6 +201,6 @@ class Viewer:
                 kind=org.kind,
                 profile=BusinessProfile.from_row(profile, score) if profile else None,
             ),
-            roles=sorted(actor.roles),  # type: ignore[arg-type]
+            roles=sorted(actor.roles),
             can_manage_leads=actor.manages_leads,
         )

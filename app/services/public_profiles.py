@@ -1,0 +1,59 @@
+"""What anyone may see of a published business profile, as customer search (R2) and partner
+suggestions (R12) both show it: one list of columns for their statements, one builder.
+
+No contacts, opt-outs, score parts or leads: only these columns are read, so nothing else can
+leave by mistake. `organisation_id` is kept for routing a lead, never shown."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, fields
+from typing import Any
+
+from app.services.profiles import PROFILE_FIELDS
+
+
+@dataclass(frozen=True, slots=True)
+class PublicProfile:
+    id: uuid.UUID  # the business profile id (what an inquiry is sent to)
+    organisation_id: uuid.UUID
+    name: str
+    description: str | None
+    website: str | None
+    keywords: list[str]
+    industries: list[str]
+    solution_areas: list[str]
+    preferred_sizes: list[str]
+    competencies: list[str]
+    endorsements: list[str]
+    countries: list[str]
+    responsiveness_score: float  # the stored score, or the prior when none is stored
+
+
+# What the partner writes about itself, and the membership data the platform maintains.
+_COLUMNS = ("id", "organisation_id", *PROFILE_FIELDS, "competencies", "endorsements")
+
+
+def profile_columns(profile: str) -> str:
+    """The public columns of the business_profiles row aliased `profile` (for a statement's
+    candidates: the search document and the rest stay behind)."""
+    return ", ".join(f"{profile}.{column}" for column in _COLUMNS)
+
+
+def public_columns(profile: str) -> str:
+    """What `public_profile` reads, from a row aliased `profile` that has `profile_columns`:
+    those and the countries of the profile's locations. Select it for the page only, after the
+    ranking, so countries are looked up for the rows shown. `responsiveness_score` is the
+    statement's own."""
+    return (
+        f"{profile_columns(profile)}, ARRAY(SELECT DISTINCT pl.country FROM profile_locations "
+        f"AS pl WHERE pl.profile_id = {profile}.id ORDER BY pl.country) AS countries"
+    )
+
+
+def public_profile(row: Any) -> PublicProfile:
+    """The public profile from a row that has the `public_columns` and a responsiveness_score
+    (the database's arrays are lists and its float8 a float already)."""
+    return PublicProfile(
+        **{column.name: getattr(row, column.name) for column in fields(PublicProfile)}
+    )

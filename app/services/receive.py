@@ -1,0 +1,177 @@
+"""The RECEIVE step every lead goes through, whatever its source (an inquiry, a qualified lead,
+a referral, a reroute, demo seeding): a RECEIVED lead for a partner, flagged as a possible
+duplicate of the partner's recent lead for the same customer, grouped into the customer's
+engagement, with its history row and outbox rows. Flushes, never commits."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.db.models import BusinessProfile, Lead
+from app.domain.alerts import respond_by
+from app.domain.lifecycle import ActorKind, LeadAction, LeadStage, LeadType, Transition, transition
+from app.services.history import record_step
+
+# How far back a lead counts as the same customer (duplicates, engagements).
+DUPLICATE_WINDOW = timedelta(days=30)
+# Candidates read per incoming lead when looking for a duplicate (same partner, same domain).
+DUPLICATE_CANDIDATES = 200
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingLead:
+    type: LeadType
+    company_name: str
+    company_size: str
+    country: str
+    contact_name: str
+    contact_email: str
+    need: str
+    industry: str | None = None
+    contact_phone: str | None = None
+    contact_requested: bool = False
+    consent_to_contact: bool = True
+    campaign_id: str | None = None
+    sender_user_id: uuid.UUID | None = None
+    sender_organisation_id: uuid.UUID | None = None
+    solution_area: str | None = None
+    auto_reroute: bool = False
+    # Set by whoever continues an engagement (a reroute); otherwise found or made by receive_lead.
+    engagement_id: uuid.UUID | None = None
+    reroute_hop: int = 0
+    rerouted_from: uuid.UUID | None = None
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def normalise_company(name: str) -> str:
+    """`  Adatum,  Corp. ` -> `adatum corp`: lowercase, punctuation stripped, spaces collapsed."""
+    without_punctuation = "".join(
+        ch if ch.isalnum() or ch.isspace() else " " if ch in "-/&+" else "" for ch in name.lower()
+    )
+    return " ".join(without_punctuation.split())
+
+
+def _domain(email: str) -> str:
+    return email.rpartition("@")[2]
+
+
+async def find_duplicate(
+    session: AsyncSession,
+    organisation_id: uuid.UUID,
+    company_name: str,
+    contact_email: str,
+    *,
+    now: datetime,
+) -> uuid.UUID | None:
+    """The most recent lead of the same partner within the window for the same customer: the
+    same contact e-mail, or the same company at the same e-mail domain."""
+    email = normalise_email(contact_email)
+    domain = _domain(email)
+    company = normalise_company(company_name)
+    lowered = func.lower(Lead.contact_email)
+    rows = (
+        await session.execute(
+            select(Lead.id, Lead.contact_email, Lead.company_name)
+            .where(
+                Lead.organisation_id == organisation_id,
+                Lead.received_at >= now - DUPLICATE_WINDOW,
+                Lead.received_at <= now,
+                (lowered == email) | (func.split_part(lowered, "@", 2) == domain),
+            )
+            .order_by(Lead.received_at.desc(), Lead.id.desc())
+            .limit(DUPLICATE_CANDIDATES)
+        )
+    ).all()
+    for lead_id, other_email, other_company in rows:
+        if normalise_email(other_email) == email or normalise_company(other_company) == company:
+            found: uuid.UUID = lead_id
+            return found
+    return None
+
+
+async def find_engagement(
+    session: AsyncSession, contact_email: str, *, now: datetime
+) -> uuid.UUID | None:
+    """The engagement of the most recent lead (at any partner) for the same contact e-mail."""
+    found = await session.scalar(
+        select(Lead.engagement_id)
+        .where(
+            func.lower(Lead.contact_email) == normalise_email(contact_email),
+            Lead.received_at >= now - DUPLICATE_WINDOW,
+            Lead.received_at <= now,
+            Lead.engagement_id.is_not(None),
+        )
+        .order_by(Lead.received_at.desc(), Lead.id.desc())
+        .limit(1)
+    )
+    return found
+
+
+async def receive_lead(
+    session: AsyncSession,
+    organisation_id: uuid.UUID,
+    incoming: IncomingLead,
+    *,
+    now: datetime,
+    settings: Settings,
+) -> Lead:
+    """Create a RECEIVED lead for a partner, flagged as a possible duplicate and grouped into an
+    engagement. Validation of what customers and senders type happens before (the intake use
+    cases in `app.services.intake`); this is the step every source shares."""
+    step = transition(None, LeadAction.RECEIVE, actor=ActorKind.SYSTEM)
+    assert isinstance(step, Transition)
+    profile_id = await session.scalar(
+        select(BusinessProfile.id).where(BusinessProfile.organisation_id == organisation_id)
+    )
+    duplicate_of = await find_duplicate(
+        session, organisation_id, incoming.company_name, incoming.contact_email, now=now
+    )
+    engagement_id = (
+        incoming.engagement_id
+        or await find_engagement(session, incoming.contact_email, now=now)
+        or uuid.uuid4()
+    )
+    lead = Lead(
+        id=uuid.uuid4(),
+        organisation_id=organisation_id,
+        profile_id=profile_id,
+        type=incoming.type.value,
+        stage=LeadStage.RECEIVED.value,
+        company_name=incoming.company_name,
+        company_size=incoming.company_size,
+        industry=incoming.industry,
+        country=incoming.country,
+        contact_name=incoming.contact_name,
+        contact_email=incoming.contact_email,
+        contact_phone=incoming.contact_phone,
+        need=incoming.need,
+        contact_requested=incoming.contact_requested,
+        consent_to_contact=incoming.consent_to_contact,
+        campaign_id=incoming.campaign_id,
+        sender_user_id=incoming.sender_user_id,
+        sender_organisation_id=incoming.sender_organisation_id,
+        solution_area=incoming.solution_area,
+        auto_reroute=incoming.auto_reroute,
+        reroute_hop=incoming.reroute_hop,
+        rerouted_from=incoming.rerouted_from,
+        engagement_id=engagement_id,
+        possible_duplicate_of=duplicate_of,
+        received_at=now,
+        respond_by=respond_by(now, settings.lead_response_days),
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(lead)
+    await session.flush()
+    await record_step(session, lead, step, None, now, {}, None)
+    return lead

@@ -1,0 +1,249 @@
+"""Customer inquiries over GraphQL (R3): the lead and its alerts, typed refusals with the input
+paths clients see, idempotency keys, and the per-e-mail rate limit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.db.models import BusinessProfile, LeadHistory
+from tests.factories import World, unique
+from tests.intake_inputs import (
+    SEND,
+    SUBMIT,
+    Runner,
+    email,
+    graphql_runner,
+    inquiry,
+    lead_row,
+    outbox_topics,
+    profile_of,
+    qualified,
+    written,
+)
+
+
+@pytest.fixture
+async def run(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[Runner]:
+    async with graphql_runner(settings, sessionmaker) as runner:
+        yield runner
+
+
+async def test_submit_inquiry_creates_a_received_lead_with_its_alerts(
+    run: Any, session: AsyncSession, world: World
+) -> None:
+    profile_id = await profile_of(session, world.contoso.organisation_id)
+    domain = f"Adatum-{uuid.uuid4().hex[:8]}.EXAMPLE"
+    address = email("Ana", domain)
+    variables = inquiry(
+        company={"name": "  Adatum   Corp ", "country": "US"}, contact={"email": f"  {address} "}
+    )
+
+    data = await run(SUBMIT, {"profileId": profile_id, "input": variables, "key": unique("k")})
+
+    payload = data["submitInquiry"]
+    assert payload["errors"] == []
+    lead = payload["lead"]
+    assert lead["type"] == "CUSTOMER_INQUIRY"
+    assert lead["stage"] == "RECEIVED"
+    assert lead["outcome"] is None
+    assert lead["contactAlert"] == "URGENT"
+    assert lead["customer"] == {
+        "companyName": "Adatum   Corp",
+        "companySize": "SIZE_51_250",
+        "industry": "Retail",
+        "country": "US",
+        "contactName": "Ana Silva",
+        "contactEmail": address.split("@")[0] + "@" + domain.lower(),  # domain normalised
+        "contactPhone": "+1 555 0100",
+        "need": "Move our shops to the cloud",
+        "contactRequested": True,
+        "consentToContact": True,
+    }
+    assert lead["sender"] == {
+        "kind": "CUSTOMER",
+        "name": "Ana Silva",
+        "organisationName": "Adatum   Corp",
+    }
+    row = await lead_row(session, lead["id"])
+    assert row.organisation_id == world.contoso.organisation_id
+    assert str(row.profile_id) == profile_id
+    assert row.sender_user_id is None and row.sender_organisation_id is None
+    assert row.engagement_id is not None
+    assert row.possible_duplicate_of is None
+    # The RECEIVE step's history row and its two outbox rows, exactly once.
+    history = (
+        await session.scalars(select(LeadHistory.action).where(LeadHistory.lead_id == row.id))
+    ).all()
+    assert list(history) == ["RECEIVE"]
+    assert await outbox_topics(session, row.id) == ["lead.received", "notify.new_lead"]
+
+
+async def test_validation_errors_over_graphql_carry_field_paths(
+    run: Any, session: AsyncSession, world: World
+) -> None:
+    profile_id = await profile_of(session, world.contoso.organisation_id)
+    before = await written(session)
+    data = await run(
+        SUBMIT,
+        {
+            "profileId": profile_id,
+            "key": unique("k"),
+            "input": inquiry(company={"country": "Germany"}, consentToContact=False),
+        },
+    )
+    payload = data["submitInquiry"]
+    assert payload["lead"] is None
+    assert [(e["code"], e["field"]) for e in payload["errors"]] == [
+        ("VALIDATION", ["input", "company", "country"]),
+        ("VALIDATION", ["input", "consentToContact"]),
+    ]
+    assert await written(session) == before
+
+
+async def test_refusals_name_the_arguments_clients_sent(
+    run: Any, session: AsyncSession, world: World
+) -> None:
+    profile_id = await profile_of(session, world.contoso.organisation_id)
+    before = await written(session)
+
+    def errors(data: dict[str, Any], name: str) -> list[tuple[str, list[str] | None]]:
+        assert data[name]["lead"] is None
+        return [(e["code"], e["field"]) for e in data[name]["errors"]]
+
+    bad_input = inquiry(
+        company={"name": " "}, contact={"email": "@"}, need="", consentToContact=False
+    )
+    data = await run(SUBMIT, {"profileId": profile_id, "input": bad_input, "key": unique("k")})
+    assert errors(data, "submitInquiry") == [
+        ("VALIDATION", ["input", "company", "name"]),
+        ("VALIDATION", ["input", "contact", "email"]),
+        ("VALIDATION", ["input", "need"]),
+        ("VALIDATION", ["input", "consentToContact"]),
+    ]
+    data = await run(SUBMIT, {"profileId": profile_id, "input": inquiry(), "key": "  "})
+    assert errors(data, "submitInquiry") == [("VALIDATION", ["idempotencyKey"])]
+    data = await run(SUBMIT, {"profileId": "not-a-uuid", "input": inquiry(), "key": unique("k")})
+    assert errors(data, "submitInquiry") == [("VALIDATION", ["profileId"])]
+    too_long = qualified(company={"industry": "i" * 101}, solutionArea="s" * 101)
+    data = await run(SEND, {"profileId": profile_id, "input": too_long}, user=world.seller)
+    assert errors(data, "sendQualifiedLead") == [
+        ("VALIDATION", ["input", "company", "industry"]),
+        ("VALIDATION", ["input", "solutionArea"]),
+    ]
+    assert await written(session) == before
+
+
+async def test_unknown_or_unpublished_profiles_receive_no_inquiries(
+    run: Any, session: AsyncSession, world: World
+) -> None:
+    profile_id = await profile_of(session, world.northwind.organisation_id)
+    await session.execute(
+        update(BusinessProfile)
+        .where(BusinessProfile.id == uuid.UUID(profile_id))
+        .values(published=False)
+    )
+    await session.flush()
+    before = await written(session)
+
+    for target in (profile_id, str(uuid.uuid4())):
+        data = await run(SUBMIT, {"profileId": target, "input": inquiry(), "key": unique("k")})
+        assert data["submitInquiry"]["lead"] is None
+        assert [(e["code"], e["field"]) for e in data["submitInquiry"]["errors"]] == [
+            ("NOT_FOUND", ["profileId"])
+        ]
+    assert await written(session) == before
+
+
+async def test_same_key_same_input_returns_the_same_lead(
+    run: Any, session: AsyncSession, world: World
+) -> None:
+    profile_id = await profile_of(session, world.contoso.organisation_id)
+    key = unique("key")
+    variables = inquiry()
+    first = await run(SUBMIT, {"profileId": profile_id, "input": variables, "key": key})
+    lead_id = first["submitInquiry"]["lead"]["id"]
+    after_first = await written(session)
+
+    # The same input, typed with different spacing, from another address: the same request.
+    again = inquiry(
+        company={**variables["company"], "name": f"  {variables['company']['name']} "},
+        contact=variables["contact"],
+    )
+    second = await run(
+        SUBMIT, {"profileId": profile_id, "input": again, "key": key}, ip="203.0.113.77"
+    )
+
+    assert second["submitInquiry"]["errors"] == []
+    assert second["submitInquiry"]["lead"]["id"] == lead_id
+    assert await written(session) == after_first  # no new lead, history or outbox rows
+    assert await outbox_topics(session, lead_id) == ["lead.received", "notify.new_lead"]
+
+
+async def test_same_key_different_input_is_a_conflict(
+    run: Any, session: AsyncSession, world: World
+) -> None:
+    profile_id = await profile_of(session, world.contoso.organisation_id)
+    key = unique("key")
+    variables = inquiry()
+    await run(SUBMIT, {"profileId": profile_id, "input": variables, "key": key})
+    before = await written(session)
+
+    changed = {**variables, "need": "Something else entirely"}
+    data = await run(SUBMIT, {"profileId": profile_id, "input": changed, "key": key})
+
+    assert data["submitInquiry"]["lead"] is None
+    assert [(e["code"], e["field"]) for e in data["submitInquiry"]["errors"]] == [
+        ("CONFLICT", ["idempotencyKey"])
+    ]
+    assert await written(session) == before
+
+
+async def test_inquiries_are_rate_limited_per_email(
+    run: Any, session: AsyncSession, world: World
+) -> None:
+    profile_id = await profile_of(session, world.contoso.organisation_id)
+    address = email("flood")
+    keys = []
+    for n in range(5):
+        keys.append(unique("key"))
+        variables = inquiry(
+            contact={"email": address if n % 2 else address.upper()}, need=f"Need {n}"
+        )
+        data = await run(SUBMIT, {"profileId": profile_id, "input": variables, "key": keys[-1]})
+        assert data["submitInquiry"]["errors"] == []
+    before = await written(session)
+
+    data = await run(
+        SUBMIT,
+        {
+            "profileId": profile_id,
+            "key": unique("key"),
+            "input": inquiry(contact={"email": address}, need="Need 6"),
+        },
+    )
+
+    assert data["submitInquiry"]["lead"] is None
+    [error] = data["submitInquiry"]["errors"]
+    assert (error["code"], error["field"]) == ("RATE_LIMITED", ["input", "contact", "email"])
+    assert await written(session) == before
+
+    # A retry of an inquiry that already went through still gets its lead back.
+    replay = await run(
+        SUBMIT,
+        {
+            "profileId": profile_id,
+            "key": keys[-1],
+            "input": inquiry(contact={"email": address.upper()}, need="Need 4"),
+        },
+    )
+    assert replay["submitInquiry"]["errors"] == []
+    assert await written(session) == before
