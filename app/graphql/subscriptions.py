@@ -42,10 +42,10 @@ class LeadEvent:
             )
 
         return cls(
-            event_id=strawberry.ID(str(payload.get("event_id"))),
+            event_id=strawberry.ID(str(payload.get("eventId"))),
             type=str(payload.get("type")),
-            lead_id=strawberry.ID(str(payload.get("lead_id"))),
-            occurred_at=dt.datetime.fromisoformat(str(payload.get("occurred_at"))),
+            lead_id=strawberry.ID(str(payload.get("leadId"))),
+            occurred_at=dt.datetime.fromisoformat(str(payload.get("occurredAt"))),
             previous=state(payload.get("previous")),
             current=state(payload.get("current")),
         )

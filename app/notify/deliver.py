@@ -232,7 +232,7 @@ async def _send(
                 text=rendered.text,
                 html=rendered.html,
                 message_id=f"<delivery-{delivery.id}@partner-leads>",
-                headers={"X-Partner-Leads-Event": str((event.payload or {}).get("event_id", ""))},
+                headers={"X-Partner-Leads-Event": str((event.payload or {}).get("eventId", ""))},
             )
             try:
                 await send_email(deps.settings, message)
@@ -265,8 +265,8 @@ async def _message_context(
         lead=_facts(lead) if lead else None,
         recipient_name=recipient_name,
         app_base_url=deps.settings.app_base_url,
-        hours_left=payload.get("hours_left"),
-        webhook_url=payload.get("webhook_url"),
+        hours_left=payload.get("hoursLeft"),
+        webhook_url=payload.get("webhookUrl"),
     )
 
 
@@ -288,12 +288,12 @@ async def _send_webhook(
     if problem is not None:
         raise SendFailed(f"the endpoint's URL {problem}", retryable=False)
     payload = event.payload or {}
-    occurred = payload.get("occurred_at")
+    occurred = payload.get("occurredAt")
     result = await post_event(
         deps.http,
         endpoint,
         occurred_at=datetime.fromisoformat(occurred) if isinstance(occurred, str) else None,
-        message_id=str(payload.get("event_id") or f"evt_{event.id}"),
+        message_id=str(payload.get("eventId") or f"evt_{event.id}"),
         event_type=event.topic,
         payload=payload,
         now=datetime.now(UTC),  # signed with the wall clock: receivers check freshness
@@ -341,12 +341,12 @@ async def _track_endpoint_failure(
             topic=Topic.NOTIFY_WEBHOOK_DISABLED,
             organisation_id=endpoint.organisation_id,
             payload={
-                "event_id": str(uuid.uuid4()),
+                "eventId": str(uuid.uuid4()),
                 "type": Topic.NOTIFY_WEBHOOK_DISABLED,
-                "organisation_id": str(endpoint.organisation_id),
-                "webhook_endpoint_id": str(endpoint.id),
-                "webhook_url": endpoint.url,
-                "occurred_at": now.isoformat(),
+                "organisationId": str(endpoint.organisation_id),
+                "webhookEndpointId": str(endpoint.id),
+                "webhookUrl": endpoint.url,
+                "occurredAt": now.isoformat(),
                 "audience": Audience.PARTNER_ADMINS,
             },
             created_at=now,

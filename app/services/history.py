@@ -21,19 +21,29 @@ from app.domain.reference import CURRENCY_MINOR_UNITS, in_minor_units
 from app.jobs import relay, stage
 from app.services.auth import Actor
 
+
+def api_name(name: str) -> str:
+    """`deal_name` -> `dealName`: history and events speak the API's own field names."""
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
 # A lead's state in an event: payload key -> column. Money is a pair of columns.
 SNAPSHOT_COLUMNS: dict[str, str] = {
-    "stage": "stage",
-    "outcome": "outcome",
-    "version": "version",
-    "deal_name": "deal_name",
-    "estimated_purchase_date": "estimated_purchase_date",
-    "notes": "notes",
-    "crm_id": "crm_id",
-    "campaign_id": "campaign_id",
+    api_name(column): column
+    for column in (
+        "stage",
+        "outcome",
+        "version",
+        "deal_name",
+        "estimated_purchase_date",
+        "notes",
+        "crm_id",
+        "campaign_id",
+    )
 }
 SNAPSHOT_MONEY: dict[str, tuple[str, str]] = {
-    "estimated_value": ("estimated_value_amount", "estimated_value_currency"),
+    api_name("estimated_value"): ("estimated_value_amount", "estimated_value_currency"),
 }
 
 
@@ -47,12 +57,6 @@ def money_json(amount: Decimal | None, currency: str | None) -> dict[str, str] |
     if amount is None or currency is None:
         return None
     return {"amount": str(in_minor_units(amount, currency)), "currency": currency}
-
-
-def api_name(name: str) -> str:
-    """`deal_name` -> `dealName`: history and events speak the API's own field names."""
-    head, *rest = name.split("_")
-    return head + "".join(part.capitalize() for part in rest)
 
 
 def field_change(old: Any, new: Any) -> dict[str, Any]:
@@ -120,13 +124,13 @@ async def record_step(
     rows = []
     for effect in effects_of(step):
         payload: dict[str, Any] = {
-            "event_id": str(uuid.uuid4()),
+            "eventId": str(uuid.uuid4()),
             "type": effect.topic.value,
-            "lead_id": str(lead.id),
-            "organisation_id": str(lead.organisation_id),
+            "leadId": str(lead.id),
+            "organisationId": str(lead.organisation_id),
             "action": step.action.value,
-            "occurred_at": now.isoformat(),
-            "actor": {"kind": ActorKind.USER.value, "user_id": str(actor.user_id)}
+            "occurredAt": now.isoformat(),
+            "actor": {"kind": ActorKind.USER.value, "userId": str(actor.user_id)}
             if actor
             else {"kind": ActorKind.SYSTEM.value},
             "previous": previous,

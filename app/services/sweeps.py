@@ -33,9 +33,9 @@ _STEP_PARAMS = {
 
 # The payload `history.event_payload` builds for a system step, in SQL over the leads row `t`.
 _EVENT = """jsonb_build_object(
-            'event_id', gen_random_uuid(), 'type', effect.topic, 'lead_id', {t}.id,
-            'organisation_id', {t}.organisation_id, 'action', CAST(:action AS text),
-            'occurred_at', to_jsonb(:now ::timestamptz),
+            'eventId', gen_random_uuid(), 'type', effect.topic, 'leadId', {t}.id,
+            'organisationId', {t}.organisation_id, 'action', CAST(:action AS text),
+            'occurredAt', to_jsonb(:now ::timestamptz),
             'actor', jsonb_build_object('kind', CAST(:system AS text)),
             'previous', {previous}, 'current', {current},
             'changes', '{{}}'::jsonb{extra}
@@ -102,8 +102,8 @@ _REMIND_EVENT = _EVENT.format(
     t="l",
     previous=snapshot_sql("l"),
     current=snapshot_sql("l"),
-    extra=", 'hours_left', ceil(extract(epoch FROM l.respond_by - :now) / 3600)::int, "
-    "'reminder_hours', :hours",
+    extra=", 'hoursLeft', ceil(extract(epoch FROM l.respond_by - :now) / 3600)::int, "
+    "'reminderHours', :hours",
 )
 
 REMIND_SQL = text(f"""

@@ -309,12 +309,12 @@ def assert_event(
     assert message.lead_id == lead.id
     assert message.organisation_id == lead.organisation_id
     assert message.processed_at is None
-    assert uuid.UUID(payload["event_id"])
+    assert uuid.UUID(payload["eventId"])
     assert payload["type"] == topic
-    assert payload["lead_id"] == str(lead.id)
-    assert payload["organisation_id"] == str(lead.organisation_id)
+    assert payload["leadId"] == str(lead.id)
+    assert payload["organisationId"] == str(lead.organisation_id)
     assert payload["action"] == action
-    assert payload["actor"] == {"kind": "USER", "user_id": str(actor)}
+    assert payload["actor"] == {"kind": "USER", "userId": str(actor)}
     assert payload["previous"]["stage"] == previous_stage
     assert payload["previous"]["version"] == previous_version
     assert payload["current"]["stage"] == current_stage

@@ -88,7 +88,7 @@ async def test_update_lead(gql: GraphQLClient, session: AsyncSession, world: Wor
         previous_stage="ACCEPTED",
         current_stage="ACCEPTED",
     )
-    assert outbox[0].payload["current"]["deal_name"] == "Adatum migration, phase 2"
+    assert outbox[0].payload["current"]["dealName"] == "Adatum migration, phase 2"
 
 
 async def test_update_records_only_fields_that_really_changed(

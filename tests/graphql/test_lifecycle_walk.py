@@ -195,7 +195,7 @@ async def test_full_walk_through_the_lifecycle(
         "lead.won",
     ]
     assert [m.payload["current"]["version"] for m in outbox] == [2, 3, 4, 5, 6]
-    assert len({m.payload["event_id"] for m in outbox}) == 5
+    assert len({m.payload["eventId"] for m in outbox}) == 5
 
     other = await make_lead(session, organisation_id=world.contoso.organisation_id)
     declined = await succeed(

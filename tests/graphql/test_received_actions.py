@@ -112,8 +112,8 @@ async def test_accept_lead(gql: GraphQLClient, session: AsyncSession, world: Wor
         previous_stage="RECEIVED",
         current_stage="ACCEPTED",
     )
-    assert outbox[0].payload["current"]["deal_name"] == "Adatum rollout"
-    assert outbox[0].payload["previous"]["deal_name"] is None
+    assert outbox[0].payload["current"]["dealName"] == "Adatum rollout"
+    assert outbox[0].payload["previous"]["dealName"] is None
 
     assert [(name, email) for _, name, email, _ in await team_rows(session, lead.id)] == [
         ("Jo Park", "jo@contoso.example")
@@ -244,7 +244,7 @@ async def test_decline_lead(gql: GraphQLClient, session: AsyncSession, world: Wo
             current_stage="ARCHIVED",
             current_outcome="DECLINED",
         )
-    assert len({m.payload["event_id"] for m in outbox}) == 2, "each message has its own id"
+    assert len({m.payload["eventId"] for m in outbox}) == 2, "each message has its own id"
     notify = next(m for m in outbox if m.topic == "notify.lead_declined")
     assert notify.payload["recipient"] == {"name": "Bo Buyer", "email": "bo.buyer@adatum.example"}
 

@@ -280,7 +280,7 @@ async def test_graphql_deliveries_show_every_attempt(
         result = await post_event(
             http,
             endpoint,
-            message_id=received.payload["event_id"],
+            message_id=received.payload["eventId"],
             event_type=received.topic,
             payload=received.payload,
             now=datetime.now(UTC),

@@ -59,7 +59,7 @@ async def test_the_sweep_writes_the_payload_record_step_writes(
     assert by_user["current"] == snapshot(result)
     current = by_sweep["current"]
     assert isinstance(current, dict)
-    assert current["estimated_value"] == {"amount": shown, "currency": currency}
+    assert current["estimatedValue"] == {"amount": shown, "currency": currency}
     previous = by_sweep["previous"]
     assert isinstance(previous, dict)
     assert previous == {**snapshot(overdue), "stage": "RECEIVED", "outcome": None, "version": 1}

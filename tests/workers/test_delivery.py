@@ -84,7 +84,7 @@ async def test_live_events_are_published_after_commit_only(
     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=3)
     assert message is not None
     event = json.loads(message["data"])
-    assert event["type"] == "lead.received" and event["lead_id"] == str(lead.id)
+    assert event["type"] == "lead.received" and event["leadId"] == str(lead.id)
     await pubsub.aclose()
     await client.aclose()
 
@@ -100,10 +100,10 @@ async def test_signed_webhook_reaches_a_real_receiver(
         )
         await fan_out(session, now=NOW)
         await deliver_all(session, deps, NOW)
-        (got,) = [r for r in receiver.received if r.payload.get("lead_id") == str(lead.id)]
+        (got,) = [r for r in receiver.received if r.payload.get("leadId") == str(lead.id)]
         assert got.verified and got.event_type == "lead.received"
         assert got.payload["current"]["stage"] == "RECEIVED" and got.payload["previous"] is None
-        assert got.webhook_id == got.payload["event_id"]
+        assert got.webhook_id == got.payload["eventId"]
 
 
 async def webhook_delivery(
@@ -158,7 +158,7 @@ async def test_failing_webhook_is_retried_with_backoff_then_disabled(
         await session.refresh(endpoint)
         assert endpoint.active is False and endpoint.disabled_at == later
         told = await disabled_notices(session, world)
-        assert len(told) == 1 and told[0].payload["webhook_url"] == receiver.url()
+        assert len(told) == 1 and told[0].payload["webhookUrl"] == receiver.url()
         assert told[0].payload["audience"] == "partner_admins"
         await fan_out(session, now=later)
         targets = {

@@ -172,7 +172,7 @@ async def test_reminders_are_sent_once_per_threshold(session: AsyncSession) -> N
             .order_by(OutboxMessage.id)
         )
     ).all()
-    assert [p["hours_left"] for p in payloads] == [50, 20]
+    assert [p["hoursLeft"] for p in payloads] == [50, 20]
 
 
 async def test_no_reminder_for_answered_or_overdue_leads(session: AsyncSession) -> None:
