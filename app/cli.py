@@ -90,16 +90,15 @@ def seed(
     force: Annotated[bool, typer.Option(help="Seed the demo world even if data exists.")] = False,
 ) -> None:
     """Create the demo world (contoso, fabrikam, northwind); --partners/--leads for big worlds."""
-    from app.dev import seed as seeding
+    from app.dev.bulk import seed_bulk
+    from app.dev.demo_world import seed_demo
 
     with _stack(_settings(), redis=False) as settings:
         _migrate(settings)
-        created = asyncio.run(seeding.seed_demo(settings, force=force))
+        created = asyncio.run(seed_demo(settings, force=force))
         typer.echo("demo world created" if created else "demo world already present")
         if partners or leads:
-            asyncio.run(
-                seeding.seed_bulk(settings, partners=max(partners, 1), leads=leads, progress=True)
-            )
+            asyncio.run(seed_bulk(settings, partners=max(partners, 1), leads=leads, progress=True))
 
 
 @cli.command()
@@ -111,11 +110,11 @@ def token(
 ) -> None:
     """Print a bearer token for a demo user: a partner's (--partner, --role) or platform staff's
     (--role SELLER | MARKETER | PLATFORM_ADMIN), or any user by --email."""
-    from app.dev import seed as seeding
+    from app.dev.demo_users import find_user
     from app.services.auth import issue_token
 
     with _stack(_settings(), redis=False, quiet=True) as settings:
-        user = asyncio.run(seeding.find_user(settings, partner=partner, role=role, email=email))
+        user = asyncio.run(find_user(settings, partner=partner, role=role, email=email))
     if user is None:
         typer.echo("no such user (run `partner-leads seed` first?)", err=True)
         raise typer.Exit(1)
@@ -134,11 +133,11 @@ def demo_lead(
     """Simulate a lead arriving now, with its alerts queued, to watch the workers deliver
     them. `--from-seller --days-ago 15` makes one that expires on the next sweep and tells
     the seller."""
-    from app.dev import seed as seeding
+    from app.dev.demo_lead import demo_lead as receive_demo_lead
 
     with _stack(_settings(), quiet=True) as settings:
         lead_id = asyncio.run(
-            seeding.demo_lead(
+            receive_demo_lead(
                 settings,
                 partner,
                 contact_me=contact_me,
@@ -281,7 +280,8 @@ def serve() -> None:
 def run() -> None:
     """What `make run` does: embedded servers where no URL is set, migrate, seed an empty
     database, print a token, serve GraphQL."""
-    from app.dev import seed as seeding
+    from app.dev.demo_users import find_user
+    from app.dev.demo_world import seed_demo
     from app.services.auth import issue_token
 
     started = time.monotonic()
@@ -303,11 +303,9 @@ def run() -> None:
                 + (f" (mail lands in {settings.data_dir / 'mail'} as .eml)" if sink else "")
             )
             _migrate(settings)
-            if asyncio.run(seeding.seed_demo(settings)):
+            if asyncio.run(seed_demo(settings)):
                 typer.echo("seeded the demo world (contoso, fabrikam, northwind)")
-            user = asyncio.run(
-                seeding.find_user(settings, partner="contoso", role=Role.REFERRALS_ADMIN)
-            )
+            user = asyncio.run(find_user(settings, partner="contoso", role=Role.REFERRALS_ADMIN))
             assert user is not None
             bearer = issue_token(settings, user, ttl=timedelta(hours=12))
             url = f"http://{settings.host}:{settings.port}/graphql"
