@@ -20,7 +20,6 @@ import email.message
 import email.policy
 import itertools
 import os
-import socket
 import threading
 from datetime import UTC, datetime
 from email.parser import BytesParser
@@ -29,6 +28,8 @@ from typing import cast
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
+
+from app.dev.ports import free_port
 
 # Shared by every sink in the process, so two sinks writing one folder never pick one name.
 _counter = itertools.count(1)
@@ -41,14 +42,6 @@ _READY_TIMEOUT_SECONDS = 5.0
 def _next_number() -> int:
     with _counter_lock:
         return next(_counter)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that was free a moment ago (the OS picks it)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 class EmlFolderHandler(Message):

