@@ -56,26 +56,20 @@ async def create_partner(
     that opted out."""
     org = models.Organisation(id=uuid.uuid4(), slug=slug, name=name, kind="PARTNER")
     session.add(org)
-    admin = models.User(
-        id=uuid.uuid4(),
-        organisation_id=org.id,
-        email=f"admin@{slug}.example",
-        name=f"{name} Admin",
-        roles=[Role.PARTNER_ADMIN.value],
-    )
-    referrals = models.User(
-        id=uuid.uuid4(),
-        organisation_id=org.id,
-        email=f"referrals@{slug}.example",
-        name=f"{name} Referrals",
-        roles=[Role.REFERRALS_ADMIN.value],
-    )
-    member = models.User(
-        id=uuid.uuid4(),
-        organisation_id=org.id,
-        email=f"sales@{slug}.example",
-        name=f"{name} Sales",
-        roles=[],
+    # (local part, name suffix, roles): an admin, a referrals admin, a member without either.
+    admin, referrals, member = (
+        models.User(
+            id=uuid.uuid4(),
+            organisation_id=org.id,
+            email=f"{local}@{slug}.example",
+            name=f"{name} {title}",
+            roles=roles,
+        )
+        for local, title, roles in (
+            ("admin", "Admin", [Role.PARTNER_ADMIN.value]),
+            ("referrals", "Referrals", [Role.REFERRALS_ADMIN.value]),
+            ("sales", "Sales", []),
+        )
     )
     profile = models.BusinessProfile(
         id=uuid.uuid4(),

@@ -57,8 +57,12 @@ async def supervised(stack: IsolatedStack) -> AsyncIterator[IsolatedStack]:
         stack.kill_workers(signal.SIGTERM)
 
 
-async def _deliveries_under_way(stack: IsolatedStack, *, sent_before: int) -> None:
-    """Until this test's deliveries have started going out, with plenty still to send."""
+async def _deliveries_under_way(stack: IsolatedStack) -> None:
+    """A fault's worth of events committed and relayed, returning once their deliveries have
+    started going out with plenty still to send."""
+    sent_before = await stack.sent()
+    await _events(stack, LEADS_PER_FAULT)
+    assert await stack.enqueue_relay()
 
     async def under_way() -> bool:
         return await stack.sent() - sent_before > 20 and await stack.pending() > 100
@@ -179,11 +183,8 @@ async def test_worker_killed_mid_delivery(
     supervised: IsolatedStack, duplicates_before: int
 ) -> None:
     stack = supervised
-    sent_before = await stack.sent()
-    await _events(stack, LEADS_PER_FAULT)
-    assert await stack.enqueue_relay()
     # Kill -9 once deliveries are under way but far from done.
-    await _deliveries_under_way(stack, sent_before=sent_before)
+    await _deliveries_under_way(stack)
     killed = len(stack.alive_workers())
     stack.kill_workers(signal.SIGKILL)
     assert killed >= 1
@@ -198,10 +199,7 @@ async def test_postgres_restarted_while_delivering(
     supervised: IsolatedStack, duplicates_before: int
 ) -> None:
     stack = supervised
-    sent_before = await stack.sent()
-    await _events(stack, LEADS_PER_FAULT)
-    assert await stack.enqueue_relay()
-    await _deliveries_under_way(stack, sent_before=sent_before)
+    await _deliveries_under_way(stack)
     stack.restart_postgres()
     await stack.engine.dispose()  # our own pool's connections died with the server
     await _assert_exactly_once(stack, baseline=duplicates_before, max_raw_duplicates=CONCURRENCY)
