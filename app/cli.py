@@ -177,18 +177,21 @@ class _StopSignals:
 
     Before serving, the first signal unwinds startup as KeyboardInterrupt, so the `finally`
     blocks stop what was started. While serving, every signal goes to the server's loop: the
-    first stops, later ones kill the worker rather than wait for its jobs. Once stopping,
-    signals are only acknowledged: nothing interrupts the embedded servers' shutdown halfway,
-    and no traceback is printed."""
+    first stops, later ones kill the worker rather than wait for its jobs. Once stopping, both
+    signals are ignored, by us and by the commands stopping the embedded servers (pg_ctl
+    inherits that): nothing interrupts their shutdown halfway, and no traceback is printed."""
 
     def __init__(self) -> None:
         self.received = 0
-        self.stopping = False
         self._forward: Callable[[int], None] | None = None
 
     def install(self) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._handle)
+
+    def _ignore(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
 
     @contextmanager
     def forwarded(self, callback: Callable[[int], None]) -> Iterator[None]:
@@ -203,19 +206,15 @@ class _StopSignals:
             yield
         finally:
             self._forward = None
-            self.stopping = True
+            self._ignore()
 
     def _handle(self, signum: int, frame: object) -> None:
         self.received += 1
         if self._forward is not None:
             self._forward(self.received)
-        elif not self.stopping:
-            self.stopping = True
-            raise KeyboardInterrupt
         else:
-            # Not typer.echo: a handler interrupting a buffered write to stderr must not make
-            # another one (a reentrant call raises).
-            os.write(2, b"stopping the embedded servers; one moment\n")
+            self._ignore()
+            raise KeyboardInterrupt
 
 
 def _die_with_parent() -> None:
