@@ -1,8 +1,9 @@
 """Leads in plausible states for seeded inboxes.
 
-A generated lead walks a path of actions through the lifecycle's `transition()`: its stage,
-outcome and version are where the path ends, and each step is one history row, so a seeded
-lead's history agrees with its state as a real one's does.
+A generated lead takes one of the lifecycle paths in `lead_paths`: its stage, outcome and
+version are where the path ends, and each step is one history row (action, stages, outcome
+and actor kind from the step's Transition), so a seeded lead's history agrees with its state
+as a real one's does.
 """
 
 from __future__ import annotations
@@ -207,7 +208,8 @@ def generate_lead(
     manager = rng.choice(partner.manager_ids)
     currency = rng.choice(CURRENCIES)
     estimate = Decimal(rng.randrange(5, 500) * 1000)
-    # Drawn for every lead that leaves RECEIVED; an expiry ignores it (nobody answered).
+    # Drawn for every lead that leaves RECEIVED, an expired one too (nobody answered it), so
+    # the random stream, and with it the bench world, stays as it was.
     answered_at = (
         received_at + timedelta(hours=rng.uniform(1, 24 * (response_days - 1)))
         if len(path.steps) > 1
