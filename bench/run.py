@@ -29,7 +29,8 @@ from app.config import PROJECT_ROOT, AppEnv, Settings
 from app.db.migrate import upgrade
 from app.db.models import Lead, Organisation, User
 from app.db.session import create_engine
-from app.dev import seed as seeding
+from app.dev.bulk import seed_bulk
+from app.dev.demo_world import seed_demo
 from app.dev.stack import DevStack
 from app.services.auth import issue_token
 
@@ -60,7 +61,7 @@ def _free_port() -> int:
 
 
 async def _prepare(settings: Settings) -> tuple[str, list[str], list[str], int]:
-    await seeding.seed_demo(settings)
+    await seed_demo(settings)
     engine = create_engine(settings)
     async with AsyncSession(engine) as session:
         bulk = await session.scalar(
@@ -71,9 +72,7 @@ async def _prepare(settings: Settings) -> tuple[str, list[str], list[str], int]:
         )
     if (bulk or 0) < LEADS:
         started = time.monotonic()
-        await seeding.seed_bulk(
-            settings, partners=PARTNERS, leads=LEADS - (bulk or 0), progress=True
-        )
+        await seed_bulk(settings, partners=PARTNERS, leads=LEADS - (bulk or 0), progress=True)
         print(f"seeded {LEADS - (bulk or 0)} leads in {time.monotonic() - started:.1f}s")
     async with AsyncSession(engine) as session:
         # The bulk partner with the biggest inbox, and its referrals admin.

@@ -20,7 +20,7 @@ from app.config import PROJECT_ROOT, AppEnv, Settings
 from app.db.migrate import upgrade
 from app.db.session import create_engine
 from app.db.urls import database_url_for
-from app.dev import seed as seeding
+from app.dev.demo_world import seed_demo_into
 from app.dev.stack import DevStack, drop_database, ensure_database
 from app.main import create_app
 from tests.factories import World
@@ -77,7 +77,7 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 async def world(engine: AsyncEngine, settings: Settings) -> World:
     """The demo world, committed once; tests change it only inside rolled-back transactions."""
     async with AsyncSession(engine) as session, session.begin():
-        partners = await seeding.seed_demo_into(session, settings)
+        partners = await seed_demo_into(session, settings)
     return await World.load(engine, partners)
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db import models
-from app.dev.seed import Partner
+from app.dev.partners import Partner
 from app.domain.lifecycle import LeadStage, LeadType
 from app.domain.reference import CompanySize
 from app.domain.roles import Role

@@ -9,7 +9,9 @@ recipient got.
     sink.stop()
 
 Files are `<UTC timestamp>-<counter>.eml`, written atomically (a hidden temporary file renamed
-into place), each with `X-Delivered-To: <recipient>` and `Return-Path: <sender>` prepended.
+into place), each with `X-Delivered-To: <recipient>` and `Return-Path: <sender>` prepended and
+aiosmtpd's envelope headers (X-Peer, X-MailFrom, X-RcptTo) appended. aiosmtpd speaks SMTP and
+parses the message; this module only files it.
 """
 
 from __future__ import annotations
@@ -18,16 +20,16 @@ import email.message
 import email.policy
 import itertools
 import os
-import socket
 import threading
-import time
 from datetime import UTC, datetime
 from email.parser import BytesParser
 from pathlib import Path
 from typing import cast
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.handlers import Message
+
+from app.dev.ports import free_port
 
 # Shared by every sink in the process, so two sinks writing one folder never pick one name.
 _counter = itertools.count(1)
@@ -42,27 +44,23 @@ def _next_number() -> int:
         return next(_counter)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that was free a moment ago (the OS picks it)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+class EmlFolderHandler(Message):
+    """aiosmtpd's message handler (it parses the DATA and records the envelope as X-MailFrom and
+    X-RcptTo) writing one .eml file per envelope recipient into `folder`."""
 
+    # Re-serialised as parsed (compat32 keeps headers as they came), with SMTP's line ends.
+    _serialised = email.policy.compat32.clone(linesep="\r\n")
 
-class _SinkHandler:
     def __init__(self, folder: Path) -> None:
+        super().__init__()
         self.folder = folder
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.original_content or envelope.content or b""
-        if isinstance(content, str):
-            content = content.encode("utf-8")
-        sender = envelope.mail_from or ""
-        for recipient in envelope.rcpt_tos:
+    def handle_message(self, message: email.message.Message) -> None:
+        content = message.as_bytes(policy=self._serialised)
+        sender = message["X-MailFrom"] or ""
+        for recipient in str(message["X-RcptTo"]).split(", "):
             trace = f"X-Delivered-To: {recipient}\r\nReturn-Path: <{sender}>\r\n".encode()
             self._write(trace + content)
-        return "250 OK: message stored"
 
     def _write(self, data: bytes) -> Path:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
@@ -89,7 +87,7 @@ class MailSink:
         if self._controller is not None:
             raise RuntimeError("the mail sink is already running")
         self.folder.mkdir(parents=True, exist_ok=True)
-        handler = _SinkHandler(self.folder)
+        handler = EmlFolderHandler(self.folder)
         # Controller needs an explicit port: probe for one, and try again if another process
         # took it between the probe and the bind.
         attempts = _START_ATTEMPTS if self.port == 0 else 1
@@ -109,26 +107,11 @@ class MailSink:
                 if attempt == attempts - 1:
                     raise
                 continue
+            # Controller.start returns once the server has answered a connection of its own.
             self._controller = controller
             self.port = port
             break
-        self._wait_until_accepting()
         return self.port
-
-    def _wait_until_accepting(self) -> None:
-        deadline = time.monotonic() + _READY_TIMEOUT_SECONDS
-        while True:
-            try:
-                with socket.create_connection((self.host, self.port), timeout=1.0) as probe:
-                    probe.settimeout(1.0)
-                    if probe.recv(3) == b"220":  # the greeting: ready for mail
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise TimeoutError(f"the mail sink did not answer on {self.host}:{self.port}")
-            time.sleep(0.02)
 
     def stop(self) -> None:
         """Stop listening (idempotent). The files stay."""

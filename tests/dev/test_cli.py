@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import jwt
@@ -13,13 +14,19 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import PROJECT_ROOT, Settings
+from app.db.migrate import MIGRATIONS
 from app.db.models import Lead, LeadHistory, Organisation, User
+from app.db.urls import database_url_for
+from app.dev.stack import DevStack, drop_database, ensure_database
 from tests.factories import World
 
 CLI = str(Path(sys.executable).parent / "partner-leads")
 
 
-def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(
+    settings: Settings, *args: str, **env_overrides: str | None
+) -> subprocess.CompletedProcess[str]:
+    """Run the console script; an override of None unsets that variable."""
     env = dict(
         os.environ,
         DATABASE_URL=settings.database_url or "",
@@ -27,6 +34,11 @@ def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         APP_ENV="test",
         LOG_LEVEL="WARNING",
     )
+    for name, value in env_overrides.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     return subprocess.run(
         [CLI, *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300
     )
@@ -52,6 +64,37 @@ def test_token_for_partner_role_platform_role_and_email(settings: Settings, worl
         result = _cli(settings, "token", *args)
         assert result.returncode == 0, result.stderr
         assert _subject(settings, result.stdout) == user_id, args
+
+
+def test_a_cli_call_prints_no_warning(settings: Settings, world: World) -> None:
+    # Without XDG_RUNTIME_DIR (containers, CI) platformdirs warned on every call.
+    result = _cli(settings, "token", "--role", "SELLER", XDG_RUNTIME_DIR=None)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_migrate_prints_each_info_line_once(settings: Settings, stack: DevStack) -> None:
+    assert stack.database_url
+    name = f"partner_leads_cli_{uuid.uuid4().hex[:8]}"
+    ensure_database(stack.database_url, name)
+    try:
+        result = _cli(
+            settings,
+            "migrate",
+            DATABASE_URL=database_url_for(stack.database_url, name),
+            LOG_LEVEL="INFO",
+        )
+    finally:
+        drop_database(stack.database_url, name)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "migrated to head\n"
+    messages = Counter(
+        line.split(" INFO ", 1)[1] for line in result.stderr.splitlines() if " INFO " in line
+    )
+    upgrades = [m for m in messages if "Running upgrade" in m]
+    assert len(upgrades) == len(list(MIGRATIONS.glob("versions/*.py"))), messages
+    assert set(messages.values()) == {1}, messages
+    assert not [m for m in messages if "setup plugin" in m], messages
 
 
 def test_token_for_unknown_user_fails_clearly(settings: Settings, world: World) -> None:

@@ -9,10 +9,9 @@ import email.policy
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
@@ -23,47 +22,52 @@ import psutil
 import pytest
 
 from app.config import PROJECT_ROOT
+from app.dev.ports import free_port
+from tests.stack import servers_under, wait_servers_gone
+from tests.waiting import wait_until
 
 CLI = str(Path(sys.executable).parent / "partner-leads")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env(data_dir: Path, port: int) -> dict[str, str]:
+def _env(data_dir: Path, port: int, log_level: str = "WARNING") -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in {"DATABASE_URL", "REDIS_URL", "APP_ENV", "JWT_SECRET", "JWT_JWKS_URL"}
     }
-    env.update(DATA_DIR=str(data_dir), PORT=str(port), APP_ENV="dev", LOG_LEVEL="WARNING")
+    env.update(DATA_DIR=str(data_dir), PORT=str(port), APP_ENV="dev", LOG_LEVEL=log_level)
     return env
 
 
-def _start(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def _start(
+    data_dir: Path, port: int, log: Path, *, log_level: str = "WARNING", own_group: bool = False
+) -> subprocess.Popen[bytes]:
+    """`partner-leads run`; `own_group` makes it a process group leader, as a shell makes a
+    foreground job, so a test can signal the group as a terminal's Ctrl-C does."""
     return subprocess.Popen(
         [CLI, "run"],
         cwd=PROJECT_ROOT,
-        env=_env(data_dir, port),
+        env=_env(data_dir, port, log_level),
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
+        process_group=0 if own_group else None,
     )
 
 
+def _wait_for_line(process: subprocess.Popen[bytes], log: Path, text: str, timeout: float) -> str:
+    def seen() -> str:
+        output = log.read_text(errors="replace")
+        assert process.poll() is None or text in output, f"run exited early:\n{output}"
+        return output if text in output else ""
+
+    return wait_until(seen, timeout=timeout, describe=lambda: f"no {text!r} in:\n{log.read_text()}")
+
+
 def _wait_ready(process: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = log.read_text(errors="replace")
-        if "Uvicorn running" in text or "Application startup complete" in text:
-            match = re.search(r"export TOKEN=(\S+)", text)
-            assert match, text
-            return match.group(1)
-        assert process.poll() is None, f"run exited early:\n{text}"
-        time.sleep(0.2)
-    raise AssertionError(f"not ready in {timeout}s:\n{log.read_text()}")
+    output = _wait_for_line(process, log, "Application startup complete", timeout)
+    match = re.search(r"export TOKEN=(\S+)", output)
+    assert match, output
+    return match.group(1)
 
 
 def _graphql(port: int, token: str, query: str) -> Any:
@@ -95,47 +99,27 @@ def _contact_me_lead_is_announced(data_dir: Path, port: int, token: str) -> None
     assert created.returncode == 0, created.stderr
     lead_id = created.stdout.strip().splitlines()[-1]
     query = "{ notifications { nodes { kind leadId } } }"
-    deadline = time.monotonic() + 60
-    urgent: list[email.message.EmailMessage] = []
-    notes: list[dict[str, object]] = []
-    while time.monotonic() < deadline and not (urgent and notes):
+
+    def urgent_mail() -> list[email.message.EmailMessage]:
         mails = [
             email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
             for p in (data_dir / "mail").glob("*.eml")
         ]
-        urgent = [
+        return [
             m
             for m in mails
             if "contacted directly" in str(m["Subject"])
             and lead_id in m.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
         ]
+
+    def notes() -> list[dict[str, object]]:
         nodes = _graphql(port, token, query)["data"]["notifications"]["nodes"]
-        notes = [n for n in nodes if n["leadId"] == lead_id]
-        time.sleep(0.5)
+        return [n for n in nodes if n["leadId"] == lead_id]
+
+    urgent = wait_until(urgent_mail, timeout=60, poll=0.5, describe="no urgent alert e-mail")
+    found = wait_until(notes, timeout=60, poll=0.5, describe="no urgent notification")
     assert len(urgent) == 1 and urgent[0]["X-Delivered-To"] == "leads@contoso.example"
-    assert notes == [{"kind": "URGENT_CONTACT", "leadId": lead_id}]
-
-
-def _servers_of(data_dir: Path) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["name", "cmdline", "cwd", "status"]):
-        try:
-            if proc.info["status"] == psutil.STATUS_ZOMBIE:
-                continue
-            cmdline = " ".join(proc.info["cmdline"] or [])
-            if (
-                str(data_dir) in cmdline
-                or ("valkey" in cmdline and str(data_dir) in (proc.info["cwd"] or ""))
-                or (
-                    "partner-leads" in cmdline
-                    and "worker" in cmdline
-                    and proc.environ().get("DATA_DIR") == str(data_dir)
-                )
-            ):
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
+    assert found == [{"kind": "URGENT_CONTACT", "leadId": lead_id}]
 
 
 @pytest.fixture
@@ -143,13 +127,13 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
     folder = tmp_path / "data"
     folder.mkdir()
     yield folder
-    for leftover in _servers_of(folder):  # only when an assertion failed half-way
+    for leftover in servers_under(folder):  # only when an assertion failed half-way
         with suppress(psutil.NoSuchProcess):
             leftover.kill()
 
 
 def test_run_serves_survives_kill_9_and_stops_cleanly(tmp_path: Path, data_dir: Path) -> None:
-    port = _free_port()
+    port = free_port()
 
     first = _start(data_dir, port, tmp_path / "first.log")
     try:
@@ -174,9 +158,9 @@ def test_run_serves_survives_kill_9_and_stops_cleanly(tmp_path: Path, data_dir: 
     finally:
         first.kill()  # kill -9: nothing of ours runs, the servers are orphaned
         first.wait(10)
-    assert _servers_of(data_dir), "expected orphaned embedded servers after kill -9"
+    assert servers_under(data_dir), "expected orphaned embedded servers after kill -9"
 
-    port = _free_port()
+    port = free_port()
     second = _start(data_dir, port, tmp_path / "second.log")
     try:
         token = _wait_ready(second, tmp_path / "second.log")
@@ -188,7 +172,34 @@ def test_run_serves_survives_kill_9_and_stops_cleanly(tmp_path: Path, data_dir: 
         second.send_signal(signal.SIGTERM)
         assert second.wait(60) == 0, (tmp_path / "second.log").read_text()
 
-    deadline = time.monotonic() + 15
-    while _servers_of(data_dir) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _servers_of(data_dir) == [], "SIGTERM left embedded servers running"
+    wait_servers_gone(data_dir)  # SIGTERM stops every embedded server
+
+
+def test_ctrl_c_pressed_twice_stops_everything_quietly(tmp_path: Path, data_dir: Path) -> None:
+    """A terminal's Ctrl-C signals the whole foreground process group. Pressed again (and
+    again) while `run` is stopping, it prints no traceback and every server still stops. The
+    migrations' INFO lines appear once, though the worker `run` starts imports alembic too."""
+    log = tmp_path / "run.log"
+    run = _start(data_dir, free_port(), log, log_level="INFO", own_group=True)
+    try:
+        _wait_ready(run, log)
+        _wait_for_line(run, log, "Starting worker", timeout=60)
+        os.killpg(run.pid, signal.SIGINT)
+        _wait_for_line(run, log, "Shutting down", timeout=30)
+        os.killpg(run.pid, signal.SIGINT)  # while the server and the worker stop
+        _wait_for_line(run, log, "Finished server process", timeout=30)
+        with suppress(ProcessLookupError):  # it may be done already
+            os.killpg(run.pid, signal.SIGINT)  # while the embedded servers stop
+        assert run.wait(60) == 0, log.read_text()
+    finally:
+        if run.poll() is None:
+            run.kill()
+    output = log.read_text()
+    assert "Traceback" not in output, output
+    assert not [line for line in output.splitlines() if "ERROR" in line or "Warning" in line]
+    wait_servers_gone(data_dir)
+    alembic = Counter(
+        line.split(" INFO ", 1)[1] for line in output.splitlines() if " INFO alembic" in line
+    )
+    assert any("Running upgrade" in line for line in alembic), output
+    assert set(alembic.values()) == {1}, alembic

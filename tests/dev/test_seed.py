@@ -1,8 +1,13 @@
-"""The demo world is rich enough to show every screen of the inbox."""
+"""The demo world is rich enough to show every screen of the inbox, and generated leads
+are where the lifecycle would have taken them."""
 
 from __future__ import annotations
 
+import random
+import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +20,20 @@ from app.db.models import (
     ProfileLocation,
     User,
 )
-from app.domain.lifecycle import LeadOutcome, LeadStage, LeadType
+from app.dev.copy_writer import LEAD_COLUMNS, LeadRows
+from app.dev.lead_generator import generate_lead
+from app.dev.lead_paths import COVERING_LEADS, SEEDED_PATHS
+from app.dev.partners import Partner, Senders
+from app.domain.lifecycle import (
+    ARCHIVED_OUTCOMES,
+    TRANSITIONS,
+    ActorKind,
+    LeadAction,
+    LeadOutcome,
+    LeadStage,
+    LeadState,
+    LeadType,
+)
 from app.domain.roles import Role
 from tests.factories import World
 
@@ -101,3 +119,51 @@ async def test_demo_partners_have_profiles_contacts_and_every_role(
     assert {Role.MARKETER.value, Role.SELLER.value, Role.PLATFORM_ADMIN.value} <= set(
         platform_roles
     )
+
+
+def _generated(count: int, *, covering: bool) -> LeadRows:
+    ids = [uuid.uuid4() for _ in range(8)]
+    contoso = Partner(ids[0], ids[1], "contoso", [ids[2], ids[3]])
+    fabrikam = Partner(ids[4], ids[5], "fabrikam", [ids[6], ids[7]])
+    senders = Senders(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), [contoso, fabrikam])
+    rows, rng, now = LeadRows(), random.Random(3), datetime.now(UTC)
+    for i in range(count):
+        generate_lead(rng, contoso, senders, now, 14, rows, index=i if covering else None)
+    return rows
+
+
+def test_seeded_paths_end_in_every_state_the_lifecycle_reaches() -> None:
+    reachable = set(TRANSITIONS.values())
+    assert {path.end for path in SEEDED_PATHS} == reachable
+    assert {path.end.outcome for path in SEEDED_PATHS} - {None} == ARCHIVED_OUTCOMES
+
+
+def test_a_generated_lead_is_where_its_history_took_it() -> None:
+    rows = _generated(COVERING_LEADS + 300, covering=True)
+    column = {name: i for i, name in enumerate(LEAD_COLUMNS)}
+    history: dict[uuid.UUID, list[tuple[Any, ...]]] = {}
+    for row in rows.history:
+        history.setdefault(row[0], []).append(row)
+    for lead in rows.leads:
+        steps = history[lead[column["id"]]]
+        state: LeadState | None = None
+        for _, action, from_stage, to_stage, outcome, actor_kind, actor, *_ in steps:
+            assert from_stage == (state.stage if state else None)
+            state = TRANSITIONS[(state.stage if state else None, LeadAction(action))]
+            assert (to_stage, outcome) == (state.stage, state.outcome)
+            assert (actor_kind == ActorKind.SYSTEM) == (actor is None)
+        assert state is not None
+        assert (lead[column["stage"]], lead[column["outcome"]]) == (state.stage, state.outcome)
+        assert lead[column["version"]] == len(steps)
+        assert lead[column["updated_at"]] == steps[-1][-1]
+        assert [at for *_, at in steps] == sorted(at for *_, at in steps)
+
+
+def test_generated_inboxes_keep_the_seeded_mix() -> None:
+    rows = _generated(6000, covering=False)
+    column = {name: i for i, name in enumerate(LEAD_COLUMNS)}
+    seen = Counter((lead[column["stage"]], lead[column["outcome"]]) for lead in rows.leads)
+    total = sum(path.weight for path in SEEDED_PATHS)
+    for path in SEEDED_PATHS:
+        share = seen[(path.end.stage, path.end.outcome)] / len(rows.leads)
+        assert abs(share - path.weight / total) < 0.03, (path.end, share)

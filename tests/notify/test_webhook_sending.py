@@ -41,7 +41,7 @@ async def test_post_event_is_signed_per_standard_webhooks(
 ) -> None:
     endpoint, secret = await create(session, settings, admin, url=receiver.url("/in?src=pl"))
     receiver.secrets = {"current": secret, "stranger": webhooks.new_secret()}
-    payload = {"lead_id": str(uuid.uuid4()), "note": "café ✓", "n": 3}
+    payload = {"leadId": str(uuid.uuid4()), "note": "café ✓", "n": 3}
     before = datetime.now(UTC)
 
     result = await post_event(
@@ -163,7 +163,7 @@ async def test_retries_carry_the_same_webhook_id(
             endpoint,
             message_id="evt_same",
             event_type="lead.received",
-            payload={"lead_id": "L-9"},
+            payload={"leadId": "L-9"},
             now=datetime.now(UTC),
             timeout=5,
             occurred_at=occurred,

@@ -242,7 +242,7 @@ async def test_graphql_deliveries_show_every_attempt(
             topic=topic,
             lead_id=lead.id,
             organisation_id=world.contoso.organisation_id,
-            payload={"event_id": str(uuid.uuid4())},
+            payload={"eventId": str(uuid.uuid4())},
             created_at=t0 + timedelta(minutes=minutes),
         )
 

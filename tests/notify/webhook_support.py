@@ -71,7 +71,7 @@ async def send(
         endpoint,
         message_id=message_id,
         event_type="lead.accepted",
-        payload=payload or {"lead_id": "L-1"},
+        payload=payload or {"leadId": "L-1"},
         now=datetime.now(UTC),
         timeout=timeout,
     )

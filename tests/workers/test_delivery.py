@@ -20,7 +20,7 @@ from app.domain.events import Channel
 from app.notify.deliver import Deps, deliver
 from app.notify.live import live_channel
 from app.notify.relay import fan_out
-from app.services.intake import receive_lead
+from app.services.receive import receive_lead
 from tests.factories import World, make_lead
 from tests.graphql_client import GraphQLClient
 from tests.notify.webhook_support import actor_for, create

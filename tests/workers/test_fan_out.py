@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.domain.lifecycle import LeadType
 from app.notify.relay import fan_out
-from app.services.intake import receive_lead
+from app.services.receive import receive_lead
 from app.services.sweeps import expire_overdue
 from tests.factories import World
 from tests.notify.webhook_support import actor_for, create
