@@ -11,6 +11,7 @@ from app.db import models
 from app.graphql.context import Context
 from app.graphql.errors import ARGUMENTS, UserError, query_error, user_errors
 from app.graphql.types.lead import PageInfo
+from app.graphql.types.rows import from_rows
 from app.services import notifications
 from app.services.errors import Refused
 from app.services.paging import Page
@@ -28,18 +29,6 @@ class Notification:
     created_at: dt.datetime
     read_at: dt.datetime | None
 
-    @classmethod
-    def from_row(cls, row: models.Notification) -> Notification:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            kind=row.kind,
-            title=row.title,
-            body=row.body,
-            lead_id=strawberry.ID(str(row.lead_id)) if row.lead_id else None,
-            created_at=row.created_at,
-            read_at=row.read_at,
-        )
-
 
 @strawberry.type
 class NotificationEdge:
@@ -55,7 +44,7 @@ class NotificationConnection:
 
     @classmethod
     def build(cls, page: Page[models.Notification]) -> NotificationConnection:
-        nodes = [Notification.from_row(row) for row in page.items]
+        nodes = from_rows(Notification, page.items)
         cursors = page.cursors
         return cls(
             edges=[NotificationEdge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)],

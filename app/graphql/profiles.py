@@ -15,6 +15,7 @@ from app.db import models
 from app.graphql.context import Context
 from app.graphql.errors import ARGUMENTS, INPUT, ArgumentPaths, UserError, user_errors
 from app.graphql.types.enums import CompanySize
+from app.graphql.types.rows import from_row
 from app.graphql.types.viewer import BusinessProfile, LocationContact, ProfileLocation
 from app.services import locations, profiles
 from app.services.errors import Refused
@@ -158,7 +159,7 @@ async def _change(
         location=ProfileLocation.from_rows(result.location, result.location_contacts)
         if result.location is not None
         else None,
-        contact=LocationContact.from_row(result.contact) if result.contact is not None else None,
+        contact=from_row(LocationContact, result.contact) if result.contact is not None else None,
         errors=[],
     )
 

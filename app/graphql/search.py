@@ -12,6 +12,7 @@ from app.graphql.context import Context
 from app.graphql.errors import ARGUMENTS, query_error
 from app.graphql.types.enums import CompanySize, LeadType
 from app.graphql.types.lead import PageInfo
+from app.graphql.types.rows import from_row
 from app.ratelimit import Limit
 from app.services import matching, public_profiles, search
 from app.services.errors import Refused
@@ -52,20 +53,8 @@ class PublicProfile:
 
     @classmethod
     def build(cls, p: public_profiles.PublicProfile) -> PublicProfile:
-        return cls(
-            id=strawberry.ID(str(p.id)),
-            name=p.name,
-            description=p.description,
-            website=p.website,
-            keywords=p.keywords,
-            industries=p.industries,
-            solution_areas=p.solution_areas,
-            preferred_sizes=[reference.CompanySize(s) for s in p.preferred_sizes if s in _SIZES],
-            competencies=p.competencies,
-            endorsements=p.endorsements,
-            countries=p.countries,
-            responsiveness_score=p.responsiveness_score,
-        )
+        sizes = [CompanySize(s) for s in p.preferred_sizes if s in _SIZES]
+        return from_row(cls, p, preferred_sizes=sizes)
 
 
 @strawberry.type(
@@ -94,18 +83,10 @@ class PartnerSearchResult:
 
     @classmethod
     def build(cls, hit: search.SearchHit) -> PartnerSearchResult:
-        r = hit.reasons
         return cls(
             profile=PublicProfile.build(hit.profile),
             rank=hit.rank,
-            reasons=RankReasons(
-                relevance=r.relevance,
-                responsiveness_score=r.responsiveness_score,
-                visibility=r.visibility,
-                similar_deals=r.similar_deals,
-                matched_preferences=r.matched_preferences,
-                matched_keywords=r.matched_keywords,
-            ),
+            reasons=from_row(RankReasons, hit.reasons),
         )
 
 

@@ -12,6 +12,7 @@ from app.db import models
 from app.domain.events import LEAD_EVENTS, DeliveryStatus
 from app.graphql.context import Context
 from app.graphql.errors import ARGUMENTS, INPUT, ArgumentPaths, UserError, query_error, user_errors
+from app.graphql.types.rows import from_row, from_rows
 from app.services import webhooks
 from app.services.errors import ErrorCode, Refused
 
@@ -35,18 +36,6 @@ class WebhookEndpoint:
         description="Start of the current run of failed deliveries; null while healthy."
     )
     disabled_at: dt.datetime | None
-
-    @classmethod
-    def from_row(cls, row: models.WebhookEndpoint) -> WebhookEndpoint:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            url=row.url,
-            events=list(row.events),
-            active=row.active,
-            created_at=row.created_at,
-            failing_since=row.failing_since,
-            disabled_at=row.disabled_at,
-        )
 
 
 @strawberry.type(description="One try of a delivery.")
@@ -86,16 +75,7 @@ class WebhookDelivery:
             next_attempt_at=d.next_attempt_at if d.status == DeliveryStatus.PENDING else None,
             sent_at=d.sent_at,
             created_at=d.created_at,
-            attempts=[
-                WebhookAttempt(
-                    at=a.at,
-                    succeeded=a.succeeded,
-                    status_code=a.status_code,
-                    error=a.error,
-                    duration_ms=a.duration_ms,
-                )
-                for a in record.attempts
-            ],
+            attempts=from_rows(WebhookAttempt, record.attempts),
         )
 
 
@@ -138,7 +118,7 @@ def _endpoint_payload(
     if isinstance(result, Refused):
         return WebhookEndpointPayload(endpoint=None, secret=None, errors=user_errors(result, paths))
     row, secret = result
-    return WebhookEndpointPayload(endpoint=WebhookEndpoint.from_row(row), secret=secret, errors=[])
+    return WebhookEndpointPayload(endpoint=from_row(WebhookEndpoint, row), secret=secret, errors=[])
 
 
 # Refusals a list query answers with an empty list rather than an error.
@@ -153,7 +133,7 @@ class WebhookQuery:
             rows = await webhooks.list_endpoints(session, info.context.actor)
         if isinstance(rows, Refused):
             return []
-        return [WebhookEndpoint.from_row(row) for row in rows]
+        return [from_row(WebhookEndpoint, row) for row in rows]
 
     @strawberry.field(
         description="An endpoint's most recent deliveries (first <= 100), newest first; "

@@ -27,6 +27,7 @@ from app.graphql.types.enums import (
     LeadType,
     LostReason,
 )
+from app.graphql.types.rows import from_rows
 from app.services.paging import Page
 
 
@@ -81,16 +82,6 @@ class TeamMember:
     email: str | None
     phone: str | None
     added_at: dt.datetime
-
-    @classmethod
-    def from_row(cls, row: models.LeadTeamMember) -> TeamMember:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            name=row.name,
-            email=row.email,
-            phone=row.phone,
-            added_at=row.added_at,
-        )
 
 
 @strawberry.type
@@ -297,7 +288,7 @@ class Lead:
         if not self.works_it:
             return []
         rows = await info.context.loaders.team_by_lead.load(self.row.id)
-        return [TeamMember.from_row(m) for m in rows]
+        return from_rows(TeamMember, rows)
 
     @strawberry.field
     async def history(self, info: Info[Context, None]) -> list[LeadHistoryEntry]:

@@ -8,9 +8,9 @@ import strawberry
 from strawberry.types import Info
 
 from app.db import models
-from app.domain import reference
 from app.domain.roles import Role as RoleValue
 from app.graphql.types.enums import CompanySize, Role
+from app.graphql.types.rows import from_row, from_rows
 from app.services.auth import Actor
 
 
@@ -36,17 +36,6 @@ class Responsiveness:
     )
     computed_at: dt.datetime
 
-    @classmethod
-    def from_row(cls, row: models.ResponsivenessScore) -> Responsiveness:
-        return cls(
-            score=row.score,
-            answered_on_time_share=row.answered_on_time_share,
-            median_response_hours=row.median_response_hours,
-            expired_share=row.expired_share,
-            leads_considered=row.leads_considered,
-            computed_at=row.computed_at,
-        )
-
 
 @strawberry.type(description="Who receives incoming-lead alerts for a location.")
 class LocationContact:
@@ -57,16 +46,6 @@ class LocationContact:
     alerts_opted_out: bool = strawberry.field(
         description="True: this contact receives no lead alerts (kept for the record)."
     )
-
-    @classmethod
-    def from_row(cls, row: models.LocationContact) -> LocationContact:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            name=row.name,
-            email=row.email,
-            phone=row.phone,
-            alerts_opted_out=row.alerts_opted_out,
-        )
 
 
 @strawberry.type(description="A location of the partner, with its alert contacts.")
@@ -81,13 +60,7 @@ class ProfileLocation:
     def from_rows(
         cls, row: models.ProfileLocation, contacts: list[models.LocationContact]
     ) -> ProfileLocation:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            name=row.name,
-            address=row.address,
-            country=row.country,
-            contacts=[LocationContact.from_row(c) for c in contacts],
-        )
+        return from_row(cls, row, contacts=from_rows(LocationContact, contacts))
 
 
 @strawberry.type(
@@ -141,21 +114,11 @@ class BusinessProfile:
         score: models.ResponsivenessScore | None = None,
     ) -> BusinessProfile:
         """`score` only for the profile's own organisation."""
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            name=row.name,
-            published=row.published,
-            published_at=row.published_at,
-            description=row.description,
-            website=row.website,
-            keywords=list(row.keywords or []),
-            industries=list(row.industries or []),
-            solution_areas=list(row.solution_areas or []),
-            preferred_sizes=[reference.CompanySize(s) for s in row.preferred_sizes or []],
-            competencies=list(row.competencies or []),
-            endorsements=list(row.endorsements or []),
-            responsiveness=Responsiveness.from_row(score) if score else None,
-            organisation_id=row.organisation_id,
+        return from_row(
+            cls,
+            row,
+            preferred_sizes=[CompanySize(s) for s in row.preferred_sizes or []],
+            responsiveness=from_row(Responsiveness, score) if score else None,
         )
 
 
