@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -75,23 +75,8 @@ def _kind(topic: str, lead: Lead | None) -> MessageKind | None:
 
 
 def _facts(lead: Lead) -> LeadFacts:
-    return LeadFacts(
-        id=str(lead.id),
-        type=lead.type,
-        company_name=lead.company_name,
-        company_size=lead.company_size,
-        industry=lead.industry,
-        country=lead.country,
-        contact_name=lead.contact_name,
-        contact_email=lead.contact_email,
-        contact_phone=lead.contact_phone,
-        need=lead.need,
-        contact_requested=lead.contact_requested,
-        received_at=lead.received_at,
-        respond_by=lead.respond_by,
-        decline_reason=lead.decline_reason,
-        decline_notes=lead.decline_notes,
-    )
+    known = {f.name: getattr(lead, f.name) for f in fields(LeadFacts) if f.name != "id"}
+    return LeadFacts(id=str(lead.id), **known)
 
 
 async def deliver(session: AsyncSession, delivery_id: int, deps: Deps, *, now: datetime) -> str:

@@ -82,36 +82,27 @@ def lead_state(lead: Lead) -> LeadState:
     return LeadState(LeadStage(lead.stage), LeadOutcome(lead.outcome) if lead.outcome else None)
 
 
-async def _lock_lead(
-    session: AsyncSession, actor: Actor | None, raw_id: str, expected_version: int | None
+async def _own_lead(
+    session: AsyncSession, actor: Actor | None, raw_id: str, *, lock: bool
 ) -> Lead | Refused:
-    """The lead, locked for this transaction, if `actor` may act on it."""
+    """The lead if `actor` may work on it (locked for this transaction when `lock`)."""
     if actor is None:
-        return Refused.one(ErrorCode.UNAUTHENTICATED, "sign in to act on leads")
+        return Refused.one(ErrorCode.UNAUTHENTICATED, "sign in to work on leads")
     lead_id = parse_id(raw_id, "lead_id")
     if isinstance(lead_id, Refused):
         return lead_id
     # Scoped to the caller's organisation: another partner's lead does not exist for them.
-    lead = (
-        await session.execute(
-            select(Lead)
-            .where(Lead.id == lead_id, Lead.organisation_id == actor.organisation_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one_or_none()
+    statement = select(Lead).where(
+        Lead.id == lead_id, Lead.organisation_id == actor.organisation_id
+    )
+    if lock:
+        statement = statement.with_for_update().execution_options(populate_existing=True)
+    lead = (await session.execute(statement)).scalar_one_or_none()
     if lead is None:
         return Refused.one(ErrorCode.NOT_FOUND, "no such lead", "lead_id")
     if not actor.manages_leads:
         return Refused.one(
             ErrorCode.FORBIDDEN, "only partner admins and referrals admins work on leads"
-        )
-    if expected_version is not None and expected_version != lead.version:
-        return Refused.one(
-            ErrorCode.CONFLICT,
-            f"the lead changed since you read it (version {expected_version}, now "
-            f"{lead.version}); reload and try again",
-            "expected_version",
         )
     return lead
 
@@ -125,9 +116,16 @@ async def act(
     expected_version: int | None = None,
     now: datetime,
 ) -> Lead | Refused:
-    lead = await _lock_lead(session, actor, lead_id, expected_version)
+    lead = await _own_lead(session, actor, lead_id, lock=True)
     if isinstance(lead, Refused):
         return lead
+    if expected_version is not None and expected_version != lead.version:
+        return Refused.one(
+            ErrorCode.CONFLICT,
+            f"the lead changed since you read it (version {expected_version}, now "
+            f"{lead.version}); reload and try again",
+            "expected_version",
+        )
     previous = lead_state(lead)
     step = transition(previous, command.action)
     if isinstance(step, TransitionRefused):
@@ -410,22 +408,10 @@ async def set_favorite(
     session: AsyncSession, actor: Actor | None, raw_id: str, favorite: bool
 ) -> Lead | Refused:
     """Idempotent at any stage; a personal mark, so it neither versions nor records history."""
-    if actor is None:
-        return Refused.one(ErrorCode.UNAUTHENTICATED, "sign in to mark favorites")
-    lead_id = parse_id(raw_id, "lead_id")
-    if isinstance(lead_id, Refused):
-        return lead_id
-    lead = (
-        await session.execute(
-            select(Lead).where(Lead.id == lead_id, Lead.organisation_id == actor.organisation_id)
-        )
-    ).scalar_one_or_none()
-    if lead is None:
-        return Refused.one(ErrorCode.NOT_FOUND, "no such lead", "lead_id")
-    if not actor.manages_leads:
-        return Refused.one(
-            ErrorCode.FORBIDDEN, "only partner admins and referrals admins work on leads"
-        )
+    lead = await _own_lead(session, actor, raw_id, lock=False)
+    if isinstance(lead, Refused):
+        return lead
+    assert actor is not None
     if favorite:
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 

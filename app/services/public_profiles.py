@@ -17,17 +17,19 @@ from app.services.profiles import PROFILE_FIELDS
 class PublicProfile:
     id: uuid.UUID  # the business profile id (what an inquiry is sent to)
     organisation_id: uuid.UUID
+    responsiveness_score: float  # the stored score, or the prior when none is stored
+    # What the partner writes about itself.
     name: str
     description: str | None
     website: str | None
     keywords: list[str]
     industries: list[str]
     solution_areas: list[str]
-    preferred_sizes: list[str]
+    preferred_sizes: list[str]  # CompanySize values; empty means every size
+    # The membership data the platform maintains, and where the partner has locations.
     competencies: list[str]
     endorsements: list[str]
     countries: list[str]
-    responsiveness_score: float  # the stored score, or the prior when none is stored
 
 
 # What the partner writes about itself, and the membership data the platform maintains.

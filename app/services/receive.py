@@ -6,8 +6,9 @@ engagement, with its history row and outbox rows. Flushes, never commits."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,6 +47,17 @@ class IncomingLead:
     engagement_id: uuid.UUID | None = None
     reroute_hop: int = 0
     rerouted_from: uuid.UUID | None = None
+
+
+# The lead's own columns an IncomingLead carries as they are.
+_CARRIED = tuple(f.name for f in fields(IncomingLead) if f.name not in ("type", "engagement_id"))
+
+
+def incoming_from(lead: Lead, **changed: Any) -> IncomingLead:
+    """An IncomingLead for the same customer and need as `lead` (from the same sender), with
+    `changed` on top: how a reroute offers a lead to the next partner."""
+    carried = {name: getattr(lead, name) for name in _CARRIED}
+    return IncomingLead(**{"type": LeadType(lead.type), **carried, **changed})
 
 
 def normalise_email(email: str) -> str:
@@ -146,23 +158,7 @@ async def receive_lead(
         profile_id=profile_id,
         type=incoming.type.value,
         stage=LeadStage.RECEIVED.value,
-        company_name=incoming.company_name,
-        company_size=incoming.company_size,
-        industry=incoming.industry,
-        country=incoming.country,
-        contact_name=incoming.contact_name,
-        contact_email=incoming.contact_email,
-        contact_phone=incoming.contact_phone,
-        need=incoming.need,
-        contact_requested=incoming.contact_requested,
-        consent_to_contact=incoming.consent_to_contact,
-        campaign_id=incoming.campaign_id,
-        sender_user_id=incoming.sender_user_id,
-        sender_organisation_id=incoming.sender_organisation_id,
-        solution_area=incoming.solution_area,
-        auto_reroute=incoming.auto_reroute,
-        reroute_hop=incoming.reroute_hop,
-        rerouted_from=incoming.rerouted_from,
+        **{name: getattr(incoming, name) for name in _CARRIED},
         engagement_id=engagement_id,
         possible_duplicate_of=duplicate_of,
         received_at=now,

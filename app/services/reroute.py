@@ -18,7 +18,7 @@ from app.domain.lifecycle import UNWORKED_OUTCOMES, ActorKind, LeadAction, LeadS
 from app.domain.reference import CompanySize
 from app.services.history import api_name, field_change
 from app.services.matching import LeadNeed, rank_partners
-from app.services.receive import IncomingLead, receive_lead
+from app.services.receive import incoming_from, receive_lead
 
 BATCH = 20
 
@@ -77,22 +77,8 @@ async def _reroute(session: AsyncSession, lead: Lead, *, now: datetime, settings
         offered_lead = await receive_lead(
             session,
             pick.organisation_id,
-            IncomingLead(
-                type=LeadType(lead.type),
-                company_name=lead.company_name,
-                company_size=lead.company_size,
-                country=lead.country,
-                contact_name=lead.contact_name,
-                contact_email=lead.contact_email,
-                need=lead.need,
-                industry=lead.industry,
-                contact_phone=lead.contact_phone,
-                contact_requested=lead.contact_requested,
-                consent_to_contact=lead.consent_to_contact,
-                campaign_id=lead.campaign_id,
-                sender_user_id=lead.sender_user_id,
-                sender_organisation_id=lead.sender_organisation_id,
-                solution_area=lead.solution_area,
+            incoming_from(
+                lead,
                 auto_reroute=True,
                 engagement_id=engagement,
                 reroute_hop=lead.reroute_hop + 1,

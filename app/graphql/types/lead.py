@@ -27,7 +27,7 @@ from app.graphql.types.enums import (
     LeadType,
     LostReason,
 )
-from app.graphql.types.rows import from_rows
+from app.graphql.types.rows import from_row, from_rows
 from app.services.paging import Page
 
 
@@ -237,18 +237,7 @@ class Lead:
                 urgent_hours=context.settings.contact_alert_urgent_hours,
             ),
             allowed_actions=allowed_actions(stage) if works_it else [],
-            customer=Customer(
-                company_name=r.company_name,
-                company_size=CompanySize(r.company_size),
-                industry=r.industry,
-                country=r.country,
-                contact_name=r.contact_name,
-                contact_email=r.contact_email,
-                contact_phone=r.contact_phone,
-                need=r.need,
-                contact_requested=r.contact_requested,
-                consent_to_contact=r.consent_to_contact,
-            ),
+            customer=from_row(Customer, r, company_size=CompanySize(r.company_size)),
             deal=deal if works_it and any(v is not None for v in vars(deal).values()) else None,
             row=r,
             works_it=works_it,
