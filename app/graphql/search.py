@@ -12,7 +12,7 @@ from app.graphql.context import Context
 from app.graphql.errors import ARGUMENTS, query_error
 from app.graphql.types.enums import CompanySize, LeadType
 from app.graphql.types.lead import PageInfo
-from app.graphql.types.rows import from_row
+from app.graphql.types.rows import from_row, to_service
 from app.ratelimit import Limit
 from app.services import matching, public_profiles, search
 from app.services.errors import Refused
@@ -149,14 +149,8 @@ class LeadNeedInput:
     )
 
     def to_service(self) -> matching.LeadNeed:
-        return matching.LeadNeed(
-            description=self.description,
-            industry=self.industry,
-            company_size=self.company_size,
-            country=self.country,
-            solution_area=self.solution_area,
-            lead_type=DomainLeadType(self.lead_type) if self.lead_type else None,
-        )
+        lead_type = DomainLeadType(self.lead_type) if self.lead_type else None
+        return to_service(matching.LeadNeed, self, lead_type=lead_type)
 
 
 @strawberry.type

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -377,12 +377,8 @@ async def suggest_partners(
         session,
         need
         if need.lead_type is not None
-        else LeadNeed(
-            description=need.description,
-            industry=need.industry,
-            company_size=need.company_size,
-            country=need.country,
-            solution_area=need.solution_area,
+        else replace(
+            need,
             lead_type=LeadType.SALES_QUALIFIED
             if actor.has(Role.SELLER)
             else LeadType.MARKETING_QUALIFIED,

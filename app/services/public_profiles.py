@@ -18,13 +18,13 @@ class PublicProfile:
     id: uuid.UUID  # the business profile id (what an inquiry is sent to)
     organisation_id: uuid.UUID
     responsiveness_score: float  # the stored score, or the prior when none is stored
-    # What the partner writes about itself.
+    # What the partner writes about itself: who it is, what it knows, whom it serves.
     name: str
-    description: str | None
     website: str | None
+    description: str | None
     keywords: list[str]
-    industries: list[str]
     solution_areas: list[str]
+    industries: list[str]
     preferred_sizes: list[str]  # CompanySize values; empty means every size
     # The membership data the platform maintains, and where the partner has locations.
     competencies: list[str]

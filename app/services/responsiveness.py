@@ -9,6 +9,7 @@ cannot drift, and the tests hold both to the pure function. Services flush, neve
 from __future__ import annotations
 
 import uuid
+from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -153,13 +154,7 @@ async def recompute_profile(
     ).one_or_none()
     if row is None:
         return None
-    return r.Responsiveness(
-        score=row.score,
-        answered_on_time_share=row.answered_on_time_share,
-        median_response_hours=row.median_response_hours,
-        expired_share=row.expired_share,
-        leads_considered=row.leads_considered,
-    )
+    return r.Responsiveness(**{f.name: getattr(row, f.name) for f in fields(r.Responsiveness)})
 
 
 async def get_score(

@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 
 from app.graphql.types.enums import DeclineReason, LeadOutcome, LeadStage, LeadType, LostReason
+from app.graphql.types.rows import to_service
 from app.services import lead_queries, leads
 from app.services.leads import Money, TeamMemberInput
 
@@ -169,12 +170,4 @@ class LeadFilter:
     contact_requested: bool | None = None
 
     def to_service(self) -> lead_queries.LeadFilter:
-        return lead_queries.LeadFilter(
-            types=self.types,
-            stages=self.stages,
-            outcomes=self.outcomes,
-            search=self.search,
-            received_from=self.received_from,
-            received_to=self.received_to,
-            contact_requested=self.contact_requested,
-        )
+        return to_service(lead_queries.LeadFilter, self)

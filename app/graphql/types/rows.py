@@ -1,18 +1,23 @@
-"""Building a GraphQL object from a row or a service dataclass whose attributes carry the type's
-field names: one mapping instead of a hand-written copy per type. Ids become GraphQL IDs, and
-collections are copied into lists; anything else is given explicitly."""
+"""Copying between GraphQL objects and rows or service dataclasses whose attributes carry the same
+field names: one mapping each way instead of a hand-written copy per type. Ids become GraphQL
+IDs, and collections are copied into lists; anything else is given explicitly."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import strawberry
 from strawberry.types.base import StrawberryList, get_object_definition
 from strawberry.types.private import is_private
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 T = TypeVar("T")
+D = TypeVar("D", bound="DataclassInstance")
 
 
 _FIELDS: dict[type, tuple[tuple[str, bool, bool], ...]] = {}
@@ -53,3 +58,10 @@ def from_row(cls: type[T], row: object, **given: Any) -> T:
 
 def from_rows(cls: type[T], rows: Iterable[object]) -> list[T]:
     return [from_row(cls, row) for row in rows]
+
+
+def to_service(cls: type[D], source: object, **given: Any) -> D:
+    """The service dataclass `cls` with each field from `given`, else from the GraphQL input's
+    attribute of that name."""
+    names = [f.name for f in fields(cls)]
+    return cls(**{name: given[name] if name in given else getattr(source, name) for name in names})
