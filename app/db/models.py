@@ -48,6 +48,18 @@ def _in(column: str, values: Any) -> str:
     return f"{column} IN ({', '.join(repr(str(v.value)) for v in values)})"
 
 
+# What similar-deal affinity reads of each answered lead (services/matching.py).
+AFFINITY_COLUMNS = (
+    "stage",
+    "outcome",
+    "type",
+    "company_size",
+    "industry",
+    "solution_area",
+    "received_at",
+)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -257,15 +269,7 @@ class Lead(Base):
         Index(
             "ix_leads_org_answers",
             "organisation_id",
-            postgresql_include=[
-                "stage",
-                "outcome",
-                "type",
-                "company_size",
-                "industry",
-                "solution_area",
-                "received_at",
-            ],
+            postgresql_include=list(AFFINITY_COLUMNS),
         ),
         # A lead is rerouted at most once: the database refuses a second offer.
         Index(
