@@ -66,6 +66,10 @@ UPDATABLE_DEAL_FIELDS: dict[str, bool] = {
 }
 
 
+# What a command changed, for the history; or why it refused; None when problems were recorded.
+Changes = dict[str, Any] | Refused | None
+
+
 class LeadCommand(Protocol):
     """What a person asks to do to a lead: its lifecycle action, and the change it makes once the
     table allows it. `apply` records problems on the checker, or refuses, or returns the changes
@@ -75,7 +79,7 @@ class LeadCommand(Protocol):
 
     async def apply(
         self, session: AsyncSession, lead: Lead, check: Checker, now: datetime
-    ) -> dict[str, Any] | Refused | None: ...
+    ) -> Changes: ...
 
 
 def lead_state(lead: Lead) -> LeadState:
@@ -220,9 +224,7 @@ class Accept:
     campaign_id: str | None = None
     team_members: Sequence[TeamMemberInput] = ()
 
-    async def apply(
-        self, session: AsyncSession, lead: Lead, c: Checker, now: datetime
-    ) -> dict[str, Any] | None:
+    async def apply(self, session: AsyncSession, lead: Lead, c: Checker, now: datetime) -> Changes:
         values = {
             "deal_name": c.text("deal_name", self.deal_name, max_len=MAX_NAME, required=True),
             "estimated_value": _check_money(
@@ -259,9 +261,7 @@ class Decline:
     reason: DeclineReason
     notes: str | None = None
 
-    async def apply(
-        self, session: AsyncSession, lead: Lead, c: Checker, now: datetime
-    ) -> dict[str, Any]:
+    async def apply(self, session: AsyncSession, lead: Lead, c: Checker, now: datetime) -> Changes:
         cleaned = c.reason_notes(self.reason.value, self.notes)
         return _diff(lead, {"decline_reason": self.reason.value, "decline_notes": cleaned})
 
@@ -273,9 +273,7 @@ class Update:
     action: ClassVar[LeadAction] = LeadAction.UPDATE
     fields: Mapping[str, Any]
 
-    async def apply(
-        self, session: AsyncSession, lead: Lead, c: Checker, now: datetime
-    ) -> dict[str, Any] | None:
+    async def apply(self, session: AsyncSession, lead: Lead, c: Checker, now: datetime) -> Changes:
         unknown = set(self.fields) - set(UPDATABLE_DEAL_FIELDS)
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
@@ -308,9 +306,7 @@ class AddTeamMember:
     action: ClassVar[LeadAction] = LeadAction.ADD_TEAM_MEMBER
     member: TeamMemberInput
 
-    async def apply(
-        self, session: AsyncSession, lead: Lead, c: Checker, now: datetime
-    ) -> dict[str, Any] | None:
+    async def apply(self, session: AsyncSession, lead: Lead, c: Checker, now: datetime) -> Changes:
         checked = _check_team_member(c, self.member)
         existing = await session.scalar(
             select(func.count())
@@ -330,9 +326,7 @@ class RemoveTeamMember:
     action: ClassVar[LeadAction] = LeadAction.REMOVE_TEAM_MEMBER
     member_id: str
 
-    async def apply(
-        self, session: AsyncSession, lead: Lead, c: Checker, now: datetime
-    ) -> dict[str, Any] | Refused:
+    async def apply(self, session: AsyncSession, lead: Lead, c: Checker, now: datetime) -> Changes:
         member_id = parse_id(self.member_id, "member_id")
         if isinstance(member_id, Refused):
             return member_id
@@ -356,9 +350,7 @@ class MarkWon:
     final_value: Money | None
     closing_date: date | None
 
-    async def apply(
-        self, session: AsyncSession, lead: Lead, c: Checker, now: datetime
-    ) -> dict[str, Any] | None:
+    async def apply(self, session: AsyncSession, lead: Lead, c: Checker, now: datetime) -> Changes:
         money = _check_money(c, "final_value", self.final_value, required=True)
         day = c.day("closing_date", self.closing_date, required=True)
         if c.problems or money is None:
@@ -376,9 +368,7 @@ class MarkLost:
     final_value: Money | None = None
     closing_date: date | None = None
 
-    async def apply(
-        self, session: AsyncSession, lead: Lead, c: Checker, now: datetime
-    ) -> dict[str, Any] | None:
+    async def apply(self, session: AsyncSession, lead: Lead, c: Checker, now: datetime) -> Changes:
         cleaned = c.reason_notes(self.reason.value, self.notes)
         money = _check_money(c, "final_value", self.final_value, required=False)
         day = c.day("closing_date", self.closing_date) or now.date()

@@ -31,23 +31,34 @@ _STEP_PARAMS = {
     "audiences": [effect.audience.value if effect.audience else "" for effect in _EXPIRE_EFFECTS],
 }
 
-# The payload `history.event_payload` builds for a system step, in SQL over the leads row `t`.
-_EVENT = """jsonb_build_object(
+
+def _outbox_cte(t: str, rows: str, *, previous: str, extra: str = "") -> str:
+    """The `outbox` CTE: a row per effect (`:topics`, `:audiences`) for each lead `t` of `rows`,
+    with the payload `history.record_step` writes for a system step."""
+    return f"""outbox AS (
+    INSERT INTO outbox (topic, lead_id, organisation_id, payload, created_at)
+    SELECT effect.topic, {t}.id, {t}.organisation_id,
+        jsonb_build_object(
             'eventId', gen_random_uuid(), 'type', effect.topic, 'leadId', {t}.id,
             'organisationId', {t}.organisation_id, 'action', CAST(:action AS text),
             'occurredAt', to_jsonb(:now ::timestamptz),
             'actor', jsonb_build_object('kind', CAST(:system AS text)),
-            'previous', {previous}, 'current', {current},
+            'previous', {previous}, 'current', {snapshot_sql(t)},
             'changes', '{{}}'::jsonb{extra}
         ) || CASE WHEN effect.audience <> '' THEN jsonb_build_object('audience', effect.audience)
-                  ELSE '{{}}'::jsonb END"""
+                  ELSE '{{}}'::jsonb END,
+        :now
+    FROM {rows}
+    CROSS JOIN unnest(CAST(:topics AS text[]), CAST(:audiences AS text[]))
+        AS effect(topic, audience)
+)"""
 
-_EXPIRE_EVENT = _EVENT.format(
-    t="e",
+
+_EXPIRE_OUTBOX = _outbox_cte(
+    "e",
+    "expired AS e",
     previous=f"{snapshot_sql('e')} || jsonb_build_object("
     "'stage', :from_stage, 'outcome', NULL, 'version', e.version - 1)",
-    current=snapshot_sql("e"),
-    extra="",
 )
 
 EXPIRE_SQL = text(f"""
@@ -68,15 +79,7 @@ WITH due AS (
         (lead_id, action, from_stage, to_stage, outcome, actor_kind, changes, at)
     SELECT id, :action, :from_stage, :to_stage, :outcome, :system, '{{}}'::jsonb, :now
     FROM expired
-), outbox AS (
-    INSERT INTO outbox (topic, lead_id, organisation_id, payload, created_at)
-    SELECT effect.topic, e.id, e.organisation_id,
-        {_EXPIRE_EVENT},
-        :now
-    FROM expired AS e
-    CROSS JOIN unnest(CAST(:topics AS text[]), CAST(:audiences AS text[]))
-        AS effect(topic, audience)
-)
+), {_EXPIRE_OUTBOX}
 SELECT count(*) FROM expired
 """)
 
@@ -98,10 +101,10 @@ _REMIND_PARAMS = {
     "audiences": [effect.audience.value if effect.audience else "" for effect in REMINDER_EFFECTS],
 }
 
-_REMIND_EVENT = _EVENT.format(
-    t="l",
+_REMIND_OUTBOX = _outbox_cte(
+    "l",
+    "marked JOIN leads AS l ON l.id = marked.lead_id",
     previous=snapshot_sql("l"),
-    current=snapshot_sql("l"),
     extra=", 'hoursLeft', ceil(extract(epoch FROM l.respond_by - :now) / 3600)::int, "
     "'reminderHours', :hours",
 )
@@ -123,15 +126,7 @@ WITH due AS (
     SELECT id, :hours, :now FROM due
     ON CONFLICT DO NOTHING
     RETURNING lead_id
-), outbox AS (
-    INSERT INTO outbox (topic, lead_id, organisation_id, payload, created_at)
-    SELECT effect.topic, l.id, l.organisation_id,
-        {_REMIND_EVENT},
-        :now
-    FROM marked JOIN leads AS l ON l.id = marked.lead_id
-    CROSS JOIN unnest(CAST(:topics AS text[]), CAST(:audiences AS text[]))
-        AS effect(topic, audience)
-)
+), {_REMIND_OUTBOX}
 SELECT count(*) FROM marked
 """)
 

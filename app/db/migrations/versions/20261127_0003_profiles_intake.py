@@ -161,7 +161,13 @@ def upgrade() -> None:
         "leads",
         ["organisation_id"],
         postgresql_include=[
-            "stage", "outcome", "type", "company_size", "industry", "solution_area", "received_at"
+            "stage",
+            "outcome",
+            "type",
+            "company_size",
+            "industry",
+            "solution_area",
+            "received_at",
         ],
     )
 
