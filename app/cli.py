@@ -64,6 +64,24 @@ def _stack(settings: Settings, *, redis: bool = True, quiet: bool = False) -> It
         stack.stop()
 
 
+def _require_schema(settings: Settings) -> None:
+    """Stop with a clear message (not a traceback) when the database is not migrated."""
+    from app.db.migrate import schema_problem
+    from app.db.session import create_engine
+
+    async def check() -> str | None:
+        engine = create_engine(settings, pool_size=1, max_overflow=0)
+        try:
+            return await schema_problem(engine)
+        finally:
+            await engine.dispose()
+
+    problem = asyncio.run(check())
+    if problem is not None:
+        typer.echo(f"{problem} (or start everything with `make run`)", err=True)
+        raise typer.Exit(1)
+
+
 def _migrate(settings: Settings) -> None:
     from app.db.migrate import upgrade
 
@@ -121,6 +139,7 @@ def token(
     from app.services.auth import issue_token
 
     with _stack(_settings(), redis=False, quiet=True) as settings:
+        _require_schema(settings)
         user = asyncio.run(find_user(settings, partner=partner, role=role, email=email))
     if user is None:
         typer.echo("no such user (run `partner-leads seed` first?)", err=True)
@@ -143,6 +162,7 @@ def demo_lead(
     from app.dev.demo_lead import demo_lead as receive_demo_lead
 
     with _stack(_settings(), quiet=True) as settings:
+        _require_schema(settings)
         lead_id = asyncio.run(
             receive_demo_lead(
                 settings,

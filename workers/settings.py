@@ -8,10 +8,9 @@ from typing import Any
 import httpx
 from arq import cron, func
 from arq.worker import Worker
-from sqlalchemy import text
 
 from app.config import Settings
-from app.db.migrate import head_revision
+from app.db.migrate import schema_problem
 from app.db.session import create_engine, create_sessionmaker
 from app.jobs import (
     JOB_EXPIRE,
@@ -40,14 +39,10 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
 
     async def startup(ctx: dict[str, Any]) -> None:
         engine = create_engine(settings)
-        async with engine.connect() as conn:
-            version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
-        if version != head_revision():
+        problem = await schema_problem(engine)
+        if problem is not None:
             await engine.dispose()
-            raise SchemaTooOld(
-                f"database schema is {version}, code needs {head_revision()}: "
-                "run `partner-leads migrate`"
-            )
+            raise SchemaTooOld(problem)
         ctx["settings"] = settings
         ctx["engine"] = engine
         ctx["sessionmaker"] = create_sessionmaker(engine)

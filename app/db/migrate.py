@@ -9,6 +9,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.urls import with_driver
 
@@ -50,3 +52,22 @@ def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config("postgresql://unused/x")).get_current_head()
+
+
+async def schema_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at; None when it has no schema at all."""
+    async with engine.connect() as conn:
+        exists = await conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
+        if not exists:
+            return None
+        revision: str | None = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+    return revision
+
+
+async def schema_problem(engine: AsyncEngine) -> str | None:
+    """Why the code cannot use this database's schema, or None when it is current."""
+    found, needed = await schema_revision(engine), head_revision()
+    if found == needed:
+        return None
+    where = "has no schema yet" if found is None else f"is at schema {found}"
+    return f"the database {where}, the code needs {needed}: run `partner-leads migrate`"
