@@ -10,20 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.lifecycle import LeadStage
 from tests.factories import World, make_lead
-from tests.graphql.lead_documents import (
-    ACCEPTED_ACTIONS,
-    LIFECYCLE,
-    add_member,
-    assert_event,
-    assert_history,
-    history_rows,
-    lead_row,
-    outbox_rows,
-    prepare,
-    succeed,
-    team_rows,
-    valid_input,
-)
+from tests.graphql import lead_documents as docs
 from tests.graphql_client import GraphQLClient
 
 # --- updateLead ---------------------------------------------------------------------------
@@ -39,7 +26,7 @@ async def test_update_lead(gql: GraphQLClient, session: AsyncSession, world: Wor
     )
     purchase_date = lead.estimated_purchase_date
 
-    result = await succeed(
+    result = await docs.succeed(
         gql.as_user(admin),
         "updateLead",
         {
@@ -54,7 +41,7 @@ async def test_update_lead(gql: GraphQLClient, session: AsyncSession, world: Wor
 
     assert result["stage"] == "ACCEPTED"
     assert result["version"] == 2
-    assert result["allowedActions"] == ACCEPTED_ACTIONS
+    assert result["allowedActions"] == docs.ACCEPTED_ACTIONS
     assert result["deal"]["name"] == "Adatum migration, phase 2"
     assert result["deal"]["estimatedValue"] == {"amount": "75000.00", "currency": "GBP"}
     assert result["deal"]["notes"] is None, "null clears an optional field"
@@ -64,30 +51,16 @@ async def test_update_lead(gql: GraphQLClient, session: AsyncSession, world: Wor
     )
     assert result["history"][-1]["action"] == "UPDATE"
 
-    history = await history_rows(session, lead.id)
-    assert len(history) == 2
-    assert_history(
-        history[-1], action="UPDATE", from_stage="ACCEPTED", to_stage="ACCEPTED", actor=admin
+    entry, outbox = await docs.assert_recorded(
+        session, lead, admin, "UPDATE", ("ACCEPTED", "ACCEPTED"), ["lead.updated"]
     )
-    changes = history[-1].changes
+    changes = entry.changes
     assert set(changes) == {"dealName", "estimatedValue", "notes", "crmId"}
     assert changes["dealName"] == {"from": "Adatum migration", "to": "Adatum migration, phase 2"}
     assert changes["notes"] == {"from": "old notes", "to": None}
     assert changes["crmId"] == {"from": None, "to": "CRM-9"}
     assert changes["estimatedValue"]["to"] == {"amount": "75000.00", "currency": "GBP"}
     assert Decimal(changes["estimatedValue"]["from"]["amount"]) == Decimal("50000")
-
-    outbox = await outbox_rows(session, lead.id)
-    assert [m.topic for m in outbox] == ["lead.updated"]
-    assert_event(
-        outbox[0],
-        topic="lead.updated",
-        lead=lead,
-        actor=admin,
-        action="UPDATE",
-        previous_stage="ACCEPTED",
-        current_stage="ACCEPTED",
-    )
     assert outbox[0].payload["current"]["dealName"] == "Adatum migration, phase 2"
 
 
@@ -99,7 +72,7 @@ async def test_update_records_only_fields_that_really_changed(
     lead = await make_lead(
         session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
     )
-    await succeed(
+    await docs.succeed(
         gql.as_user(world.contoso.referrals_admin),
         "updateLead",
         {
@@ -109,7 +82,7 @@ async def test_update_records_only_fields_that_really_changed(
             "estimatedPurchaseDate": lead.estimated_purchase_date.isoformat(),
         },
     )
-    changes = (await history_rows(session, lead.id))[-1].changes
+    changes = (await docs.history_rows(session, lead.id))[-1].changes
     assert set(changes) == {"dealName"}, changes
 
 
@@ -121,9 +94,9 @@ async def test_add_team_member(gql: GraphQLClient, session: AsyncSession, world:
     lead = await make_lead(
         session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
     )
-    await add_member(session, lead.id, name="Sam Doe")
+    await docs.add_member(session, lead.id, name="Sam Doe")
 
-    result = await succeed(
+    result = await docs.succeed(
         gql.as_user(admin),
         "addLeadTeamMember",
         {
@@ -137,37 +110,22 @@ async def test_add_team_member(gql: GraphQLClient, session: AsyncSession, world:
 
     assert result["version"] == 2
     assert result["stage"] == "ACCEPTED"
-    assert result["allowedActions"] == ACCEPTED_ACTIONS
+    assert result["allowedActions"] == docs.ACCEPTED_ACTIONS
     assert [(m["name"], m["email"], m["phone"]) for m in result["team"]] == [
         ("Sam Doe", "sam@contoso.example", None),
         ("Kim Lee", "kim@contoso.example", "+44 20 7946 0000"),
     ]
-    assert [name for _, name, _, _ in await team_rows(session, lead.id)] == ["Sam Doe", "Kim Lee"]
+    assert [name for _, name, _, _ in await docs.team_rows(session, lead.id)] == [
+        "Sam Doe",
+        "Kim Lee",
+    ]
 
-    history = await history_rows(session, lead.id)
-    assert len(history) == 2
-    assert_history(
-        history[-1],
-        action="ADD_TEAM_MEMBER",
-        from_stage="ACCEPTED",
-        to_stage="ACCEPTED",
-        actor=admin,
+    entry, _ = await docs.assert_recorded(
+        session, lead, admin, "ADD_TEAM_MEMBER", ("ACCEPTED", "ACCEPTED"), ["lead.updated"]
     )
-    assert history[-1].changes == {
+    assert entry.changes == {
         "teamMembersAdded": [{"name": "Kim Lee", "email": "kim@contoso.example"}]
     }
-
-    outbox = await outbox_rows(session, lead.id)
-    assert [m.topic for m in outbox] == ["lead.updated"]
-    assert_event(
-        outbox[0],
-        topic="lead.updated",
-        lead=lead,
-        actor=admin,
-        action="ADD_TEAM_MEMBER",
-        previous_stage="ACCEPTED",
-        current_stage="ACCEPTED",
-    )
 
 
 async def test_remove_team_member(gql: GraphQLClient, session: AsyncSession, world: World) -> None:
@@ -175,10 +133,10 @@ async def test_remove_team_member(gql: GraphQLClient, session: AsyncSession, wor
     lead = await make_lead(
         session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
     )
-    keep = await add_member(session, lead.id, name="Sam Doe")
-    gone = await add_member(session, lead.id, name="Kim Lee", email="kim@contoso.example")
+    keep = await docs.add_member(session, lead.id, name="Sam Doe")
+    gone = await docs.add_member(session, lead.id, name="Kim Lee", email="kim@contoso.example")
 
-    result = await succeed(
+    result = await docs.succeed(
         gql.as_user(admin),
         "removeLeadTeamMember",
         {
@@ -191,32 +149,14 @@ async def test_remove_team_member(gql: GraphQLClient, session: AsyncSession, wor
     assert result["version"] == 2
     assert result["stage"] == "ACCEPTED"
     assert [m["id"] for m in result["team"]] == [str(keep.id)]
-    assert [member_id for member_id, *_ in await team_rows(session, lead.id)] == [keep.id]
+    assert [member_id for member_id, *_ in await docs.team_rows(session, lead.id)] == [keep.id]
 
-    history = await history_rows(session, lead.id)
-    assert len(history) == 2
-    assert_history(
-        history[-1],
-        action="REMOVE_TEAM_MEMBER",
-        from_stage="ACCEPTED",
-        to_stage="ACCEPTED",
-        actor=admin,
+    entry, _ = await docs.assert_recorded(
+        session, lead, admin, "REMOVE_TEAM_MEMBER", ("ACCEPTED", "ACCEPTED"), ["lead.updated"]
     )
-    assert history[-1].changes == {
+    assert entry.changes == {
         "teamMembersRemoved": [{"name": "Kim Lee", "email": "kim@contoso.example"}]
     }
-
-    outbox = await outbox_rows(session, lead.id)
-    assert [m.topic for m in outbox] == ["lead.updated"]
-    assert_event(
-        outbox[0],
-        topic="lead.updated",
-        lead=lead,
-        actor=admin,
-        action="REMOVE_TEAM_MEMBER",
-        previous_stage="ACCEPTED",
-        current_stage="ACCEPTED",
-    )
 
 
 # --- markLeadWon / markLeadLost -----------------------------------------------------------
@@ -228,7 +168,7 @@ async def test_mark_lead_won(gql: GraphQLClient, session: AsyncSession, world: W
         session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
     )
 
-    result = await succeed(
+    result = await docs.succeed(
         gql.as_user(admin),
         "markLeadWon",
         {
@@ -248,38 +188,18 @@ async def test_mark_lead_won(gql: GraphQLClient, session: AsyncSession, world: W
     assert result["deal"]["closingDate"] == "2026-11-30"
     assert result["deal"]["name"] == "Adatum migration", "the deal data stays"
 
-    row = await lead_row(session, lead.id)
+    row = await docs.lead_row(session, lead.id)
     assert (row["stage"], row["outcome"], row["version"]) == ("ARCHIVED", "WON", 2)
     assert (row["final_value_amount"], row["final_value_currency"]) == (Decimal("48000.5"), "USD")
     assert row["archived_at"] is not None
 
-    history = await history_rows(session, lead.id)
-    assert len(history) == 2
-    assert_history(
-        history[-1],
-        action="MARK_WON",
-        from_stage="ACCEPTED",
-        to_stage="ARCHIVED",
-        outcome="WON",
-        actor=admin,
+    entry, _ = await docs.assert_recorded(
+        session, lead, admin, "MARK_WON", ("ACCEPTED", "ARCHIVED", "WON"), ["lead.won"]
     )
-    assert history[-1].changes == {
+    assert entry.changes == {
         "closingDate": {"from": None, "to": "2026-11-30"},
         "finalValue": {"from": None, "to": {"amount": "48000.50", "currency": "USD"}},
     }
-
-    outbox = await outbox_rows(session, lead.id)
-    assert [m.topic for m in outbox] == ["lead.won"]
-    assert_event(
-        outbox[0],
-        topic="lead.won",
-        lead=lead,
-        actor=admin,
-        action="MARK_WON",
-        previous_stage="ACCEPTED",
-        current_stage="ARCHIVED",
-        current_outcome="WON",
-    )
 
 
 async def test_mark_lead_lost(gql: GraphQLClient, session: AsyncSession, world: World) -> None:
@@ -289,7 +209,7 @@ async def test_mark_lead_lost(gql: GraphQLClient, session: AsyncSession, world: 
     )
     gql_client = gql.as_user(admin)
 
-    result = await succeed(
+    result = await docs.succeed(
         gql_client,
         "markLeadLost",
         {
@@ -314,77 +234,57 @@ async def test_mark_lead_lost(gql: GraphQLClient, session: AsyncSession, world: 
         (today - timedelta(days=1)).isoformat(),
     }, "closingDate defaults to today"
 
-    history = await history_rows(session, lead.id)
-    assert len(history) == 2
-    assert_history(
-        history[-1],
-        action="MARK_LOST",
-        from_stage="ACCEPTED",
-        to_stage="ARCHIVED",
-        outcome="LOST",
-        actor=admin,
+    entry, _ = await docs.assert_recorded(
+        session, lead, admin, "MARK_LOST", ("ACCEPTED", "ARCHIVED", "LOST"), ["lead.lost"]
     )
-    changes = history[-1].changes
+    changes = entry.changes
     assert changes["lostReason"] == {"from": None, "to": "OTHER"}
     assert changes["lostNotes"] == {"from": None, "to": "Built it in-house"}
     assert changes["closingDate"]["to"] == result["deal"]["closingDate"]
-
-    outbox = await outbox_rows(session, lead.id)
-    assert [m.topic for m in outbox] == ["lead.lost"]
-    assert_event(
-        outbox[0],
-        topic="lead.lost",
-        lead=lead,
-        actor=admin,
-        action="MARK_LOST",
-        previous_stage="ACCEPTED",
-        current_stage="ARCHIVED",
-        current_outcome="LOST",
-    )
 
 
 async def test_mark_lead_lost_with_final_value_and_date(
     gql: GraphQLClient, session: AsyncSession, world: World
 ) -> None:
-    lead, input = await prepare(session, world.contoso.organisation_id, "markLeadLost")
+    lead, input = await docs.prepare(session, world.contoso.organisation_id, "markLeadLost")
     input.update(
         reason="COMPETITOR",
         finalValue={"amount": "9000", "currency": "CHF"},
         closingDate="2026-10-01",
     )
-    result = await succeed(gql.as_user(world.contoso.referrals_admin), "markLeadLost", input)
+    result = await docs.succeed(gql.as_user(world.contoso.referrals_admin), "markLeadLost", input)
     assert result["deal"]["lostReason"] == "COMPETITOR"
     assert result["deal"]["lostNotes"] is None
     assert result["deal"]["finalValue"] == {"amount": "9000.00", "currency": "CHF"}
     assert result["deal"]["closingDate"] == "2026-10-01"
-    changes = (await history_rows(session, lead.id))[-1].changes
+    changes = (await docs.history_rows(session, lead.id))[-1].changes
     assert changes["finalValue"] == {"from": None, "to": {"amount": "9000.00", "currency": "CHF"}}
 
 
-@pytest.mark.parametrize("name", LIFECYCLE)
+@pytest.mark.parametrize("name", docs.LIFECYCLE)
 async def test_matching_expected_version_is_accepted(
     gql: GraphQLClient, session: AsyncSession, world: World, name: str
 ) -> None:
-    lead, input = await prepare(session, world.contoso.organisation_id, name)
+    lead, input = await docs.prepare(session, world.contoso.organisation_id, name)
     lead.version = 5
     await session.flush()
-    result = await succeed(
+    result = await docs.succeed(
         gql.as_user(world.contoso.referrals_admin), name, {**input, "expectedVersion": 5}
     )
     assert result["version"] == 6
-    assert (await lead_row(session, lead.id))["version"] == 6
+    assert (await docs.lead_row(session, lead.id))["version"] == 6
 
 
-@pytest.mark.parametrize("name", LIFECYCLE)
+@pytest.mark.parametrize("name", docs.LIFECYCLE)
 async def test_each_lifecycle_mutation_writes_one_history_row_and_bumps_version_once(
     gql: GraphQLClient, session: AsyncSession, world: World, name: str
 ) -> None:
-    lead, input = await prepare(session, world.contoso.organisation_id, name)
-    before_history = len(await history_rows(session, lead.id))
-    await succeed(gql.as_user(world.contoso.referrals_admin), name, input)
-    assert len(await history_rows(session, lead.id)) == before_history + 1
-    assert (await lead_row(session, lead.id))["version"] == 2
-    assert await outbox_rows(session, lead.id), "every lifecycle step publishes an event"
+    lead, input = await docs.prepare(session, world.contoso.organisation_id, name)
+    before_history = len(await docs.history_rows(session, lead.id))
+    await docs.succeed(gql.as_user(world.contoso.referrals_admin), name, input)
+    assert len(await docs.history_rows(session, lead.id)) == before_history + 1
+    assert (await docs.lead_row(session, lead.id))["version"] == 2
+    assert await docs.outbox_rows(session, lead.id), "every lifecycle step publishes an event"
 
 
 async def test_two_mutations_in_one_request_each_see_the_other(
@@ -405,7 +305,7 @@ async def test_two_mutations_in_one_request_each_see_the_other(
     data = await gql.as_user(world.contoso.referrals_admin).data(
         document,
         {
-            "accept": {**valid_input("acceptLead", lead.id), "expectedVersion": 1},
+            "accept": {**docs.valid_input("acceptLead", lead.id), "expectedVersion": 1},
             "update": {"id": str(lead.id), "expectedVersion": 2, "notes": "second step"},
         },
     )
@@ -419,7 +319,7 @@ async def test_two_mutations_in_one_request_each_see_the_other(
         "ACCEPT",
         "UPDATE",
     ]
-    assert [m.topic for m in await outbox_rows(session, lead.id)] == [
+    assert [m.topic for m in await docs.outbox_rows(session, lead.id)] == [
         "lead.accepted",
         "lead.updated",
     ]
