@@ -142,18 +142,32 @@ async def make_lead(
     )
     session.add(lead)
     await session.flush()
-    session.add(
-        models.LeadHistory(
-            lead_id=lead.id,
-            action="RECEIVE",
-            from_stage=None,
-            to_stage="RECEIVED",
-            actor_kind="SYSTEM",
-            at=received_at,
-        )
-    )
+    session.add(history_entry(lead, "RECEIVE", None, "RECEIVED", at=received_at))
     await session.flush()
     return lead
+
+
+def history_entry(
+    lead: models.Lead,
+    action: str,
+    from_stage: str | None,
+    to_stage: str,
+    *,
+    at: datetime,
+    actor: uuid.UUID | None = None,
+    **fields: Any,
+) -> models.LeadHistory:
+    """A history row of `lead`: by the user `actor`, or by the system when there is none."""
+    return models.LeadHistory(
+        lead_id=lead.id,
+        action=action,
+        from_stage=from_stage,
+        to_stage=to_stage,
+        actor_kind="USER" if actor else "SYSTEM",
+        actor_user_id=actor,
+        at=at,
+        **fields,
+    )
 
 
 async def make_profile(

@@ -63,9 +63,7 @@ def test_every_step_emits_exactly_one_lead_event_first() -> None:
         Transition(LeadState(S.RECEIVED), LeadState(S.RECEIVED), A.UPDATE),
         Transition(LeadState(S.ACCEPTED), LeadState(S.ARCHIVED, Out.DECLINED), A.DECLINE),
         Transition(LeadState(S.RECEIVED), LeadState(S.ARCHIVED, Out.WON), A.MARK_WON),
-        Transition(
-            LeadState(S.ARCHIVED, Out.WON), LeadState(S.ACCEPTED), A.ACCEPT
-        ),
+        Transition(LeadState(S.ARCHIVED, Out.WON), LeadState(S.ACCEPTED), A.ACCEPT),
         Transition(LeadState(S.RECEIVED), LeadState(S.ARCHIVED), A.DECLINE),
     ],
     ids=[

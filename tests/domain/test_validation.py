@@ -164,9 +164,7 @@ def test_amount_just_below_the_limit_is_accepted() -> None:
 def test_too_large_amount_is_refused(amount: Decimal) -> None:
     c = Checker()
     assert c.money("value", amount, "USD") is None
-    assert only_problem(c) == Problem(
-        ("value", "amount"), "must be less than 1,000,000,000,000"
-    )
+    assert only_problem(c) == Problem(("value", "amount"), "must be less than 1,000,000,000,000")
 
 
 def test_usd_takes_two_decimal_places_not_three() -> None:
@@ -238,9 +236,7 @@ def test_day_within_range_is_accepted(value: date) -> None:
 def test_day_out_of_range_is_refused(value: date) -> None:
     c = Checker()
     assert c.day("closeDate", value) is None
-    assert only_problem(c) == Problem(
-        ("closeDate",), "must be between 2000-01-01 and 2100-12-31"
-    )
+    assert only_problem(c) == Problem(("closeDate",), "must be between 2000-01-01 and 2100-12-31")
 
 
 def test_missing_day_is_none_when_optional_and_refused_when_required() -> None:
