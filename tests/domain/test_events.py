@@ -5,17 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.domain.events import Effect, effects_of
-from app.domain.lifecycle import (
-    ActorKind,
-    LeadAction,
-    LeadOutcome,
-    LeadStage,
-    LeadState,
-    Transition,
-    transition,
-)
-
-S, A, Out = LeadStage, LeadAction, LeadOutcome
+from app.domain.lifecycle import LeadAction, LeadStage, LeadState, Transition, transition
+from tests.domain.lifecycle_names import SYSTEM, A, Out, S
 
 # Every step of the lifecycle table and the effects it must cause, written out by hand.
 EXPECTED_EFFECTS: list[tuple[LeadStage | None, LeadAction, list[Effect]]] = [
@@ -43,7 +34,7 @@ def test_each_lifecycle_step_causes_its_effects(
     stage: LeadStage | None, action: LeadAction, expected: list[Effect]
 ) -> None:
     previous = LeadState(stage) if stage is not None else None
-    step = transition(previous, action, actor=ActorKind.SYSTEM)
+    step = transition(previous, action, actor=SYSTEM)
     assert isinstance(step, Transition)
 
     assert effects_of(step) == expected
