@@ -19,6 +19,7 @@ from app.domain.lifecycle import LeadStage, LeadType
 from app.domain.reference import CompanySize
 from app.domain.roles import Role
 from app.services.profiles import refresh_search_document
+from app.services.receive import IncomingLead
 
 _seq = itertools.count(1)
 
@@ -168,6 +169,22 @@ def history_entry(
         at=at,
         **fields,
     )
+
+
+def incoming_lead(**overrides: Any) -> IncomingLead:
+    """A customer inquiry as intake hands it to receive_lead, asking to be contacted."""
+    values: dict[str, Any] = {
+        "type": LeadType.CUSTOMER_INQUIRY,
+        "company_name": "Adatum",
+        "company_size": "SIZE_10_50",
+        "country": "US",
+        "contact_name": "Ana Silva",
+        "contact_email": "ana@adatum.example",
+        "need": "Move to the cloud",
+        "contact_requested": True,
+    }
+    values.update(overrides)
+    return IncomingLead(**values)
 
 
 async def make_profile(
