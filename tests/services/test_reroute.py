@@ -53,6 +53,14 @@ async def _chain(session: AsyncSession, lead_id: uuid.UUID) -> list[Lead]:
         chain.append(following)
 
 
+async def _only_history(session: AsyncSession, lead_id: uuid.UUID, action: str) -> LeadHistory:
+    """The lead's one history row of `action`."""
+    rows = await session.scalars(
+        select(LeadHistory).where(LeadHistory.lead_id == lead_id, LeadHistory.action == action)
+    )
+    return rows.one()
+
+
 def _sales_lead(contact: str, company: str, **fields: Any) -> IncomingLead:
     """A sales-qualified lead in the partners' industry, from `contact` at `company`."""
     return incoming_lead(
@@ -116,22 +124,10 @@ async def test_a_reroute_chain_of_three_partners(
     assert chain[2].stage == "RECEIVED"
 
     # Both histories show the hop: REROUTE on the old lead, the RECEIVE of the new one.
-    history = (
-        await session.scalars(
-            select(LeadHistory).where(
-                LeadHistory.lead_id == chain[0].id, LeadHistory.action == "REROUTE"
-            )
-        )
-    ).one()
+    history = await _only_history(session, chain[0].id, "REROUTE")
     assert history.actor_kind == "SYSTEM"
     assert history.changes["reroutedTo"]["to"]["leadId"] == str(chain[1].id)
-    received = (
-        await session.scalars(
-            select(LeadHistory).where(
-                LeadHistory.lead_id == chain[1].id, LeadHistory.action == "RECEIVE"
-            )
-        )
-    ).one()
+    received = await _only_history(session, chain[1].id, "RECEIVE")
     assert received.to_stage == "RECEIVED"
 
 
