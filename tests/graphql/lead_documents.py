@@ -134,6 +134,11 @@ def valid_input(
     return inputs[name]
 
 
+def first_version_input(lead: Lead, **fields: Any) -> dict[str, Any]:
+    """A mutation input of `fields` (GraphQL names) aimed at `lead` as first written."""
+    return {"id": str(lead.id), "expectedVersion": 1, **fields}
+
+
 async def add_member(
     session: AsyncSession,
     lead_id: uuid.UUID,
@@ -339,6 +344,11 @@ def assert_history(
     assert row.outcome == outcome
     assert row.actor_kind == "USER"
     assert row.actor_user_id == actor
+
+
+def lifecycle_of(lead: dict[str, Any]) -> tuple[Any, ...]:
+    """A GraphQL lead's (stage, outcome, version, allowedActions)."""
+    return lead["stage"], lead["outcome"], lead["version"], lead["allowedActions"]
 
 
 def change_map(entry: dict[str, Any]) -> dict[str, Any]:

@@ -8,10 +8,20 @@ from decimal import Decimal
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.models import Lead
 from app.domain.lifecycle import LeadStage
 from tests.factories import World, make_lead
 from tests.graphql import lead_documents as docs
 from tests.graphql_client import GraphQLClient
+
+
+@pytest.fixture
+async def lead(session: AsyncSession, world: World) -> Lead:
+    """A fresh ACCEPTED lead of contoso's, at version 1."""
+    return await make_lead(
+        session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
+    )
+
 
 # --- updateLead ---------------------------------------------------------------------------
 
@@ -29,19 +39,16 @@ async def test_update_lead(gql: GraphQLClient, session: AsyncSession, world: Wor
     result = await docs.succeed(
         gql.as_user(admin),
         "updateLead",
-        {
-            "id": str(lead.id),
-            "expectedVersion": 1,
-            "dealName": "Adatum migration, phase 2",
-            "estimatedValue": {"amount": "75000", "currency": "GBP"},
-            "notes": None,
-            "crmId": "CRM-9",
-        },
+        docs.first_version_input(
+            lead,
+            dealName="Adatum migration, phase 2",
+            estimatedValue={"amount": "75000", "currency": "GBP"},
+            notes=None,
+            crmId="CRM-9",
+        ),
     )
 
-    assert result["stage"] == "ACCEPTED"
-    assert result["version"] == 2
-    assert result["allowedActions"] == docs.ACCEPTED_ACTIONS
+    assert docs.lifecycle_of(result) == ("ACCEPTED", None, 2, docs.ACCEPTED_ACTIONS)
     assert result["deal"]["name"] == "Adatum migration, phase 2"
     assert result["deal"]["estimatedValue"] == {"amount": "75000.00", "currency": "GBP"}
     assert result["deal"]["notes"] is None, "null clears an optional field"
@@ -89,28 +96,21 @@ async def test_update_records_only_fields_that_really_changed(
 # --- addLeadTeamMember / removeLeadTeamMember ---------------------------------------------
 
 
-async def test_add_team_member(gql: GraphQLClient, session: AsyncSession, world: World) -> None:
+async def test_add_team_member(
+    gql: GraphQLClient, session: AsyncSession, world: World, lead: Lead
+) -> None:
     admin = world.contoso.referrals_admin
-    lead = await make_lead(
-        session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
-    )
     await docs.add_member(session, lead.id, name="Sam Doe")
 
     result = await docs.succeed(
         gql.as_user(admin),
         "addLeadTeamMember",
-        {
-            "id": str(lead.id),
-            "expectedVersion": 1,
-            "name": " Kim Lee ",
-            "email": "kim@contoso.example",
-            "phone": "+44 20 7946 0000",
-        },
+        docs.first_version_input(
+            lead, name=" Kim Lee ", email="kim@contoso.example", phone="+44 20 7946 0000"
+        ),
     )
 
-    assert result["version"] == 2
-    assert result["stage"] == "ACCEPTED"
-    assert result["allowedActions"] == docs.ACCEPTED_ACTIONS
+    assert docs.lifecycle_of(result) == ("ACCEPTED", None, 2, docs.ACCEPTED_ACTIONS)
     assert [(m["name"], m["email"], m["phone"]) for m in result["team"]] == [
         ("Sam Doe", "sam@contoso.example", None),
         ("Kim Lee", "kim@contoso.example", "+44 20 7946 0000"),
@@ -128,26 +128,20 @@ async def test_add_team_member(gql: GraphQLClient, session: AsyncSession, world:
     }
 
 
-async def test_remove_team_member(gql: GraphQLClient, session: AsyncSession, world: World) -> None:
+async def test_remove_team_member(
+    gql: GraphQLClient, session: AsyncSession, world: World, lead: Lead
+) -> None:
     admin = world.contoso.referrals_admin
-    lead = await make_lead(
-        session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
-    )
     keep = await docs.add_member(session, lead.id, name="Sam Doe")
     gone = await docs.add_member(session, lead.id, name="Kim Lee", email="kim@contoso.example")
 
     result = await docs.succeed(
         gql.as_user(admin),
         "removeLeadTeamMember",
-        {
-            "id": str(lead.id),
-            "expectedVersion": 1,
-            "memberId": str(gone.id),
-        },
+        docs.first_version_input(lead, memberId=str(gone.id)),
     )
 
-    assert result["version"] == 2
-    assert result["stage"] == "ACCEPTED"
+    assert docs.lifecycle_of(result) == ("ACCEPTED", None, 2, docs.ACCEPTED_ACTIONS)
     assert [m["id"] for m in result["team"]] == [str(keep.id)]
     assert [member_id for member_id, *_ in await docs.team_rows(session, lead.id)] == [keep.id]
 
@@ -162,27 +156,20 @@ async def test_remove_team_member(gql: GraphQLClient, session: AsyncSession, wor
 # --- markLeadWon / markLeadLost -----------------------------------------------------------
 
 
-async def test_mark_lead_won(gql: GraphQLClient, session: AsyncSession, world: World) -> None:
+async def test_mark_lead_won(
+    gql: GraphQLClient, session: AsyncSession, world: World, lead: Lead
+) -> None:
     admin = world.contoso.referrals_admin
-    lead = await make_lead(
-        session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
-    )
 
     result = await docs.succeed(
         gql.as_user(admin),
         "markLeadWon",
-        {
-            "id": str(lead.id),
-            "expectedVersion": 1,
-            "finalValue": {"amount": "48000.5", "currency": "USD"},
-            "closingDate": "2026-11-30",
-        },
+        docs.first_version_input(
+            lead, finalValue={"amount": "48000.5", "currency": "USD"}, closingDate="2026-11-30"
+        ),
     )
 
-    assert result["stage"] == "ARCHIVED"
-    assert result["outcome"] == "WON"
-    assert result["version"] == 2
-    assert result["allowedActions"] == []
+    assert docs.lifecycle_of(result) == ("ARCHIVED", "WON", 2, [])
     assert result["archivedAt"] is not None
     assert result["deal"]["finalValue"] == {"amount": "48000.50", "currency": "USD"}
     assert result["deal"]["closingDate"] == "2026-11-30"
@@ -202,28 +189,19 @@ async def test_mark_lead_won(gql: GraphQLClient, session: AsyncSession, world: W
     }
 
 
-async def test_mark_lead_lost(gql: GraphQLClient, session: AsyncSession, world: World) -> None:
+async def test_mark_lead_lost(
+    gql: GraphQLClient, session: AsyncSession, world: World, lead: Lead
+) -> None:
     admin = world.contoso.referrals_admin
-    lead = await make_lead(
-        session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
-    )
     gql_client = gql.as_user(admin)
 
     result = await docs.succeed(
         gql_client,
         "markLeadLost",
-        {
-            "id": str(lead.id),
-            "expectedVersion": 1,
-            "reason": "OTHER",
-            "notes": "Built it in-house",
-        },
+        docs.first_version_input(lead, reason="OTHER", notes="Built it in-house"),
     )
 
-    assert result["stage"] == "ARCHIVED"
-    assert result["outcome"] == "LOST"
-    assert result["version"] == 2
-    assert result["allowedActions"] == []
+    assert docs.lifecycle_of(result) == ("ARCHIVED", "LOST", 2, [])
     assert result["archivedAt"] is not None
     assert result["deal"]["lostReason"] == "OTHER"
     assert result["deal"]["lostNotes"] == "Built it in-house"

@@ -20,28 +20,24 @@ async def test_accept_lead(gql: GraphQLClient, session: AsyncSession, world: Wor
     result = await docs.succeed(
         gql.as_user(admin),
         "acceptLead",
-        {
-            "id": str(lead.id),
-            "expectedVersion": 1,
-            "dealName": "  Adatum rollout  ",
-            "estimatedValue": {"amount": "125000.5", "currency": "eur"},
-            "estimatedPurchaseDate": "2027-03-31",
-            "notes": "Wants a pilot first",
-            "crmId": "CRM-42",
-            "campaignId": "CAMP-7",
-            "teamMembers": [
+        docs.first_version_input(
+            lead,
+            dealName="  Adatum rollout  ",
+            estimatedValue={"amount": "125000.5", "currency": "eur"},
+            estimatedPurchaseDate="2027-03-31",
+            notes="Wants a pilot first",
+            crmId="CRM-42",
+            campaignId="CAMP-7",
+            teamMembers=[
                 {"name": "Jo Park", "email": "jo@contoso.example", "phone": "+1 555 0100"}
             ],
-        },
+        ),
     )
 
     assert result["id"] == str(lead.id)
-    assert result["stage"] == "ACCEPTED"
-    assert result["outcome"] is None
-    assert result["version"] == 2
+    assert docs.lifecycle_of(result) == ("ACCEPTED", None, 2, docs.ACCEPTED_ACTIONS)
     assert result["respondedAt"] is not None
     assert result["archivedAt"] is None
-    assert result["allowedActions"] == docs.ACCEPTED_ACTIONS
     assert result["deal"] == {
         "name": "Adatum rollout",
         "estimatedValue": {"amount": "125000.50", "currency": "EUR"},
@@ -161,18 +157,10 @@ async def test_decline_lead(gql: GraphQLClient, session: AsyncSession, world: Wo
     result = await docs.succeed(
         gql.as_user(admin),
         "declineLead",
-        {
-            "id": str(lead.id),
-            "expectedVersion": 1,
-            "reason": "OTHER",
-            "notes": "  Outside our region  ",
-        },
+        docs.first_version_input(lead, reason="OTHER", notes="  Outside our region  "),
     )
 
-    assert result["stage"] == "ARCHIVED"
-    assert result["outcome"] == "DECLINED"
-    assert result["version"] == 2
-    assert result["allowedActions"] == []
+    assert docs.lifecycle_of(result) == ("ARCHIVED", "DECLINED", 2, [])
     assert result["respondedAt"] is not None
     assert result["archivedAt"] is not None
     assert result["deal"]["declineReason"] == "OTHER"
