@@ -17,31 +17,31 @@ from tests.graphql_client import GraphQLClient
 # --- NOT_FOUND, FORBIDDEN, UNAUTHENTICATED, CONFLICT, INVALID_TRANSITION --------------------
 
 
+@pytest.mark.parametrize(
+    ("caller", "unknown_id", "code", "field"),
+    [
+        pytest.param("referrals_admin", True, "NOT_FOUND", ["input", "id"], id="unknown-lead"),
+        # a user of the same partner without a referrals role
+        pytest.param("member", False, "FORBIDDEN", None, id="forbidden-member"),
+        pytest.param(None, False, "UNAUTHENTICATED", None, id="anonymous"),
+    ],
+)
 @pytest.mark.parametrize("name", docs.MUTATIONS)
-async def test_unknown_lead_is_not_found(
-    gql: GraphQLClient, session: AsyncSession, world: World, name: str
+async def test_caller_or_lead_refused(
+    gql: GraphQLClient,
+    session: AsyncSession,
+    world: World,
+    name: str,
+    caller: str | None,
+    unknown_id: bool,
+    code: str,
+    field: list[str] | None,
 ) -> None:
-    admin = gql.as_user(world.contoso.referrals_admin)
+    client = gql.as_user(getattr(world.contoso, caller)) if caller else gql
     lead, input = await docs.prepare(session, world.contoso.organisation_id, name)
-    unknown = {**input, "id": str(uuid.uuid4())}
-    await docs.refused_with(admin, session, name, unknown, [lead.id], "NOT_FOUND", ["input", "id"])
-
-
-@pytest.mark.parametrize("name", docs.MUTATIONS)
-async def test_same_partner_user_without_a_referrals_role_is_forbidden(
-    gql: GraphQLClient, session: AsyncSession, world: World, name: str
-) -> None:
-    member = gql.as_user(world.contoso.member)
-    lead, input = await docs.prepare(session, world.contoso.organisation_id, name)
-    await docs.refused_with(member, session, name, input, [lead.id], "FORBIDDEN", None)
-
-
-@pytest.mark.parametrize("name", docs.MUTATIONS)
-async def test_anonymous_caller_is_unauthenticated(
-    gql: GraphQLClient, session: AsyncSession, world: World, name: str
-) -> None:
-    lead, input = await docs.prepare(session, world.contoso.organisation_id, name)
-    await docs.refused_with(gql, session, name, input, [lead.id], "UNAUTHENTICATED", None)
+    if unknown_id:
+        input = {**input, "id": str(uuid.uuid4())}
+    await docs.refused_with(client, session, name, input, [lead.id], code, field)
 
 
 @pytest.mark.parametrize("name", docs.LIFECYCLE)
