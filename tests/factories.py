@@ -19,6 +19,7 @@ from app.domain.lifecycle import LeadStage, LeadType
 from app.domain.reference import CompanySize
 from app.domain.roles import Role
 from app.services.profiles import refresh_search_document
+from app.services.receive import IncomingLead
 
 _seq = itertools.count(1)
 
@@ -142,18 +143,48 @@ async def make_lead(
     )
     session.add(lead)
     await session.flush()
-    session.add(
-        models.LeadHistory(
-            lead_id=lead.id,
-            action="RECEIVE",
-            from_stage=None,
-            to_stage="RECEIVED",
-            actor_kind="SYSTEM",
-            at=received_at,
-        )
-    )
+    session.add(history_entry(lead, "RECEIVE", None, "RECEIVED", at=received_at))
     await session.flush()
     return lead
+
+
+def history_entry(
+    lead: models.Lead,
+    action: str,
+    from_stage: str | None,
+    to_stage: str,
+    *,
+    at: datetime,
+    actor: uuid.UUID | None = None,
+    **fields: Any,
+) -> models.LeadHistory:
+    """A history row of `lead`: by the user `actor`, or by the system when there is none."""
+    return models.LeadHistory(
+        lead_id=lead.id,
+        action=action,
+        from_stage=from_stage,
+        to_stage=to_stage,
+        actor_kind="USER" if actor else "SYSTEM",
+        actor_user_id=actor,
+        at=at,
+        **fields,
+    )
+
+
+def incoming_lead(**overrides: Any) -> IncomingLead:
+    """A customer inquiry as intake hands it to receive_lead, asking to be contacted."""
+    values: dict[str, Any] = {
+        "type": LeadType.CUSTOMER_INQUIRY,
+        "company_name": "Adatum",
+        "company_size": "SIZE_10_50",
+        "country": "US",
+        "contact_name": "Ana Silva",
+        "contact_email": "ana@adatum.example",
+        "need": "Move to the cloud",
+        "contact_requested": True,
+    }
+    values.update(overrides)
+    return IncomingLead(**values)
 
 
 async def make_profile(

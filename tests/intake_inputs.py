@@ -148,6 +148,14 @@ async def written(session: AsyncSession) -> tuple[int, int, int, int]:
     return counts[0], counts[1], counts[2], counts[3]
 
 
+@asynccontextmanager
+async def writes_nothing(session: AsyncSession) -> AsyncIterator[None]:
+    """The block adds no lead, history, outbox or intake row."""
+    before = await written(session)
+    yield
+    assert await written(session) == before
+
+
 async def new_platform_user(session: AsyncSession, world: World, *roles: Role) -> uuid.UUID:
     """A platform user with nothing sent yet (the demo world's seller has sent demo leads)."""
     seller = await actor(session, world.seller)
@@ -161,6 +169,12 @@ async def new_platform_user(session: AsyncSession, world: World, *roles: Role) -
     session.add(user)
     await session.flush()
     return user.id
+
+
+def refusals(data: dict[str, Any], mutation: str) -> list[tuple[str, list[str] | None]]:
+    """The (code, field) of each error of a refused intake mutation, which returns no lead."""
+    assert data[mutation]["lead"] is None, data
+    return [(e["code"], e["field"]) for e in data[mutation]["errors"]]
 
 
 def refused(result: object) -> list[tuple[str, tuple[str, ...] | None]]:

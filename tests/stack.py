@@ -257,9 +257,7 @@ class IsolatedStack:
         """(event id, recipient) for every delivery the database says is owed on `channel`."""
         async with AsyncSession(self.engine) as session:
             rows = await session.execute(
-                select(
-                    OutboxMessage.payload["eventId"].astext, Delivery.recipient, Delivery.status
-                )
+                select(OutboxMessage.payload["eventId"].astext, Delivery.recipient, Delivery.status)
                 .join(Delivery, Delivery.outbox_id == OutboxMessage.id)
                 .where(Delivery.channel == channel)
             )

@@ -103,9 +103,7 @@ def test_no_time_left_at_or_after_the_deadline(after: timedelta) -> None:
 
 @pytest.mark.parametrize("stage", [S.ACCEPTED, S.ARCHIVED])
 @pytest.mark.parametrize("now", [RECEIVED_AT, DEADLINE + timedelta(days=1)])
-def test_no_clock_once_the_lead_was_answered_or_archived(
-    stage: LeadStage, now: datetime
-) -> None:
+def test_no_clock_once_the_lead_was_answered_or_archived(stage: LeadStage, now: datetime) -> None:
     assert seconds_left_to_respond(stage=stage, respond_by=DEADLINE, now=now) is None
 
 

@@ -5,17 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.domain.events import Effect, effects_of
-from app.domain.lifecycle import (
-    ActorKind,
-    LeadAction,
-    LeadOutcome,
-    LeadStage,
-    LeadState,
-    Transition,
-    transition,
-)
-
-S, A, Out = LeadStage, LeadAction, LeadOutcome
+from app.domain.lifecycle import LeadAction, LeadStage, LeadState, Transition, transition
+from tests.domain.lifecycle_names import SYSTEM, A, Out, S
 
 # Every step of the lifecycle table and the effects it must cause, written out by hand.
 EXPECTED_EFFECTS: list[tuple[LeadStage | None, LeadAction, list[Effect]]] = [
@@ -43,7 +34,7 @@ def test_each_lifecycle_step_causes_its_effects(
     stage: LeadStage | None, action: LeadAction, expected: list[Effect]
 ) -> None:
     previous = LeadState(stage) if stage is not None else None
-    step = transition(previous, action, actor=ActorKind.SYSTEM)
+    step = transition(previous, action, actor=SYSTEM)
     assert isinstance(step, Transition)
 
     assert effects_of(step) == expected
@@ -63,9 +54,7 @@ def test_every_step_emits_exactly_one_lead_event_first() -> None:
         Transition(LeadState(S.RECEIVED), LeadState(S.RECEIVED), A.UPDATE),
         Transition(LeadState(S.ACCEPTED), LeadState(S.ARCHIVED, Out.DECLINED), A.DECLINE),
         Transition(LeadState(S.RECEIVED), LeadState(S.ARCHIVED, Out.WON), A.MARK_WON),
-        Transition(
-            LeadState(S.ARCHIVED, Out.WON), LeadState(S.ACCEPTED), A.ACCEPT
-        ),
+        Transition(LeadState(S.ARCHIVED, Out.WON), LeadState(S.ACCEPTED), A.ACCEPT),
         Transition(LeadState(S.RECEIVED), LeadState(S.ARCHIVED), A.DECLINE),
     ],
     ids=[

@@ -15,9 +15,7 @@ from app.domain.lifecycle import (
     allowed_actions,
     transition,
 )
-
-S, A, Out = LeadStage, LeadAction, LeadOutcome
-USER, SYSTEM = ActorKind.USER, ActorKind.SYSTEM
+from tests.domain.lifecycle_names import SYSTEM, USER, A, Out, S
 
 # What the product says the lifecycle is (SPEC), written independently of TRANSITIONS:
 # (stage before, action) -> (stage after, outcome after). Everything not listed is refused.

@@ -5,14 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import models
-from app.domain.lifecycle import LeadStage
+from app.domain.lifecycle import LeadStage, LeadType
 from tests.factories import World, make_lead
 from tests.graphql_client import GraphQLClient
 
@@ -164,6 +164,32 @@ async def archived(
     extra.update(fields)
     return await make_lead(
         session, organisation_id=organisation_id, stage=LeadStage.ARCHIVED, **extra
+    )
+
+
+async def inbox_lead(
+    session: AsyncSession,
+    organisation_id: uuid.UUID,
+    type: LeadType,
+    hours_before: int,
+    state: str = "RECEIVED",
+    **fields: Any,
+) -> models.Lead:
+    """A lead of `type` received `hours_before` BASE, in `state`: RECEIVED, ACCEPTED, or the
+    outcome it was archived with."""
+    received_at = BASE - timedelta(hours=hours_before)
+    if state in STAGES:
+        stage = LeadStage(state)
+        return await make_lead(
+            session,
+            organisation_id=organisation_id,
+            type=type,
+            stage=stage,
+            received_at=received_at,
+            **fields,
+        )
+    return await archived(
+        session, organisation_id, state, type=type, received_at=received_at, **fields
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -134,6 +134,11 @@ def valid_input(
     return inputs[name]
 
 
+def first_version_input(lead: Lead, **fields: Any) -> dict[str, Any]:
+    """A mutation input of `fields` (GraphQL names) aimed at `lead` as first written."""
+    return {"id": str(lead.id), "expectedVersion": 1, **fields}
+
+
 async def add_member(
     session: AsyncSession,
     lead_id: uuid.UUID,
@@ -210,20 +215,22 @@ async def lead_row(session: AsyncSession, lead_id: uuid.UUID) -> dict[str, Any]:
 
 
 async def history_rows(session: AsyncSession, lead_id: uuid.UUID) -> list[LeadHistory]:
-    rows = await session.scalars(
-        select(LeadHistory)
-        .where(LeadHistory.lead_id == lead_id)
-        .order_by(LeadHistory.id)
-        .execution_options(populate_existing=True)
-    )
-    return list(rows)
+    return await _fresh_rows(session, LeadHistory, lead_id)
 
 
 async def outbox_rows(session: AsyncSession, lead_id: uuid.UUID) -> list[OutboxMessage]:
+    return await _fresh_rows(session, OutboxMessage, lead_id)
+
+
+Row = TypeVar("Row", LeadHistory, OutboxMessage)
+
+
+async def _fresh_rows(session: AsyncSession, model: type[Row], lead_id: uuid.UUID) -> list[Row]:
+    """The lead's rows of `model` in the order written, reloaded from the database."""
     rows = await session.scalars(
-        select(OutboxMessage)
-        .where(OutboxMessage.lead_id == lead_id)
-        .order_by(OutboxMessage.id)
+        select(model)
+        .where(model.lead_id == lead_id)
+        .order_by(model.id)
         .execution_options(populate_existing=True)
     )
     return list(rows)
@@ -339,6 +346,67 @@ def assert_history(
     assert row.actor_user_id == actor
 
 
+def lifecycle_of(lead: dict[str, Any]) -> tuple[Any, ...]:
+    """A GraphQL lead's (stage, outcome, version, allowedActions)."""
+    return lead["stage"], lead["outcome"], lead["version"], lead["allowedActions"]
+
+
 def change_map(entry: dict[str, Any]) -> dict[str, Any]:
     """A GraphQL history entry's changes as {field: (from, to)}."""
     return {c["field"]: (c["from"], c["to"]) for c in entry["changes"]}
+
+
+async def assert_recorded(
+    session: AsyncSession,
+    lead: Lead,
+    actor: uuid.UUID,
+    action: str,
+    stages: tuple[str, str] | tuple[str, str, str],
+    topics: list[str],
+) -> tuple[LeadHistory, list[OutboxMessage]]:
+    """`actor`'s `action` moved a fresh `lead` between `stages` (from, to[, outcome]): exactly one
+    history row after RECEIVE, and the outbox messages `topics`, each with both snapshots."""
+    from_stage, to_stage, *archived_as = stages
+    outcome = archived_as[0] if archived_as else None
+    history = await history_rows(session, lead.id)
+    assert len(history) == 2, "exactly one new history row"
+    assert_history(
+        history[-1],
+        action=action,
+        from_stage=from_stage,
+        to_stage=to_stage,
+        actor=actor,
+        outcome=outcome,
+    )
+    outbox = await outbox_rows(session, lead.id)
+    assert sorted(m.topic for m in outbox) == sorted(topics)
+    for message in outbox:
+        assert_event(
+            message,
+            topic=message.topic,
+            lead=lead,
+            actor=actor,
+            action=action,
+            previous_stage=from_stage,
+            current_stage=to_stage,
+            current_outcome=outcome,
+        )
+    return history[-1], outbox
+
+
+async def refused_with(
+    client: GraphQLClient,
+    session: AsyncSession,
+    name: str,
+    input: dict[str, Any],
+    lead_ids: list[uuid.UUID],
+    code: str,
+    field: list[str] | None,
+) -> list[dict[str, Any]]:
+    """`name` is refused with exactly one error (`code`, `field`) and writes nothing."""
+    before = await capture(session, *lead_ids)
+    errors = await refuse(client, name, input)
+    assert [(e["code"], e["field"]) for e in errors] == [(code, field)], errors
+    assert all(e["message"] for e in errors)
+    await assert_nothing_written(session, before)
+    return errors

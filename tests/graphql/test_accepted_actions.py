@@ -8,23 +8,20 @@ from decimal import Decimal
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.models import Lead
 from app.domain.lifecycle import LeadStage
 from tests.factories import World, make_lead
-from tests.graphql.lead_documents import (
-    ACCEPTED_ACTIONS,
-    LIFECYCLE,
-    add_member,
-    assert_event,
-    assert_history,
-    history_rows,
-    lead_row,
-    outbox_rows,
-    prepare,
-    succeed,
-    team_rows,
-    valid_input,
-)
+from tests.graphql import lead_documents as docs
 from tests.graphql_client import GraphQLClient
+
+
+@pytest.fixture
+async def lead(session: AsyncSession, world: World) -> Lead:
+    """A fresh ACCEPTED lead of contoso's, at version 1."""
+    return await make_lead(
+        session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
+    )
+
 
 # --- updateLead ---------------------------------------------------------------------------
 
@@ -39,22 +36,19 @@ async def test_update_lead(gql: GraphQLClient, session: AsyncSession, world: Wor
     )
     purchase_date = lead.estimated_purchase_date
 
-    result = await succeed(
+    result = await docs.succeed(
         gql.as_user(admin),
         "updateLead",
-        {
-            "id": str(lead.id),
-            "expectedVersion": 1,
-            "dealName": "Adatum migration, phase 2",
-            "estimatedValue": {"amount": "75000", "currency": "GBP"},
-            "notes": None,
-            "crmId": "CRM-9",
-        },
+        docs.first_version_input(
+            lead,
+            dealName="Adatum migration, phase 2",
+            estimatedValue={"amount": "75000", "currency": "GBP"},
+            notes=None,
+            crmId="CRM-9",
+        ),
     )
 
-    assert result["stage"] == "ACCEPTED"
-    assert result["version"] == 2
-    assert result["allowedActions"] == ACCEPTED_ACTIONS
+    assert docs.lifecycle_of(result) == ("ACCEPTED", None, 2, docs.ACCEPTED_ACTIONS)
     assert result["deal"]["name"] == "Adatum migration, phase 2"
     assert result["deal"]["estimatedValue"] == {"amount": "75000.00", "currency": "GBP"}
     assert result["deal"]["notes"] is None, "null clears an optional field"
@@ -64,30 +58,16 @@ async def test_update_lead(gql: GraphQLClient, session: AsyncSession, world: Wor
     )
     assert result["history"][-1]["action"] == "UPDATE"
 
-    history = await history_rows(session, lead.id)
-    assert len(history) == 2
-    assert_history(
-        history[-1], action="UPDATE", from_stage="ACCEPTED", to_stage="ACCEPTED", actor=admin
+    entry, outbox = await docs.assert_recorded(
+        session, lead, admin, "UPDATE", ("ACCEPTED", "ACCEPTED"), ["lead.updated"]
     )
-    changes = history[-1].changes
+    changes = entry.changes
     assert set(changes) == {"dealName", "estimatedValue", "notes", "crmId"}
     assert changes["dealName"] == {"from": "Adatum migration", "to": "Adatum migration, phase 2"}
     assert changes["notes"] == {"from": "old notes", "to": None}
     assert changes["crmId"] == {"from": None, "to": "CRM-9"}
     assert changes["estimatedValue"]["to"] == {"amount": "75000.00", "currency": "GBP"}
     assert Decimal(changes["estimatedValue"]["from"]["amount"]) == Decimal("50000")
-
-    outbox = await outbox_rows(session, lead.id)
-    assert [m.topic for m in outbox] == ["lead.updated"]
-    assert_event(
-        outbox[0],
-        topic="lead.updated",
-        lead=lead,
-        actor=admin,
-        action="UPDATE",
-        previous_stage="ACCEPTED",
-        current_stage="ACCEPTED",
-    )
     assert outbox[0].payload["current"]["dealName"] == "Adatum migration, phase 2"
 
 
@@ -99,7 +79,7 @@ async def test_update_records_only_fields_that_really_changed(
     lead = await make_lead(
         session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
     )
-    await succeed(
+    await docs.succeed(
         gql.as_user(world.contoso.referrals_admin),
         "updateLead",
         {
@@ -109,201 +89,119 @@ async def test_update_records_only_fields_that_really_changed(
             "estimatedPurchaseDate": lead.estimated_purchase_date.isoformat(),
         },
     )
-    changes = (await history_rows(session, lead.id))[-1].changes
+    changes = (await docs.history_rows(session, lead.id))[-1].changes
     assert set(changes) == {"dealName"}, changes
 
 
 # --- addLeadTeamMember / removeLeadTeamMember ---------------------------------------------
 
 
-async def test_add_team_member(gql: GraphQLClient, session: AsyncSession, world: World) -> None:
+async def test_add_team_member(
+    gql: GraphQLClient, session: AsyncSession, world: World, lead: Lead
+) -> None:
     admin = world.contoso.referrals_admin
-    lead = await make_lead(
-        session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
-    )
-    await add_member(session, lead.id, name="Sam Doe")
+    await docs.add_member(session, lead.id, name="Sam Doe")
 
-    result = await succeed(
+    result = await docs.succeed(
         gql.as_user(admin),
         "addLeadTeamMember",
-        {
-            "id": str(lead.id),
-            "expectedVersion": 1,
-            "name": " Kim Lee ",
-            "email": "kim@contoso.example",
-            "phone": "+44 20 7946 0000",
-        },
+        docs.first_version_input(
+            lead, name=" Kim Lee ", email="kim@contoso.example", phone="+44 20 7946 0000"
+        ),
     )
 
-    assert result["version"] == 2
-    assert result["stage"] == "ACCEPTED"
-    assert result["allowedActions"] == ACCEPTED_ACTIONS
+    assert docs.lifecycle_of(result) == ("ACCEPTED", None, 2, docs.ACCEPTED_ACTIONS)
     assert [(m["name"], m["email"], m["phone"]) for m in result["team"]] == [
         ("Sam Doe", "sam@contoso.example", None),
         ("Kim Lee", "kim@contoso.example", "+44 20 7946 0000"),
     ]
-    assert [name for _, name, _, _ in await team_rows(session, lead.id)] == ["Sam Doe", "Kim Lee"]
+    assert [name for _, name, _, _ in await docs.team_rows(session, lead.id)] == [
+        "Sam Doe",
+        "Kim Lee",
+    ]
 
-    history = await history_rows(session, lead.id)
-    assert len(history) == 2
-    assert_history(
-        history[-1],
-        action="ADD_TEAM_MEMBER",
-        from_stage="ACCEPTED",
-        to_stage="ACCEPTED",
-        actor=admin,
+    entry, _ = await docs.assert_recorded(
+        session, lead, admin, "ADD_TEAM_MEMBER", ("ACCEPTED", "ACCEPTED"), ["lead.updated"]
     )
-    assert history[-1].changes == {
+    assert entry.changes == {
         "teamMembersAdded": [{"name": "Kim Lee", "email": "kim@contoso.example"}]
     }
 
-    outbox = await outbox_rows(session, lead.id)
-    assert [m.topic for m in outbox] == ["lead.updated"]
-    assert_event(
-        outbox[0],
-        topic="lead.updated",
-        lead=lead,
-        actor=admin,
-        action="ADD_TEAM_MEMBER",
-        previous_stage="ACCEPTED",
-        current_stage="ACCEPTED",
-    )
 
-
-async def test_remove_team_member(gql: GraphQLClient, session: AsyncSession, world: World) -> None:
+async def test_remove_team_member(
+    gql: GraphQLClient, session: AsyncSession, world: World, lead: Lead
+) -> None:
     admin = world.contoso.referrals_admin
-    lead = await make_lead(
-        session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
-    )
-    keep = await add_member(session, lead.id, name="Sam Doe")
-    gone = await add_member(session, lead.id, name="Kim Lee", email="kim@contoso.example")
+    keep = await docs.add_member(session, lead.id, name="Sam Doe")
+    gone = await docs.add_member(session, lead.id, name="Kim Lee", email="kim@contoso.example")
 
-    result = await succeed(
+    result = await docs.succeed(
         gql.as_user(admin),
         "removeLeadTeamMember",
-        {
-            "id": str(lead.id),
-            "expectedVersion": 1,
-            "memberId": str(gone.id),
-        },
+        docs.first_version_input(lead, memberId=str(gone.id)),
     )
 
-    assert result["version"] == 2
-    assert result["stage"] == "ACCEPTED"
+    assert docs.lifecycle_of(result) == ("ACCEPTED", None, 2, docs.ACCEPTED_ACTIONS)
     assert [m["id"] for m in result["team"]] == [str(keep.id)]
-    assert [member_id for member_id, *_ in await team_rows(session, lead.id)] == [keep.id]
+    assert [member_id for member_id, *_ in await docs.team_rows(session, lead.id)] == [keep.id]
 
-    history = await history_rows(session, lead.id)
-    assert len(history) == 2
-    assert_history(
-        history[-1],
-        action="REMOVE_TEAM_MEMBER",
-        from_stage="ACCEPTED",
-        to_stage="ACCEPTED",
-        actor=admin,
+    entry, _ = await docs.assert_recorded(
+        session, lead, admin, "REMOVE_TEAM_MEMBER", ("ACCEPTED", "ACCEPTED"), ["lead.updated"]
     )
-    assert history[-1].changes == {
+    assert entry.changes == {
         "teamMembersRemoved": [{"name": "Kim Lee", "email": "kim@contoso.example"}]
     }
-
-    outbox = await outbox_rows(session, lead.id)
-    assert [m.topic for m in outbox] == ["lead.updated"]
-    assert_event(
-        outbox[0],
-        topic="lead.updated",
-        lead=lead,
-        actor=admin,
-        action="REMOVE_TEAM_MEMBER",
-        previous_stage="ACCEPTED",
-        current_stage="ACCEPTED",
-    )
 
 
 # --- markLeadWon / markLeadLost -----------------------------------------------------------
 
 
-async def test_mark_lead_won(gql: GraphQLClient, session: AsyncSession, world: World) -> None:
+async def test_mark_lead_won(
+    gql: GraphQLClient, session: AsyncSession, world: World, lead: Lead
+) -> None:
     admin = world.contoso.referrals_admin
-    lead = await make_lead(
-        session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
-    )
 
-    result = await succeed(
+    result = await docs.succeed(
         gql.as_user(admin),
         "markLeadWon",
-        {
-            "id": str(lead.id),
-            "expectedVersion": 1,
-            "finalValue": {"amount": "48000.5", "currency": "USD"},
-            "closingDate": "2026-11-30",
-        },
+        docs.first_version_input(
+            lead, finalValue={"amount": "48000.5", "currency": "USD"}, closingDate="2026-11-30"
+        ),
     )
 
-    assert result["stage"] == "ARCHIVED"
-    assert result["outcome"] == "WON"
-    assert result["version"] == 2
-    assert result["allowedActions"] == []
+    assert docs.lifecycle_of(result) == ("ARCHIVED", "WON", 2, [])
     assert result["archivedAt"] is not None
     assert result["deal"]["finalValue"] == {"amount": "48000.50", "currency": "USD"}
     assert result["deal"]["closingDate"] == "2026-11-30"
     assert result["deal"]["name"] == "Adatum migration", "the deal data stays"
 
-    row = await lead_row(session, lead.id)
+    row = await docs.lead_row(session, lead.id)
     assert (row["stage"], row["outcome"], row["version"]) == ("ARCHIVED", "WON", 2)
     assert (row["final_value_amount"], row["final_value_currency"]) == (Decimal("48000.5"), "USD")
     assert row["archived_at"] is not None
 
-    history = await history_rows(session, lead.id)
-    assert len(history) == 2
-    assert_history(
-        history[-1],
-        action="MARK_WON",
-        from_stage="ACCEPTED",
-        to_stage="ARCHIVED",
-        outcome="WON",
-        actor=admin,
+    entry, _ = await docs.assert_recorded(
+        session, lead, admin, "MARK_WON", ("ACCEPTED", "ARCHIVED", "WON"), ["lead.won"]
     )
-    assert history[-1].changes == {
+    assert entry.changes == {
         "closingDate": {"from": None, "to": "2026-11-30"},
         "finalValue": {"from": None, "to": {"amount": "48000.50", "currency": "USD"}},
     }
 
-    outbox = await outbox_rows(session, lead.id)
-    assert [m.topic for m in outbox] == ["lead.won"]
-    assert_event(
-        outbox[0],
-        topic="lead.won",
-        lead=lead,
-        actor=admin,
-        action="MARK_WON",
-        previous_stage="ACCEPTED",
-        current_stage="ARCHIVED",
-        current_outcome="WON",
-    )
 
-
-async def test_mark_lead_lost(gql: GraphQLClient, session: AsyncSession, world: World) -> None:
+async def test_mark_lead_lost(
+    gql: GraphQLClient, session: AsyncSession, world: World, lead: Lead
+) -> None:
     admin = world.contoso.referrals_admin
-    lead = await make_lead(
-        session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
-    )
     gql_client = gql.as_user(admin)
 
-    result = await succeed(
+    result = await docs.succeed(
         gql_client,
         "markLeadLost",
-        {
-            "id": str(lead.id),
-            "expectedVersion": 1,
-            "reason": "OTHER",
-            "notes": "Built it in-house",
-        },
+        docs.first_version_input(lead, reason="OTHER", notes="Built it in-house"),
     )
 
-    assert result["stage"] == "ARCHIVED"
-    assert result["outcome"] == "LOST"
-    assert result["version"] == 2
-    assert result["allowedActions"] == []
+    assert docs.lifecycle_of(result) == ("ARCHIVED", "LOST", 2, [])
     assert result["archivedAt"] is not None
     assert result["deal"]["lostReason"] == "OTHER"
     assert result["deal"]["lostNotes"] == "Built it in-house"
@@ -314,77 +212,57 @@ async def test_mark_lead_lost(gql: GraphQLClient, session: AsyncSession, world: 
         (today - timedelta(days=1)).isoformat(),
     }, "closingDate defaults to today"
 
-    history = await history_rows(session, lead.id)
-    assert len(history) == 2
-    assert_history(
-        history[-1],
-        action="MARK_LOST",
-        from_stage="ACCEPTED",
-        to_stage="ARCHIVED",
-        outcome="LOST",
-        actor=admin,
+    entry, _ = await docs.assert_recorded(
+        session, lead, admin, "MARK_LOST", ("ACCEPTED", "ARCHIVED", "LOST"), ["lead.lost"]
     )
-    changes = history[-1].changes
+    changes = entry.changes
     assert changes["lostReason"] == {"from": None, "to": "OTHER"}
     assert changes["lostNotes"] == {"from": None, "to": "Built it in-house"}
     assert changes["closingDate"]["to"] == result["deal"]["closingDate"]
-
-    outbox = await outbox_rows(session, lead.id)
-    assert [m.topic for m in outbox] == ["lead.lost"]
-    assert_event(
-        outbox[0],
-        topic="lead.lost",
-        lead=lead,
-        actor=admin,
-        action="MARK_LOST",
-        previous_stage="ACCEPTED",
-        current_stage="ARCHIVED",
-        current_outcome="LOST",
-    )
 
 
 async def test_mark_lead_lost_with_final_value_and_date(
     gql: GraphQLClient, session: AsyncSession, world: World
 ) -> None:
-    lead, input = await prepare(session, world.contoso.organisation_id, "markLeadLost")
+    lead, input = await docs.prepare(session, world.contoso.organisation_id, "markLeadLost")
     input.update(
         reason="COMPETITOR",
         finalValue={"amount": "9000", "currency": "CHF"},
         closingDate="2026-10-01",
     )
-    result = await succeed(gql.as_user(world.contoso.referrals_admin), "markLeadLost", input)
+    result = await docs.succeed(gql.as_user(world.contoso.referrals_admin), "markLeadLost", input)
     assert result["deal"]["lostReason"] == "COMPETITOR"
     assert result["deal"]["lostNotes"] is None
     assert result["deal"]["finalValue"] == {"amount": "9000.00", "currency": "CHF"}
     assert result["deal"]["closingDate"] == "2026-10-01"
-    changes = (await history_rows(session, lead.id))[-1].changes
+    changes = (await docs.history_rows(session, lead.id))[-1].changes
     assert changes["finalValue"] == {"from": None, "to": {"amount": "9000.00", "currency": "CHF"}}
 
 
-@pytest.mark.parametrize("name", LIFECYCLE)
+@pytest.mark.parametrize("name", docs.LIFECYCLE)
 async def test_matching_expected_version_is_accepted(
     gql: GraphQLClient, session: AsyncSession, world: World, name: str
 ) -> None:
-    lead, input = await prepare(session, world.contoso.organisation_id, name)
+    lead, input = await docs.prepare(session, world.contoso.organisation_id, name)
     lead.version = 5
     await session.flush()
-    result = await succeed(
+    result = await docs.succeed(
         gql.as_user(world.contoso.referrals_admin), name, {**input, "expectedVersion": 5}
     )
     assert result["version"] == 6
-    assert (await lead_row(session, lead.id))["version"] == 6
+    assert (await docs.lead_row(session, lead.id))["version"] == 6
 
 
-@pytest.mark.parametrize("name", LIFECYCLE)
+@pytest.mark.parametrize("name", docs.LIFECYCLE)
 async def test_each_lifecycle_mutation_writes_one_history_row_and_bumps_version_once(
     gql: GraphQLClient, session: AsyncSession, world: World, name: str
 ) -> None:
-    lead, input = await prepare(session, world.contoso.organisation_id, name)
-    before_history = len(await history_rows(session, lead.id))
-    await succeed(gql.as_user(world.contoso.referrals_admin), name, input)
-    assert len(await history_rows(session, lead.id)) == before_history + 1
-    assert (await lead_row(session, lead.id))["version"] == 2
-    assert await outbox_rows(session, lead.id), "every lifecycle step publishes an event"
+    lead, input = await docs.prepare(session, world.contoso.organisation_id, name)
+    before_history = len(await docs.history_rows(session, lead.id))
+    await docs.succeed(gql.as_user(world.contoso.referrals_admin), name, input)
+    assert len(await docs.history_rows(session, lead.id)) == before_history + 1
+    assert (await docs.lead_row(session, lead.id))["version"] == 2
+    assert await docs.outbox_rows(session, lead.id), "every lifecycle step publishes an event"
 
 
 async def test_two_mutations_in_one_request_each_see_the_other(
@@ -405,7 +283,7 @@ async def test_two_mutations_in_one_request_each_see_the_other(
     data = await gql.as_user(world.contoso.referrals_admin).data(
         document,
         {
-            "accept": {**valid_input("acceptLead", lead.id), "expectedVersion": 1},
+            "accept": {**docs.valid_input("acceptLead", lead.id), "expectedVersion": 1},
             "update": {"id": str(lead.id), "expectedVersion": 2, "notes": "second step"},
         },
     )
@@ -419,7 +297,7 @@ async def test_two_mutations_in_one_request_each_see_the_other(
         "ACCEPT",
         "UPDATE",
     ]
-    assert [m.topic for m in await outbox_rows(session, lead.id)] == [
+    assert [m.topic for m in await docs.outbox_rows(session, lead.id)] == [
         "lead.accepted",
         "lead.updated",
     ]

@@ -19,9 +19,9 @@ from tests.graphql.inbox_support import (
     NOON,
     QUALIFIED_TYPES,
     SET_FAVORITE,
-    archived,
     favorite,
     fetch_page,
+    inbox_lead,
     iso,
     only_error,
     page_ids,
@@ -38,61 +38,25 @@ async def test_marketplace_holds_only_inquiries_and_qualified_only_mql_and_sql(
 ) -> None:
     org = partner.organisation_id
     inquiries = [
-        await make_lead(
-            session,
-            organisation_id=org,
-            type=LeadType.CUSTOMER_INQUIRY,
-            received_at=BASE - timedelta(hours=1),
-        ),
-        await make_lead(
-            session,
-            organisation_id=org,
-            type=LeadType.CUSTOMER_INQUIRY,
-            stage=LeadStage.ACCEPTED,
-            received_at=BASE - timedelta(hours=2),
-        ),
-        await archived(
-            session,
-            org,
-            "DECLINED",
-            type=LeadType.CUSTOMER_INQUIRY,
-            received_at=BASE - timedelta(hours=3),
-        ),
+        await inbox_lead(session, org, LeadType.CUSTOMER_INQUIRY, 1),
+        await inbox_lead(session, org, LeadType.CUSTOMER_INQUIRY, 2, "ACCEPTED"),
+        await inbox_lead(session, org, LeadType.CUSTOMER_INQUIRY, 3, "DECLINED"),
     ]
     qualified = [
-        await make_lead(
-            session,
-            organisation_id=org,
-            type=LeadType.MARKETING_QUALIFIED,
-            received_at=BASE - timedelta(hours=4),
-        ),
-        await make_lead(
-            session,
-            organisation_id=org,
-            type=LeadType.SALES_QUALIFIED,
-            stage=LeadStage.ACCEPTED,
-            received_at=BASE - timedelta(hours=5),
-        ),
-        await archived(
-            session,
-            org,
-            "WON",
-            type=LeadType.SALES_QUALIFIED,
-            received_at=BASE - timedelta(hours=6),
-        ),
+        await inbox_lead(session, org, LeadType.MARKETING_QUALIFIED, 4),
+        await inbox_lead(session, org, LeadType.SALES_QUALIFIED, 5, "ACCEPTED"),
+        await inbox_lead(session, org, LeadType.SALES_QUALIFIED, 6, "WON"),
     ]
 
-    marketplace = await fetch_page(admin, "MARKETPLACE", first=100)
-    assert [e["node"]["id"] for e in marketplace["edges"]] == [sid(x) for x in inquiries]
-    assert {e["node"]["type"] for e in marketplace["edges"]} == {"CUSTOMER_INQUIRY"}
-    assert {e["node"]["tab"] for e in marketplace["edges"]} == {"MARKETPLACE"}
-    assert marketplace["totalCount"] == 3
-
-    qualified_page = await fetch_page(admin, "QUALIFIED", first=100)
-    assert [e["node"]["id"] for e in qualified_page["edges"]] == [sid(x) for x in qualified]
-    assert {e["node"]["type"] for e in qualified_page["edges"]} == QUALIFIED_TYPES
-    assert {e["node"]["tab"] for e in qualified_page["edges"]} == {"QUALIFIED"}
-    assert qualified_page["totalCount"] == 3
+    for tab, leads, types in (
+        ("MARKETPLACE", inquiries, {"CUSTOMER_INQUIRY"}),
+        ("QUALIFIED", qualified, QUALIFIED_TYPES),
+    ):
+        page = await fetch_page(admin, tab, first=100)
+        assert [e["node"]["id"] for e in page["edges"]] == [sid(x) for x in leads]
+        assert {e["node"]["type"] for e in page["edges"]} == types
+        assert {e["node"]["tab"] for e in page["edges"]} == {tab}
+        assert page["totalCount"] == 3
 
 
 async def test_demo_tabs_split_every_lead_by_type(
@@ -124,21 +88,9 @@ async def test_favorites_tab_holds_the_viewers_hearts_from_both_tabs(
     gql: GraphQLClient, session: AsyncSession, partner: WorldPartner, admin: GraphQLClient
 ) -> None:
     org = partner.organisation_id
-    inquiry = await make_lead(
-        session,
-        organisation_id=org,
-        type=LeadType.CUSTOMER_INQUIRY,
-        received_at=BASE - timedelta(hours=1),
-    )
-    mql = await make_lead(
-        session,
-        organisation_id=org,
-        type=LeadType.MARKETING_QUALIFIED,
-        received_at=BASE - timedelta(hours=2),
-    )
-    sql_lead = await archived(
-        session, org, "LOST", type=LeadType.SALES_QUALIFIED, received_at=BASE - timedelta(hours=3)
-    )
+    inquiry = await inbox_lead(session, org, LeadType.CUSTOMER_INQUIRY, 1)
+    mql = await inbox_lead(session, org, LeadType.MARKETING_QUALIFIED, 2)
+    sql_lead = await inbox_lead(session, org, LeadType.SALES_QUALIFIED, 3, "LOST")
     other_admins = await make_lead(session, organisation_id=org, received_at=BASE)
     await make_lead(session, organisation_id=org, received_at=BASE - timedelta(hours=4))
 
@@ -203,69 +155,31 @@ async def test_favorites_tab_applies_filters(
 # --- filters -------------------------------------------------------------------------------
 
 
+MQL, SQL = LeadType.MARKETING_QUALIFIED, LeadType.SALES_QUALIFIED
+# name: (type, state, contact requested), received an hour apart before BASE in this order
+MIXED = {
+    "mql_received": (MQL, "RECEIVED", True),
+    "sql_received": (SQL, "RECEIVED", False),
+    "mql_accepted": (MQL, "ACCEPTED", True),
+    "sql_won": (SQL, "WON", False),
+    "sql_lost": (SQL, "LOST", True),
+    "mql_declined": (MQL, "DECLINED", False),
+    "mql_expired": (MQL, "EXPIRED", False),
+    "inquiry": (LeadType.CUSTOMER_INQUIRY, "RECEIVED", True),
+}
+# Every lead of the QUALIFIED tab, newest first.
+ALL_QUALIFIED = [name for name, (type, _, _) in MIXED.items() if type in (MQL, SQL)]
+
+
 @pytest.fixture
 async def mixed(session: AsyncSession, partner: WorldPartner) -> dict[str, models.Lead]:
     """One lead per interesting combination, all in the QUALIFIED tab unless named inquiry."""
     org = partner.organisation_id
-    leads = {
-        "mql_received": await make_lead(
-            session,
-            organisation_id=org,
-            type=LeadType.MARKETING_QUALIFIED,
-            received_at=BASE - timedelta(hours=1),
-            contact_requested=True,
-        ),
-        "sql_received": await make_lead(
-            session,
-            organisation_id=org,
-            type=LeadType.SALES_QUALIFIED,
-            received_at=BASE - timedelta(hours=2),
-        ),
-        "mql_accepted": await make_lead(
-            session,
-            organisation_id=org,
-            type=LeadType.MARKETING_QUALIFIED,
-            stage=LeadStage.ACCEPTED,
-            received_at=BASE - timedelta(hours=3),
-            contact_requested=True,
-        ),
-        "sql_won": await archived(
-            session,
-            org,
-            "WON",
-            type=LeadType.SALES_QUALIFIED,
-            received_at=BASE - timedelta(hours=4),
-        ),
-        "sql_lost": await archived(
-            session,
-            org,
-            "LOST",
-            type=LeadType.SALES_QUALIFIED,
-            received_at=BASE - timedelta(hours=5),
-            contact_requested=True,
-        ),
-        "mql_declined": await archived(
-            session,
-            org,
-            "DECLINED",
-            type=LeadType.MARKETING_QUALIFIED,
-            received_at=BASE - timedelta(hours=6),
-        ),
-        "mql_expired": await archived(
-            session,
-            org,
-            "EXPIRED",
-            type=LeadType.MARKETING_QUALIFIED,
-            received_at=BASE - timedelta(hours=7),
-        ),
-        "inquiry": await make_lead(
-            session,
-            organisation_id=org,
-            type=LeadType.CUSTOMER_INQUIRY,
-            received_at=BASE - timedelta(hours=8),
-            contact_requested=True,
-        ),
-    }
+    leads = {}
+    for hours, (name, (type, state, contact_requested)) in enumerate(MIXED.items(), 1):
+        leads[name] = await inbox_lead(
+            session, org, type, hours, state, contact_requested=contact_requested
+        )
     return leads
 
 
@@ -284,18 +198,7 @@ def names(mixed: dict[str, models.Lead], ids: list[str]) -> list[str]:
         ({"types": ["SALES_QUALIFIED"]}, ["sql_received", "sql_won", "sql_lost"]),
         ({"types": ["CUSTOMER_INQUIRY"]}, []),
         ({"types": []}, []),
-        (
-            {"types": ["SALES_QUALIFIED", "MARKETING_QUALIFIED"]},
-            [
-                "mql_received",
-                "sql_received",
-                "mql_accepted",
-                "sql_won",
-                "sql_lost",
-                "mql_declined",
-                "mql_expired",
-            ],
-        ),
+        ({"types": ["SALES_QUALIFIED", "MARKETING_QUALIFIED"]}, ALL_QUALIFIED),
         ({"stages": ["RECEIVED"]}, ["mql_received", "sql_received"]),
         ({"stages": ["ACCEPTED"]}, ["mql_accepted"]),
         ({"stages": ["ARCHIVED"]}, ["sql_won", "sql_lost", "mql_declined", "mql_expired"]),
@@ -323,18 +226,7 @@ def names(mixed: dict[str, models.Lead], ids: list[str]) -> list[str]:
             },
             ["mql_accepted"],
         ),
-        (
-            {},
-            [
-                "mql_received",
-                "sql_received",
-                "mql_accepted",
-                "sql_won",
-                "sql_lost",
-                "mql_declined",
-                "mql_expired",
-            ],
-        ),
+        ({}, ALL_QUALIFIED),
     ],
 )
 async def test_filters(

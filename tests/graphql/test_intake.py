@@ -25,6 +25,8 @@ from tests.intake_inputs import (
     outbox_topics,
     profile_of,
     qualified,
+    refusals,
+    writes_nothing,
     written,
 )
 
@@ -37,10 +39,15 @@ async def run(
         yield runner
 
 
+@pytest.fixture
+async def profile_id(session: AsyncSession, world: World) -> str:
+    """Contoso's published profile: where the inquiries below are sent."""
+    return await profile_of(session, world.contoso.organisation_id)
+
+
 async def test_submit_inquiry_creates_a_received_lead_with_its_alerts(
-    run: Any, session: AsyncSession, world: World
+    run: Any, session: AsyncSession, world: World, profile_id: str
 ) -> None:
-    profile_id = await profile_of(session, world.contoso.organisation_id)
     domain = f"Adatum-{uuid.uuid4().hex[:8]}.EXAMPLE"
     address = email("Ana", domain)
     variables = inquiry(
@@ -88,58 +95,49 @@ async def test_submit_inquiry_creates_a_received_lead_with_its_alerts(
 
 
 async def test_validation_errors_over_graphql_carry_field_paths(
-    run: Any, session: AsyncSession, world: World
+    run: Any, session: AsyncSession, profile_id: str
 ) -> None:
-    profile_id = await profile_of(session, world.contoso.organisation_id)
-    before = await written(session)
-    data = await run(
-        SUBMIT,
-        {
-            "profileId": profile_id,
-            "key": unique("k"),
-            "input": inquiry(company={"country": "Germany"}, consentToContact=False),
-        },
-    )
-    payload = data["submitInquiry"]
-    assert payload["lead"] is None
-    assert [(e["code"], e["field"]) for e in payload["errors"]] == [
-        ("VALIDATION", ["input", "company", "country"]),
-        ("VALIDATION", ["input", "consentToContact"]),
-    ]
-    assert await written(session) == before
+    async with writes_nothing(session):
+        data = await run(
+            SUBMIT,
+            {
+                "profileId": profile_id,
+                "key": unique("k"),
+                "input": inquiry(company={"country": "Germany"}, consentToContact=False),
+            },
+        )
+        assert refusals(data, "submitInquiry") == [
+            ("VALIDATION", ["input", "company", "country"]),
+            ("VALIDATION", ["input", "consentToContact"]),
+        ]
 
 
 async def test_refusals_name_the_arguments_clients_sent(
-    run: Any, session: AsyncSession, world: World
+    run: Any, session: AsyncSession, world: World, profile_id: str
 ) -> None:
-    profile_id = await profile_of(session, world.contoso.organisation_id)
-    before = await written(session)
-
-    def errors(data: dict[str, Any], name: str) -> list[tuple[str, list[str] | None]]:
-        assert data[name]["lead"] is None
-        return [(e["code"], e["field"]) for e in data[name]["errors"]]
-
-    bad_input = inquiry(
-        company={"name": " "}, contact={"email": "@"}, need="", consentToContact=False
-    )
-    data = await run(SUBMIT, {"profileId": profile_id, "input": bad_input, "key": unique("k")})
-    assert errors(data, "submitInquiry") == [
-        ("VALIDATION", ["input", "company", "name"]),
-        ("VALIDATION", ["input", "contact", "email"]),
-        ("VALIDATION", ["input", "need"]),
-        ("VALIDATION", ["input", "consentToContact"]),
-    ]
-    data = await run(SUBMIT, {"profileId": profile_id, "input": inquiry(), "key": "  "})
-    assert errors(data, "submitInquiry") == [("VALIDATION", ["idempotencyKey"])]
-    data = await run(SUBMIT, {"profileId": "not-a-uuid", "input": inquiry(), "key": unique("k")})
-    assert errors(data, "submitInquiry") == [("VALIDATION", ["profileId"])]
-    too_long = qualified(company={"industry": "i" * 101}, solutionArea="s" * 101)
-    data = await run(SEND, {"profileId": profile_id, "input": too_long}, user=world.seller)
-    assert errors(data, "sendQualifiedLead") == [
-        ("VALIDATION", ["input", "company", "industry"]),
-        ("VALIDATION", ["input", "solutionArea"]),
-    ]
-    assert await written(session) == before
+    async with writes_nothing(session):
+        bad_input = inquiry(
+            company={"name": " "}, contact={"email": "@"}, need="", consentToContact=False
+        )
+        data = await run(SUBMIT, {"profileId": profile_id, "input": bad_input, "key": unique("k")})
+        assert refusals(data, "submitInquiry") == [
+            ("VALIDATION", ["input", "company", "name"]),
+            ("VALIDATION", ["input", "contact", "email"]),
+            ("VALIDATION", ["input", "need"]),
+            ("VALIDATION", ["input", "consentToContact"]),
+        ]
+        data = await run(SUBMIT, {"profileId": profile_id, "input": inquiry(), "key": "  "})
+        assert refusals(data, "submitInquiry") == [("VALIDATION", ["idempotencyKey"])]
+        data = await run(
+            SUBMIT, {"profileId": "not-a-uuid", "input": inquiry(), "key": unique("k")}
+        )
+        assert refusals(data, "submitInquiry") == [("VALIDATION", ["profileId"])]
+        too_long = qualified(company={"industry": "i" * 101}, solutionArea="s" * 101)
+        data = await run(SEND, {"profileId": profile_id, "input": too_long}, user=world.seller)
+        assert refusals(data, "sendQualifiedLead") == [
+            ("VALIDATION", ["input", "company", "industry"]),
+            ("VALIDATION", ["input", "solutionArea"]),
+        ]
 
 
 async def test_unknown_or_unpublished_profiles_receive_no_inquiries(
@@ -152,21 +150,15 @@ async def test_unknown_or_unpublished_profiles_receive_no_inquiries(
         .values(published=False)
     )
     await session.flush()
-    before = await written(session)
-
-    for target in (profile_id, str(uuid.uuid4())):
-        data = await run(SUBMIT, {"profileId": target, "input": inquiry(), "key": unique("k")})
-        assert data["submitInquiry"]["lead"] is None
-        assert [(e["code"], e["field"]) for e in data["submitInquiry"]["errors"]] == [
-            ("NOT_FOUND", ["profileId"])
-        ]
-    assert await written(session) == before
+    async with writes_nothing(session):
+        for target in (profile_id, str(uuid.uuid4())):
+            data = await run(SUBMIT, {"profileId": target, "input": inquiry(), "key": unique("k")})
+            assert refusals(data, "submitInquiry") == [("NOT_FOUND", ["profileId"])]
 
 
 async def test_same_key_same_input_returns_the_same_lead(
-    run: Any, session: AsyncSession, world: World
+    run: Any, session: AsyncSession, profile_id: str
 ) -> None:
-    profile_id = await profile_of(session, world.contoso.organisation_id)
     key = unique("key")
     variables = inquiry()
     first = await run(SUBMIT, {"profileId": profile_id, "input": variables, "key": key})
@@ -189,28 +181,21 @@ async def test_same_key_same_input_returns_the_same_lead(
 
 
 async def test_same_key_different_input_is_a_conflict(
-    run: Any, session: AsyncSession, world: World
+    run: Any, session: AsyncSession, profile_id: str
 ) -> None:
-    profile_id = await profile_of(session, world.contoso.organisation_id)
     key = unique("key")
     variables = inquiry()
     await run(SUBMIT, {"profileId": profile_id, "input": variables, "key": key})
-    before = await written(session)
+    async with writes_nothing(session):
+        changed = {**variables, "need": "Something else entirely"}
+        data = await run(SUBMIT, {"profileId": profile_id, "input": changed, "key": key})
 
-    changed = {**variables, "need": "Something else entirely"}
-    data = await run(SUBMIT, {"profileId": profile_id, "input": changed, "key": key})
-
-    assert data["submitInquiry"]["lead"] is None
-    assert [(e["code"], e["field"]) for e in data["submitInquiry"]["errors"]] == [
-        ("CONFLICT", ["idempotencyKey"])
-    ]
-    assert await written(session) == before
+        assert refusals(data, "submitInquiry") == [("CONFLICT", ["idempotencyKey"])]
 
 
 async def test_inquiries_are_rate_limited_per_email(
-    run: Any, session: AsyncSession, world: World
+    run: Any, session: AsyncSession, profile_id: str
 ) -> None:
-    profile_id = await profile_of(session, world.contoso.organisation_id)
     address = email("flood")
     keys = []
     for n in range(5):
@@ -220,30 +205,26 @@ async def test_inquiries_are_rate_limited_per_email(
         )
         data = await run(SUBMIT, {"profileId": profile_id, "input": variables, "key": keys[-1]})
         assert data["submitInquiry"]["errors"] == []
-    before = await written(session)
+    async with writes_nothing(session):
+        data = await run(
+            SUBMIT,
+            {
+                "profileId": profile_id,
+                "key": unique("key"),
+                "input": inquiry(contact={"email": address}, need="Need 6"),
+            },
+        )
 
-    data = await run(
-        SUBMIT,
-        {
-            "profileId": profile_id,
-            "key": unique("key"),
-            "input": inquiry(contact={"email": address}, need="Need 6"),
-        },
-    )
+        limited = [("RATE_LIMITED", ["input", "contact", "email"])]
+        assert refusals(data, "submitInquiry") == limited
 
-    assert data["submitInquiry"]["lead"] is None
-    [error] = data["submitInquiry"]["errors"]
-    assert (error["code"], error["field"]) == ("RATE_LIMITED", ["input", "contact", "email"])
-    assert await written(session) == before
-
-    # A retry of an inquiry that already went through still gets its lead back.
-    replay = await run(
-        SUBMIT,
-        {
-            "profileId": profile_id,
-            "key": keys[-1],
-            "input": inquiry(contact={"email": address.upper()}, need="Need 4"),
-        },
-    )
-    assert replay["submitInquiry"]["errors"] == []
-    assert await written(session) == before
+        # A retry of an inquiry that already went through still gets its lead back.
+        replay = await run(
+            SUBMIT,
+            {
+                "profileId": profile_id,
+                "key": keys[-1],
+                "input": inquiry(contact={"email": address.upper()}, need="Need 4"),
+            },
+        )
+        assert replay["submitInquiry"]["errors"] == []

@@ -28,6 +28,8 @@ from tests.intake_inputs import (
     profile_of,
     qualified,
     qualified_data,
+    refusals,
+    writes_nothing,
     written,
 )
 
@@ -59,9 +61,7 @@ async def test_marketer_sends_a_marketing_qualified_lead_with_a_campaign(
 ) -> None:
     profile_id = await profile_of(session, world.fabrikam.organisation_id)
     missing = await run(SEND, {"profileId": profile_id, "input": qualified()}, user=world.marketer)
-    assert [(e["code"], e["field"]) for e in missing["sendQualifiedLead"]["errors"]] == [
-        ("VALIDATION", ["input", "campaignId"])
-    ]
+    assert refusals(missing, "sendQualifiedLead") == [("VALIDATION", ["input", "campaignId"])]
 
     data = await run(
         SEND,
@@ -106,9 +106,7 @@ async def test_seller_sends_a_sales_qualified_lead_idempotently(
     assert row.sender_user_id == world.seller
 
     changed = await run(SEND, {**variables, "input": qualified(need="Other")}, user=world.seller)
-    assert [(e["code"], e["field"]) for e in changed["sendQualifiedLead"]["errors"]] == [
-        ("CONFLICT", ["idempotencyKey"])
-    ]
+    assert refusals(changed, "sendQualifiedLead") == [("CONFLICT", ["idempotencyKey"])]
     # Without a key every call is a new lead.
     a = await run(SEND, {"profileId": profile_id, "input": qualified()}, user=world.seller)
     b = await run(SEND, {"profileId": profile_id, "input": qualified()}, user=world.seller)
@@ -136,13 +134,12 @@ async def test_only_marketers_and_sellers_send_qualified_leads(
         "platform_admin": world.platform_admin,
     }
     profile_id = await profile_of(session, world.fabrikam.organisation_id)
-    before = await written(session)
-    data = await run(
-        SEND, {"profileId": profile_id, "input": qualified(campaignId="C")}, user=users[who]
-    )
-    assert data["sendQualifiedLead"]["lead"] is None
-    assert [e["code"] for e in data["sendQualifiedLead"]["errors"]] == [code]
-    assert await written(session) == before
+    async with writes_nothing(session):
+        data = await run(
+            SEND, {"profileId": profile_id, "input": qualified(campaignId="C")}, user=users[who]
+        )
+        assert data["sendQualifiedLead"]["lead"] is None
+        assert [e["code"] for e in data["sendQualifiedLead"]["errors"]] == [code]
 
 
 async def test_partner_refers_a_lead_to_another_partner(
@@ -167,19 +164,17 @@ async def test_partner_refers_a_lead_to_another_partner(
 async def test_referral_refusals(run: Any, session: AsyncSession, world: World) -> None:
     own = await profile_of(session, world.contoso.organisation_id)
     other = await profile_of(session, world.fabrikam.organisation_id)
-    before = await written(session)
-    cases = [
-        (own, world.contoso.partner_admin, "VALIDATION", ["profileId"]),
-        (other, world.contoso.member, "FORBIDDEN", None),
-        (other, world.seller, "FORBIDDEN", None),
-        (other, None, "UNAUTHENTICATED", None),
-        (str(uuid.uuid4()), world.contoso.partner_admin, "NOT_FOUND", ["profileId"]),
-    ]
-    for profile_id, user, code, field in cases:
-        data = await run(REFER, {"profileId": profile_id, "input": qualified()}, user=user)
-        assert data["referLead"]["lead"] is None
-        assert [(e["code"], e["field"]) for e in data["referLead"]["errors"]] == [(code, field)]
-    assert await written(session) == before
+    async with writes_nothing(session):
+        cases = [
+            (own, world.contoso.partner_admin, "VALIDATION", ["profileId"]),
+            (other, world.contoso.member, "FORBIDDEN", None),
+            (other, world.seller, "FORBIDDEN", None),
+            (other, None, "UNAUTHENTICATED", None),
+            (str(uuid.uuid4()), world.contoso.partner_admin, "NOT_FOUND", ["profileId"]),
+        ]
+        for profile_id, user, code, field in cases:
+            data = await run(REFER, {"profileId": profile_id, "input": qualified()}, user=user)
+            assert refusals(data, "referLead") == [(code, field)]
 
 
 # --- what a sender sent --------------------------------------------------------------------

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.utils.str_converters import to_snake_case
 
 from app.db import models
 from app.domain.lifecycle import LeadStage, LeadType
-from tests.factories import World, WorldPartner, make_lead, make_partner
+from tests.factories import World, WorldPartner, history_entry, make_lead, make_partner
 from tests.graphql.inbox_support import (
     BASE,
     LEAD,
@@ -31,24 +32,32 @@ from tests.graphql_client import GraphQLClient
 # --- lead(id) ------------------------------------------------------------------------------
 
 
+# A customer as the API shows it; the lead's columns are these fields in snake_case.
+CUSTOMER = {
+    "companyName": "Contoso Pharma",
+    "companySize": "SIZE_251_1000",
+    "industry": "Healthcare",
+    "country": "PT",
+    "contactName": "Ana Silva",
+    "contactEmail": "ana@pharma.example",
+    "contactPhone": "+1 555 0100",
+    "need": "Move the lab systems to the cloud",
+    "contactRequested": True,
+    "consentToContact": True,
+}
+
+
 async def test_own_lead_with_all_its_fields(
     gql: GraphQLClient, session: AsyncSession, partner: WorldPartner, admin: GraphQLClient
 ) -> None:
     received_at = datetime.now(UTC) - timedelta(hours=1)
+    columns = {to_snake_case(field): value for field, value in CUSTOMER.items()}
     lead = await make_lead(
         session,
         organisation_id=partner.organisation_id,
         type=LeadType.CUSTOMER_INQUIRY,
         received_at=received_at,
-        contact_requested=True,
-        company_name="Contoso Pharma",
-        contact_name="Ana Silva",
-        contact_email="ana@pharma.example",
-        contact_phone="+1 555 0100",
-        need="Move the lab systems to the cloud",
-        industry="Healthcare",
-        country="PT",
-        company_size="SIZE_251_1000",
+        **columns,
     )
     before = datetime.now(UTC)
     data = await admin.data(LEAD, {"id": sid(lead)})
@@ -76,18 +85,7 @@ async def test_own_lead_with_all_its_fields(
     assert got["timeLeftToRespond"] <= int((respond_by - before).total_seconds())
     assert got["allowedActions"] == ["ACCEPT", "DECLINE"]
     assert got["isFavorite"] is False
-    assert got["customer"] == {
-        "companyName": "Contoso Pharma",
-        "companySize": "SIZE_251_1000",
-        "industry": "Healthcare",
-        "country": "PT",
-        "contactName": "Ana Silva",
-        "contactEmail": "ana@pharma.example",
-        "contactPhone": "+1 555 0100",
-        "need": "Move the lab systems to the cloud",
-        "contactRequested": True,
-        "consentToContact": True,
-    }
+    assert got["customer"] == CUSTOMER
     assert got["deal"] is None
     assert got["sender"] == {
         "kind": "CUSTOMER",
@@ -175,15 +173,14 @@ async def test_accepted_lead_has_deal_team_and_history_without_a_clock(
         sender_user_id=world.seller,
     )
     session.add(
-        models.LeadHistory(
-            lead_id=lead.id,
-            action="ACCEPT",
-            from_stage="RECEIVED",
-            to_stage="ACCEPTED",
-            actor_kind="USER",
-            actor_user_id=partner.referrals_admin,
-            changes={"dealName": {"from": None, "to": "Adatum migration"}},
+        history_entry(
+            lead,
+            "ACCEPT",
+            "RECEIVED",
+            "ACCEPTED",
             at=received_at + timedelta(hours=2),
+            actor=partner.referrals_admin,
+            changes={"dealName": {"from": None, "to": "Adatum migration"}},
         )
     )
     session.add(
@@ -391,17 +388,8 @@ async def test_a_page_of_leads_costs_the_same_statements_for_2_and_20_leads(
             sender_organisation_id=sender_org,
         )
         actor = (partner.referrals_admin, partner.partner_admin)[i % 2]
-        session.add(
-            models.LeadHistory(
-                lead_id=lead.id,
-                action="ACCEPT",
-                from_stage="RECEIVED",
-                to_stage="ACCEPTED",
-                actor_kind="USER",
-                actor_user_id=actor,
-                at=received_at + timedelta(hours=1),
-            )
-        )
+        at = received_at + timedelta(hours=1)
+        session.add(history_entry(lead, "ACCEPT", "RECEIVED", "ACCEPTED", at=at, actor=actor))
         for n in range(2):
             session.add(models.LeadTeamMember(lead_id=lead.id, name=f"Member {i}-{n}"))
         if i % 3 != 2:

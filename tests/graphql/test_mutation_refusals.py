@@ -11,130 +11,75 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.lifecycle import LeadStage
 from tests.factories import World, make_lead, make_partner
-from tests.graphql.lead_documents import (
-    LIFECYCLE,
-    MUTATIONS,
-    WRONG_STAGE,
-    add_member,
-    assert_nothing_written,
-    capture,
-    mutation_document,
-    prepare,
-    read_lead,
-    refuse,
-    team_rows,
-)
+from tests.graphql import lead_documents as docs
 from tests.graphql_client import GraphQLClient
-
-
-async def _refused_with(
-    client: GraphQLClient,
-    session: AsyncSession,
-    name: str,
-    input: dict[str, Any],
-    lead_ids: list[uuid.UUID],
-    code: str,
-    field: list[str] | None,
-) -> list[dict[str, Any]]:
-    """`name` is refused with exactly one error (`code`, `field`) and writes nothing."""
-    before = await capture(session, *lead_ids)
-    errors = await refuse(client, name, input)
-    assert [(e["code"], e["field"]) for e in errors] == [(code, field)], errors
-    assert all(e["message"] for e in errors)
-    await assert_nothing_written(session, before)
-    return errors
-
 
 # --- NOT_FOUND, FORBIDDEN, UNAUTHENTICATED, CONFLICT, INVALID_TRANSITION --------------------
 
 
-@pytest.mark.parametrize("name", MUTATIONS)
-async def test_unknown_lead_is_not_found(
-    gql: GraphQLClient, session: AsyncSession, world: World, name: str
+@pytest.mark.parametrize(
+    ("caller", "unknown_id", "code", "field"),
+    [
+        pytest.param("referrals_admin", True, "NOT_FOUND", ["input", "id"], id="unknown-lead"),
+        # a user of the same partner without a referrals role
+        pytest.param("member", False, "FORBIDDEN", None, id="forbidden-member"),
+        pytest.param(None, False, "UNAUTHENTICATED", None, id="anonymous"),
+    ],
+)
+@pytest.mark.parametrize("name", docs.MUTATIONS)
+async def test_caller_or_lead_refused(
+    gql: GraphQLClient,
+    session: AsyncSession,
+    world: World,
+    name: str,
+    caller: str | None,
+    unknown_id: bool,
+    code: str,
+    field: list[str] | None,
 ) -> None:
-    lead, input = await prepare(session, world.contoso.organisation_id, name)
-    await _refused_with(
-        gql.as_user(world.contoso.referrals_admin),
-        session,
-        name,
-        {**input, "id": str(uuid.uuid4())},
-        [lead.id],
-        "NOT_FOUND",
-        ["input", "id"],
-    )
+    client = gql.as_user(getattr(world.contoso, caller)) if caller else gql
+    lead, input = await docs.prepare(session, world.contoso.organisation_id, name)
+    if unknown_id:
+        input = {**input, "id": str(uuid.uuid4())}
+    await docs.refused_with(client, session, name, input, [lead.id], code, field)
 
 
-@pytest.mark.parametrize("name", MUTATIONS)
-async def test_same_partner_user_without_a_referrals_role_is_forbidden(
-    gql: GraphQLClient, session: AsyncSession, world: World, name: str
-) -> None:
-    lead, input = await prepare(session, world.contoso.organisation_id, name)
-    await _refused_with(
-        gql.as_user(world.contoso.member), session, name, input, [lead.id], "FORBIDDEN", None
-    )
-
-
-@pytest.mark.parametrize("name", MUTATIONS)
-async def test_anonymous_caller_is_unauthenticated(
-    gql: GraphQLClient, session: AsyncSession, world: World, name: str
-) -> None:
-    lead, input = await prepare(session, world.contoso.organisation_id, name)
-    await _refused_with(gql, session, name, input, [lead.id], "UNAUTHENTICATED", None)
-
-
-@pytest.mark.parametrize("name", LIFECYCLE)
+@pytest.mark.parametrize("name", docs.LIFECYCLE)
 async def test_stale_expected_version_is_a_conflict(
     gql: GraphQLClient, session: AsyncSession, world: World, name: str
 ) -> None:
-    lead, input = await prepare(session, world.contoso.organisation_id, name)
+    admin = gql.as_user(world.contoso.referrals_admin)
+    lead, input = await docs.prepare(session, world.contoso.organisation_id, name)
     lead.version = 3
     await session.flush()
-    await _refused_with(
-        gql.as_user(world.contoso.referrals_admin),
-        session,
-        name,
-        {**input, "expectedVersion": 2},
-        [lead.id],
-        "CONFLICT",
-        ["input", "expectedVersion"],
+    stale = {**input, "expectedVersion": 2}
+    await docs.refused_with(
+        admin, session, name, stale, [lead.id], "CONFLICT", ["input", "expectedVersion"]
     )
 
 
-@pytest.mark.parametrize("name", LIFECYCLE)
+@pytest.mark.parametrize("name", docs.LIFECYCLE)
 async def test_wrong_stage_is_an_invalid_transition(
     gql: GraphQLClient, session: AsyncSession, world: World, name: str
 ) -> None:
     """acceptLead/declineLead on an ACCEPTED lead; the others on a RECEIVED lead."""
-    lead, input = await prepare(
-        session, world.contoso.organisation_id, name, stage=WRONG_STAGE[name]
-    )
-    await _refused_with(
-        gql.as_user(world.contoso.referrals_admin),
-        session,
-        name,
-        input,
-        [lead.id],
-        "INVALID_TRANSITION",
-        None,
-    )
+    admin = gql.as_user(world.contoso.referrals_admin)
+    stage = docs.WRONG_STAGE[name]
+    lead, input = await docs.prepare(session, world.contoso.organisation_id, name, stage=stage)
+    await docs.refused_with(admin, session, name, input, [lead.id], "INVALID_TRANSITION", None)
 
 
 @pytest.mark.parametrize("outcome", ["WON", "LOST", "DECLINED", "EXPIRED"])
-@pytest.mark.parametrize("name", LIFECYCLE)
+@pytest.mark.parametrize("name", docs.LIFECYCLE)
 async def test_nothing_moves_an_archived_lead(
     gql: GraphQLClient, session: AsyncSession, world: World, name: str, outcome: str
 ) -> None:
-    lead, input = await prepare(
+    admin = gql.as_user(world.contoso.referrals_admin)
+    lead, input = await docs.prepare(
         session, world.contoso.organisation_id, name, stage=LeadStage.ARCHIVED, outcome=outcome
     )
-    errors = await _refused_with(
-        gql.as_user(world.contoso.referrals_admin),
-        session,
-        name,
-        input,
-        [lead.id],
-        "INVALID_TRANSITION",
-        None,
+    errors = await docs.refused_with(
+        admin, session, name, input, [lead.id], "INVALID_TRANSITION", None
     )
     assert outcome in errors[0]["message"]
 
@@ -143,83 +88,70 @@ async def test_accepting_twice_is_an_invalid_transition(
     gql: GraphQLClient, session: AsyncSession, world: World
 ) -> None:
     client = gql.as_user(world.contoso.referrals_admin)
-    lead, input = await prepare(session, world.contoso.organisation_id, "acceptLead")
-    await client.data(mutation_document("acceptLead"), {"input": input})
-    await _refused_with(client, session, "acceptLead", input, [lead.id], "INVALID_TRANSITION", None)
+    lead, input = await docs.prepare(session, world.contoso.organisation_id, "acceptLead")
+    await client.data(docs.mutation_document("acceptLead"), {"input": input})
+    await docs.refused_with(
+        client, session, "acceptLead", input, [lead.id], "INVALID_TRANSITION", None
+    )
 
 
 # --- Team members that are not on the lead ------------------------------------------------
+
+REMOVE = "removeLeadTeamMember"
+
+
+async def _member_not_found(
+    client: GraphQLClient,
+    session: AsyncSession,
+    input: dict[str, Any],
+    member_id: str,
+    lead_ids: list[uuid.UUID],
+) -> None:
+    """Removing `member_id` is NOT_FOUND at its input path, and writes nothing."""
+    remove = {**input, "memberId": member_id}
+    await docs.refused_with(
+        client, session, REMOVE, remove, lead_ids, "NOT_FOUND", ["input", "memberId"]
+    )
 
 
 async def test_removing_a_member_of_another_lead_is_not_found(
     gql: GraphQLClient, session: AsyncSession, world: World
 ) -> None:
-    lead, input = await prepare(session, world.contoso.organisation_id, "removeLeadTeamMember")
+    admin = gql.as_user(world.contoso.referrals_admin)
+    lead, input = await docs.prepare(session, world.contoso.organisation_id, REMOVE)
     other = await make_lead(
         session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
     )
-    foreign = await add_member(session, other.id, name="Not Yours")
+    foreign = await docs.add_member(session, other.id, name="Not Yours")
 
-    await _refused_with(
-        gql.as_user(world.contoso.referrals_admin),
-        session,
-        "removeLeadTeamMember",
-        {**input, "memberId": str(foreign.id)},
-        [lead.id, other.id],
-        "NOT_FOUND",
-        ["input", "memberId"],
-    )
-    assert [m[0] for m in await team_rows(session, other.id)] == [foreign.id]
+    await _member_not_found(admin, session, input, str(foreign.id), [lead.id, other.id])
+    assert [m[0] for m in await docs.team_rows(session, other.id)] == [foreign.id]
 
 
 async def test_removing_a_member_of_another_partners_lead_is_not_found(
     gql: GraphQLClient, session: AsyncSession, world: World
 ) -> None:
-    lead, input = await prepare(session, world.contoso.organisation_id, "removeLeadTeamMember")
-    theirs, their_input = await prepare(
-        session, world.fabrikam.organisation_id, "removeLeadTeamMember"
-    )
-    await _refused_with(
-        gql.as_user(world.contoso.referrals_admin),
-        session,
-        "removeLeadTeamMember",
-        {**input, "memberId": their_input["memberId"]},
-        [lead.id, theirs.id],
-        "NOT_FOUND",
-        ["input", "memberId"],
-    )
+    admin = gql.as_user(world.contoso.referrals_admin)
+    lead, input = await docs.prepare(session, world.contoso.organisation_id, REMOVE)
+    theirs, their_input = await docs.prepare(session, world.fabrikam.organisation_id, REMOVE)
+    await _member_not_found(admin, session, input, their_input["memberId"], [lead.id, theirs.id])
 
 
 async def test_removing_an_unknown_member_is_not_found(
     gql: GraphQLClient, session: AsyncSession, world: World
 ) -> None:
-    lead, input = await prepare(session, world.contoso.organisation_id, "removeLeadTeamMember")
-    await _refused_with(
-        gql.as_user(world.contoso.referrals_admin),
-        session,
-        "removeLeadTeamMember",
-        {**input, "memberId": str(uuid.uuid4())},
-        [lead.id],
-        "NOT_FOUND",
-        ["input", "memberId"],
-    )
+    admin = gql.as_user(world.contoso.referrals_admin)
+    lead, input = await docs.prepare(session, world.contoso.organisation_id, REMOVE)
+    await _member_not_found(admin, session, input, str(uuid.uuid4()), [lead.id])
 
 
 async def test_removing_the_same_member_twice(
     gql: GraphQLClient, session: AsyncSession, world: World
 ) -> None:
     client = gql.as_user(world.contoso.referrals_admin)
-    lead, input = await prepare(session, world.contoso.organisation_id, "removeLeadTeamMember")
-    await client.data(mutation_document("removeLeadTeamMember"), {"input": input})
-    await _refused_with(
-        client,
-        session,
-        "removeLeadTeamMember",
-        input,
-        [lead.id],
-        "NOT_FOUND",
-        ["input", "memberId"],
-    )
+    lead, input = await docs.prepare(session, world.contoso.organisation_id, REMOVE)
+    await client.data(docs.mutation_document(REMOVE), {"input": input})
+    await _member_not_found(client, session, input, input["memberId"], [lead.id])
 
 
 async def test_a_lead_has_at_most_fifty_team_members(
@@ -229,16 +161,16 @@ async def test_a_lead_has_at_most_fifty_team_members(
         session, organisation_id=world.contoso.organisation_id, stage=LeadStage.ACCEPTED
     )
     for i in range(50):
-        await add_member(session, lead.id, name=f"Member {i}", email=None)
-    before = await capture(session, lead.id)
-    errors = await refuse(
+        await docs.add_member(session, lead.id, name=f"Member {i}", email=None)
+    before = await docs.capture(session, lead.id)
+    errors = await docs.refuse(
         gql.as_user(world.contoso.referrals_admin),
         "addLeadTeamMember",
         {"id": str(lead.id), "name": "One too many"},
     )
     assert [e["code"] for e in errors] == ["VALIDATION"]
     assert errors[0]["field"] and errors[0]["field"][0] == "input"
-    await assert_nothing_written(session, before)
+    await docs.assert_nothing_written(session, before)
 
 
 # --- Other tenants -------------------------------------------------------------------------
@@ -261,41 +193,30 @@ def _intruder(world: World, who: str) -> uuid.UUID:
 
 
 @pytest.mark.parametrize("who", INTRUDERS)
-@pytest.mark.parametrize("name", MUTATIONS)
+@pytest.mark.parametrize("name", docs.MUTATIONS)
 async def test_another_tenants_lead_does_not_exist(
     gql: GraphQLClient, session: AsyncSession, world: World, name: str, who: str
 ) -> None:
-    lead, input = await prepare(session, world.contoso.organisation_id, name)
+    lead, input = await docs.prepare(session, world.contoso.organisation_id, name)
     intruder = gql.as_user(_intruder(world, who))
 
-    await _refused_with(intruder, session, name, input, [lead.id], "NOT_FOUND", ["input", "id"])
-    if name in LIFECYCLE:
+    await docs.refused_with(intruder, session, name, input, [lead.id], "NOT_FOUND", ["input", "id"])
+    if name in docs.LIFECYCLE:
         # A stale version must not reveal that the lead exists either.
-        await _refused_with(
-            intruder,
-            session,
-            name,
-            {**input, "expectedVersion": 99},
-            [lead.id],
-            "NOT_FOUND",
-            ["input", "id"],
+        stale = {**input, "expectedVersion": 99}
+        await docs.refused_with(
+            intruder, session, name, stale, [lead.id], "NOT_FOUND", ["input", "id"]
         )
-    assert await read_lead(intruder, lead.id) is None
-    still = await read_lead(gql.as_user(world.contoso.referrals_admin), lead.id)
+    assert await docs.read_lead(intruder, lead.id) is None
+    still = await docs.read_lead(gql.as_user(world.contoso.referrals_admin), lead.id)
     assert still is not None and still["version"] == 1
 
 
 async def test_a_new_partner_cannot_touch_the_demo_leads(
     gql: GraphQLClient, session: AsyncSession, world: World
 ) -> None:
-    newcomer = await make_partner(session)
-    lead, input = await prepare(session, world.contoso.organisation_id, "acceptLead")
-    await _refused_with(
-        gql.as_user(newcomer.partner_admin),
-        session,
-        "acceptLead",
-        input,
-        [lead.id],
-        "NOT_FOUND",
-        ["input", "id"],
+    newcomer = gql.as_user((await make_partner(session)).partner_admin)
+    lead, input = await docs.prepare(session, world.contoso.organisation_id, "acceptLead")
+    await docs.refused_with(
+        newcomer, session, "acceptLead", input, [lead.id], "NOT_FOUND", ["input", "id"]
     )

@@ -7,18 +7,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.factories import World, make_lead
-from tests.graphql.lead_documents import (
-    ACCEPTED_ACTIONS,
-    assert_event,
-    assert_history,
-    history_rows,
-    lead_row,
-    outbox_rows,
-    prepare,
-    succeed,
-    team_rows,
-    user_name,
-)
+from tests.graphql import lead_documents as docs
 from tests.graphql_client import GraphQLClient
 
 # --- acceptLead ---------------------------------------------------------------------------
@@ -28,31 +17,27 @@ async def test_accept_lead(gql: GraphQLClient, session: AsyncSession, world: Wor
     admin = world.contoso.referrals_admin
     lead = await make_lead(session, organisation_id=world.contoso.organisation_id)
 
-    result = await succeed(
+    result = await docs.succeed(
         gql.as_user(admin),
         "acceptLead",
-        {
-            "id": str(lead.id),
-            "expectedVersion": 1,
-            "dealName": "  Adatum rollout  ",
-            "estimatedValue": {"amount": "125000.5", "currency": "eur"},
-            "estimatedPurchaseDate": "2027-03-31",
-            "notes": "Wants a pilot first",
-            "crmId": "CRM-42",
-            "campaignId": "CAMP-7",
-            "teamMembers": [
+        docs.first_version_input(
+            lead,
+            dealName="  Adatum rollout  ",
+            estimatedValue={"amount": "125000.5", "currency": "eur"},
+            estimatedPurchaseDate="2027-03-31",
+            notes="Wants a pilot first",
+            crmId="CRM-42",
+            campaignId="CAMP-7",
+            teamMembers=[
                 {"name": "Jo Park", "email": "jo@contoso.example", "phone": "+1 555 0100"}
             ],
-        },
+        ),
     )
 
     assert result["id"] == str(lead.id)
-    assert result["stage"] == "ACCEPTED"
-    assert result["outcome"] is None
-    assert result["version"] == 2
+    assert docs.lifecycle_of(result) == ("ACCEPTED", None, 2, docs.ACCEPTED_ACTIONS)
     assert result["respondedAt"] is not None
     assert result["archivedAt"] is None
-    assert result["allowedActions"] == ACCEPTED_ACTIONS
     assert result["deal"] == {
         "name": "Adatum rollout",
         "estimatedValue": {"amount": "125000.50", "currency": "EUR"},
@@ -73,9 +58,9 @@ async def test_accept_lead(gql: GraphQLClient, session: AsyncSession, world: Wor
     assert [h["action"] for h in result["history"]] == ["RECEIVE", "ACCEPT"]
     entry = result["history"][-1]
     assert entry["fromStage"] == "RECEIVED" and entry["toStage"] == "ACCEPTED"
-    assert entry["actor"] == {"kind": "USER", "name": await user_name(session, admin)}
+    assert entry["actor"] == {"kind": "USER", "name": await docs.user_name(session, admin)}
 
-    row = await lead_row(session, lead.id)
+    row = await docs.lead_row(session, lead.id)
     assert (row["stage"], row["outcome"], row["version"]) == ("ACCEPTED", None, 2)
     assert row["deal_name"] == "Adatum rollout"
     assert (row["estimated_value_amount"], row["estimated_value_currency"]) == (
@@ -84,12 +69,10 @@ async def test_accept_lead(gql: GraphQLClient, session: AsyncSession, world: Wor
     )
     assert row["responded_at"] is not None
 
-    history = await history_rows(session, lead.id)
-    assert len(history) == 2, "exactly one new history row"
-    assert_history(
-        history[-1], action="ACCEPT", from_stage="RECEIVED", to_stage="ACCEPTED", actor=admin
+    entry, outbox = await docs.assert_recorded(
+        session, lead, admin, "ACCEPT", ("RECEIVED", "ACCEPTED"), ["lead.accepted"]
     )
-    changes = history[-1].changes
+    changes = entry.changes
     assert changes["dealName"] == {"from": None, "to": "Adatum rollout"}
     assert changes["estimatedValue"] == {
         "from": None,
@@ -100,22 +83,10 @@ async def test_accept_lead(gql: GraphQLClient, session: AsyncSession, world: Wor
     assert changes["crmId"] == {"from": None, "to": "CRM-42"}
     assert changes["campaignId"] == {"from": None, "to": "CAMP-7"}
     assert changes["teamMembersAdded"] == [{"name": "Jo Park", "email": "jo@contoso.example"}]
-
-    outbox = await outbox_rows(session, lead.id)
-    assert [m.topic for m in outbox] == ["lead.accepted"]
-    assert_event(
-        outbox[0],
-        topic="lead.accepted",
-        lead=lead,
-        actor=admin,
-        action="ACCEPT",
-        previous_stage="RECEIVED",
-        current_stage="ACCEPTED",
-    )
     assert outbox[0].payload["current"]["dealName"] == "Adatum rollout"
     assert outbox[0].payload["previous"]["dealName"] is None
 
-    assert [(name, email) for _, name, email, _ in await team_rows(session, lead.id)] == [
+    assert [(name, email) for _, name, email, _ in await docs.team_rows(session, lead.id)] == [
         ("Jo Park", "jo@contoso.example")
     ]
 
@@ -123,29 +94,29 @@ async def test_accept_lead(gql: GraphQLClient, session: AsyncSession, world: Wor
 async def test_partner_admin_may_accept_too(
     gql: GraphQLClient, session: AsyncSession, world: World
 ) -> None:
-    lead, input = await prepare(session, world.contoso.organisation_id, "acceptLead")
-    result = await succeed(gql.as_user(world.contoso.partner_admin), "acceptLead", input)
+    lead, input = await docs.prepare(session, world.contoso.organisation_id, "acceptLead")
+    result = await docs.succeed(gql.as_user(world.contoso.partner_admin), "acceptLead", input)
     assert result["stage"] == "ACCEPTED"
-    history = await history_rows(session, lead.id)
+    history = await docs.history_rows(session, lead.id)
     assert history[-1].actor_user_id == world.contoso.partner_admin
 
 
 async def test_accept_keeps_the_campaign_id_the_lead_came_with(
     gql: GraphQLClient, session: AsyncSession, world: World
 ) -> None:
-    lead, input = await prepare(session, world.contoso.organisation_id, "acceptLead")
+    lead, input = await docs.prepare(session, world.contoso.organisation_id, "acceptLead")
     lead.campaign_id = "SPRING-PROMO"
     await session.flush()
-    result = await succeed(gql.as_user(world.contoso.referrals_admin), "acceptLead", input)
+    result = await docs.succeed(gql.as_user(world.contoso.referrals_admin), "acceptLead", input)
     assert result["deal"]["campaignId"] == "SPRING-PROMO"
-    assert "campaignId" not in (await history_rows(session, lead.id))[-1].changes
+    assert "campaignId" not in (await docs.history_rows(session, lead.id))[-1].changes
 
 
 async def test_accept_takes_values_at_the_limits(
     gql: GraphQLClient, session: AsyncSession, world: World
 ) -> None:
     lead = await make_lead(session, organisation_id=world.contoso.organisation_id)
-    result = await succeed(
+    result = await docs.succeed(
         gql.as_user(world.contoso.referrals_admin),
         "acceptLead",
         {
@@ -165,9 +136,9 @@ async def test_accept_takes_values_at_the_limits(
 async def test_accept_in_a_zero_decimal_currency(
     gql: GraphQLClient, session: AsyncSession, world: World
 ) -> None:
-    _, input = await prepare(session, world.contoso.organisation_id, "acceptLead")
+    _, input = await docs.prepare(session, world.contoso.organisation_id, "acceptLead")
     input["estimatedValue"] = {"amount": "1200", "currency": "JPY"}
-    result = await succeed(gql.as_user(world.contoso.referrals_admin), "acceptLead", input)
+    result = await docs.succeed(gql.as_user(world.contoso.referrals_admin), "acceptLead", input)
     assert result["deal"]["estimatedValue"] == {"amount": "1200", "currency": "JPY"}
 
 
@@ -183,21 +154,13 @@ async def test_decline_lead(gql: GraphQLClient, session: AsyncSession, world: Wo
         contact_email="bo.buyer@adatum.example",
     )
 
-    result = await succeed(
+    result = await docs.succeed(
         gql.as_user(admin),
         "declineLead",
-        {
-            "id": str(lead.id),
-            "expectedVersion": 1,
-            "reason": "OTHER",
-            "notes": "  Outside our region  ",
-        },
+        docs.first_version_input(lead, reason="OTHER", notes="  Outside our region  "),
     )
 
-    assert result["stage"] == "ARCHIVED"
-    assert result["outcome"] == "DECLINED"
-    assert result["version"] == 2
-    assert result["allowedActions"] == []
+    assert docs.lifecycle_of(result) == ("ARCHIVED", "DECLINED", 2, [])
     assert result["respondedAt"] is not None
     assert result["archivedAt"] is not None
     assert result["deal"]["declineReason"] == "OTHER"
@@ -211,39 +174,23 @@ async def test_decline_lead(gql: GraphQLClient, session: AsyncSession, world: Wo
         "DECLINED",
     )
 
-    row = await lead_row(session, lead.id)
+    row = await docs.lead_row(session, lead.id)
     assert (row["stage"], row["outcome"], row["version"]) == ("ARCHIVED", "DECLINED", 2)
     assert (row["decline_reason"], row["decline_notes"]) == ("OTHER", "Outside our region")
     assert row["archived_at"] is not None
 
-    history = await history_rows(session, lead.id)
-    assert len(history) == 2
-    assert_history(
-        history[-1],
-        action="DECLINE",
-        from_stage="RECEIVED",
-        to_stage="ARCHIVED",
-        outcome="DECLINED",
-        actor=admin,
+    entry, outbox = await docs.assert_recorded(
+        session,
+        lead,
+        admin,
+        "DECLINE",
+        ("RECEIVED", "ARCHIVED", "DECLINED"),
+        ["lead.declined", "notify.lead_declined"],
     )
-    assert history[-1].changes == {
+    assert entry.changes == {
         "declineReason": {"from": None, "to": "OTHER"},
         "declineNotes": {"from": None, "to": "Outside our region"},
     }
-
-    outbox = await outbox_rows(session, lead.id)
-    assert sorted(m.topic for m in outbox) == ["lead.declined", "notify.lead_declined"]
-    for message in outbox:
-        assert_event(
-            message,
-            topic=message.topic,
-            lead=lead,
-            actor=admin,
-            action="DECLINE",
-            previous_stage="RECEIVED",
-            current_stage="ARCHIVED",
-            current_outcome="DECLINED",
-        )
     assert len({m.payload["eventId"] for m in outbox}) == 2, "each message has its own id"
     notify = next(m for m in outbox if m.topic == "notify.lead_declined")
     assert notify.payload["recipient"] == {"name": "Bo Buyer", "email": "bo.buyer@adatum.example"}
@@ -252,7 +199,7 @@ async def test_decline_lead(gql: GraphQLClient, session: AsyncSession, world: Wo
 async def test_decline_without_notes_for_a_reason_that_needs_none(
     gql: GraphQLClient, session: AsyncSession, world: World
 ) -> None:
-    _, input = await prepare(session, world.contoso.organisation_id, "declineLead")
-    result = await succeed(gql.as_user(world.contoso.referrals_admin), "declineLead", input)
+    _, input = await docs.prepare(session, world.contoso.organisation_id, "declineLead")
+    result = await docs.succeed(gql.as_user(world.contoso.referrals_admin), "declineLead", input)
     assert result["deal"]["declineReason"] == "NO_CAPACITY"
     assert result["deal"]["declineNotes"] is None

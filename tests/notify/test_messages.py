@@ -237,17 +237,9 @@ HOSTILE = '<script>alert("x")</script> & Sons'
 
 @pytest.mark.parametrize("kind", list(MessageKind))
 def test_html_escapes_every_interpolated_value(kind: MessageKind) -> None:
-    lead = dataclasses.replace(
-        LEAD,
-        company_name=HOSTILE,
-        contact_name=HOSTILE,
-        need=HOSTILE,
-        industry=HOSTILE,
-        country=HOSTILE,
-        contact_email=HOSTILE,
-        contact_phone=HOSTILE,
-        id='"><img src=x>',
-    )
+    fields = ["company_name", "contact_name", "need", "industry", "country"]
+    hostile = dict.fromkeys([*fields, "contact_email", "contact_phone"], HOSTILE)
+    lead = dataclasses.replace(LEAD, **hostile, id='"><img src=x>')
     context = ctx(
         kind,
         lead=lead,

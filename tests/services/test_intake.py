@@ -24,7 +24,7 @@ from tests.intake_inputs import (
     qualified_data,
     refused,
     submit,
-    written,
+    writes_nothing,
 )
 
 
@@ -63,12 +63,10 @@ async def test_submit_inquiry_validation_writes_nothing(
     fields: list[tuple[str, ...]],
 ) -> None:
     profile_id = await profile_of(session, world.contoso.organisation_id)
-    before = await written(session)
+    async with writes_nothing(session):
+        result = await submit(session, settings, profile_id, inquiry_data(**overrides))
 
-    result = await submit(session, settings, profile_id, inquiry_data(**overrides))
-
-    assert refused(result) == [("VALIDATION", f) for f in fields]
-    assert await written(session) == before
+        assert refused(result) == [("VALIDATION", f) for f in fields]
 
 
 async def test_consent_is_required_with_a_message(
@@ -92,14 +90,13 @@ async def test_idempotency_key_is_required_and_bounded(
 async def test_an_unknown_or_malformed_profile_id_is_refused(
     session: AsyncSession, world: World, settings: Settings
 ) -> None:
-    before = await written(session)
-    assert refused(await submit(session, settings, "not-a-uuid")) == [
-        ("VALIDATION", ("profile_id",))
-    ]
-    assert refused(await submit(session, settings, str(uuid.uuid4()))) == [
-        ("NOT_FOUND", ("profile_id",))
-    ]
-    assert await written(session) == before
+    async with writes_nothing(session):
+        assert refused(await submit(session, settings, "not-a-uuid")) == [
+            ("VALIDATION", ("profile_id",))
+        ]
+        assert refused(await submit(session, settings, str(uuid.uuid4()))) == [
+            ("NOT_FOUND", ("profile_id",))
+        ]
 
 
 async def test_a_key_is_scoped_to_its_profile(
@@ -131,14 +128,12 @@ async def test_inquiries_are_rate_limited_per_client(
         for _ in range(10):
             lead = await submit(session, settings, profile_id, ip=ip, limiter=limiter)
             assert isinstance(lead, Lead)
-        before = await written(session)
+        async with writes_nothing(session):
+            result = await submit(session, settings, profile_id, ip=ip, limiter=limiter)
 
-        result = await submit(session, settings, profile_id, ip=ip, limiter=limiter)
-
-        assert refused(result) == [("RATE_LIMITED", None)]
-        assert isinstance(result, Refused)
-        assert result.errors[0].message.startswith("too many inquiries, retry in ")
-        assert await written(session) == before
+            assert refused(result) == [("RATE_LIMITED", None)]
+            assert isinstance(result, Refused)
+            assert result.errors[0].message.startswith("too many inquiries, retry in ")
         # Another client is not affected.
         other = unique("198.51.100.8")
         assert isinstance(
@@ -172,16 +167,15 @@ async def test_qualified_leads_and_referrals_name_what_was_wrong(
 ) -> None:
     fabrikam = await profile_of(session, world.fabrikam.organisation_id)
     own = await profile_of(session, world.contoso.organisation_id)
-    before = await written(session)
-    marketing = await send(session, settings, world.marketer, intake.PLATFORM_STAFF, fabrikam)
-    assert refused(marketing) == [("VALIDATION", ("campaign_id",))]
-    too_long = await send(
-        session, settings, world.seller, intake.PLATFORM_STAFF, fabrikam, solutionArea="s" * 101
-    )
-    assert refused(too_long) == [("VALIDATION", ("solution_area",))]
-    to_itself = await send(session, settings, world.contoso.partner_admin, intake.REFERRAL, own)
-    assert refused(to_itself) == [("VALIDATION", ("profile_id",))]
-    assert await written(session) == before
+    async with writes_nothing(session):
+        marketing = await send(session, settings, world.marketer, intake.PLATFORM_STAFF, fabrikam)
+        assert refused(marketing) == [("VALIDATION", ("campaign_id",))]
+        too_long = await send(
+            session, settings, world.seller, intake.PLATFORM_STAFF, fabrikam, solutionArea="s" * 101
+        )
+        assert refused(too_long) == [("VALIDATION", ("solution_area",))]
+        to_itself = await send(session, settings, world.contoso.partner_admin, intake.REFERRAL, own)
+        assert refused(to_itself) == [("VALIDATION", ("profile_id",))]
 
 
 async def test_a_partner_without_a_published_profile_is_not_referred_to(

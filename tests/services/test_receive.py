@@ -12,11 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db.models import Lead
-from app.domain.lifecycle import LeadType
 from app.services import intake
 from app.services.errors import Refused
-from app.services.receive import IncomingLead, normalise_company, receive_lead
-from tests.factories import World, unique
+from app.services.receive import normalise_company, receive_lead
+from tests.factories import World, incoming_lead, unique
 from tests.intake_inputs import (
     actor,
     email,
@@ -131,14 +130,8 @@ async def test_receive_lead_keeps_its_signature_and_groups_leads(
     session: AsyncSession, world: World, settings: Settings
 ) -> None:
     address = email("kai")
-    incoming = IncomingLead(
-        type=LeadType.CUSTOMER_INQUIRY,
-        company_name="Kai Co",
-        company_size="SIZE_1_9",
-        country="DE",
-        contact_name="Kai",
-        contact_email=address,
-        need="Help",
+    incoming = incoming_lead(
+        company_name="Kai Co", contact_name="Kai", contact_email=address, contact_requested=False
     )
     now = datetime.now(UTC)
     first = await receive_lead(

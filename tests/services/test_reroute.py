@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +21,7 @@ from app.services.profiles import refresh_search_document
 from app.services.receive import IncomingLead, receive_lead
 from app.services.reroute import reroute_due
 from app.services.sweeps import expire_overdue
-from tests.factories import World, WorldPartner, make_partner
+from tests.factories import World, WorldPartner, incoming_lead, make_partner
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 WORD = f"zzreroute{uuid.uuid4().hex[:6]}"
@@ -52,6 +53,27 @@ async def _chain(session: AsyncSession, lead_id: uuid.UUID) -> list[Lead]:
         chain.append(following)
 
 
+async def _only_history(session: AsyncSession, lead_id: uuid.UUID, action: str) -> LeadHistory:
+    """The lead's one history row of `action`."""
+    rows = await session.scalars(
+        select(LeadHistory).where(LeadHistory.lead_id == lead_id, LeadHistory.action == action)
+    )
+    return rows.one()
+
+
+def _sales_lead(contact: str, company: str, **fields: Any) -> IncomingLead:
+    """A sales-qualified lead in the partners' industry, from `contact` at `company`."""
+    return incoming_lead(
+        type=LeadType.SALES_QUALIFIED,
+        company_name=company,
+        contact_name=contact,
+        contact_email=f"{contact.lower()}-{WORD}@{company.lower()}.example",
+        industry="Quantum Farming",
+        contact_requested=False,
+        **fields,
+    )
+
+
 async def test_a_reroute_chain_of_three_partners(
     session: AsyncSession, world: World, settings: Settings
 ) -> None:
@@ -63,15 +85,11 @@ async def test_a_reroute_chain_of_three_partners(
     lead = await receive_lead(
         session,
         first.organisation_id,
-        IncomingLead(
-            type=LeadType.SALES_QUALIFIED,
-            company_name="Tailspin",
+        _sales_lead(
+            "Nia",
+            "Tailspin",
             company_size="SIZE_51_250",
-            country="US",
-            contact_name="Nia",
-            contact_email=f"nia-{WORD}@tailspin.example",
             need=f"{WORD} {WORD}x {WORD}y",
-            industry="Quantum Farming",
             auto_reroute=True,
             sender_user_id=seller.user_id,
             sender_organisation_id=seller.organisation_id,
@@ -106,22 +124,10 @@ async def test_a_reroute_chain_of_three_partners(
     assert chain[2].stage == "RECEIVED"
 
     # Both histories show the hop: REROUTE on the old lead, the RECEIVE of the new one.
-    history = (
-        await session.scalars(
-            select(LeadHistory).where(
-                LeadHistory.lead_id == chain[0].id, LeadHistory.action == "REROUTE"
-            )
-        )
-    ).one()
+    history = await _only_history(session, chain[0].id, "REROUTE")
     assert history.actor_kind == "SYSTEM"
     assert history.changes["reroutedTo"]["to"]["leadId"] == str(chain[1].id)
-    received = (
-        await session.scalars(
-            select(LeadHistory).where(
-                LeadHistory.lead_id == chain[1].id, LeadHistory.action == "RECEIVE"
-            )
-        )
-    ).one()
+    received = await _only_history(session, chain[1].id, "RECEIVE")
     assert received.to_stage == "RECEIVED"
 
 
@@ -130,40 +136,15 @@ async def test_no_reroute_without_the_flag_or_past_the_hop_limit(
 ) -> None:
     one = await _partner(session, [WORD, "one"])
     await _partner(session, [WORD, "two"])
-    plain = await receive_lead(
-        session,
-        one.organisation_id,
-        IncomingLead(
-            type=LeadType.SALES_QUALIFIED,
-            company_name="Litware",
-            company_size="SIZE_10_50",
-            country="US",
-            contact_name="Ana",
-            contact_email=f"ana-{WORD}@litware.example",
-            need=WORD,
-            industry="Quantum Farming",
-        ),
-        now=NOW - timedelta(days=20),
-        settings=settings,
+    unflagged = _sales_lead("Ana", "Litware", need=WORD)
+    last_hop = _sales_lead(
+        "Bo", "Proseware", need=WORD, auto_reroute=True, reroute_hop=settings.reroute_max_hops
     )
-    capped = await receive_lead(
-        session,
-        one.organisation_id,
-        IncomingLead(
-            type=LeadType.SALES_QUALIFIED,
-            company_name="Proseware",
-            company_size="SIZE_10_50",
-            country="US",
-            contact_name="Bo",
-            contact_email=f"bo-{WORD}@proseware.example",
-            need=WORD,
-            industry="Quantum Farming",
-            auto_reroute=True,
-            reroute_hop=settings.reroute_max_hops,
-        ),
-        now=NOW - timedelta(days=20),
-        settings=settings,
-    )
+    received = NOW - timedelta(days=20)
+    plain, capped = [
+        await receive_lead(session, one.organisation_id, lead, now=received, settings=settings)
+        for lead in (unflagged, last_hop)
+    ]
     await expire_overdue(session, now=NOW)
     await reroute_due(session, now=NOW, settings=settings)
     for lead in (plain, capped):

@@ -100,6 +100,18 @@ class History:
         """Still RECEIVED: inside its response window, or overdue when days_ago > 14."""
         return await self._lead(days_ago, stage=LeadStage.RECEIVED)
 
+    async def recompute(self, settings: Settings) -> Responsiveness | None:
+        """The profile's score recomputed as at `now`."""
+        return await service.recompute_profile(
+            self.session, self.profile.id, now=self.now, settings=settings
+        )
+
+
+@pytest.fixture
+async def leads(session: AsyncSession) -> History:
+    """Hand-made leads of a profile that has none yet."""
+    return History(session, await make_profile(session))
+
 
 @pytest.fixture
 def config(settings: Settings) -> Settings:
@@ -108,10 +120,8 @@ def config(settings: Settings) -> Settings:
 
 
 async def test_recompute_profile_equals_the_formula_on_the_counted_record(
-    session: AsyncSession, config: Settings
+    leads: History, session: AsyncSession, config: Settings
 ) -> None:
-    profile = await make_profile(session)
-    leads = History(session, profile)
     await leads.accepted(30, after_hours=2)  # on time, 2 h
     await leads.won(60, after_hours=4)  # on time, 4 h
     await leads.declined(90, after_hours=10)  # on time, 10 h
@@ -128,7 +138,7 @@ async def test_recompute_profile_equals_the_formula_on_the_counted_record(
     expected = score(record, prior_weight=10.0)
     assert expected.score == 66.81
 
-    result = await service.recompute_profile(session, profile.id, now=NOW, settings=config)
+    result = await leads.recompute(config)
 
     assert result == expected
     assert result == Responsiveness(
@@ -138,7 +148,7 @@ async def test_recompute_profile_equals_the_formula_on_the_counted_record(
         expired_share=2 / 7,
         leads_considered=7,
     )
-    stored = await service.get_score(session, profile.id)
+    stored = await service.get_score(session, leads.profile.id)
     assert stored is not None
     assert (
         stored.score,
@@ -151,25 +161,21 @@ async def test_recompute_profile_equals_the_formula_on_the_counted_record(
 
 
 async def test_leads_outside_the_window_or_inside_their_response_window_do_not_count(
-    session: AsyncSession, config: Settings
+    leads: History, config: Settings
 ) -> None:
-    profile = await make_profile(session)
-    leads = History(session, profile)
     await leads.accepted(181, after_hours=1)
     await leads.expired(250)
     await leads.waiting(200)  # overdue, but received before the window
     await leads.waiting(13)
     await leads.waiting(0.5)
 
-    result = await service.recompute_profile(session, profile.id, now=NOW, settings=config)
+    result = await leads.recompute(config)
 
     assert result == Responsiveness(PRIOR_SCORE, 0.0, None, 0.0, 0)
     assert result == score(ResponseRecord(0, 0, 0, None))
 
 
-async def test_window_and_deadline_boundaries(session: AsyncSession, config: Settings) -> None:
-    profile = await make_profile(session)
-    leads = History(session, profile)
+async def test_window_and_deadline_boundaries(leads: History, config: Settings) -> None:
     await leads.accepted(180, after_hours=6)  # received exactly at the window's start: counts
     await leads.accepted(180 + 1 / 86400, after_hours=6)  # a second earlier: does not
     await leads.waiting(14)  # respond_by == NOW: not yet past its deadline
@@ -177,7 +183,7 @@ async def test_window_and_deadline_boundaries(session: AsyncSession, config: Set
     # An answer exactly at the deadline is on time.
     await leads.accepted(20, after_hours=14 * 24)
 
-    result = await service.recompute_profile(session, profile.id, now=NOW, settings=config)
+    result = await leads.recompute(config)
 
     # 3 counted: 2 answered on time (6 h and 336 h, median 171 h), 1 expired.
     assert result == score(ResponseRecord(3, 2, 1, 171.0))
@@ -225,44 +231,40 @@ async def test_other_profiles_leads_and_leads_without_a_profile_do_not_count(
 
 
 async def test_recompute_uses_the_configured_window_and_prior_weight(
-    session: AsyncSession, settings: Settings
+    leads: History, settings: Settings
 ) -> None:
-    profile = await make_profile(session)
-    leads = History(session, profile)
     await leads.accepted(20, after_hours=12)
     await leads.expired(50)
     narrow = settings.model_copy(update={"score_window_days": 30, "score_prior_weight": 2.0})
 
-    result = await service.recompute_profile(session, profile.id, now=NOW, settings=narrow)
+    result = await leads.recompute(narrow)
 
     assert result == score(ResponseRecord(1, 1, 0, 12.0), prior_weight=2.0)
     unsmoothed = settings.model_copy(update={"score_prior_weight": 0.0})
-    result = await service.recompute_profile(session, profile.id, now=NOW, settings=unsmoothed)
+    result = await leads.recompute(unsmoothed)
     # 1 of 2 on time, 1 of 2 expired, speed 1/(1 + 0.5): 100 * (0.25 + 0.2 + 0.1) = 55.0
     assert result == score(ResponseRecord(2, 1, 1, 12.0), prior_weight=0.0)
     assert result is not None and result.score == 55.0
 
 
 async def test_recompute_overwrites_the_stored_score(
-    session: AsyncSession, config: Settings
+    leads: History, session: AsyncSession, config: Settings
 ) -> None:
-    profile = await make_profile(session)
-    leads = History(session, profile)
     await leads.accepted(10, after_hours=1)
-    first = await service.recompute_profile(session, profile.id, now=NOW, settings=config)
+    first = await leads.recompute(config)
     await leads.expired(30)
     later = NOW + timedelta(hours=1)
 
-    second = await service.recompute_profile(session, profile.id, now=later, settings=config)
+    second = await service.recompute_profile(session, leads.profile.id, now=later, settings=config)
 
     assert first is not None and second is not None and second.score < first.score
-    stored = await service.get_score(session, profile.id)
+    stored = await service.get_score(session, leads.profile.id)
     assert stored is not None
     assert (stored.score, stored.leads_considered, stored.computed_at) == (second.score, 2, later)
     rows = await session.scalar(
         select(func.count())
         .select_from(models.ResponsivenessScore)
-        .where(models.ResponsivenessScore.profile_id == profile.id)
+        .where(models.ResponsivenessScore.profile_id == leads.profile.id)
     )
     assert rows == 1
 

@@ -192,30 +192,24 @@ async def test_websearch_syntax_or_and_exclusion(session: AsyncSession, world: W
 async def test_filters_industry_solution_area_and_country(
     session: AsyncSession, world: World
 ) -> None:
-    retail_us = await make_profile(
-        session,
-        name="Retail US",
-        keywords=["zyxfilter"],
-        industries=["Retail", "Manufacturing"],
-        solution_areas=["Data & AI"],
-        countries=["US"],
-    )
-    retail_de = await make_profile(
-        session,
-        name="Retail DE",
-        keywords=["zyxfilter"],
-        industries=["Retail"],
-        solution_areas=["Security"],
-        countries=["DE", "AT"],
-    )
-    health_de = await make_profile(
-        session,
-        name="Health DE",
-        keywords=["zyxfilter"],
-        industries=["Healthcare"],
-        countries=["DE"],
-    )
-    profiles = (retail_us, retail_de, health_de)
+    # name: (industries, solution areas, countries); each has the keyword zyxfilter
+    kinds = {
+        "Retail US": (["Retail", "Manufacturing"], ["Data & AI"], ["US"]),
+        "Retail DE": (["Retail"], ["Security"], ["DE", "AT"]),
+        "Health DE": (["Healthcare"], [], ["DE"]),
+    }
+    profiles = [
+        await make_profile(
+            session,
+            name=name,
+            keywords=["zyxfilter"],
+            industries=industries,
+            solution_areas=areas,
+            countries=countries,
+        )
+        for name, (industries, areas, countries) in kinds.items()
+    ]
+    retail_us, retail_de, health_de = profiles
 
     async def found(**kwargs: Any) -> set[uuid.UUID]:
         return set(mine(await run(session, query="zyxfilter", **kwargs), *profiles))

@@ -1,37 +1,19 @@
-"""What the in-process worker tests share: a lead as intake receives it, the deliveries fanned
-out for a lead, and delivering everything due, one delivery per savepoint as a worker would."""
+"""What the in-process worker tests share: the deliveries fanned out for a lead, and delivering
+everything due, one delivery per savepoint as a worker would."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Delivery, OutboxMessage
 from app.domain.events import DeliveryStatus
-from app.domain.lifecycle import LeadType
 from app.notify.deliver import Deps, deliver
-from app.services.receive import IncomingLead
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-
-
-def incoming(**overrides: Any) -> IncomingLead:
-    values: dict[str, Any] = {
-        "type": LeadType.CUSTOMER_INQUIRY,
-        "company_name": "Adatum",
-        "company_size": "SIZE_10_50",
-        "country": "US",
-        "contact_name": "Ana Silva",
-        "contact_email": "ana@adatum.example",
-        "need": "Move to the cloud",
-        "contact_requested": True,
-    }
-    values.update(overrides)
-    return IncomingLead(**values)
 
 
 async def deliveries_of(session: AsyncSession, lead_id: uuid.UUID) -> set[tuple[str, str, str]]:

@@ -21,11 +21,11 @@ from app.notify.deliver import Deps, deliver
 from app.notify.live import live_channel
 from app.notify.relay import fan_out
 from app.services.receive import receive_lead
-from tests.factories import World, make_lead
+from tests.factories import World, incoming_lead, make_lead
 from tests.graphql_client import GraphQLClient
 from tests.notify.webhook_support import actor_for, create
 from tests.receivers import WebhookReceiver
-from tests.workers.outbox_support import NOW, deliver_all, incoming
+from tests.workers.outbox_support import NOW, deliver_all
 
 pytestmark = pytest.mark.usefixtures("only_this_tests_events")
 
@@ -34,7 +34,7 @@ async def test_urgent_alert_email_and_in_app_notification(
     session: AsyncSession, world: World, settings: Settings, deps: Deps, sink: MailSink
 ) -> None:
     lead = await receive_lead(
-        session, world.contoso.organisation_id, incoming(), now=NOW, settings=settings
+        session, world.contoso.organisation_id, incoming_lead(), now=NOW, settings=settings
     )
     await fan_out(session, now=NOW)
     outcomes = await deliver_all(session, deps, NOW)
@@ -75,7 +75,7 @@ async def test_live_events_are_published_after_commit_only(
     await pubsub.subscribe(live_channel(world.contoso.organisation_id))
     await pubsub.get_message(timeout=1)  # the subscribe confirmation
     lead = await receive_lead(
-        session, world.contoso.organisation_id, incoming(), now=NOW, settings=settings
+        session, world.contoso.organisation_id, incoming_lead(), now=NOW, settings=settings
     )
     # Written to the outbox but not yet fanned out: nothing is published.
     assert await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.3) is None
@@ -96,7 +96,7 @@ async def test_signed_webhook_reaches_a_real_receiver(
         admin = await actor_for(session, world.contoso.partner_admin)
         _, receiver.secret = await create(session, settings, admin, url=receiver.url())
         lead = await receive_lead(
-            session, world.contoso.organisation_id, incoming(), now=NOW, settings=settings
+            session, world.contoso.organisation_id, incoming_lead(), now=NOW, settings=settings
         )
         await fan_out(session, now=NOW)
         await deliver_all(session, deps, NOW)
@@ -113,7 +113,7 @@ async def webhook_delivery(
     admin = await actor_for(session, world.contoso.partner_admin)
     endpoint, _ = await create(session, settings, admin, url=url)
     await receive_lead(
-        session, world.contoso.organisation_id, incoming(), now=NOW, settings=settings
+        session, world.contoso.organisation_id, incoming_lead(), now=NOW, settings=settings
     )
     await fan_out(session, now=NOW)
     hook = await session.scalar(

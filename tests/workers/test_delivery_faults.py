@@ -10,6 +10,7 @@ import signal
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -24,6 +25,7 @@ from app.services.auth import load_actor
 from app.services.leads import decline_lead
 from app.services.receive import IncomingLead, receive_lead
 from app.services.sweeps import expire_overdue
+from tests.factories import incoming_lead
 from tests.stack import IsolatedStack, utcnow
 from tests.waiting import eventually
 from workers.outbox import CONCURRENCY
@@ -70,6 +72,17 @@ async def _deliveries_under_way(stack: IsolatedStack) -> None:
     await eventually(under_way, timeout=60, poll=0.02, describe="deliveries never got under way")
 
 
+def _sent_by(seller: User, **fields: Any) -> IncomingLead:
+    """A sales-qualified lead `seller` sent, not asking for direct contact."""
+    return incoming_lead(
+        type=LeadType.SALES_QUALIFIED,
+        contact_requested=False,
+        sender_user_id=seller.id,
+        sender_organisation_id=seller.organisation_id,
+        **fields,
+    )
+
+
 async def _events(stack: IsolatedStack, leads: int) -> None:
     """Half the leads declined by contoso's admin, half sent by a seller and expired."""
     now = utcnow()
@@ -82,43 +95,23 @@ async def _events(stack: IsolatedStack, leads: int) -> None:
         assert admin and seller
         actor = await load_actor(session, admin)
         for i in range(leads // 2):
-            lead = await receive_lead(
-                session,
-                contoso,
-                IncomingLead(
-                    type=LeadType.CUSTOMER_INQUIRY,
-                    company_name=f"Declined {i}",
-                    company_size="SIZE_10_50",
-                    country="US",
-                    contact_name=f"Customer {i}",
-                    contact_email=f"customer{i}-{now.timestamp():.0f}@example.com",
-                    need="help",
-                ),
-                now=now,
-                settings=stack.settings,
+            customer = incoming_lead(
+                company_name=f"Declined {i}",
+                contact_name=f"Customer {i}",
+                contact_email=f"customer{i}-{now.timestamp():.0f}@example.com",
+                contact_requested=False,
             )
+            lead = await receive_lead(session, contoso, customer, now=now, settings=stack.settings)
             declined = await decline_lead(
                 session, actor, str(lead.id), DeclineReason.NO_CAPACITY, None, now=now
             )
             assert isinstance(declined, Lead), declined
         for i in range(leads - leads // 2):
-            await receive_lead(
-                session,
-                contoso,
-                IncomingLead(
-                    type=LeadType.SALES_QUALIFIED,
-                    company_name=f"Expired {i}",
-                    company_size="SIZE_51_250",
-                    country="DE",
-                    contact_name=f"Buyer {i}",
-                    contact_email=f"buyer{i}@example.com",
-                    need="help",
-                    sender_user_id=seller.id,
-                    sender_organisation_id=seller.organisation_id,
-                ),
-                now=now - timedelta(days=15),
-                settings=stack.settings,
+            sent = _sent_by(
+                seller, company_name=f"Expired {i}", contact_email=f"buyer{i}@example.com"
             )
+            overdue = now - timedelta(days=15)
+            await receive_lead(session, contoso, sent, now=overdue, settings=stack.settings)
     async with AsyncSession(stack.engine) as session, session.begin():
         while await expire_overdue(session, now=now):
             pass
@@ -223,21 +216,12 @@ async def test_delivery_latency_commit_to_webhook(
     for i in range(LATENCY_LEADS):
         now = utcnow()
         async with AsyncSession(stack.engine) as session, session.begin():
-            lead = await receive_lead(
-                session,
-                contoso,
-                IncomingLead(
-                    type=LeadType.CUSTOMER_INQUIRY,
-                    company_name=f"Latency {i}",
-                    company_size="SIZE_10_50",
-                    country="US",
-                    contact_name="C",
-                    contact_email=f"latency{i}@example.com",
-                    need="help",
-                ),
-                now=now,
-                settings=stack.settings,
+            customer = incoming_lead(
+                company_name=f"Latency {i}",
+                contact_email=f"latency{i}@example.com",
+                contact_requested=False,
             )
+            lead = await receive_lead(session, contoso, customer, now=now, settings=stack.settings)
             await decline_lead(session, actor, str(lead.id), DeclineReason.SPAM, None, now=utcnow())
             declined.add(str(lead.id))
         await stack.enqueue_relay()
@@ -271,18 +255,13 @@ async def test_reroute_is_decided_by_the_worker_once(
         lead = await receive_lead(
             session,
             stack.partners["contoso"].organisation_id,
-            IncomingLead(
-                type=LeadType.SALES_QUALIFIED,
-                company_name="Reroute Corp",
+            _sent_by(
+                seller,
                 company_size="SIZE_251_1000",
-                country="US",
-                contact_name="Rita",
                 contact_email="rita@reroute.example",
                 need="analytics and AI for retail",
                 industry="Retail",
                 auto_reroute=True,
-                sender_user_id=seller.id,
-                sender_organisation_id=seller.organisation_id,
             ),
             now=utcnow(),
             settings=stack.settings,

@@ -14,9 +14,9 @@ from app.domain.lifecycle import LeadType
 from app.notify.relay import fan_out
 from app.services.receive import receive_lead
 from app.services.sweeps import expire_overdue
-from tests.factories import World
+from tests.factories import World, incoming_lead
 from tests.notify.webhook_support import actor_for, create
-from tests.workers.outbox_support import NOW, deliveries_of, incoming
+from tests.workers.outbox_support import NOW, deliveries_of
 
 pytestmark = pytest.mark.usefixtures("only_this_tests_events")
 
@@ -30,7 +30,7 @@ async def test_new_lead_alerts_the_partner_team_honouring_opt_outs(
         session, settings, admin, url="http://127.0.0.1:9/other", events=["lead.won"]
     )
     lead = await receive_lead(
-        session, world.contoso.organisation_id, incoming(), now=NOW, settings=settings
+        session, world.contoso.organisation_id, incoming_lead(), now=NOW, settings=settings
     )
     await fan_out(session, now=NOW)
     assert await deliveries_of(session, lead.id) == {
@@ -58,7 +58,7 @@ async def test_expiry_notifies_the_sender_and_decline_the_customer(
     sent = await receive_lead(
         session,
         world.fabrikam.organisation_id,
-        incoming(
+        incoming_lead(
             type=LeadType.SALES_QUALIFIED,
             sender_user_id=world.seller,
             sender_organisation_id=(await actor_for(session, world.seller)).organisation_id,
@@ -74,7 +74,7 @@ async def test_expiry_notifies_the_sender_and_decline_the_customer(
     referred = await receive_lead(
         session,
         world.fabrikam.organisation_id,
-        incoming(
+        incoming_lead(
             type=LeadType.SALES_QUALIFIED, sender_organisation_id=world.northwind.organisation_id
         ),
         now=NOW - timedelta(days=15),

@@ -16,6 +16,7 @@ from app.db.models import Lead, LeadHistory, LeadReminder, OutboxMessage
 from app.domain.lifecycle import LeadStage
 from app.services.sweeps import expire_overdue, send_reminders
 from tests.factories import make_lead, make_partner
+from tests.intake_inputs import outbox_topics
 from tests.workers.outbox_support import NOW
 
 pytestmark = pytest.mark.usefixtures("only_this_tests_events")
@@ -157,14 +158,7 @@ async def test_reminders_are_sent_once_per_threshold(session: AsyncSession) -> N
     await send_reminders(session, now=NOW + timedelta(hours=30), hours=[72, 24])
     await send_reminders(session, now=NOW + timedelta(hours=31), hours=[72, 24])
     assert await reminders(lead.id) == [24, 72]
-    topics = (
-        await session.scalars(
-            select(OutboxMessage.topic)
-            .where(OutboxMessage.lead_id == lead.id)
-            .order_by(OutboxMessage.id)
-        )
-    ).all()
-    assert topics == ["lead.reminder", "notify.reminder"] * 2
+    assert await outbox_topics(session, lead.id) == ["lead.reminder", "notify.reminder"] * 2
     payloads = (
         await session.scalars(
             select(OutboxMessage.payload)
