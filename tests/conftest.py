@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -64,6 +65,18 @@ def settings(stack: DevStack) -> Iterator[Settings]:
         data_dir=PROJECT_ROOT / ".data",
     )
     drop_database(stack.database_url, TEST_DATABASE)
+
+
+@pytest.fixture
+def empty_database(stack: DevStack) -> Iterator[str]:
+    """The URL of a database of its own, with no schema; dropped after the test."""
+    assert stack.database_url
+    name = f"partner_leads_empty_{uuid.uuid4().hex[:8]}"
+    ensure_database(stack.database_url, name)
+    try:
+        yield database_url_for(stack.database_url, name)
+    finally:
+        drop_database(stack.database_url, name)
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db.migrate import downgrade, upgrade
-from app.db.urls import database_url_for, with_driver
-from app.dev.stack import DevStack, drop_database, ensure_database
+from app.db.urls import with_driver
 
 OLD_CHANGES = [
     {"deal_name": {"from": None, "to": "Adatum"}, "team_members_added": ["Jo Park"]},
@@ -94,59 +93,53 @@ def _stored(url: str) -> tuple[list[Any], list[Any]]:
     return history, outbox
 
 
-def test_history_and_events_are_renamed_and_back(stack: DevStack) -> None:
-    assert stack.database_url
-    name = f"partner_leads_names_{uuid.uuid4().hex[:8]}"
-    ensure_database(stack.database_url, name)
-    url = database_url_for(stack.database_url, name)
-    try:
-        upgrade(url, "0004")
-        lead = str(uuid.uuid4())
-        org = str(uuid.uuid4())
-        asyncio.run(
-            _run(
-                url,
-                [
+def test_history_and_events_are_renamed_and_back(empty_database: str) -> None:
+    url = empty_database
+    upgrade(url, "0004")
+    lead = str(uuid.uuid4())
+    org = str(uuid.uuid4())
+    asyncio.run(
+        _run(
+            url,
+            [
+                (
+                    "INSERT INTO organisations (id, slug, name, kind) VALUES "
+                    "(:org, 'p', 'P', 'PARTNER')",
+                    {"org": org},
+                ),
+                (
+                    "INSERT INTO leads (id, organisation_id, type, stage, company_name, "
+                    "company_size, country, contact_name, contact_email, need, received_at, "
+                    "respond_by) VALUES (:lead, :org, 'CUSTOMER_INQUIRY', 'RECEIVED', 'A', "
+                    "'SIZE_1_9', 'US', 'B', 'b@a.example', 'n', now(), now())",
+                    {"lead": lead, "org": org},
+                ),
+                *[
                     (
-                        "INSERT INTO organisations (id, slug, name, kind) VALUES "
-                        "(:org, 'p', 'P', 'PARTNER')",
-                        {"org": org},
-                    ),
-                    (
-                        "INSERT INTO leads (id, organisation_id, type, stage, company_name, "
-                        "company_size, country, contact_name, contact_email, need, received_at, "
-                        "respond_by) VALUES (:lead, :org, 'CUSTOMER_INQUIRY', 'RECEIVED', 'A', "
-                        "'SIZE_1_9', 'US', 'B', 'b@a.example', 'n', now(), now())",
-                        {"lead": lead, "org": org},
-                    ),
-                    *[
-                        (
-                            "INSERT INTO lead_history (lead_id, action, to_stage, actor_kind, "
-                            "changes) VALUES (:lead, 'UPDATE', 'ACCEPTED', 'SYSTEM', "
-                            "CAST(:changes AS jsonb))",
-                            {"lead": lead, "changes": json.dumps(c)},
-                        )
-                        for c in OLD_CHANGES
-                    ],
-                    (
-                        "INSERT INTO outbox (topic, payload) VALUES ('lead.accepted', "
-                        "CAST(:payload AS jsonb))",
-                        {"payload": json.dumps(OLD_PAYLOAD)},
-                    ),
+                        "INSERT INTO lead_history (lead_id, action, to_stage, actor_kind, "
+                        "changes) VALUES (:lead, 'UPDATE', 'ACCEPTED', 'SYSTEM', "
+                        "CAST(:changes AS jsonb))",
+                        {"lead": lead, "changes": json.dumps(c)},
+                    )
+                    for c in OLD_CHANGES
                 ],
-            )
+                (
+                    "INSERT INTO outbox (topic, payload) VALUES ('lead.accepted', "
+                    "CAST(:payload AS jsonb))",
+                    {"payload": json.dumps(OLD_PAYLOAD)},
+                ),
+            ],
         )
-        upgrade(url, "0005")
-        history, outbox = _stored(url)
-        assert history == NEW_CHANGES
-        assert outbox == [NEW_PAYLOAD]
-        downgrade(url, "0004")
-        history, outbox = _stored(url)
-        assert history[0] == {
-            "deal_name": {"from": None, "to": "Adatum"},
-            "team_members_added": ["Jo Park"],
-        }
-        assert history[2:] == OLD_CHANGES[2:]
-        assert outbox == [OLD_PAYLOAD]
-    finally:
-        drop_database(stack.database_url, name)
+    )
+    upgrade(url, "0005")
+    history, outbox = _stored(url)
+    assert history == NEW_CHANGES
+    assert outbox == [NEW_PAYLOAD]
+    downgrade(url, "0004")
+    history, outbox = _stored(url)
+    assert history[0] == {
+        "deal_name": {"from": None, "to": "Adatum"},
+        "team_members_added": ["Jo Park"],
+    }
+    assert history[2:] == OLD_CHANGES[2:]
+    assert outbox == [OLD_PAYLOAD]

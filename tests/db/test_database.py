@@ -4,7 +4,6 @@ impossible lead states."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import pytest
@@ -17,8 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_e
 from app.config import Settings
 from app.db.migrate import downgrade, upgrade
 from app.db.models import Base, Lead
-from app.db.urls import database_url_for, with_driver
-from app.dev.stack import DevStack, drop_database, ensure_database
+from app.db.urls import with_driver
 from app.domain.lifecycle import LeadStage
 from tests.factories import make_lead, make_partner
 
@@ -31,18 +29,11 @@ async def test_models_and_migrations_agree(connection: AsyncConnection) -> None:
     assert await connection.run_sync(diff) == []
 
 
-def test_migrations_go_down_to_nothing_and_up_again(stack: DevStack) -> None:
-    assert stack.database_url
-    name = f"partner_leads_migrations_{uuid.uuid4().hex[:8]}"
-    ensure_database(stack.database_url, name)
-    url = database_url_for(stack.database_url, name)
-    try:
-        upgrade(url)
-        downgrade(url, "base")
-        assert asyncio.run(_count_tables(url)) == 0
-        upgrade(url)
-    finally:
-        drop_database(stack.database_url, name)
+def test_migrations_go_down_to_nothing_and_up_again(empty_database: str) -> None:
+    upgrade(empty_database)
+    downgrade(empty_database, "base")
+    assert asyncio.run(_count_tables(empty_database)) == 0
+    upgrade(empty_database)
 
 
 async def _count_tables(url: str) -> int:

@@ -16,8 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.config import PROJECT_ROOT, Settings
 from app.db.migrate import MIGRATIONS
 from app.db.models import Lead, LeadHistory, Organisation, User
-from app.db.urls import database_url_for
-from app.dev.stack import DevStack, drop_database, ensure_database
 from tests.factories import World
 
 CLI = str(Path(sys.executable).parent / "partner-leads")
@@ -73,19 +71,8 @@ def test_a_cli_call_prints_no_warning(settings: Settings, world: World) -> None:
     assert result.stderr == ""
 
 
-def test_migrate_prints_each_info_line_once(settings: Settings, stack: DevStack) -> None:
-    assert stack.database_url
-    name = f"partner_leads_cli_{uuid.uuid4().hex[:8]}"
-    ensure_database(stack.database_url, name)
-    try:
-        result = _cli(
-            settings,
-            "migrate",
-            DATABASE_URL=database_url_for(stack.database_url, name),
-            LOG_LEVEL="INFO",
-        )
-    finally:
-        drop_database(stack.database_url, name)
+def test_migrate_prints_each_info_line_once(settings: Settings, empty_database: str) -> None:
+    result = _cli(settings, "migrate", DATABASE_URL=empty_database, LOG_LEVEL="INFO")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "migrated to head\n"
     messages = Counter(
