@@ -60,6 +60,11 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # The compiled read path: its own asyncpg pool, and how long a reader's roles may be cached
+    # (a removed role or a deactivated user stops reading within this many seconds).
+    compiled_reads: bool = True
+    read_pool_size: int = Field(default=8, ge=1)
+    actor_cache_seconds: float = Field(default=5.0, ge=0)
     db_pool_size: int = 10
     db_max_overflow: int = 10
     # Postgres cancels statements slower than this: one bad query cannot pin a pool slot.

@@ -18,6 +18,7 @@ from app.db.session import create_engine, create_sessionmaker
 from app.graphql.view import GraphQLView
 from app.jobs import JobQueue
 from app.ratelimit import RateLimiter
+from app.services.lead_reads import create_read_pool, pool_fetch, session_fetch
 
 
 def create_app(
@@ -36,9 +37,23 @@ def create_app(
             engine = create_engine(settings)
             view.sessionmaker = create_sessionmaker(engine)
         state["sessionmaker"] = view.sessionmaker
+        read_pool = None
+        if settings.compiled_reads:
+            if sessionmaker is not None:
+                view.fetch = session_fetch(sessionmaker)
+            elif settings.database_url:
+                read_pool = await create_read_pool(
+                    settings.database_url,
+                    settings.read_pool_size,
+                    settings.db_statement_timeout_ms,
+                )
+                view.fetch = pool_fetch(read_pool)
         try:
             yield
         finally:
+            view.fetch = None
+            if read_pool is not None:
+                await read_pool.close()
             await queue.close()
             await limiter.close()
             if engine is not None:

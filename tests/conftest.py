@@ -8,7 +8,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,16 +121,34 @@ async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterat
         yield session
 
 
-@pytest.fixture
-async def gql(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], world: World
+@asynccontextmanager
+async def _client(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[GraphQLClient]:
-    """A GraphQL client over the ASGI app, inside the test's rolled-back transaction."""
     app = create_app(settings, sessionmaker=sessionmaker)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             yield GraphQLClient(http, settings)
+
+
+@pytest.fixture
+async def gql(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], world: World
+) -> AsyncIterator[GraphQLClient]:
+    """A GraphQL client over the ASGI app, inside the test's rolled-back transaction. Queries
+    the compiled read path covers are answered by it, the rest by strawberry."""
+    async with _client(settings, sessionmaker) as client:
+        yield client
+
+
+@pytest.fixture
+async def strawberry_gql(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], world: World
+) -> AsyncIterator[GraphQLClient]:
+    """The same, with the compiled read path off: every query goes through strawberry."""
+    async with _client(settings.model_copy(update={"compiled_reads": False}), sessionmaker) as c:
+        yield c
 
 
 @pytest.fixture

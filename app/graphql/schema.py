@@ -79,6 +79,7 @@ LIMIT_RULES = [
     *MaxAliasesLimiter(max_alias_count=30).validation_rules,
 ]
 CACHE_SIZE = 1024  # distinct documents: SPAs and tools send a small, fixed set
+MAX_TOKENS = 5000
 
 schema = strawberry.Schema(
     query=Query,
@@ -89,7 +90,7 @@ schema = strawberry.Schema(
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
         lambda: AddValidationRules(LIMIT_RULES),
-        lambda: MaxTokensLimiter(max_token_count=5000),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         MaskBugs,
     ],
 )

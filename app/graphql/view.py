@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry import UNSET
 from strawberry.asgi import GraphQL
@@ -18,12 +19,23 @@ from strawberry.types.unset import UnsetType
 
 from app.config import Settings
 from app.graphql.context import Context
+from app.graphql.fast_path import FastPath
 from app.graphql.schema import schema
 from app.jobs import JobQueue
 from app.ratelimit import RateLimiter
-from app.services.auth import AuthenticationError, TokenVerifier, load_actor
+from app.services import lead_reads
+from app.services.auth import ActorCache, AuthenticationError, TokenVerifier, load_actor
 
 log = logging.getLogger(__name__)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
 
 
 def _unauthenticated(message: str) -> Response:
@@ -48,11 +60,20 @@ class GraphQLView(GraphQL[Context, None]):
         self.queue = queue
         self.limiter = limiter
         self.verifier = TokenVerifier(settings)
+        self.fast_path = FastPath(schema._schema, settings)
+        self.actors = ActorCache(settings.actor_cache_seconds)
+        # Set by the app's lifespan when the compiled read path is on.
+        self.fetch: lead_reads.Fetch | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        if self.fetch is not None and scope["method"] == "POST":
+            unanswered = await self._compiled(scope, receive, send, self.fetch)
+            if unanswered is None:
+                return
+            receive = unanswered
         # One session per request, from authentication to the last resolver.
         client = scope.get("client")
         context = Context(
@@ -85,6 +106,51 @@ class GraphQLView(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
         finally:
             await context.close()
+
+    async def _compiled(
+        self, scope: Scope, receive: Receive, send: Send, fetch: lead_reads.Fetch
+    ) -> Receive | None:
+        """Answer a compiled query, or hand the request on: the `receive` that replays its body
+        to strawberry (None when answered)."""
+        headers = dict(scope["headers"])
+        body = await _read_body(receive)
+
+        async def replay() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        if not headers.get(b"content-type", b"").startswith(b"application/json"):
+            return replay
+        try:
+            request = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return replay
+        actor = None
+        header = headers.get(b"authorization")
+        if header is not None:
+            scheme, _, token = header.decode("latin-1").partition(" ")
+            try:
+                if scheme.lower() != "bearer":
+                    return replay
+                user_id = self.verifier.verify(token.strip())
+            except AuthenticationError:
+                return replay  # strawberry's path answers 401 with the reason
+            actor = await self.actors.get(user_id, lambda sql, user: fetch(sql, [user]))
+            if actor is None:
+                return replay
+        if not isinstance(request, dict):
+            return replay
+        answered = await self.fast_path.answer(request, actor, fetch)
+        if answered is None:
+            return replay
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": answered})
+        return None
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
 import jwt
-from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.db.models import Organisation, User
 from app.domain.roles import LEAD_MANAGER_ROLES, Role
 
 
@@ -40,12 +41,29 @@ class AuthenticationError(Exception):
     """The credentials were present but not acceptable (bad signature, expired, unknown user)."""
 
 
+# Entries a cache keeps before it starts afresh: far more than the users of one process.
+MAX_CACHED = 10_000
+
+
 class TokenVerifier:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
+        # A token verified once is good until it expires: verifying costs more than the rest of
+        # a compiled read (pyjwt prepares the key on every decode).
+        self._verified: dict[str, tuple[uuid.UUID, float]] = {}
 
     def verify(self, token: str) -> uuid.UUID:
+        known = self._verified.get(token)
+        if known is not None and time.time() < known[1]:
+            return known[0]
+        user_id, expires = self._verify(token)
+        if len(self._verified) >= MAX_CACHED:
+            self._verified.clear()
+        self._verified[token] = (user_id, expires)
+        return user_id
+
+    def _verify(self, token: str) -> tuple[uuid.UUID, float]:
         options: Any = {"require": ["exp", "aud", "sub"]}
         try:
             if self._jwks is not None:
@@ -65,7 +83,7 @@ class TokenVerifier:
                     audience=self.settings.jwt_audience,
                     options=options,
                 )
-            return uuid.UUID(str(claims["sub"]))
+            return uuid.UUID(str(claims["sub"])), float(claims["exp"])
         except (jwt.PyJWTError, ValueError) as exc:
             raise AuthenticationError(str(exc)) from exc
 
@@ -89,23 +107,55 @@ def issue_token(
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 
-async def load_actor(session: AsyncSession, user_id: uuid.UUID) -> Actor | None:
-    row = (
-        await session.execute(
-            select(
-                User.id, User.organisation_id, Organisation.kind, User.roles, User.name, User.email
-            )
-            .join(Organisation, Organisation.id == User.organisation_id)
-            .where(User.id == user_id, User.active.is_(True))
-        )
-    ).one_or_none()
+# Who a user is, and what they may do: one statement for both read paths.
+ACTOR_SQL = (
+    "SELECT u.id, u.organisation_id, o.kind, u.roles, u.name, u.email FROM users AS u "
+    "JOIN organisations AS o ON o.id = u.organisation_id WHERE u.id = $1 AND u.active"
+)
+
+
+def _actor(row: Any) -> Actor | None:
     if row is None:
         return None
+    user_id, organisation_id, kind, roles, name, email = row
     return Actor(
-        user_id=row.id,
-        organisation_id=row.organisation_id,
-        organisation_kind=row.kind,
-        roles=frozenset(Role(r) for r in row.roles if r in Role.__members__),
-        name=row.name,
-        email=row.email,
+        user_id=user_id,
+        organisation_id=organisation_id,
+        organisation_kind=kind,
+        roles=frozenset(Role(r) for r in roles if r in Role.__members__),
+        name=name,
+        email=email,
     )
+
+
+async def load_actor(session: AsyncSession, user_id: uuid.UUID) -> Actor | None:
+    row = (
+        await session.execute(text(ACTOR_SQL.replace("$1", ":user_id")), {"user_id": user_id})
+    ).one_or_none()
+    return _actor(row)
+
+
+class ActorCache:
+    """Actors loaded within the last `ttl` seconds, for the compiled read path: loading the
+    actor on every read costs a round trip. A removed role or a deactivated user therefore
+    takes effect for reads within `ttl` seconds; writes always load the actor afresh."""
+
+    def __init__(self, ttl: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self._actors: dict[uuid.UUID, tuple[float, Actor | None]] = {}
+
+    async def get(
+        self, user_id: uuid.UUID, fetch: Callable[[str, uuid.UUID], Awaitable[Any]]
+    ) -> Actor | None:
+        """The cached actor, or the one `fetch(ACTOR_SQL, user_id)` reads (None: unknown or
+        inactive)."""
+        now = self.clock()
+        cached = self._actors.get(user_id)
+        if cached is not None and now - cached[0] < self.ttl:
+            return cached[1]
+        actor = _actor(await fetch(ACTOR_SQL, user_id))
+        if len(self._actors) >= MAX_CACHED:
+            self._actors.clear()
+        self._actors[user_id] = (now, actor)
+        return actor

@@ -71,40 +71,71 @@ def _scope(actor: Actor, tab: LeadTab) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _filters(f: LeadFilter) -> list[ColumnElement[bool]] | Refused:
-    conditions: list[ColumnElement[bool]] = []
-    if f.types is not None:
-        conditions.append(Lead.type.in_([t.value for t in f.types]))
-    if f.stages is not None:
-        conditions.append(Lead.stage.in_([s.value for s in f.stages]))
-    if f.outcomes is not None:
-        conditions.append(Lead.outcome.in_([o.value for o in f.outcomes]))
+@dataclass(frozen=True, slots=True)
+class CheckedFilter:
+    """A filter whose values were checked: what every list query applies, however it is built."""
+
+    types: tuple[str, ...] | None
+    stages: tuple[str, ...] | None
+    outcomes: tuple[str, ...] | None
+    # The prefix tsquery; "" when the search had no words (it then matches nothing).
+    search_query: str | None
+    received_from: datetime | None
+    received_to: datetime | None
+    contact_requested: bool | None
+
+
+def check_filter(f: LeadFilter) -> CheckedFilter | Refused:
+    search_query = None
     if f.search is not None and f.search.strip():
         if len(f.search) > MAX_SEARCH:
             return Refused.one(
                 ErrorCode.VALIDATION, f"must be at most {MAX_SEARCH} characters", "filter", "search"
             )
-        query = prefix_tsquery(f.search)
-        if query is None:
-            conditions.append(false())
-        else:
-            conditions.append(Lead.search_document.op("@@")(func.to_tsquery("simple", query)))
+        search_query = prefix_tsquery(f.search) or ""
     bounds: dict[str, datetime | None] = {}
     for name, value in (("received_from", f.received_from), ("received_to", f.received_to)):
         bounds[name] = as_utc(value) if value is not None else None
         if value is not None and bounds[name] is None:
             return Refused.one(ErrorCode.VALIDATION, "is out of range", "filter", name)
     received_from, received_to = bounds["received_from"], bounds["received_to"]
-    if received_from is not None:
-        conditions.append(Lead.received_at >= received_from)
-    if received_to is not None:
-        conditions.append(Lead.received_at < received_to)
     if received_from and received_to and received_from > received_to:
         return Refused.one(
             ErrorCode.VALIDATION, "the start is after the end", "filter", "received_from"
         )
-    if f.contact_requested is not None:
-        conditions.append(Lead.contact_requested.is_(f.contact_requested))
+    return CheckedFilter(
+        types=tuple(t.value for t in f.types) if f.types is not None else None,
+        stages=tuple(s.value for s in f.stages) if f.stages is not None else None,
+        outcomes=tuple(o.value for o in f.outcomes) if f.outcomes is not None else None,
+        search_query=search_query,
+        received_from=received_from,
+        received_to=received_to,
+        contact_requested=f.contact_requested,
+    )
+
+
+def _filters(f: LeadFilter) -> list[ColumnElement[bool]] | Refused:
+    checked = check_filter(f)
+    if isinstance(checked, Refused):
+        return checked
+    conditions: list[ColumnElement[bool]] = []
+    if checked.types is not None:
+        conditions.append(Lead.type.in_(checked.types))
+    if checked.stages is not None:
+        conditions.append(Lead.stage.in_(checked.stages))
+    if checked.outcomes is not None:
+        conditions.append(Lead.outcome.in_(checked.outcomes))
+    if checked.search_query == "":
+        conditions.append(false())
+    elif checked.search_query is not None:
+        query = func.to_tsquery("simple", checked.search_query)
+        conditions.append(Lead.search_document.op("@@")(query))
+    if checked.received_from is not None:
+        conditions.append(Lead.received_at >= checked.received_from)
+    if checked.received_to is not None:
+        conditions.append(Lead.received_at < checked.received_to)
+    if checked.contact_requested is not None:
+        conditions.append(Lead.contact_requested.is_(checked.contact_requested))
     return conditions
 
 

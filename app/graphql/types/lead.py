@@ -7,6 +7,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import strawberry
 from strawberry.types import Info
 
@@ -15,6 +16,7 @@ from app.domain.alerts import contact_alert, seconds_left_to_respond
 from app.domain.lifecycle import allowed_actions, tab_of
 from app.domain.reference import in_minor_units
 from app.graphql.context import Context
+from app.graphql.reads import Column, Computed, Nested, Read, Records, Run, columns
 from app.graphql.types.enums import (
     ActorKind,
     CompanySize,
@@ -28,6 +30,7 @@ from app.graphql.types.enums import (
     LostReason,
 )
 from app.graphql.types.rows import from_row, from_rows
+from app.services.lead_reads import HISTORY_COLUMNS, TEAM_COLUMNS
 from app.services.paging import Page
 
 
@@ -320,3 +323,191 @@ class LeadCount:
     tab: LeadTab
     stage: LeadStage
     count: int
+
+
+# --- how the compiled read path reads these types (app/graphql/compiled.py) ----------------------
+# The same domain functions as the strawberry types above; what a field needs is named here and
+# fetched by app/services/lead_reads.py. Related rows: "team", "history", "sender", "favorite".
+
+
+def works_it(run: Run, organisation_id: uuid.UUID) -> bool:
+    """The viewer is one of the lead's partner's lead managers (see `Lead.works_it`)."""
+    actor = run.actor
+    return bool(actor and actor.manages_leads and actor.organisation_id == organisation_id)
+
+
+def _when_worked(run: Run, organisation_id: uuid.UUID, value: Any) -> Any:
+    return value if works_it(run, organisation_id) else None
+
+
+def _money_row(run: Run, amount: Decimal | None, currency: str | None) -> Any:
+    return None if amount is None or not currency else (in_minor_units(amount, currency), currency)
+
+
+def _changes_rows(run: Run, changes: str) -> list[tuple[str, Any, Any]]:
+    """History changes as `LeadHistoryEntry.from_row` lists them: {field: {from, to}} or a
+    value that is only a `to`."""
+    rows = []
+    for name, change in orjson.loads(changes).items():
+        if isinstance(change, dict) and set(change) == {"from", "to"}:
+            rows.append((name, change["from"], change["to"]))
+        else:
+            rows.append((name, None, change))
+    return rows
+
+
+def _sender_row(
+    run: Run,
+    sender_organisation_id: uuid.UUID | None,
+    contact_name: str,
+    company_name: str,
+    sender: tuple[str, str, str | None] | None,
+) -> tuple[str, str | None, str | None]:
+    """(kind, name, organisation name), as `Lead.sender` answers."""
+    if sender_organisation_id is None:
+        return ("CUSTOMER", contact_name, company_name)
+    if sender is None:
+        return ("PLATFORM", None, None)
+    kind, organisation_name, user_name = sender
+    return (kind, user_name, organisation_name)
+
+
+_MONEY = columns("amount", "currency")
+DEAL_COLUMNS = (
+    "deal_name",
+    "estimated_value_amount",
+    "estimated_value_currency",
+    "estimated_purchase_date",
+    "notes",
+    "crm_id",
+    "campaign_id",
+    "decline_reason",
+    "decline_notes",
+    "final_value_amount",
+    "final_value_currency",
+    "closing_date",
+    "lost_reason",
+    "lost_notes",
+)
+DEAL_READS: dict[str, Read] = {
+    **columns(
+        "estimated_purchase_date",
+        "notes",
+        "crm_id",
+        "campaign_id",
+        "decline_reason",
+        "decline_notes",
+        "closing_date",
+        "lost_reason",
+        "lost_notes",
+    ),
+    "name": Column("deal_name"),
+    "estimated_value": Records(
+        ("estimated_value_amount", "estimated_value_currency"),
+        _money_row,
+        ("amount", "currency"),
+        _MONEY,
+        single=True,
+    ),
+    "final_value": Records(
+        ("final_value_amount", "final_value_currency"),
+        _money_row,
+        ("amount", "currency"),
+        _MONEY,
+        single=True,
+    ),
+}
+CUSTOMER_READS = columns(
+    "company_name",
+    "company_size",
+    "industry",
+    "country",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+    "need",
+    "contact_requested",
+    "consent_to_contact",
+)
+HISTORY_READS: dict[str, Read] = {
+    **columns("id", "action", "from_stage", "to_stage", "outcome", "at"),
+    "changes": Records(
+        ("changes",),
+        _changes_rows,
+        ("field", "from", "to"),
+        {"field": Column("field"), "from_value": Column("from"), "to_value": Column("to")},
+    ),
+    "actor": Nested({"kind": Column("actor_kind"), "name": Column("actor_name")}),
+}
+LEAD_READS: dict[str, Read] = {
+    **columns(
+        "id",
+        "version",
+        "type",
+        "stage",
+        "outcome",
+        "received_at",
+        "respond_by",
+        "responded_at",
+        "archived_at",
+        "updated_at",
+        "engagement_id",
+    ),
+    "tab": Computed(("type",), lambda run, lead_type: tab_of(LeadType(lead_type))),
+    "time_left_to_respond": Computed(
+        ("stage", "respond_by"),
+        lambda run, stage, respond_by: seconds_left_to_respond(
+            stage=LeadStage(stage), respond_by=respond_by, now=run.now
+        ),
+    ),
+    "contact_alert": Computed(
+        ("contact_requested", "received_at", "stage"),
+        lambda run, requested, received_at, stage: contact_alert(
+            contact_requested=requested,
+            received_at=received_at,
+            stage=LeadStage(stage),
+            now=run.now,
+            urgent_hours=run.settings.contact_alert_urgent_hours,
+        ),
+    ),
+    "allowed_actions": Computed(
+        ("organisation_id", "stage"),
+        lambda run, org, stage: allowed_actions(LeadStage(stage)) if works_it(run, org) else [],
+    ),
+    "possible_duplicate_of": Computed(("organisation_id", "possible_duplicate_of"), _when_worked),
+    "rerouted_from": Computed(("organisation_id", "rerouted_from"), _when_worked),
+    "customer": Nested(CUSTOMER_READS),
+    "deal": Nested(
+        DEAL_READS,
+        present=Computed(
+            ("organisation_id", *DEAL_COLUMNS),
+            lambda run, org, *values: (
+                works_it(run, org) and any(value is not None for value in values)
+            ),
+        ),
+    ),
+    "is_favorite": Computed(
+        ("organisation_id", "favorite"),
+        lambda run, org, favorite: bool(favorite) and works_it(run, org),
+    ),
+    "sender": Records(
+        ("sender_organisation_id", "contact_name", "company_name", "sender"),
+        _sender_row,
+        ("kind", "name", "organisation_name"),
+        columns("kind", "name", "organisation_name"),
+        single=True,
+    ),
+    "team": Records(
+        ("organisation_id", "team"),
+        lambda run, org, team: (team or []) if works_it(run, org) else [],
+        TEAM_COLUMNS,
+        columns(*TEAM_COLUMNS),
+    ),
+    "history": Records(
+        ("organisation_id", "history"),
+        lambda run, org, history: (history or []) if works_it(run, org) else [],
+        HISTORY_COLUMNS,
+        HISTORY_READS,
+    ),
+}
+LEAD_COUNT_READS = columns("tab", "stage", "count")

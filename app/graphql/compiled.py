@@ -1,0 +1,601 @@
+"""The compiled read path: a query document is planned once, and each request then costs one
+SQL statement and a pass of precompiled shaping functions over its row.
+
+`compile_operation` walks the operation's selection (fragments, aliases, `@include`/`@skip` and
+`__typename` resolved) against the schema and the reads declared beside each strawberry type
+(`app/graphql/types/*`: `LEAD_READS`, ...). It answers None for anything it does not cover, and
+the request then goes through strawberry as usual, so correctness never depends on this path. A
+root field whose arguments a service would refuse (`first: 1000`, a bad cursor) also sends the
+request to strawberry, which answers with the service's own error.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLEnumType,
+    GraphQLField,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    VariableNode,
+)
+from graphql.execution.values import VariableValues, get_argument_values
+from strawberry.utils.str_converters import to_snake_case
+
+from app.domain.lifecycle import LeadStage, LeadTab
+from app.graphql.reads import Column, Computed, Nested, Read, Run
+from app.graphql.types.lead import LEAD_COUNT_READS, LEAD_READS
+from app.services import lead_reads
+from app.services.errors import Refused
+from app.services.lead_queries import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    ORDERS,
+    LeadFilter,
+    LeadOrder,
+    check_filter,
+)
+from app.services.lead_reads import LeadPageRequest, LeadProjection, Params
+from app.services.paging import decode_cursor, encode_cursor, page_size
+
+Record = Sequence[Any]
+Shape = Callable[[Any, Run], Any]
+RELATIONS = ("team", "history", "sender", "favorite")
+
+
+class Unsupported(Exception):
+    """This document, or these arguments, are strawberry's to answer."""
+
+
+# --- what was selected -------------------------------------------------------------------------
+
+
+@dataclass
+class Selection:
+    """The fields asked of one object: response key -> the field nodes merged under it."""
+
+    fields: dict[str, list[FieldNode]] = field(default_factory=dict)
+
+    def sub(self, key: str) -> list[SelectionSetNode]:
+        return [n.selection_set for n in self.fields[key] if n.selection_set is not None]
+
+
+def _included(node: Any, variables: Mapping[str, Any]) -> bool:
+    for directive in node.directives or ():
+        if directive.name.value not in ("skip", "include"):
+            continue
+        [argument] = directive.arguments
+        value: Any = argument.value
+        flag = variables.get(value.name.value) if isinstance(value, VariableNode) else value.value
+        if (directive.name.value == "skip") == bool(flag):
+            return False
+    return True
+
+
+def collect(
+    selection_sets: Iterable[SelectionSetNode],
+    fragments: Mapping[str, FragmentDefinitionNode],
+    variables: Mapping[str, Any],
+    type_name: str,
+) -> Selection:
+    """The fields of `selection_sets` on the object type `type_name`, as execution collects
+    them. Our object types implement no interfaces, so a fragment applies when its condition
+    names the type itself."""
+    selection = Selection()
+
+    def visit(selection_set: SelectionSetNode) -> None:
+        for node in selection_set.selections:
+            if not _included(node, variables):
+                continue
+            if isinstance(node, FieldNode):
+                key = node.alias.value if node.alias else node.name.value
+                selection.fields.setdefault(key, []).append(node)
+            elif isinstance(node, InlineFragmentNode):
+                if node.type_condition is None or node.type_condition.name.value == type_name:
+                    visit(node.selection_set)
+            elif isinstance(node, FragmentSpreadNode):
+                fragment = fragments[node.name.value]
+                if fragment.type_condition.name.value == type_name:
+                    visit(fragment.selection_set)
+
+    for selection_set in selection_sets:
+        visit(selection_set)
+    return selection
+
+
+# --- values ---------------------------------------------------------------------------------------
+
+
+def _named(t: GraphQLOutputType) -> tuple[Any, bool, bool]:
+    """(named type, nullable, list) of a field type; lists of lists do not occur here."""
+    nullable = not isinstance(t, GraphQLNonNull)
+    inner: Any = t.of_type if isinstance(t, GraphQLNonNull) else t
+    is_list = isinstance(inner, GraphQLList)
+    if is_list:
+        inner = inner.of_type
+        inner = inner.of_type if isinstance(inner, GraphQLNonNull) else inner
+    return inner, nullable, is_list
+
+
+def _leaf(named: Any) -> Callable[[Any], Any]:
+    """The schema's own serialisation of a scalar or enum value, as strawberry applies it."""
+    if isinstance(named, GraphQLScalarType) and named.name == "ID":
+        return str
+    if isinstance(named, GraphQLScalarType | GraphQLEnumType):
+        if named.name in ("String", "Int", "Float", "Boolean", "JSON"):
+            return lambda value: value
+        return named.serialize  # type: ignore[no-any-return]
+    raise Unsupported(f"no leaf serialisation for {named}")
+
+
+def _python_name(field_def: GraphQLField) -> str:
+    return field_def.extensions["strawberry-definition"].python_name  # type: ignore[no-any-return]
+
+
+@dataclass
+class Compiler:
+    schema: GraphQLSchema
+    fragments: Mapping[str, FragmentDefinitionNode]
+    variables: Mapping[str, Any]
+
+    def object(
+        self,
+        object_type: GraphQLObjectType,
+        selection_sets: Sequence[SelectionSetNode],
+        reads: Mapping[str, Read],
+        needs: dict[str, None],
+    ) -> Callable[[dict[str, int]], Shape]:
+        """A factory of the function that shapes one record into this object's JSON, given the
+        positions (slots) of the names it needs, which it adds to `needs`."""
+        selection = collect(selection_sets, self.fragments, self.variables, object_type.name)
+        parts: list[tuple[str, Callable[[dict[str, int]], Shape]]] = []
+        for key, nodes in selection.fields.items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                type_name = object_type.name
+                parts.append((key, lambda slots, t=type_name: lambda rec, run: t))  # type: ignore[misc]
+                continue
+            field_def = object_type.fields[name]
+            read = reads.get(_python_name(field_def))
+            if read is None:
+                raise Unsupported(f"{object_type.name}.{name} has no read")
+            parts.append((key, self._field(field_def, selection.sub(key), read, needs)))
+
+        def make(slots: dict[str, int]) -> Shape:
+            made = [(key, factory(slots)) for key, factory in parts]
+
+            def shape(record: Any, run: Run) -> dict[str, Any]:
+                return {key: value(record, run) for key, value in made}
+
+            return shape
+
+        return make
+
+    def _field(
+        self,
+        field_def: GraphQLField,
+        selection_sets: list[SelectionSetNode],
+        read: Read,
+        needs: dict[str, None],
+    ) -> Callable[[dict[str, int]], Shape]:
+        named, _, is_list = _named(field_def.type)
+        if isinstance(read, Column | Computed):
+            names = (read.name,) if isinstance(read, Column) else read.names
+            needs.update(dict.fromkeys(names))
+            leaf = _leaf(named)
+            serialise = (
+                (lambda v: None if v is None else [leaf(x) for x in v])
+                if is_list
+                else (lambda v: None if v is None else leaf(v))
+            )
+            if isinstance(read, Column):
+                column = read.name
+                return lambda slots: (
+                    lambda rec, run, i=slots[column]: serialise(rec[i])  # type: ignore[misc]
+                )
+            fn = read.fn
+            return lambda slots: _computed(fn, [slots[n] for n in names], serialise)
+        if isinstance(read, Nested):
+            make = self.object(named, selection_sets, read.reads, needs)
+            present = read.present
+            if present is not None:
+                needs.update(dict.fromkeys(present.names))
+
+            def nested(slots: dict[str, int]) -> Shape:
+                shape = make(slots)
+                if present is None:
+                    return shape
+                check = _computed(present.fn, [slots[n] for n in present.names], bool)
+                return lambda rec, run: shape(rec, run) if check(rec, run) else None
+
+            return nested
+        # Records: rows of their own, with positions of their own.
+        needs.update(dict.fromkeys(read.names))
+        inner: dict[str, None] = {}
+        own = self.object(named, selection_sets, read.reads, inner)(
+            {name: i for i, name in enumerate(read.columns)}
+        )
+        rows_fn, single = read.rows, read.single
+
+        def records(slots: dict[str, int]) -> Shape:
+            rows = _computed(rows_fn, [slots[n] for n in read.names], lambda v: v)
+            if single:
+                return lambda rec, run: None if (row := rows(rec, run)) is None else own(row, run)
+            return lambda rec, run: [own(row, run) for row in rows(rec, run)]
+
+        return records
+
+
+def _computed(
+    fn: Callable[..., Any], positions: list[int], serialise: Callable[[Any], Any]
+) -> Shape:
+    if len(positions) == 1:
+        [i] = positions
+        return lambda rec, run: serialise(fn(run, rec[i]))
+    return lambda rec, run: serialise(fn(run, *[rec[i] for i in positions]))
+
+
+def _projection(needs: Iterable[str]) -> LeadProjection:
+    wanted = dict.fromkeys(needs)
+    # works_it and the page's keys always need these.
+    columns = tuple(
+        n for n in dict.fromkeys(("id", "organisation_id", *wanted)) if n not in RELATIONS
+    )
+    return LeadProjection(
+        columns,
+        team="team" in wanted,
+        history="history" in wanted,
+        sender="sender" in wanted,
+        favorite="favorite" in wanted,
+    )
+
+
+# --- root fields -------------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """A root field's columns of the statement (none: answered without SQL) and how to shape
+    what comes back in them."""
+
+    columns: tuple[str, ...]
+    shape: Callable[[tuple[Any, ...]], Any]
+
+
+class RootField:
+    def __init__(self, field_def: GraphQLField, node: FieldNode) -> None:
+        self.field_def = field_def
+        self.node = node
+
+    def arguments(self, variables: VariableValues) -> dict[str, Any]:
+        return get_argument_values(self.field_def, self.node, variables)
+
+    def prepare(self, run: Run, variables: VariableValues, params: Params) -> Prepared:
+        raise NotImplementedError
+
+
+class TypenameRoot(RootField):
+    def __init__(self) -> None:
+        pass
+
+    def prepare(self, run: Run, variables: VariableValues, params: Params) -> Prepared:
+        return Prepared((), lambda _: "Query")
+
+
+def _lead_object(
+    compiler: Compiler, node_type: GraphQLObjectType, selection_sets: Sequence[SelectionSetNode]
+) -> tuple[LeadProjection, Shape]:
+    needs: dict[str, None] = {}
+    make = compiler.object(node_type, selection_sets, LEAD_READS, needs)
+    projection = _projection(needs)
+    return projection, make(projection.slots)
+
+
+class LeadRoot(RootField):
+    """lead(id): the viewer's organisation's lead, or null."""
+
+    def __init__(self, compiler: Compiler, field_def: GraphQLField, node: FieldNode) -> None:
+        super().__init__(field_def, node)
+        named, _, _ = _named(field_def.type)
+        sets = [node.selection_set] if node.selection_set else []
+        self.projection, self.shape = _lead_object(compiler, named, sets)
+
+    def prepare(self, run: Run, variables: VariableValues, params: Params) -> Prepared:
+        actor = run.actor
+        try:
+            lead_id = uuid.UUID(str(self.arguments(variables)["id"]))
+        except ValueError:
+            lead_id = None
+        if actor is None or not actor.manages_leads or lead_id is None:
+            return Prepared((), lambda _: None)
+        shape = self.shape
+        sql = lead_reads.lead_by_id(self.projection, lead_id, actor, params)
+        return Prepared((sql,), lambda values: None if values[0] is None else shape(values[0], run))
+
+
+# A connection's cursor is made from the order's column, whichever order a request asks for.
+SORT_COLUMNS = tuple(dict.fromkeys(column for column, _ in ORDERS.values()))
+
+
+@dataclass
+class Page:
+    """One page as a connection shapes it."""
+
+    rows: list[Any]
+    total: int
+    has_next: bool
+    has_previous: bool
+    order: LeadOrder
+
+
+class LeadConnectionRoot(RootField):
+    """leads(...) and sentLeads(...): a keyset page of leads as a Relay connection."""
+
+    def __init__(
+        self, compiler: Compiler, field_def: GraphQLField, node: FieldNode, *, sent: bool
+    ) -> None:
+        super().__init__(field_def, node)
+        self.sent = sent
+        self.count = False
+        connection = _named(field_def.type)[0]
+        lead_type = _named(connection.fields["nodes"].type)[0]
+        needs: dict[str, None] = dict.fromkeys(SORT_COLUMNS)
+        # (response key, what, detail): detail is a lead shaper factory, or the sub-keys.
+        plan: list[tuple[str, str, Any]] = []
+        top = self._collect(compiler, [node.selection_set], connection)
+        for key, name in top:
+            sets = top.sub(key)
+            if name == "nodes":
+                plan.append((key, name, compiler.object(lead_type, sets, LEAD_READS, needs)))
+            elif name == "edges":
+                edge_type = _named(connection.fields["edges"].type)[0]
+                edge = self._collect(compiler, sets, edge_type)
+                fields: list[tuple[str, str, Any]] = []
+                for edge_key, edge_name in edge:
+                    if edge_name == "node":
+                        node_sets = edge.sub(edge_key)
+                        factory = compiler.object(lead_type, node_sets, LEAD_READS, needs)
+                        fields.append((edge_key, edge_name, factory))
+                    else:
+                        fields.append((edge_key, edge_name, None))
+                plan.append((key, name, fields))
+            elif name == "pageInfo":
+                info_type = _named(connection.fields["pageInfo"].type)[0]
+                info = self._collect(compiler, sets, info_type)
+                plan.append((key, name, [(k, what, None) for k, what in info]))
+            elif name == "totalCount":
+                self.count = True
+                plan.append((key, name, None))
+            elif name == "__typename":
+                plan.append((key, name, connection.name))
+            else:
+                raise Unsupported(f"{connection.name}.{name}")
+        self.projection = _projection(needs)
+        slots = self.projection.slots
+        self.plan = [(key, name, _made(detail, slots)) for key, name, detail in plan]
+
+    @staticmethod
+    def _collect(
+        compiler: Compiler, sets: Sequence[SelectionSetNode | None], object_type: Any
+    ) -> _Keys:
+        selection = collect(
+            [s for s in sets if s is not None],
+            compiler.fragments,
+            compiler.variables,
+            object_type.name,
+        )
+        return _Keys(selection)
+
+    def _request(
+        self, run: Run, variables: VariableValues, params: Params
+    ) -> tuple[LeadPageRequest | None, LeadOrder, bool]:
+        args = self.arguments(variables)
+        order = LeadOrder.RECEIVED_AT_DESC if self.sent else args["orderBy"]
+        limit = page_size(args.get("first"), default=DEFAULT_PAGE, maximum=MAX_PAGE)
+        if isinstance(limit, Refused):
+            raise Unsupported("first")
+        after = args.get("after")
+        key = decode_cursor(after, order.value, datetime) if after is not None else None
+        if isinstance(key, Refused):
+            raise Unsupported("after")
+        actor = run.actor
+        if self.sent:
+            if actor is None or not (actor.organisation_kind == "PLATFORM" or actor.manages_leads):
+                return None, order, False
+            where = lead_reads.sent_where(actor, params)
+        else:
+            given = args.get("filter") or {}
+            checked = check_filter(LeadFilter(**{to_snake_case(k): v for k, v in given.items()}))
+            if isinstance(checked, Refused):
+                raise Unsupported("filter")
+            if actor is None or not actor.manages_leads:
+                return None, order, False
+            where = lead_reads.inbox_where(actor, LeadTab(args["tab"]), checked, params)
+        request = LeadPageRequest(where, order, limit, key, self.count)
+        return request, order, after is not None
+
+    def prepare(self, run: Run, variables: VariableValues, params: Params) -> Prepared:
+        request, order, has_previous = self._request(run, variables, params)
+        if request is None or run.actor is None:
+            empty = Page([], 0, False, False, order)
+            return Prepared((), lambda _: self._shape(empty, run))
+        columns = lead_reads.lead_page(self.projection, request, run.actor, params)
+        limit = request.limit
+
+        def shape(values: tuple[Any, ...]) -> dict[str, Any]:
+            total, rows = values
+            rows = rows or []
+            page = Page(rows[:limit], int(total or 0), len(rows) > limit, has_previous, order)
+            return self._shape(page, run)
+
+        return Prepared(columns, shape)
+
+    def _shape(self, page: Page, run: Run) -> dict[str, Any]:
+        slots = self.projection.slots
+        sort_i, id_i = slots[ORDERS[page.order][0]], slots["id"]
+        cursors = [encode_cursor(page.order.value, row[sort_i], row[id_i]) for row in page.rows]
+        result: dict[str, Any] = {}
+        for key, name, detail in self.plan:
+            if name == "nodes":
+                result[key] = [detail(row, run) for row in page.rows]
+            elif name == "edges":
+                result[key] = [
+                    {
+                        edge_key: cursor
+                        if what == "cursor"
+                        else "LeadEdge"
+                        if what == "__typename"
+                        else node_shape(row, run)
+                        for edge_key, what, node_shape in detail
+                    }
+                    for cursor, row in zip(cursors, page.rows, strict=True)
+                ]
+            elif name == "pageInfo":
+                info = {
+                    "hasNextPage": page.has_next,
+                    "hasPreviousPage": page.has_previous,
+                    "startCursor": cursors[0] if cursors else None,
+                    "endCursor": cursors[-1] if cursors else None,
+                    "__typename": "PageInfo",
+                }
+                result[key] = {info_key: info[what] for info_key, what, _ in detail}
+            elif name == "totalCount":
+                result[key] = page.total
+            else:
+                result[key] = detail
+        return result
+
+
+class _Keys:
+    """A selection's (response key, field name) pairs, and each key's sub-selections."""
+
+    def __init__(self, selection: Selection) -> None:
+        self.selection = selection
+
+    def __iter__(self) -> Any:
+        return ((k, nodes[0].name.value) for k, nodes in self.selection.fields.items())
+
+    def sub(self, key: str) -> list[SelectionSetNode]:
+        return self.selection.sub(key)
+
+
+def _made(detail: Any, slots: dict[str, int]) -> Any:
+    """Shaper factories in a connection's plan, made for the projection's slots."""
+    if callable(detail):
+        return detail(slots)
+    if isinstance(detail, list):
+        return [
+            (k, what, f(slots) if callable(f) else f)
+            for k, what, *rest in detail
+            for f in (rest[0] if rest else None,)
+        ]
+    return detail
+
+
+class LeadCountsRoot(RootField):
+    """leadCounts: every (tab, stage), zeros included."""
+
+    def __init__(self, compiler: Compiler, field_def: GraphQLField, node: FieldNode) -> None:
+        super().__init__(field_def, node)
+        named, _, _ = _named(field_def.type)
+        needs: dict[str, None] = {}
+        sets = [node.selection_set] if node.selection_set else []
+        self.shape = compiler.object(named, sets, LEAD_COUNT_READS, needs)(
+            {"tab": 0, "stage": 1, "count": 2}
+        )
+
+    def prepare(self, run: Run, variables: VariableValues, params: Params) -> Prepared:
+        actor = run.actor
+        if actor is None or not actor.manages_leads:
+            return Prepared((), lambda _: self._shape(None, run))
+        sql = lead_reads.lead_counts(actor, params)
+        return Prepared((sql,), lambda values: self._shape(values[0], run))
+
+    def _shape(self, rows: Any, run: Run) -> list[Any]:
+        counts = {(tab, stage): n for tab, stage, n in rows or ()}
+        return [
+            self.shape((tab.value, stage.value, counts.get((tab.value, stage.value), 0)), run)
+            for tab in LeadTab
+            for stage in LeadStage
+        ]
+
+
+ROOTS: dict[str, Callable[..., RootField]] = {
+    "lead": LeadRoot,
+    "leads": lambda c, f, n: LeadConnectionRoot(c, f, n, sent=False),
+    "sentLeads": lambda c, f, n: LeadConnectionRoot(c, f, n, sent=True),
+    "leadCounts": LeadCountsRoot,
+}
+
+
+# --- operations --------------------------------------------------------------------------------
+
+
+@dataclass
+class CompiledOperation:
+    roots: list[tuple[str, RootField]]
+
+    def prepare(
+        self, run: Run, variables: VariableValues
+    ) -> tuple[str | None, list[Any], Callable[[Any], dict[str, Any]]]:
+        """The statement, its parameters, and how to turn its row into the response's data."""
+        params = Params()
+        parts: list[tuple[str, Prepared]] = [
+            (key, root.prepare(run, variables, params)) for key, root in self.roots
+        ]
+        columns = [column for _, p in parts for column in p.columns]
+        sql = "SELECT " + ", ".join(columns) if columns else None
+
+        def data(row: Any) -> dict[str, Any]:
+            values = tuple(row or ())
+            result, at = {}, 0
+            for key, p in parts:
+                width = len(p.columns)
+                result[key] = p.shape(values[at : at + width])
+                at += width
+            return result
+
+        return sql, params.values, data
+
+
+def compile_operation(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    variables: Mapping[str, Any],
+) -> CompiledOperation | None:
+    if operation.operation is not OperationType.QUERY:
+        return None
+    compiler = Compiler(schema, fragments, variables)
+    query_type = schema.query_type
+    assert query_type is not None
+    top = collect([operation.selection_set], fragments, variables, query_type.name)
+    roots: list[tuple[str, RootField]] = []
+    try:
+        for key, nodes in top.fields.items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                roots.append((key, TypenameRoot()))
+                continue
+            if len(nodes) > 1 or name not in ROOTS:
+                return None
+            roots.append((key, ROOTS[name](compiler, query_type.fields[name], nodes[0])))
+    except Unsupported:
+        return None
+    return CompiledOperation(roots)

@@ -1,0 +1,271 @@
+"""The compiled read path's SQL: a whole GraphQL query becomes one statement whose single row
+holds one value per root field, related rows included, so a request costs one round trip.
+
+Each value is a record or an array of records that asyncpg decodes into Python tuples with
+their Python types (datetimes, decimals, uuids); the GraphQL layer shapes them. What a list
+selects, filters and orders is exactly what `lead_queries` selects, filters and orders (it shares
+their checks; tests compare both paths on the same data). Every statement is scoped to the
+caller's organisation in its WHERE clause.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.domain.lifecycle import LeadTab
+from app.services.auth import Actor
+from app.services.lead_queries import ORDERS, CheckedFilter, LeadOrder
+
+TEAM_COLUMNS = ("id", "name", "email", "phone", "added_at")
+HISTORY_COLUMNS = (
+    "id",
+    "action",
+    "from_stage",
+    "to_stage",
+    "outcome",
+    "at",
+    "changes",
+    "actor_kind",
+    "actor_name",
+)
+# A sender that is an organisation: its kind and name, and the sending user's name.
+SENDER_COLUMNS = ("kind", "organisation_name", "user_name")
+NOTIFICATION_COLUMNS = ("id", "kind", "title", "body", "lead_id", "created_at", "read_at")
+
+
+class Params:
+    """Positional parameters of one statement, numbered as they are added."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+@dataclass(frozen=True)
+class LeadProjection:
+    """What a selection needs of each lead: its columns, then the related rows it asks for, in
+    this order in the lead's record."""
+
+    columns: tuple[str, ...]
+    team: bool = False
+    history: bool = False
+    sender: bool = False
+    favorite: bool = False
+    slots: dict[str, int] = field(init=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        names = [*self.columns]
+        names += [name for name in ("team", "history", "sender", "favorite") if getattr(self, name)]
+        object.__setattr__(self, "slots", {name: i for i, name in enumerate(names)})
+
+
+def lead_record(p: LeadProjection, alias: str, actor: Actor, params: Params) -> str:
+    """ROW(...) of one lead of the row `alias`, with its related rows."""
+    parts = [f"{alias}.{column}" for column in p.columns]
+    if p.team:
+        parts.append(
+            "(SELECT array_agg(ROW(t.id, t.name, t.email, t.phone, t.added_at) "
+            "ORDER BY t.added_at, t.id) FROM lead_team_members AS t "
+            f"WHERE t.lead_id = {alias}.id)"
+        )
+    if p.history:
+        parts.append(
+            "(SELECT array_agg(ROW(h.id, h.action, h.from_stage, h.to_stage, h.outcome, h.at, "
+            "h.changes::text, h.actor_kind, u.name) ORDER BY h.id) FROM lead_history AS h "
+            f"LEFT JOIN users AS u ON u.id = h.actor_user_id WHERE h.lead_id = {alias}.id)"
+        )
+    if p.sender:
+        parts.append(
+            "(SELECT ROW(o.kind, o.name, (SELECT su.name FROM users AS su "
+            f"WHERE su.id = {alias}.sender_user_id)) FROM organisations AS o "
+            f"WHERE o.id = {alias}.sender_organisation_id)"
+        )
+    if p.favorite:
+        parts.append(
+            "EXISTS (SELECT 1 FROM lead_favorites AS f "
+            f"WHERE f.lead_id = {alias}.id AND f.user_id = {params(actor.user_id)})"
+        )
+    return f"ROW({', '.join(parts)})"
+
+
+def _filter_sql(f: CheckedFilter, params: Params) -> list[str]:
+    where = []
+    for column, values in (("type", f.types), ("stage", f.stages), ("outcome", f.outcomes)):
+        if values is not None:
+            where.append(f"l.{column} = ANY({params(list(values))}::text[])")
+    if f.search_query == "":
+        where.append("false")
+    elif f.search_query is not None:
+        where.append(f"l.search_document @@ to_tsquery('simple', {params(f.search_query)})")
+    if f.received_from is not None:
+        where.append(f"l.received_at >= {params(f.received_from)}")
+    if f.received_to is not None:
+        where.append(f"l.received_at < {params(f.received_to)}")
+    if f.contact_requested is not None:
+        where.append(f"l.contact_requested = {params(f.contact_requested)}")
+    return where
+
+
+@dataclass(frozen=True)
+class LeadPageRequest:
+    """A checked page request: where it reads, in which order, how many, after which key."""
+
+    where: tuple[str, ...]
+    order: LeadOrder
+    limit: int
+    after: tuple[Any, uuid.UUID] | None
+    count: bool
+
+
+def inbox_where(
+    actor: Actor, tab: LeadTab, checked: CheckedFilter, params: Params
+) -> tuple[str, ...]:
+    """The conditions of a tab of the actor's organisation (lead_queries' `_scope`, `_filters`)."""
+    where = [f"l.organisation_id = {params(actor.organisation_id)}"]
+    if tab is LeadTab.FAVORITES:
+        where.append(
+            "l.id IN (SELECT lf.lead_id FROM lead_favorites AS lf "
+            f"WHERE lf.user_id = {params(actor.user_id)})"
+        )
+    else:
+        where.append(f"l.tab = {params(tab.value)}")
+    return (*where, *_filter_sql(checked, params))
+
+
+def sent_where(actor: Actor, params: Params) -> tuple[str, ...]:
+    return (f"l.sender_user_id = {params(actor.user_id)}",)
+
+
+def lead_page(
+    p: LeadProjection, request: LeadPageRequest, actor: Actor, params: Params
+) -> tuple[str, str]:
+    """(total count or NULL, array of lead records in order): two columns, the page's limit + 1
+    rows so that the caller knows whether there is a next page. (Two columns, not one record:
+    asyncpg cannot decode an array inside a top-level anonymous record.)"""
+    column, descending = ORDERS[request.order]
+    direction = "DESC" if descending else "ASC"
+    where = " AND ".join(request.where)
+    keyset = ""
+    if request.after is not None:
+        value, row_id = request.after
+        comparison = "<" if descending else ">"
+        keyset = f" AND (l.{column}, l.id) {comparison} ({params(value)}, {params(row_id)})"
+    needed = dict.fromkeys((*p.columns, "id", column, "sender_user_id", "sender_organisation_id"))
+    inner = (
+        f"SELECT {', '.join(f'l.{c}' for c in needed)} FROM leads AS l "
+        f"WHERE {where}{keyset} ORDER BY l.{column} {direction}, l.id {direction} "
+        f"LIMIT {params(request.limit + 1)}"
+    )
+    rows = (
+        f"(SELECT array_agg({lead_record(p, 'l', actor, params)} "
+        f"ORDER BY l.{column} {direction}, l.id {direction}) FROM ({inner}) AS l)"
+    )
+    total = f"(SELECT count(*) FROM leads AS l WHERE {where})" if request.count else "NULL"
+    return total, rows
+
+
+def lead_by_id(p: LeadProjection, lead_id: uuid.UUID, actor: Actor, params: Params) -> str:
+    """The lead's record if it is the actor's organisation's; NULL otherwise."""
+    return (
+        f"(SELECT {lead_record(p, 'l', actor, params)} FROM leads AS l "
+        f"WHERE l.id = {params(lead_id)} AND l.organisation_id = {params(actor.organisation_id)})"
+    )
+
+
+def lead_counts(actor: Actor, params: Params) -> str:
+    """Array of (tab, stage, count) for the organisation's tabs and the actor's favorites."""
+    org, user = params(actor.organisation_id), params(actor.user_id)
+    return (
+        "(SELECT array_agg(ROW(c.tab, c.stage, c.n)) FROM ("
+        f"SELECT l.tab, l.stage, count(*) AS n FROM leads AS l WHERE l.organisation_id = {org} "
+        "GROUP BY l.tab, l.stage UNION ALL "
+        f"SELECT {params(LeadTab.FAVORITES.value)}::text, l.stage, count(*) FROM leads AS l "
+        f"JOIN lead_favorites AS f ON f.lead_id = l.id "
+        f"WHERE f.user_id = {user} AND l.organisation_id = {org} GROUP BY l.stage) AS c)"
+    )
+
+
+def notification_page(
+    actor: Actor,
+    *,
+    unread_only: bool,
+    limit: int,
+    after: tuple[Any, uuid.UUID] | None,
+    unread_count: bool,
+    params: Params,
+) -> tuple[str, str]:
+    """(unread count or NULL, array of notification records, newest first): two columns."""
+    user = params(actor.user_id)
+    where = f"n.user_id = {user}" + (" AND n.read_at IS NULL" if unread_only else "")
+    if after is not None:
+        where += f" AND (n.created_at, n.id) < ({params(after[0])}, {params(after[1])})"
+    columns = ", ".join(f"n.{c}" for c in NOTIFICATION_COLUMNS)
+    rows = (
+        f"(SELECT array_agg(ROW({columns}) ORDER BY n.created_at DESC, n.id DESC) FROM "
+        f"(SELECT * FROM notifications AS n WHERE {where} "
+        f"ORDER BY n.created_at DESC, n.id DESC LIMIT {params(limit + 1)}) AS n)"
+    )
+    unread = (
+        f"(SELECT count(*) FROM notifications AS n WHERE n.user_id = {user} AND n.read_at IS NULL)"
+        if unread_count
+        else "NULL"
+    )
+    return unread, rows
+
+
+# Runs one compiled statement and answers its single row.
+Fetch = Callable[[str, Sequence[Any]], Awaitable[Any]]
+
+
+def pool_fetch(pool: asyncpg.Pool) -> Fetch:
+    """Statements on the read pool."""
+
+    async def fetch(sql: str, params: Sequence[Any]) -> Any:
+        async with pool.acquire() as conn:
+            return await conn.fetchrow(sql, *params)
+
+    return fetch
+
+
+def session_fetch(sessionmaker: async_sessionmaker[AsyncSession]) -> Fetch:
+    """Statements on a session's connection, inside whatever transaction it is bound to (tests
+    bind the app to their own rolled-back transaction, and count its statements)."""
+
+    async def fetch(sql: str, params: Sequence[Any]) -> Any:
+        async with sessionmaker() as session:
+            connection = await session.connection()
+            return (await connection.exec_driver_sql(sql, tuple(params))).first()
+
+    return fetch
+
+
+async def create_read_pool(database_url: str, size: int, statement_timeout_ms: int) -> asyncpg.Pool:
+    """The compiled path's connections: plain asyncpg, statements prepared once per connection,
+    and no reset query on release (its statements change no session state)."""
+
+    async def no_reset(conn: asyncpg.Connection) -> None:
+        return None
+
+    pool = await asyncpg.create_pool(
+        database_url,
+        min_size=1,
+        max_size=size,
+        reset=no_reset,
+        server_settings={
+            "application_name": "partner-leads-reads",
+            "statement_timeout": str(statement_timeout_ms),
+            # As the engine's connections: plan each execution for its own partner and words.
+            "plan_cache_mode": "force_custom_plan",
+        },
+    )
+    assert pool is not None
+    return pool
