@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := .venv
 export UV_LINK_MODE := copy
 
-.PHONY: run test lint schema bench install clean
+.PHONY: run test lint schema bench bench-full install clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -32,8 +32,17 @@ lint: install
 schema: install ## regenerate schema.graphql from the code
 	.venv/bin/partner-leads export-schema
 
-bench: install ## load benchmark (needs wrk); results go in bench/RESULTS.md by hand
-	.venv/bin/python -m bench.run
+BENCH_SCALE ?= small
+
+# partner-leads against PostGraphile v5 and a raw Starlette+asyncpg ceiling on one bench world,
+# in interleaved rounds; appends to bench/RESULTS.md and ends with a `ratios:` line. Builds the
+# world once (.data/bench), installs wrk (apt, as root) and Node 22 + PostGraphile (npm, into
+# bench/.peers/) when missing. Settings: see bench/run.py.
+bench: install ## the peers in one run on the bench world (BENCH_SCALE=small|full)
+	BENCH_SCALE=$(BENCH_SCALE) .venv/bin/python -m bench.run
+
+bench-full: install ## make bench on 5,000 partners and 3,000,000 leads
+	BENCH_SCALE=full .venv/bin/python -m bench.run
 
 clean:
 	rm -rf .venv $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

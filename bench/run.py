@@ -1,228 +1,241 @@
-"""Load benchmark of the lead inbox API: a big seeded world, one API process, wrk on loopback.
+"""`make bench`: partner-leads against PostGraphile v5 and a raw ceiling, on one database, in one
+run; the results are appended to bench/RESULTS.md and summed up in one `ratios:` line.
 
-    make bench                     # 20 partners x 10,000 leads, 15 s per scenario
-    BENCH_LEADS=1000000 BENCH_PARTNERS=100 make bench
+    make bench                     # BENCH_SCALE=small: ~200k leads (built once, ~2 min)
+    make bench-full                # BENCH_SCALE=full: 5,000 partners, 3,000,000 leads
 
-Uses its own embedded Postgres in .data/bench (or BENCH_DATABASE_URL). Prints a markdown table
-to paste into bench/RESULTS.md. Needs `wrk` (Debian: apt-get install wrk).
+Settings (environment):
+    BENCH_SCALE        small | full                         (small)
+    BENCH_ROUNDS       interleaved rounds                   (3)
+    BENCH_DURATION     wrk duration of a timed run          (10s)
+    BENCH_WARMUP       wrk duration before each timed run   (2s)
+    BENCH_OPS          operations to time                   (Q1,Q2,Q3,M1)
+    BENCH_TIMERS       in-process timers: scores,suggest,search,expiry, or none   (all)
+    BENCH_INBOXES      1: Q1 at the smallest and the largest inbox   (1 at full scale)
+    BENCH_WRITE        0: do not append to RESULTS.md       (1)
+    BENCH_DATABASE_URL use this Postgres (an empty database) instead of .data/bench
+
+Layout: world.py builds and describes the world, peers.py starts the servers and knows their
+documents, load.py runs wrk and measures, timers.py times the services, report.py writes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import platform
-import re
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from bench import load, report, timers
+from bench.peers import OPERATIONS, OUT, Peer, PostGraphile, all_peers, check_same_answers, post
+from bench.world import World, open_world, reset_m1_pool
 
-from app.config import PROJECT_ROOT, AppEnv, Settings
-from app.db.migrate import upgrade
-from app.db.models import Lead, Organisation, User
-from app.db.session import create_engine
-from app.dev.bulk import seed_bulk
-from app.dev.demo_world import seed_demo
-from app.dev.stack import DevStack
-from app.services.auth import issue_token
-
-PARTNERS = int(os.environ.get("BENCH_PARTNERS", "20"))
-LEADS = int(os.environ.get("BENCH_LEADS", "200000"))
-DURATION = os.environ.get("BENCH_DURATION", "10s")
-# One connection shows a request's own latency; sixteen show throughput under load.
-CONNECTIONS = [c for c in os.environ.get("BENCH_CONNECTIONS", "1,16").split(",") if c]
-
-LIST = """query { leads(tab: QUALIFIED, first: 20) { totalCount pageInfo { hasNextPage endCursor }
-  edges { node { id version type stage outcome receivedAt respondBy contactAlert timeLeftToRespond
-  allowedActions isFavorite customer { companyName contactName }
-  deal { name estimatedValue { amount currency } } team { name } } } } }"""
-LIST_FILTERED = """query { leads(tab: MARKETPLACE, first: 20, filter: {stages: [RECEIVED, ACCEPTED],
-  search: "cloud"}) { edges { node { id stage customer { companyName } } } } }"""
-COUNTS = "query { leadCounts { tab stage count } }"
-DETAIL = """query { lead(id: "$ID") { id version stage allowedActions customer { companyName need }
-  deal { name notes } team { name email }
-  history { action fromStage toStage at actor { name } } } }"""
-UPDATE = """mutation { updateLead(input: {id: "$ID", notes: "bench note"}) { lead { version }
-  errors { code } } }"""
+WARMUP_IDS = 500  # M1's warm-up accepts the pool's last ids; the timed run the others
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default).strip() or default
 
 
-async def _prepare(settings: Settings) -> tuple[str, list[str], list[str], int]:
-    await seed_demo(settings)
-    engine = create_engine(settings)
-    async with AsyncSession(engine) as session:
-        bulk = await session.scalar(
-            select(func.count())
-            .select_from(Lead)
-            .join(Organisation, Organisation.id == Lead.organisation_id)
-            .where(Organisation.slug.like("bulk-%"))
-        )
-    if (bulk or 0) < LEADS:
-        started = time.monotonic()
-        await seed_bulk(settings, partners=PARTNERS, leads=LEADS - (bulk or 0), progress=True)
-        print(f"seeded {LEADS - (bulk or 0)} leads in {time.monotonic() - started:.1f}s")
-    async with AsyncSession(engine) as session:
-        # The bulk partner with the biggest inbox, and its referrals admin.
-        org_id, size = (
-            await session.execute(
-                select(Lead.organisation_id, func.count())
-                .join(Organisation, Organisation.id == Lead.organisation_id)
-                .where(Organisation.slug.like("bulk-%"))
-                .group_by(Lead.organisation_id)
-                .order_by(func.count().desc())
-                .limit(1)
-            )
-        ).one()
-        user_id = await session.scalar(
-            select(User.id).where(
-                User.organisation_id == org_id, User.roles.contains(["REFERRALS_ADMIN"])
-            )
-        )
-        accepted = (
-            await session.scalars(
-                select(Lead.id)
-                .where(Lead.organisation_id == org_id, Lead.stage == "ACCEPTED")
-                .limit(2000)
-            )
-        ).all()
-        any_ids = (
-            await session.scalars(select(Lead.id).where(Lead.organisation_id == org_id).limit(2000))
-        ).all()
-    await engine.dispose()
-    assert user_id is not None
-    return (
-        issue_token(settings, user_id),
-        [str(i) for i in any_ids],
-        [str(i) for i in accepted],
-        int(size),
+def _measure(
+    world: World,
+    peer: Peer,
+    op: str,
+    connections: int,
+    *,
+    duration: str,
+    warmup: str,
+    statements: load.Statements,
+    pg_pid: int | None,
+    request: Any = None,
+) -> load.Run:
+    request = request or peer.requests[op]
+    timed_ids = None
+    if op == "M1":
+        world.run(reset_m1_pool)
+        load.wrk(peer.port, request, connections, warmup, ids=world.m1_pool[-WARMUP_IDS:])
+        timed_ids = world.m1_pool[:-WARMUP_IDS]
+    else:
+        load.wrk(peer.port, request, connections, warmup)
+    return load.measure(
+        peer.port,
+        peer.pid,
+        request,
+        connections,
+        duration,
+        pg_pid=pg_pid,
+        statements=statements,
+        ids=timed_ids,
     )
 
 
-def _wrk(
-    port: int, token: str, body: str, ids: list[str] | None, connections: str
-) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        body_file = Path(tmp, "body.json")
-        body_file.write_text(json.dumps({"query": body}))
-        ids_file = Path(tmp, "ids.txt")
-        ids_file.write_text("\n".join(ids or []))
-        env = dict(
-            os.environ, TOKEN=token, BODY_FILE=str(body_file), IDS_FILE=str(ids_file) if ids else ""
-        )
-        out = subprocess.run(
-            [
-                "wrk",
-                f"-t{min(2, int(connections))}",
-                f"-c{connections}",
-                f"-d{DURATION}",
-                "--timeout",
-                "10s",
-                "-s",
-                str(Path(__file__).with_name("graphql.lua")),
-                f"http://127.0.0.1:{port}/graphql",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    match = re.search(r"RESULT (.*)", out)
-    assert match, out
-    return {k: float(v) for k, v in (kv.split("=") for kv in match.group(1).split())}
-
-
 def main() -> None:
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
-    url = os.environ.get("BENCH_DATABASE_URL")
-    stack = DevStack(
-        PROJECT_ROOT / ".data" / "bench",
-        database_url=url,
-        redis_url="unused",
-        database_name="partner_leads_bench",
-    ).start()
-    server = None
+    scale = _env("BENCH_SCALE", "small")
+    rounds = int(_env("BENCH_ROUNDS", "3"))
+    duration = _env("BENCH_DURATION", "10s")
+    warmup = _env("BENCH_WARMUP", "2s")
+    ops = [o for o in _env("BENCH_OPS", ",".join(OPERATIONS)).split(",") if o in OPERATIONS]
+    timer_names = [
+        t
+        for t in _env("BENCH_TIMERS", "scores,suggest,search,expiry").split(",")
+        if t and t != "none"
+    ]
+    compare_inboxes = _env("BENCH_INBOXES", "1" if scale == "full" else "0") == "1"
+    started = time.monotonic()
+
+    load.ensure_wrk()
+    every = all_peers()
+    for peer in every:
+        if isinstance(peer, PostGraphile):
+            peer.install()
+    skipped = [p for p in every if p.skipped]
+    for peer in skipped:
+        print(f"! {peer.name} skipped: {peer.skipped}", flush=True)
+    peers = [p for p in every if not p.skipped]
+
+    stack, world = open_world(scale)
+    statements = None
+    rows: list[dict[str, Any]] = []
+    inbox_rows: list[dict[str, Any]] = []
     try:
-        settings = Settings(
-            app_env=AppEnv.TEST, database_url=stack.database_url, redis_url="redis://unused"
-        )
-        assert settings.database_url
-        upgrade(settings.database_url)
-        token, ids, accepted, inbox = asyncio.run(_prepare(settings))
-        port = _free_port()
-        env = dict(
-            os.environ,
-            DATABASE_URL=settings.database_url,
-            REDIS_URL="redis://unused",
-            APP_ENV="test",
-            PORT=str(port),
-            LOG_LEVEL="WARNING",
-        )
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app.asgi:app",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-        )
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        scenarios = [
-            ("leads: first page of 20, with team/favorite/deal", LIST, None),
-            ("leads: search + stage filter", LIST_FILTERED, None),
-            ("leadCounts (badges)", COUNTS, None),
-            ("lead(id) with history and team", DETAIL, ids),
-            ("updateLead (write: lock, history, outbox)", UPDATE, accepted),
-        ]
-        rows = []
-        for name, body, scenario_ids in scenarios:
-            for connections in CONNECTIONS:
-                result = _wrk(port, token, body, scenario_ids, connections)
-                rows.append((name, connections, result))
-                print(f"{name} c={connections}: {result}", flush=True)
-        total = LEADS
-        print(
-            f"\n{total:,} bulk leads over {PARTNERS} partners (inbox under test: {inbox:,} "
-            f"leads); 1 uvicorn process; wrk -d{DURATION} per row; "
-            f"{os.cpu_count()} cores, Python {platform.python_version()}\n"
-        )
-        print("| scenario | connections | req/s | p50 ms | p90 ms | p99 ms | errors |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-        for name, connections, r in rows:
-            print(
-                f"| {name} | {connections} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
-                f"{r['p90_ms']:.1f} | {r['p99_ms']:.1f} | {int(r['non2xx_or_errors'])} |"
-            )
+        for peer in peers:
+            peer.start(world)
+        for peer in peers:
+            peer.wait_ready(world)
+            peer.prepare(world)
+        warnings = check_same_answers(world, peers)
+        for w in warnings:
+            print(f"! {w}", flush=True)
+        print("the peers return the same leads for Q1, Q2 and Q3; M1 accepts", flush=True)
+        world.run(reset_m1_pool)
+        statements = load.Statements(world.database_url, world.pg_stat_statements)
+        pg_pid = load.postmaster_pid(world.pgdata)
+        for round_no in range(1, rounds + 1):
+            for op in ops:
+                for peer in peers:
+                    for connections in (1, 16):
+                        run = _measure(
+                            world,
+                            peer,
+                            op,
+                            connections,
+                            duration=duration,
+                            warmup=warmup,
+                            statements=statements,
+                            pg_pid=pg_pid,
+                        )
+                        rows.append(
+                            {"round": round_no, "op": op, "peer": peer.key, "c": connections}
+                            | run.as_dict()
+                        )
+                        print(
+                            f"round {round_no} {op} {peer.key} {peer.name:16} c={connections:<2} "
+                            f"{run.rps:8.1f} req/s  p50 {run.p50_ms:6.2f}  p99 {run.p99_ms:6.2f} ms"
+                            f"  cpu {run.server_cpu_ms:6.2f} + pg {run.pg_cpu_ms or 0:5.2f} ms"
+                            f"  stmts {run.data_statements or 0:4.1f}"
+                            f" ({run.all_statements or 0:4.1f})  errors {run.errors}"
+                            f"  other load {run.other_cores:.2f} cores",
+                            flush=True,
+                        )
+        if compare_inboxes:
+            inbox_rows = _inboxes(world, peers, duration, warmup, statements, pg_pid)
+        world.run(reset_m1_pool)
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(10)
+        for peer in peers:
+            peer.stop()
+        if statements is not None:
+            statements.close()
+    try:
+        timings = timers.run_all(world, timer_names)
+    finally:
         stack.stop()
+
+    cells = report.summarize(rows)
+    ratios = report.ratios_line(cells)
+    OUT.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    (OUT / f"results-{scale}-{stamp}.json").write_text(
+        json.dumps({"rows": rows, "inboxes": inbox_rows}, indent=1, default=str)
+    )
+    text = report.section(
+        scale=scale,
+        world={
+            **world.meta,
+            "target_slug": world.target.slug,
+            "target_leads": world.target.leads,
+            "m1_slug": world.m1.slug,
+            "pool": len(world.m1_pool),
+            "built_seconds": world.built_seconds,
+        },
+        versions={
+            "python": f"Python {platform.python_version()}",
+            "postgres": f"Postgres {world.meta['postgres']}",
+        },
+        settings={"rounds": str(rounds), "duration": duration, "warmup": warmup},
+        cells=cells,
+        peers={p.key: f"{p.name} ({p.version})" if p.version else p.name for p in every},
+        timings=timings,
+        inboxes=inbox_rows,
+        warnings=warnings
+        + [f"{p.name} did not run: {p.skipped}" for p in skipped]
+        + ([] if world.pg_stat_statements else ["pg_stat_statements was not loaded"]),
+        ratios=ratios,
+    )
+    print("\n" + text)
+    if _env("BENCH_WRITE", "1") == "1":
+        report.append(text)
+        print(f"appended to {report.RESULTS}")
+    print(f"bench took {(time.monotonic() - started) / 60:.1f} min")
+    print(ratios, flush=True)
+
+
+def _inboxes(
+    world: World,
+    peers: list[Peer],
+    duration: str,
+    warmup: str,
+    statements: load.Statements,
+    pg_pid: int | None,
+) -> list[dict[str, Any]]:
+    """Q1 at the smallest and at the largest bulk inbox, each peer, one round."""
+    rows = []
+    for inbox in (world.smallest, world.target):
+        ids = {}
+        for peer in peers:
+            request = peer.q1(world, inbox)
+            ids[peer.name] = peer.page(post(peer.port, request.body, request.token)["data"])[0]
+            runs = {
+                c: _measure(
+                    world,
+                    peer,
+                    "Q1",
+                    c,
+                    duration=duration,
+                    warmup=warmup,
+                    statements=statements,
+                    pg_pid=pg_pid,
+                    request=request,
+                )
+                for c in (1, 16)
+            }
+            rows.append(
+                {
+                    "peer": f"{peer.key} {peer.name}",
+                    "inbox": inbox.slug,
+                    "leads": inbox.leads,
+                    "rps": runs[16].rps,
+                    "p50": runs[1].p50_ms,
+                    "p99": runs[1].p99_ms,
+                    "cpu": runs[16].server_cpu_ms,
+                }
+            )
+            print(f"inbox {inbox.slug} ({inbox.leads:,}) {peer.name}: {rows[-1]}", flush=True)
+        if len({tuple(v) for v in ids.values()}) != 1:
+            sys.exit(f"the peers disagree on Q1 for inbox {inbox.slug}: {ids}")
+    return rows
 
 
 if __name__ == "__main__":
