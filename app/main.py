@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -25,8 +26,9 @@ def create_app(
     settings: Settings | None = None,
     *,
     sessionmaker: async_sessionmaker[AsyncSession] | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Starlette:
-    """`sessionmaker` lets tests bind the app to their own connection."""
+    """`sessionmaker` lets tests bind the app to their own connection, `clock` fix the time."""
     settings = settings or get_settings()
     state: dict[str, Any] = {}
 
@@ -61,7 +63,7 @@ def create_app(
 
     queue = JobQueue(settings.redis_url)
     limiter = RateLimiter(settings.redis_url)
-    view = GraphQLView(settings, sessionmaker, queue, limiter)
+    view = GraphQLView(settings, sessionmaker, queue, limiter, clock=clock)
 
     async def health(request: Request) -> JSONResponse:
         try:

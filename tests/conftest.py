@@ -25,7 +25,13 @@ from app.dev.demo_world import seed_demo_into
 from app.dev.stack import DevStack, drop_database, ensure_database
 from app.main import create_app
 from tests.factories import World
-from tests.graphql_client import GraphQLClient
+from tests.graphql_client import (
+    TOTALS,
+    Differential,
+    FrozenClock,
+    GraphQLClient,
+    asgi_client,
+)
 
 # One database per test process, so parallel runs on one server never trample each other.
 TEST_DATABASE = f"partner_leads_test_{os.getpid()}"
@@ -125,11 +131,8 @@ async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterat
 async def _client(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[GraphQLClient]:
-    app = create_app(settings, sessionmaker=sessionmaker)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield GraphQLClient(http, settings)
+    async with asgi_client(create_app(settings, sessionmaker=sessionmaker)) as http:
+        yield GraphQLClient(http, settings)
 
 
 @pytest.fixture
@@ -137,9 +140,14 @@ async def gql(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], world: World
 ) -> AsyncIterator[GraphQLClient]:
     """A GraphQL client over the ASGI app, inside the test's rolled-back transaction. Queries
-    the compiled read path covers are answered by it, the rest by strawberry."""
-    async with _client(settings, sessionmaker) as client:
-        yield client
+    the compiled read path covers are answered by it, the rest by strawberry; every query is
+    also sent to strawberry alone, and both answers must be equal (tests/graphql_client.py)."""
+    clock = FrozenClock()
+    general = settings.model_copy(update={"compiled_reads": False})
+    app = create_app(settings, sessionmaker=sessionmaker, clock=clock)
+    twin = create_app(general, sessionmaker=sessionmaker, clock=clock)
+    async with asgi_client(app) as http, asgi_client(twin) as twin_http:
+        yield GraphQLClient(http, settings, differential=Differential(twin_http, clock))
 
 
 @pytest.fixture
@@ -191,3 +199,11 @@ def count_queries(engine: AsyncEngine) -> Iterator[Any]:
             event.remove(engine.sync_engine, "before_cursor_execute", before)
 
     yield counting
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if TOTALS["compared"]:
+        terminalreporter.write_line(
+            f"compiled read path: answered {TOTALS['compiled']} of {TOTALS['compared']} queries, "
+            "each compared with strawberry's answer"
+        )

@@ -1,15 +1,68 @@
-"""A GraphQL client over the ASGI app, as a given user."""
+"""A GraphQL client over the ASGI app, as a given user; and the differential check that keeps
+the compiled read path honest.
+
+The `gql` fixture's client sends every query twice, at one frozen instant, on the same data:
+to the app (which answers what it can compile) and to a twin app whose compiled path is off
+(strawberry answers everything). The two responses must be equal, so every query the suite
+sends is a differential test of the compiled path."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
+from starlette.applications import Starlette
 
 from app.config import Settings
 from app.services.auth import issue_token
+
+
+@dataclass
+class FrozenClock:
+    """The apps' clock: frozen for the length of one compared pair of requests."""
+
+    at: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.at or datetime.now(UTC)
+
+
+@dataclass
+class Differential:
+    """The twin and what the comparisons saw."""
+
+    twin: httpx.AsyncClient
+    clock: FrozenClock
+    compared: int = 0
+    compiled: int = 0
+
+
+# Across the session: how many queries were compared, and how many the compiled path answered.
+TOTALS = {"compared": 0, "compiled": 0}
+
+
+@asynccontextmanager
+async def asgi_client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client over the app, with its lifespan run (httpx's transport does not)."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            yield http
+
+
+def _is_query(query: str) -> bool:
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return False
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    return len(operations) == 1 and operations[0].operation is OperationType.QUERY
 
 
 @dataclass
@@ -18,10 +71,15 @@ class GraphQLClient:
     settings: Settings
     token: str | None = None
     last_status: int = 0
+    differential: Differential | None = field(default=None, repr=False)
+
+    def alone(self) -> GraphQLClient:
+        """This client without its twin (to count the statements one answer costs)."""
+        return GraphQLClient(self.http, self.settings, self.token)
 
     def as_user(self, user_id: uuid.UUID | None) -> GraphQLClient:
         token = issue_token(self.settings, user_id) if user_id else None
-        return GraphQLClient(self.http, self.settings, token)
+        return GraphQLClient(self.http, self.settings, token, differential=self.differential)
 
     async def raw(
         self,
@@ -32,9 +90,26 @@ class GraphQLClient:
         sent = dict(headers or {})
         if self.token and "Authorization" not in sent:
             sent["Authorization"] = f"Bearer {self.token}"
-        return await self.http.post(
-            "/graphql", json={"query": query, "variables": variables or {}}, headers=sent
-        )
+        body = {"query": query, "variables": variables or {}}
+        diff = self.differential
+        if diff is None or not _is_query(query):
+            return await self.http.post("/graphql", json=body, headers=sent)
+        diff.clock.at = datetime.now(UTC)
+        try:
+            response = await self.http.post("/graphql", json=body, headers=sent)
+            expected = await diff.twin.post("/graphql", json=body, headers=sent)
+        finally:
+            diff.clock.at = None
+        assert (response.status_code, response.json()) == (
+            expected.status_code,
+            expected.json(),
+        ), f"the compiled path and strawberry disagree on:\n{query}\n{variables}"
+        compiled = response.headers.get("x-execution-path") == "compiled"
+        diff.compared += 1
+        diff.compiled += compiled
+        TOTALS["compared"] += 1
+        TOTALS["compiled"] += compiled
+        return response
 
     async def __call__(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         response = await self.raw(query, variables)

@@ -326,7 +326,7 @@ class LeadRoot(RootField):
             return Prepared((), lambda _: None)
         shape = self.shape
         sql = lead_reads.lead_by_id(self.projection, lead_id, actor, params)
-        return Prepared((sql,), lambda values: None if values[0] is None else shape(values[0], run))
+        return Prepared((sql,), lambda values: None if not values[0] else shape(values[0][0], run))
 
 
 # A connection's cursor is made from the order's column, whichever order a request asks for.

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -142,7 +142,12 @@ class FastPath:
         return compiled, variables
 
     async def answer(
-        self, body: Mapping[str, Any], actor: Actor | None, fetch: lead_reads.Fetch
+        self,
+        body: Mapping[str, Any],
+        actor: Actor | None,
+        fetch: lead_reads.Fetch,
+        *,
+        now: datetime,
     ) -> bytes | None:
         """The response body for a compiled query, or None for strawberry to answer it."""
         query = body.get("query")
@@ -156,7 +161,7 @@ class FastPath:
         if planned is None:
             return None
         compiled, variables = planned
-        run = Run(actor=actor, now=datetime.now(UTC), settings=self.settings)
+        run = Run(actor=actor, now=now, settings=self.settings)
         try:
             sql, params, data = compiled.prepare(run, variables)
         except Unsupported:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -53,6 +55,8 @@ class GraphQLView(GraphQL[Context, None]):
         sessionmaker: Any,
         queue: JobQueue | None = None,
         limiter: RateLimiter | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__(schema, graphql_ide="graphiql" if settings.is_dev else None)
         self.settings = settings
@@ -60,6 +64,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.queue = queue
         self.limiter = limiter
         self.verifier = TokenVerifier(settings)
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.fast_path = FastPath(schema._schema, settings)
         self.actors = ActorCache(settings.actor_cache_seconds)
         # Set by the app's lifespan when the compiled read path is on.
@@ -83,6 +88,7 @@ class GraphQLView(GraphQL[Context, None]):
             queue=self.queue,
             limiter=self.limiter,
             client_ip=str(client[0]) if client else "unknown",
+            now=self.clock(),
         )
         try:
             header = Request(scope).headers.get("authorization")
@@ -139,14 +145,17 @@ class GraphQLView(GraphQL[Context, None]):
                 return replay
         if not isinstance(request, dict):
             return replay
-        answered = await self.fast_path.answer(request, actor, fetch)
+        answered = await self.fast_path.answer(request, actor, fetch, now=self.clock())
         if answered is None:
             return replay
         await send(
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [(b"content-type", b"application/json")],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"x-execution-path", b"compiled"),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": answered})
@@ -164,6 +173,7 @@ class GraphQLView(GraphQL[Context, None]):
             actor=None,
             queue=self.queue,
             limiter=self.limiter,
+            now=self.clock(),
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:

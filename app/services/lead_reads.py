@@ -150,7 +150,7 @@ def lead_page(
 ) -> tuple[str, str]:
     """(total count or NULL, array of lead records in order): two columns, the page's limit + 1
     rows so that the caller knows whether there is a next page. (Two columns, not one record:
-    asyncpg cannot decode an array inside a top-level anonymous record.)"""
+    asyncpg decodes arrays inside a record only when the outermost value is an array.)"""
     column, descending = ORDERS[request.order]
     direction = "DESC" if descending else "ASC"
     where = " AND ".join(request.where)
@@ -174,9 +174,11 @@ def lead_page(
 
 
 def lead_by_id(p: LeadProjection, lead_id: uuid.UUID, actor: Actor, params: Params) -> str:
-    """The lead's record if it is the actor's organisation's; NULL otherwise."""
+    """An array of the lead's record if it is the actor's organisation's; NULL otherwise. (An
+    array, not the record: asyncpg decodes arrays inside a record only when the outermost
+    value is an array.)"""
     return (
-        f"(SELECT {lead_record(p, 'l', actor, params)} FROM leads AS l "
+        f"(SELECT array_agg({lead_record(p, 'l', actor, params)}) FROM leads AS l "
         f"WHERE l.id = {params(lead_id)} AND l.organisation_id = {params(actor.organisation_id)})"
     )
 

@@ -370,7 +370,8 @@ async def test_a_page_of_leads_costs_the_same_statements_for_2_and_20_leads(
     count_queries: Any,
     path: str,
 ) -> None:
-    admin = (gql if path == "compiled" else strawberry_gql).as_user(partner.referrals_admin)
+    client = gql.alone() if path == "compiled" else strawberry_gql
+    admin = client.as_user(partner.referrals_admin)
     org = partner.organisation_id
     platform = await platform_org_id(session, world)
     other = await make_partner(session)
