@@ -56,6 +56,18 @@ async def asgi_client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
             yield http
 
 
+def _differences(got: Any, want: Any, path: str = "") -> list[str]:
+    """Where two JSON values differ, as `path: got != want` lines (the first few)."""
+    if isinstance(got, dict) and isinstance(want, dict):
+        keys = list(dict.fromkeys([*want, *got]))
+        return [d for k in keys for d in _differences(got.get(k), want.get(k), f"{path}.{k}")][:10]
+    if isinstance(got, list | tuple) and isinstance(want, list | tuple) and len(got) == len(want):
+        return [
+            d for i, (g, w) in enumerate(zip(got, want)) for d in _differences(g, w, f"{path}[{i}]")
+        ][:10]
+    return [] if got == want else [f"{path}: compiled {got!r} != strawberry {want!r}"]
+
+
 def _is_query(query: str) -> bool:
     try:
         document = parse(query)
@@ -100,10 +112,11 @@ class GraphQLClient:
             expected = await diff.twin.post("/graphql", json=body, headers=sent)
         finally:
             diff.clock.at = None
-        assert (response.status_code, response.json()) == (
-            expected.status_code,
-            expected.json(),
-        ), f"the compiled path and strawberry disagree on:\n{query}\n{variables}"
+        got, want = (response.status_code, response.json()), (expected.status_code, expected.json())
+        assert got == want, (
+            f"the compiled path and strawberry disagree on:\n{query}\n{variables}\n"
+            + "\n".join(_differences(got, want))
+        )
         compiled = response.headers.get("x-execution-path") == "compiled"
         diff.compared += 1
         diff.compiled += compiled

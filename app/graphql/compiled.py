@@ -27,7 +27,6 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
-    GraphQLScalarType,
     GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
@@ -39,7 +38,7 @@ from graphql.execution.values import VariableValues, get_argument_values
 from strawberry.utils.str_converters import to_snake_case
 
 from app.domain.lifecycle import LeadStage, LeadTab
-from app.graphql.reads import Column, Computed, Nested, Read, Run
+from app.graphql.reads import Column, Computed, Nested, Read, Records, Run
 from app.graphql.types.lead import LEAD_COUNT_READS, LEAD_READS
 from app.services import lead_reads
 from app.services.errors import Refused
@@ -133,19 +132,52 @@ def _named(t: GraphQLOutputType) -> tuple[Any, bool, bool]:
     return inner, nullable, is_list
 
 
-def _leaf(named: Any) -> Callable[[Any], Any]:
-    """The schema's own serialisation of a scalar or enum value, as strawberry applies it."""
-    if isinstance(named, GraphQLScalarType) and named.name == "ID":
-        return str
-    if isinstance(named, GraphQLScalarType | GraphQLEnumType):
-        if named.name in ("String", "Int", "Float", "Boolean", "JSON"):
-            return lambda value: value
-        return named.serialize  # type: ignore[no-any-return]
+# Leaves are written by orjson as strawberry serialises them: enums by value (their names here),
+# datetimes and dates in ISO 8601 as `isoformat()` writes them, uuids and decimals as strings
+# (`fast_path` passes `default=str`); other ids (history's bigint) become strings here.
+_AS_IS = frozenset({"String", "Int", "Float", "Boolean", "JSON", "DateTime", "Date", "Decimal"})
+
+
+def _leaf_code(named: Any, value: str, is_list: bool) -> str:
+    """An expression for a leaf's JSON value from the expression `value`."""
+    if isinstance(named, GraphQLEnumType) or named.name in _AS_IS:
+        return value
+    if named.name == "ID" and not is_list:
+        return f"_id({value})"
     raise Unsupported(f"no leaf serialisation for {named}")
 
 
+def _id(value: Any) -> Any:
+    return value if value is None or isinstance(value, str) else str(value)
+
+
 def _python_name(field_def: GraphQLField) -> str:
-    return field_def.extensions["strawberry-definition"].python_name  # type: ignore[no-any-return]
+    python_name: str = field_def.extensions["strawberry-definition"].python_name
+    return python_name
+
+
+class Code:
+    """The generated shaping functions of one operation: each object selection becomes one
+    function returning a dict display over a record's positions, so a lead costs one Python
+    call and no per-field dispatch. Names in the source are bound in `env`."""
+
+    def __init__(self) -> None:
+        self.env: dict[str, Any] = {"_id": _id}
+
+    def bind(self, value: Any) -> str:
+        name = f"_v{len(self.env)}"
+        self.env[name] = value
+        return name
+
+    def function(self, body: str) -> str:
+        name = f"_f{len(self.env)}"
+        exec(f"def {name}(rec, run):\n    return {body}\n", self.env)
+        return name
+
+
+# What an object selection becomes: given the positions of the names it needs and the
+# operation's code, a Python expression of `rec` and `run`.
+Expression = Callable[[dict[str, int], Code], str]
 
 
 @dataclass
@@ -153,6 +185,7 @@ class Compiler:
     schema: GraphQLSchema
     fragments: Mapping[str, FragmentDefinitionNode]
     variables: Mapping[str, Any]
+    code: Code = field(default_factory=Code)
 
     def object(
         self,
@@ -160,16 +193,15 @@ class Compiler:
         selection_sets: Sequence[SelectionSetNode],
         reads: Mapping[str, Read],
         needs: dict[str, None],
-    ) -> Callable[[dict[str, int]], Shape]:
-        """A factory of the function that shapes one record into this object's JSON, given the
-        positions (slots) of the names it needs, which it adds to `needs`."""
+    ) -> Expression:
+        """The expression of this object's JSON from one record, once the positions (slots) of
+        the names it needs are known; it adds those names to `needs`."""
         selection = collect(selection_sets, self.fragments, self.variables, object_type.name)
-        parts: list[tuple[str, Callable[[dict[str, int]], Shape]]] = []
+        parts: list[tuple[str, Expression]] = []
         for key, nodes in selection.fields.items():
             name = nodes[0].name.value
             if name == "__typename":
-                type_name = object_type.name
-                parts.append((key, lambda slots, t=type_name: lambda rec, run: t))  # type: ignore[misc]
+                parts.append((key, _constant(repr(object_type.name))))
                 continue
             field_def = object_type.fields[name]
             read = reads.get(_python_name(field_def))
@@ -177,15 +209,18 @@ class Compiler:
                 raise Unsupported(f"{object_type.name}.{name} has no read")
             parts.append((key, self._field(field_def, selection.sub(key), read, needs)))
 
-        def make(slots: dict[str, int]) -> Shape:
-            made = [(key, factory(slots)) for key, factory in parts]
+        def expression(slots: dict[str, int], code: Code) -> str:
+            items = ", ".join(f"{key!r}: {part(slots, code)}" for key, part in parts)
+            return "{" + items + "}"
 
-            def shape(record: Any, run: Run) -> dict[str, Any]:
-                return {key: value(record, run) for key, value in made}
+        return expression
 
-            return shape
-
-        return make
+    def shaper(self, expression: Expression, slots: dict[str, int]) -> Callable[[Any, Run], Any]:
+        """The generated function of one object selection over records with `slots`."""
+        shaped: Callable[[Any, Run], Any] = self.code.env[
+            self.code.function(expression(slots, self.code))
+        ]
+        return shaped
 
     def _field(
         self,
@@ -193,62 +228,54 @@ class Compiler:
         selection_sets: list[SelectionSetNode],
         read: Read,
         needs: dict[str, None],
-    ) -> Callable[[dict[str, int]], Shape]:
+    ) -> Expression:
         named, _, is_list = _named(field_def.type)
-        if isinstance(read, Column | Computed):
-            names = (read.name,) if isinstance(read, Column) else read.names
-            needs.update(dict.fromkeys(names))
-            leaf = _leaf(named)
-            serialise = (
-                (lambda v: None if v is None else [leaf(x) for x in v])
-                if is_list
-                else (lambda v: None if v is None else leaf(v))
-            )
-            if isinstance(read, Column):
-                column = read.name
-                return lambda slots: (
-                    lambda rec, run, i=slots[column]: serialise(rec[i])  # type: ignore[misc]
-                )
-            fn = read.fn
-            return lambda slots: _computed(fn, [slots[n] for n in names], serialise)
+        if isinstance(read, Column):
+            needs[read.name] = None
+            column = read.name
+            return lambda slots, code: _leaf_code(named, f"rec[{slots[column]}]", is_list)
+        if isinstance(read, Computed):
+            needs.update(dict.fromkeys(read.names))
+            computed = read
+            return lambda slots, code: _leaf_code(named, _call(code, computed, slots), is_list)
         if isinstance(read, Nested):
-            make = self.object(named, selection_sets, read.reads, needs)
+            inner = self.object(named, selection_sets, read.reads, needs)
             present = read.present
             if present is not None:
                 needs.update(dict.fromkeys(present.names))
 
-            def nested(slots: dict[str, int]) -> Shape:
-                shape = make(slots)
+            def nested(slots: dict[str, int], code: Code) -> str:
+                body = inner(slots, code)
                 if present is None:
-                    return shape
-                check = _computed(present.fn, [slots[n] for n in present.names], bool)
-                return lambda rec, run: shape(rec, run) if check(rec, run) else None
+                    return body
+                return f"({body} if {_call(code, present, slots)} else None)"
 
             return nested
         # Records: rows of their own, with positions of their own.
         needs.update(dict.fromkeys(read.names))
-        inner: dict[str, None] = {}
-        own = self.object(named, selection_sets, read.reads, inner)(
-            {name: i for i, name in enumerate(read.columns)}
-        )
-        rows_fn, single = read.rows, read.single
+        own = self.object(named, selection_sets, read.reads, {})
+        own_slots = {name: i for i, name in enumerate(read.columns)}
+        records = read
 
-        def records(slots: dict[str, int]) -> Shape:
-            rows = _computed(rows_fn, [slots[n] for n in read.names], lambda v: v)
-            if single:
-                return lambda rec, run: None if (row := rows(rec, run)) is None else own(row, run)
-            return lambda rec, run: [own(row, run) for row in rows(rec, run)]
+        def rows(slots: dict[str, int], code: Code) -> str:
+            shape = code.function(own(own_slots, code))
+            values = _call(code, records, slots)
+            if records.single:
+                return f"(lambda r: None if r is None else {shape}(r, run))({values})"
+            return f"[{shape}(r, run) for r in {values}]"
 
-        return records
+        return rows
 
 
-def _computed(
-    fn: Callable[..., Any], positions: list[int], serialise: Callable[[Any], Any]
-) -> Shape:
-    if len(positions) == 1:
-        [i] = positions
-        return lambda rec, run: serialise(fn(run, rec[i]))
-    return lambda rec, run: serialise(fn(run, *[rec[i] for i in positions]))
+def _constant(source: str) -> Expression:
+    return lambda slots, code: source
+
+
+def _call(code: Code, read: Computed | Records, slots: dict[str, int]) -> str:
+    """The source of `read`'s function applied to the run and the record's values it names."""
+    fn = code.bind(read.fn if isinstance(read, Computed) else read.rows)
+    arguments = ", ".join(f"rec[{slots[name]}]" for name in read.names)
+    return f"{fn}(run, {arguments})"
 
 
 def _projection(needs: Iterable[str]) -> LeadProjection:
@@ -302,9 +329,9 @@ def _lead_object(
     compiler: Compiler, node_type: GraphQLObjectType, selection_sets: Sequence[SelectionSetNode]
 ) -> tuple[LeadProjection, Shape]:
     needs: dict[str, None] = {}
-    make = compiler.object(node_type, selection_sets, LEAD_READS, needs)
+    expression = compiler.object(node_type, selection_sets, LEAD_READS, needs)
     projection = _projection(needs)
-    return projection, make(projection.slots)
+    return projection, compiler.shaper(expression, projection.slots)
 
 
 class LeadRoot(RootField):
@@ -386,9 +413,12 @@ class LeadConnectionRoot(RootField):
                 plan.append((key, name, connection.name))
             else:
                 raise Unsupported(f"{connection.name}.{name}")
+        self.edge_cursors = any(
+            what == "cursor" for _, name, detail in plan if name == "edges" for _, what, _ in detail
+        )
         self.projection = _projection(needs)
         slots = self.projection.slots
-        self.plan = [(key, name, _made(detail, slots)) for key, name, detail in plan]
+        self.plan = [(key, name, _made(compiler, detail, slots)) for key, name, detail in plan]
 
     @staticmethod
     def _collect(
@@ -449,7 +479,14 @@ class LeadConnectionRoot(RootField):
     def _shape(self, page: Page, run: Run) -> dict[str, Any]:
         slots = self.projection.slots
         sort_i, id_i = slots[ORDERS[page.order][0]], slots["id"]
-        cursors = [encode_cursor(page.order.value, row[sort_i], row[id_i]) for row in page.rows]
+        tag, rows = page.order.value, page.rows
+        # Every row's cursor only when edges ask for it; pageInfo needs the first and last.
+        if self.edge_cursors:
+            cursors = [encode_cursor(tag, row[sort_i], row[id_i]) for row in rows]
+        else:
+            ends = [rows[0], rows[-1]] if rows else []
+            cursors = [encode_cursor(tag, row[sort_i], row[id_i]) for row in ends]
+        edge_cursors = cursors if self.edge_cursors else [None] * len(rows)
         result: dict[str, Any] = {}
         for key, name, detail in self.plan:
             if name == "nodes":
@@ -464,7 +501,7 @@ class LeadConnectionRoot(RootField):
                         else node_shape(row, run)
                         for edge_key, what, node_shape in detail
                     }
-                    for cursor, row in zip(cursors, page.rows, strict=True)
+                    for cursor, row in zip(edge_cursors, rows, strict=True)
                 ]
             elif name == "pageInfo":
                 info = {
@@ -495,16 +532,12 @@ class _Keys:
         return self.selection.sub(key)
 
 
-def _made(detail: Any, slots: dict[str, int]) -> Any:
-    """Shaper factories in a connection's plan, made for the projection's slots."""
+def _made(compiler: Compiler, detail: Any, slots: dict[str, int]) -> Any:
+    """Shaper expressions in a connection's plan, made functions for the projection's slots."""
     if callable(detail):
-        return detail(slots)
+        return compiler.shaper(detail, slots)
     if isinstance(detail, list):
-        return [
-            (k, what, f(slots) if callable(f) else f)
-            for k, what, *rest in detail
-            for f in (rest[0] if rest else None,)
-        ]
+        return [(k, what, compiler.shaper(f, slots) if callable(f) else f) for k, what, f in detail]
     return detail
 
 
@@ -516,8 +549,9 @@ class LeadCountsRoot(RootField):
         named, _, _ = _named(field_def.type)
         needs: dict[str, None] = {}
         sets = [node.selection_set] if node.selection_set else []
-        self.shape = compiler.object(named, sets, LEAD_COUNT_READS, needs)(
-            {"tab": 0, "stage": 1, "count": 2}
+        self.shape = compiler.shaper(
+            compiler.object(named, sets, LEAD_COUNT_READS, needs),
+            {"tab": 0, "stage": 1, "count": 2},
         )
 
     def prepare(self, run: Run, variables: VariableValues, params: Params) -> Prepared:

@@ -61,6 +61,10 @@ class _DirectiveVariables(Visitor):
                     self.names[argument.value.name.value] = None
 
 
+# orjson writes what the records hold, except asyncpg's own uuid class and decimals, which it
+# hands to `default=str`: the same strings strawberry's ID and Decimal scalars write.
+
+
 class _Lru(OrderedDict[Any, Any]):
     def __init__(self, size: int) -> None:
         super().__init__()
@@ -167,4 +171,4 @@ class FastPath:
         except Unsupported:
             return None
         row = await fetch(sql, params) if sql is not None else None
-        return orjson.dumps({"data": data(row)})
+        return orjson.dumps({"data": data(row)}, default=str)

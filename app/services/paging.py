@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
+import orjson
 from sqlalchemy import ColumnElement, Select, literal, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,8 +43,10 @@ def as_utc(value: datetime) -> datetime | None:
 
 def encode_cursor(tag: str, value: Key, row_id: uuid.UUID) -> str:
     part: str | float = value.isoformat() if isinstance(value, datetime) else value
-    raw = json.dumps([tag, part, str(row_id)], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    # orjson writes compact JSON, as json.dumps with separators=(",", ":") does, in a tenth of
+    # the time: a page's cursors are a good part of shaping it.
+    raw = orjson.dumps([tag, part, str(row_id)])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(

@@ -330,6 +330,10 @@ class LeadCount:
 # fetched by app/services/lead_reads.py. Related rows: "team", "history", "sender", "favorite".
 
 
+# The domain's answer for each stage, worked out once.
+_ACTIONS = {stage.value: allowed_actions(stage) for stage in LeadStage}
+
+
 def works_it(run: Run, organisation_id: uuid.UUID) -> bool:
     """The viewer is one of the lead's partner's lead managers (see `Lead.works_it`)."""
     actor = run.actor
@@ -472,7 +476,7 @@ LEAD_READS: dict[str, Read] = {
     ),
     "allowed_actions": Computed(
         ("organisation_id", "stage"),
-        lambda run, org, stage: allowed_actions(LeadStage(stage)) if works_it(run, org) else [],
+        lambda run, org, stage: _ACTIONS[stage] if works_it(run, org) else [],
     ),
     "possible_duplicate_of": Computed(("organisation_id", "possible_duplicate_of"), _when_worked),
     "rerouted_from": Computed(("organisation_id", "rerouted_from"), _when_worked),
