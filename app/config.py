@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     compiled_reads: bool = True
     read_pool_size: int = Field(default=8, ge=1)
     actor_cache_seconds: float = Field(default=5.0, ge=0)
+    # Garbage collection in a serving process (the test suite, which builds many apps, turns
+    # it off).
+    gc_freeze: bool = True
+    gc_gen0_threshold: int = Field(default=50_000, ge=700)
     db_pool_size: int = 10
     db_max_overflow: int = 10
     # Postgres cancels statements slower than this: one bad query cannot pin a pool slot.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -20,6 +21,16 @@ from app.graphql.view import GraphQLView
 from app.jobs import JobQueue
 from app.ratelimit import RateLimiter
 from app.services.lead_reads import create_read_pool, pool_fetch, session_fetch
+
+
+def freeze_start_up_objects(gen0_threshold: int) -> None:
+    """Move what start-up allocated (modules, the schema, plans' machinery) out of the garbage
+    collector's sight, and collect the young generation less often: full collections of ~140k
+    long-lived objects cost ~75 ms and were most of a loaded process's p99."""
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(gen0_threshold, gen1, gen2)
 
 
 def create_app(
@@ -50,6 +61,8 @@ def create_app(
                     settings.db_statement_timeout_ms,
                 )
                 view.fetch = pool_fetch(read_pool)
+        if settings.gc_freeze:
+            freeze_start_up_objects(settings.gc_gen0_threshold)
         try:
             yield
         finally:

@@ -66,6 +66,7 @@ def settings(stack: DevStack) -> Iterator[Settings]:
     upgrade(url)
     yield Settings(
         app_env=AppEnv.TEST,
+        gc_freeze=False,
         database_url=url,
         redis_url=stack.redis_url,
         data_dir=PROJECT_ROOT / ".data",
