@@ -16,7 +16,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    parse,
+    print_ast,
+)
 from starlette.applications import Starlette
 
 from app.config import Settings
@@ -63,9 +71,40 @@ def _differences(got: Any, want: Any, path: str = "") -> list[str]:
         return [d for k in keys for d in _differences(got.get(k), want.get(k), f"{path}.{k}")][:10]
     if isinstance(got, list | tuple) and isinstance(want, list | tuple) and len(got) == len(want):
         return [
-            d for i, (g, w) in enumerate(zip(got, want)) for d in _differences(g, w, f"{path}[{i}]")
+            d
+            for i, (g, w) in enumerate(zip(got, want, strict=True))
+            for d in _differences(g, w, f"{path}[{i}]")
         ][:10]
     return [] if got == want else [f"{path}: compiled {got!r} != strawberry {want!r}"]
+
+
+def _lead_query(mutation: str) -> tuple[str, str | None] | None:
+    """`lead(id: $id) { ... }` with the selection the mutation's payload asked of its lead (and
+    the id the mutation acted on), or None when the payload asks for no lead or its id."""
+    document = parse(mutation)
+    [operation] = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    roots = operation.selection_set.selections
+    if len(roots) != 1 or not isinstance(roots[0], FieldNode) or roots[0].selection_set is None:
+        return None
+    lead = next(
+        (
+            f
+            for f in roots[0].selection_set.selections
+            if isinstance(f, FieldNode) and f.name.value == "lead"
+        ),
+        None,
+    )
+    if lead is None or lead.selection_set is None or lead.alias is not None:
+        return None
+    if not any(
+        isinstance(f, FieldNode) and f.name.value == "id" and f.alias is None
+        for f in lead.selection_set.selections
+    ):
+        return None
+    fragments = "\n".join(
+        print_ast(d) for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    )
+    return f"query($id: ID!) {{ lead(id: $id) {print_ast(lead.selection_set)} }}\n{fragments}", None
 
 
 def _is_query(query: str) -> bool:
@@ -104,8 +143,10 @@ class GraphQLClient:
             sent["Authorization"] = f"Bearer {self.token}"
         body = {"query": query, "variables": variables or {}}
         diff = self.differential
-        if diff is None or not _is_query(query):
+        if diff is None:
             return await self.http.post("/graphql", json=body, headers=sent)
+        if not _is_query(query):
+            return await self._mutation(diff, query, body, sent)
         diff.clock.at = datetime.now(UTC)
         try:
             response = await self.http.post("/graphql", json=body, headers=sent)
@@ -122,6 +163,33 @@ class GraphQLClient:
         diff.compiled += compiled
         TOTALS["compared"] += 1
         TOTALS["compiled"] += compiled
+        return response
+
+    async def _mutation(
+        self, diff: Differential, query: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> httpx.Response:
+        """A mutation runs once; when the compiled path answered it, the lead in its payload
+        must be what strawberry answers for the same selection right after."""
+        diff.clock.at = datetime.now(UTC)
+        try:
+            response = await self.http.post("/graphql", json=body, headers=headers)
+            check = _lead_query(query)
+            answer = response.json() if response.status_code == 200 else {}
+            payload = next(iter((answer.get("data") or {}).values()), None)
+            lead = payload.get("lead") if isinstance(payload, dict) else None
+            if response.headers.get("x-execution-path") != "compiled" or check is None or not lead:
+                return response
+            variables = {"id": lead.get("id") or check[1]}
+            expected = await diff.twin.post(
+                "/graphql", json={"query": check[0], "variables": variables}, headers=headers
+            )
+        finally:
+            diff.clock.at = None
+        want = expected.json()["data"]["lead"]
+        assert lead == want, (
+            f"the compiled mutation's lead differs from strawberry's:\n{query}\n"
+            + "\n".join(_differences(lead, want))
+        )
         return response
 
     async def __call__(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:

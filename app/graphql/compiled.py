@@ -581,9 +581,87 @@ ROOTS: dict[str, Callable[..., RootField]] = {
 # --- operations --------------------------------------------------------------------------------
 
 
+class LeadMutation:
+    """A lead mutation with a `LeadPayload`: its input as strawberry's resolver receives it,
+    its payload shaped by compiled functions (the lead read back by one compiled statement)."""
+
+    def __init__(
+        self, compiler: Compiler, field_def: GraphQLField, node: FieldNode, key: str
+    ) -> None:
+        self.name, self.key, self.node, self.field_def = node.name.value, key, node, field_def
+        payload = _named(field_def.type)[0]
+        lead_type = _named(payload.fields["lead"].type)[0]
+        error_type = _named(payload.fields["errors"].type)[0]
+        top = collect(
+            [node.selection_set] if node.selection_set else [],
+            compiler.fragments,
+            compiler.variables,
+            payload.name,
+        )
+        needs: dict[str, None] = {}
+        self.parts: list[tuple[str, str, Any]] = []
+        lead_sets: list[SelectionSetNode] = []
+        for key_, nodes in top.fields.items():
+            name = nodes[0].name.value
+            if name == "lead":
+                lead_sets += top.sub(key_)
+                self.parts.append((key_, name, None))
+            elif name == "errors":
+                fields = collect(
+                    top.sub(key_), compiler.fragments, compiler.variables, error_type.name
+                )
+                self.parts.append(
+                    (key_, name, [(k, n[0].name.value) for k, n in fields.fields.items()])
+                )
+            elif name == "__typename":
+                self.parts.append((key_, name, payload.name))
+            else:
+                raise Unsupported(f"{payload.name}.{name}")
+        expression = compiler.object(lead_type, lead_sets, LEAD_READS, needs)
+        self.projection = _projection(needs)
+        self.lead_shape = compiler.shaper(expression, self.projection.slots)
+        self.input_argument = field_def.extensions["strawberry-definition"].arguments
+
+    def payload(self, lead: Any, errors: list[Any], run: Run) -> dict[str, Any]:
+        """`lead` a record (or None), `errors` the resolver's UserErrors."""
+        result: dict[str, Any] = {}
+        for key, name, detail in self.parts:
+            if name == "lead":
+                result[key] = None if lead is None else self.lead_shape(lead, run)
+            elif name == "errors":
+                values = [
+                    {
+                        "code": e.code.value,
+                        "field": e.field,
+                        "message": e.message,
+                        "__typename": "UserError",
+                    }
+                    for e in errors
+                ]
+                result[key] = [{k: v[what] for k, what in detail} for v in values]
+            else:
+                result[key] = detail
+        return result
+
+
+LEAD_MUTATIONS = frozenset(
+    {
+        "acceptLead",
+        "declineLead",
+        "updateLead",
+        "addLeadTeamMember",
+        "removeLeadTeamMember",
+        "markLeadWon",
+        "markLeadLost",
+        "setLeadFavorite",
+    }
+)
+
+
 @dataclass
 class CompiledOperation:
     roots: list[tuple[str, RootField]]
+    mutation: LeadMutation | None = None
 
     def prepare(
         self, run: Run, variables: VariableValues
@@ -614,9 +692,24 @@ def compile_operation(
     fragments: Mapping[str, FragmentDefinitionNode],
     variables: Mapping[str, Any],
 ) -> CompiledOperation | None:
+    compiler = Compiler(schema, fragments, variables)
+    if operation.operation is OperationType.MUTATION:
+        mutation_type = schema.mutation_type
+        assert mutation_type is not None
+        top = collect([operation.selection_set], fragments, variables, mutation_type.name)
+        if len(top.fields) != 1:
+            return None
+        [(key, nodes)] = top.fields.items()
+        name = nodes[0].name.value
+        if len(nodes) > 1 or name not in LEAD_MUTATIONS:
+            return None
+        try:
+            mutation = LeadMutation(compiler, mutation_type.fields[name], nodes[0], key)
+        except Unsupported:
+            return None
+        return CompiledOperation([], mutation)
     if operation.operation is not OperationType.QUERY:
         return None
-    compiler = Compiler(schema, fragments, variables)
     query_type = schema.query_type
     assert query_type is not None
     top = collect([operation.selection_set], fragments, variables, query_type.name)

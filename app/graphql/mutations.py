@@ -4,7 +4,7 @@ result to a payload. A refusal rolls everything back, so nothing is half-written
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,17 +53,42 @@ class _LeadActionInput(Protocol):
     def to_service(self) -> leads.LeadCommand: ...
 
 
-async def _act(info: Info[Context, None], input: _LeadActionInput) -> LeadPayload:
+Action = Callable[[AsyncSession], Awaitable[models.Lead | Refused]]
+
+
+def lifecycle_action(context: Context, input: Any) -> Action:
     """The input's lifecycle command on `input.id` by the viewer, guarded by its
     `expectedVersion`."""
-    ctx = info.context
     command = input.to_service()
-    return await lead_change(
-        info,
-        lambda s: leads.act(
-            s, ctx.actor, input.id, command, expected_version=input.expected_version, now=ctx.now
-        ),
+    return lambda s: leads.act(
+        s,
+        context.actor,
+        input.id,
+        command,
+        expected_version=input.expected_version,
+        now=context.now,
     )
+
+
+def favorite_action(context: Context, input: Any) -> Action:
+    return lambda s: leads.set_favorite(s, context.actor, input.id, input.favorite)
+
+
+# Each lead mutation's service call from its `input`; the compiled path runs the same.
+LEAD_ACTIONS: dict[str, Callable[[Context, Any], Action]] = {
+    "acceptLead": lifecycle_action,
+    "declineLead": lifecycle_action,
+    "updateLead": lifecycle_action,
+    "addLeadTeamMember": lifecycle_action,
+    "removeLeadTeamMember": lifecycle_action,
+    "markLeadWon": lifecycle_action,
+    "markLeadLost": lifecycle_action,
+    "setLeadFavorite": favorite_action,
+}
+
+
+async def _act(info: Info[Context, None], input: _LeadActionInput) -> LeadPayload:
+    return await lead_change(info, lifecycle_action(info.context, input))
 
 
 @strawberry.type
@@ -108,7 +133,4 @@ class Mutation:
     async def set_lead_favorite(
         self, info: Info[Context, None], input: SetLeadFavoriteInput
     ) -> LeadPayload:
-        ctx = info.context
-        return await lead_change(
-            info, lambda s: leads.set_favorite(s, ctx.actor, input.id, input.favorite)
-        )
+        return await lead_change(info, favorite_action(info.context, input))

@@ -26,7 +26,13 @@ from app.graphql.schema import schema
 from app.jobs import JobQueue
 from app.ratelimit import RateLimiter
 from app.services import lead_reads
-from app.services.auth import ActorCache, AuthenticationError, TokenVerifier, load_actor
+from app.services.auth import (
+    Actor,
+    ActorCache,
+    AuthenticationError,
+    TokenVerifier,
+    load_actor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +71,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.limiter = limiter
         self.verifier = TokenVerifier(settings)
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.fast_path = FastPath(schema._schema, settings)
+        self.fast_path = FastPath(schema, settings)
         self.actors = ActorCache(settings.actor_cache_seconds)
         # Set by the app's lifespan when the compiled read path is on.
         self.fetch: lead_reads.Fetch | None = None
@@ -80,16 +86,7 @@ class GraphQLView(GraphQL[Context, None]):
                 return
             receive = unanswered
         # One session per request, from authentication to the last resolver.
-        client = scope.get("client")
-        context = Context(
-            settings=self.settings,
-            sessionmaker=self.sessionmaker,
-            actor=None,
-            queue=self.queue,
-            limiter=self.limiter,
-            client_ip=str(client[0]) if client else "unknown",
-            now=self.clock(),
-        )
+        context = self._context(scope.get("client"))
         try:
             header = Request(scope).headers.get("authorization")
             if header:
@@ -113,6 +110,17 @@ class GraphQLView(GraphQL[Context, None]):
         finally:
             await context.close()
 
+    def _context(self, client: Any) -> Context:
+        return Context(
+            settings=self.settings,
+            sessionmaker=self.sessionmaker,
+            actor=None,
+            queue=self.queue,
+            limiter=self.limiter,
+            client_ip=str(client[0]) if client else "unknown",
+            now=self.clock(),
+        )
+
     async def _compiled(
         self, scope: Scope, receive: Receive, send: Send, fetch: lead_reads.Fetch
     ) -> Receive | None:
@@ -130,7 +138,7 @@ class GraphQLView(GraphQL[Context, None]):
             request = orjson.loads(body)
         except orjson.JSONDecodeError:
             return replay
-        actor = None
+        user_id = None
         header = headers.get(b"authorization")
         if header is not None:
             scheme, _, token = header.decode("latin-1").partition(" ")
@@ -140,12 +148,23 @@ class GraphQLView(GraphQL[Context, None]):
                 user_id = self.verifier.verify(token.strip())
             except AuthenticationError:
                 return replay  # strawberry's path answers 401 with the reason
-            actor = await self.actors.get(user_id, lambda sql, user: fetch(sql, [user]))
-            if actor is None:
-                return replay
         if not isinstance(request, dict):
             return replay
-        answered = await self.fast_path.answer(request, actor, fetch, now=self.clock())
+
+        async def reader() -> Actor | None:
+            if user_id is None:
+                return None
+            return await self.actors.get(user_id, lambda sql, user: fetch(sql, [user]))
+
+        client = scope.get("client")
+        answered = await self.fast_path.answer(
+            request,
+            user_id=user_id,
+            reader=reader,
+            fetch=fetch,
+            context=lambda: self._context(client),
+            now=self.clock(),
+        )
         if answered is None:
             return replay
         await send(
