@@ -38,9 +38,10 @@ from graphql.execution.values import VariableValues, get_argument_values
 from strawberry.utils.str_converters import to_snake_case
 
 from app.domain.lifecycle import LeadStage, LeadTab
+from app.graphql.notifications import NOTIFICATION_READS
 from app.graphql.reads import Column, Computed, Nested, Read, Records, Run
 from app.graphql.types.lead import LEAD_COUNT_READS, LEAD_READS
-from app.services import lead_reads
+from app.services import lead_reads, notifications
 from app.services.errors import Refused
 from app.services.lead_queries import (
     DEFAULT_PAGE,
@@ -50,7 +51,12 @@ from app.services.lead_queries import (
     LeadOrder,
     check_filter,
 )
-from app.services.lead_reads import LeadPageRequest, LeadProjection, Params
+from app.services.lead_reads import (
+    NOTIFICATION_COLUMNS,
+    LeadPageRequest,
+    LeadProjection,
+    Params,
+)
 from app.services.paging import decode_cursor, encode_cursor, page_size
 
 Record = Sequence[Any]
@@ -362,13 +368,113 @@ SORT_COLUMNS = tuple(dict.fromkeys(column for column, _ in ORDERS.values()))
 
 @dataclass
 class Page:
-    """One page as a connection shapes it."""
+    """One page as a connection shapes it: its rows, and how to make a row's cursor."""
 
     rows: list[Any]
-    total: int
+    count: int
     has_next: bool
     has_previous: bool
-    order: LeadOrder
+    cursor: Callable[[Any], str]
+
+
+class Connection:
+    """A Relay connection's selection: `nodes`, `edges { cursor node }`, `pageInfo`, a count
+    field and `__typename`, over node records whose positions `finish` sets."""
+
+    def __init__(
+        self,
+        compiler: Compiler,
+        connection_type: Any,
+        selection_sets: Sequence[SelectionSetNode],
+        reads: Mapping[str, Read],
+        needs: dict[str, None],
+        count_field: str,
+    ) -> None:
+        self.compiler, self.name = compiler, connection_type.name
+        node_type = _named(connection_type.fields["nodes"].type)[0]
+        edge_type = _named(connection_type.fields["edges"].type)[0]
+        self.edge_name = edge_type.name
+        self.counted = False
+        # (response key, what, detail): detail is a node expression or the sub-keys.
+        self.plan: list[tuple[str, str, Any]] = []
+        top = self._collect(selection_sets, connection_type)
+        for key, name in top:
+            sets = top.sub(key)
+            if name == "nodes":
+                self.plan.append((key, name, compiler.object(node_type, sets, reads, needs)))
+            elif name == "edges":
+                edge = self._collect(sets, edge_type)
+                fields: list[tuple[str, str, Any]] = []
+                for edge_key, edge_name in edge:
+                    node = compiler.object(node_type, edge.sub(edge_key), reads, needs)
+                    fields.append((edge_key, edge_name, node if edge_name == "node" else None))
+                self.plan.append((key, name, fields))
+            elif name == "pageInfo":
+                info_type = _named(connection_type.fields["pageInfo"].type)[0]
+                info = self._collect(sets, info_type)
+                self.plan.append((key, name, [(k, what, None) for k, what in info]))
+            elif name == count_field:
+                self.counted = True
+                self.plan.append((key, "count", None))
+            elif name == "__typename":
+                self.plan.append((key, name, self.name))
+            else:
+                raise Unsupported(f"{self.name}.{name}")
+        self.edge_cursors = any(
+            what == "cursor"
+            for _, name, detail in self.plan
+            if name == "edges"
+            for _, what, _ in detail
+        )
+
+    def _collect(self, sets: Sequence[SelectionSetNode | None], object_type: Any) -> _Keys:
+        selection = collect(
+            [s for s in sets if s is not None],
+            self.compiler.fragments,
+            self.compiler.variables,
+            object_type.name,
+        )
+        return _Keys(selection)
+
+    def finish(self, slots: dict[str, int]) -> None:
+        self.plan = [(k, name, _made(self.compiler, d, slots)) for k, name, d in self.plan]
+
+    def shape(self, page: Page, run: Run) -> dict[str, Any]:
+        rows = page.rows
+        # Every row's cursor only when edges ask for it; pageInfo needs the first and last.
+        ends = rows if self.edge_cursors else ([rows[0], rows[-1]] if rows else [])
+        cursors = [page.cursor(row) for row in ends]
+        edge_cursors = cursors if self.edge_cursors else [None] * len(rows)
+        result: dict[str, Any] = {}
+        for key, name, detail in self.plan:
+            if name == "nodes":
+                result[key] = [detail(row, run) for row in rows]
+            elif name == "edges":
+                result[key] = [
+                    {
+                        edge_key: cursor
+                        if what == "cursor"
+                        else self.edge_name
+                        if what == "__typename"
+                        else node_shape(row, run)
+                        for edge_key, what, node_shape in detail
+                    }
+                    for cursor, row in zip(edge_cursors, rows, strict=True)
+                ]
+            elif name == "pageInfo":
+                info = {
+                    "hasNextPage": page.has_next,
+                    "hasPreviousPage": page.has_previous,
+                    "startCursor": cursors[0] if cursors else None,
+                    "endCursor": cursors[-1] if cursors else None,
+                    "__typename": "PageInfo",
+                }
+                result[key] = {info_key: info[what] for info_key, what, _ in detail}
+            elif name == "count":
+                result[key] = page.count
+            else:
+                result[key] = detail
+        return result
 
 
 class LeadConnectionRoot(RootField):
@@ -379,58 +485,14 @@ class LeadConnectionRoot(RootField):
     ) -> None:
         super().__init__(field_def, node)
         self.sent = sent
-        self.count = False
-        connection = _named(field_def.type)[0]
-        lead_type = _named(connection.fields["nodes"].type)[0]
         needs: dict[str, None] = dict.fromkeys(SORT_COLUMNS)
-        # (response key, what, detail): detail is a lead shaper factory, or the sub-keys.
-        plan: list[tuple[str, str, Any]] = []
-        top = self._collect(compiler, [node.selection_set], connection)
-        for key, name in top:
-            sets = top.sub(key)
-            if name == "nodes":
-                plan.append((key, name, compiler.object(lead_type, sets, LEAD_READS, needs)))
-            elif name == "edges":
-                edge_type = _named(connection.fields["edges"].type)[0]
-                edge = self._collect(compiler, sets, edge_type)
-                fields: list[tuple[str, str, Any]] = []
-                for edge_key, edge_name in edge:
-                    if edge_name == "node":
-                        node_sets = edge.sub(edge_key)
-                        factory = compiler.object(lead_type, node_sets, LEAD_READS, needs)
-                        fields.append((edge_key, edge_name, factory))
-                    else:
-                        fields.append((edge_key, edge_name, None))
-                plan.append((key, name, fields))
-            elif name == "pageInfo":
-                info_type = _named(connection.fields["pageInfo"].type)[0]
-                info = self._collect(compiler, sets, info_type)
-                plan.append((key, name, [(k, what, None) for k, what in info]))
-            elif name == "totalCount":
-                self.count = True
-                plan.append((key, name, None))
-            elif name == "__typename":
-                plan.append((key, name, connection.name))
-            else:
-                raise Unsupported(f"{connection.name}.{name}")
-        self.edge_cursors = any(
-            what == "cursor" for _, name, detail in plan if name == "edges" for _, what, _ in detail
+        sets = [node.selection_set] if node.selection_set else []
+        connection_type = _named(field_def.type)[0]
+        self.connection = Connection(
+            compiler, connection_type, sets, LEAD_READS, needs, "totalCount"
         )
         self.projection = _projection(needs)
-        slots = self.projection.slots
-        self.plan = [(key, name, _made(compiler, detail, slots)) for key, name, detail in plan]
-
-    @staticmethod
-    def _collect(
-        compiler: Compiler, sets: Sequence[SelectionSetNode | None], object_type: Any
-    ) -> _Keys:
-        selection = collect(
-            [s for s in sets if s is not None],
-            compiler.fragments,
-            compiler.variables,
-            object_type.name,
-        )
-        return _Keys(selection)
+        self.connection.finish(self.projection.slots)
 
     def _request(
         self, run: Run, variables: VariableValues, params: Params
@@ -457,66 +519,83 @@ class LeadConnectionRoot(RootField):
             if actor is None or not actor.manages_leads:
                 return None, order, False
             where = lead_reads.inbox_where(actor, LeadTab(args["tab"]), checked, params)
-        request = LeadPageRequest(where, order, limit, key, self.count)
+        request = LeadPageRequest(where, order, limit, key, self.connection.counted)
         return request, order, after is not None
 
     def prepare(self, run: Run, variables: VariableValues, params: Params) -> Prepared:
         request, order, has_previous = self._request(run, variables, params)
+        slots = self.projection.slots
+        sort_i, id_i, tag = slots[ORDERS[order][0]], slots["id"], order.value
+
+        def cursor(row: Any) -> str:
+            return encode_cursor(tag, row[sort_i], row[id_i])
+
         if request is None or run.actor is None:
-            empty = Page([], 0, False, False, order)
-            return Prepared((), lambda _: self._shape(empty, run))
+            empty = Page([], 0, False, False, cursor)
+            return Prepared((), lambda _: self.connection.shape(empty, run))
         columns = lead_reads.lead_page(self.projection, request, run.actor, params)
         limit = request.limit
 
         def shape(values: tuple[Any, ...]) -> dict[str, Any]:
             total, rows = values
             rows = rows or []
-            page = Page(rows[:limit], int(total or 0), len(rows) > limit, has_previous, order)
-            return self._shape(page, run)
+            page = Page(rows[:limit], int(total or 0), len(rows) > limit, has_previous, cursor)
+            return self.connection.shape(page, run)
 
         return Prepared(columns, shape)
 
-    def _shape(self, page: Page, run: Run) -> dict[str, Any]:
-        slots = self.projection.slots
-        sort_i, id_i = slots[ORDERS[page.order][0]], slots["id"]
-        tag, rows = page.order.value, page.rows
-        # Every row's cursor only when edges ask for it; pageInfo needs the first and last.
-        if self.edge_cursors:
-            cursors = [encode_cursor(tag, row[sort_i], row[id_i]) for row in rows]
-        else:
-            ends = [rows[0], rows[-1]] if rows else []
-            cursors = [encode_cursor(tag, row[sort_i], row[id_i]) for row in ends]
-        edge_cursors = cursors if self.edge_cursors else [None] * len(rows)
-        result: dict[str, Any] = {}
-        for key, name, detail in self.plan:
-            if name == "nodes":
-                result[key] = [detail(row, run) for row in page.rows]
-            elif name == "edges":
-                result[key] = [
-                    {
-                        edge_key: cursor
-                        if what == "cursor"
-                        else "LeadEdge"
-                        if what == "__typename"
-                        else node_shape(row, run)
-                        for edge_key, what, node_shape in detail
-                    }
-                    for cursor, row in zip(edge_cursors, rows, strict=True)
-                ]
-            elif name == "pageInfo":
-                info = {
-                    "hasNextPage": page.has_next,
-                    "hasPreviousPage": page.has_previous,
-                    "startCursor": cursors[0] if cursors else None,
-                    "endCursor": cursors[-1] if cursors else None,
-                    "__typename": "PageInfo",
-                }
-                result[key] = {info_key: info[what] for info_key, what, _ in detail}
-            elif name == "totalCount":
-                result[key] = page.total
-            else:
-                result[key] = detail
-        return result
+
+class NotificationsRoot(RootField):
+    """notifications(first, after, unreadOnly): the viewer's, newest first."""
+
+    def __init__(self, compiler: Compiler, field_def: GraphQLField, node: FieldNode) -> None:
+        super().__init__(field_def, node)
+        sets = [node.selection_set] if node.selection_set else []
+        connection_type = _named(field_def.type)[0]
+        self.connection = Connection(
+            compiler, connection_type, sets, NOTIFICATION_READS, {}, "unreadCount"
+        )
+        self.connection.finish({name: i for i, name in enumerate(NOTIFICATION_COLUMNS)})
+
+    def prepare(self, run: Run, variables: VariableValues, params: Params) -> Prepared:
+        args = self.arguments(variables)
+        limit = page_size(
+            args.get("first"), default=notifications.DEFAULT_PAGE, maximum=notifications.MAX_PAGE
+        )
+        if isinstance(limit, Refused):
+            raise Unsupported("first")
+        after = args.get("after")
+        tag = notifications.NEWEST_FIRST.tag
+        key = decode_cursor(after, tag, datetime) if after is not None else None
+        if isinstance(key, Refused):
+            raise Unsupported("after")
+        created, row_id = NOTIFICATION_COLUMNS.index("created_at"), NOTIFICATION_COLUMNS.index("id")
+
+        def cursor(row: Any) -> str:
+            return encode_cursor(tag, row[created], row[row_id])
+
+        actor = run.actor
+        if actor is None:
+            empty = Page([], 0, False, False, cursor)
+            return Prepared((), lambda _: self.connection.shape(empty, run))
+        columns = lead_reads.notification_page(
+            actor,
+            unread_only=bool(args.get("unreadOnly")),
+            limit=limit,
+            after=key,
+            unread_count=self.connection.counted,
+            params=params,
+        )
+
+        def shape(values: tuple[Any, ...]) -> dict[str, Any]:
+            unread, rows = values
+            rows = rows or []
+            page = Page(
+                rows[:limit], int(unread or 0), len(rows) > limit, after is not None, cursor
+            )
+            return self.connection.shape(page, run)
+
+        return Prepared(columns, shape)
 
 
 class _Keys:
@@ -533,7 +612,7 @@ class _Keys:
 
 
 def _made(compiler: Compiler, detail: Any, slots: dict[str, int]) -> Any:
-    """Shaper expressions in a connection's plan, made functions for the projection's slots."""
+    """Shaper expressions in a connection's plan, made functions for the records' slots."""
     if callable(detail):
         return compiler.shaper(detail, slots)
     if isinstance(detail, list):
@@ -572,6 +651,7 @@ class LeadCountsRoot(RootField):
 
 ROOTS: dict[str, Callable[..., RootField]] = {
     "lead": LeadRoot,
+    "notifications": NotificationsRoot,
     "leads": lambda c, f, n: LeadConnectionRoot(c, f, n, sent=False),
     "sentLeads": lambda c, f, n: LeadConnectionRoot(c, f, n, sent=True),
     "leadCounts": LeadCountsRoot,

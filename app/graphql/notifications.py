@@ -10,6 +10,7 @@ from strawberry.types import Info
 from app.db import models
 from app.graphql.context import Context
 from app.graphql.errors import ARGUMENTS, UserError, query_error, user_errors
+from app.graphql.reads import columns
 from app.graphql.types.lead import PageInfo
 from app.graphql.types.rows import from_rows
 from app.services import notifications
@@ -28,6 +29,10 @@ class Notification:
     lead_id: strawberry.ID | None
     created_at: dt.datetime
     read_at: dt.datetime | None
+
+
+# How the compiled read path reads a notification record (app/services/lead_reads.py).
+NOTIFICATION_READS = columns("id", "kind", "title", "body", "lead_id", "created_at", "read_at")
 
 
 @strawberry.type
