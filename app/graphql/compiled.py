@@ -41,6 +41,7 @@ from app.domain.lifecycle import LeadStage, LeadTab
 from app.graphql.notifications import NOTIFICATION_READS
 from app.graphql.reads import Column, Computed, Nested, Read, Records, Run
 from app.graphql.types.lead import LEAD_COUNT_READS, LEAD_READS
+from app.graphql.types.viewer import VIEWER_READS
 from app.services import lead_reads, notifications
 from app.services.errors import Refused
 from app.services.lead_queries import (
@@ -53,6 +54,7 @@ from app.services.lead_queries import (
 )
 from app.services.lead_reads import (
     NOTIFICATION_COLUMNS,
+    VIEWER_COLUMNS,
     LeadPageRequest,
     LeadProjection,
     Params,
@@ -649,7 +651,24 @@ class LeadCountsRoot(RootField):
         ]
 
 
+class ViewerRoot(RootField):
+    """viewer: the signed-in user, their organisation, its profile (null when anonymous)."""
+
+    def __init__(self, compiler: Compiler, field_def: GraphQLField, node: FieldNode) -> None:
+        super().__init__(field_def, node)
+        sets = [node.selection_set] if node.selection_set else []
+        expression = compiler.object(_named(field_def.type)[0], sets, VIEWER_READS, {})
+        self.shape = compiler.shaper(expression, {n: i for i, n in enumerate(VIEWER_COLUMNS)})
+
+    def prepare(self, run: Run, variables: VariableValues, params: Params) -> Prepared:
+        if run.actor is None:
+            return Prepared((), lambda _: None)
+        sql = lead_reads.own_organisation(run.actor, params)
+        return Prepared((sql,), lambda values: self.shape(values[0][0], run))
+
+
 ROOTS: dict[str, Callable[..., RootField]] = {
+    "viewer": ViewerRoot,
     "lead": LeadRoot,
     "notifications": NotificationsRoot,
     "leads": lambda c, f, n: LeadConnectionRoot(c, f, n, sent=False),

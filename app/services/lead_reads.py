@@ -271,3 +271,55 @@ async def create_read_pool(database_url: str, size: int, statement_timeout_ms: i
     )
     assert pool is not None
     return pool
+
+
+# The viewer's organisation, its profile and score, and the profile's locations with contacts.
+ORGANISATION_COLUMNS = ("organisation_id", "slug", "organisation_name", "kind")
+PROFILE_COLUMNS = (
+    "profile_id",
+    "name",
+    "published",
+    "published_at",
+    "description",
+    "website",
+    "keywords",
+    "industries",
+    "solution_areas",
+    "preferred_sizes",
+    "competencies",
+    "endorsements",
+    "profile_organisation_id",
+)
+SCORE_COLUMNS = (
+    "score",
+    "answered_on_time_share",
+    "median_response_hours",
+    "expired_share",
+    "leads_considered",
+    "computed_at",
+)
+VIEWER_COLUMNS = (*ORGANISATION_COLUMNS, *PROFILE_COLUMNS, *SCORE_COLUMNS, "locations")
+LOCATION_COLUMNS = ("id", "name", "address", "country", "contacts")
+CONTACT_COLUMNS = ("id", "name", "email", "phone", "alerts_opted_out")
+
+
+def own_organisation(actor: Actor, params: Params) -> str:
+    """An array of the actor's organisation's record (VIEWER_COLUMNS): with its profile (NULLs
+    without one), the score, and the locations by name with their contacts by name."""
+    profile = ", ".join(f"p.{c}" for c in ("id", *PROFILE_COLUMNS[1:-1], "organisation_id"))
+    score = ", ".join(f"s.{c}" for c in SCORE_COLUMNS)
+    contacts = (
+        "(SELECT array_agg(ROW(c.id, c.name, c.email, c.phone, c.alerts_opted_out) "
+        "ORDER BY c.name, c.id) FROM location_contacts AS c WHERE c.location_id = pl.id)"
+    )
+    locations = (
+        f"(SELECT array_agg(ROW(pl.id, pl.name, pl.address, pl.country, {contacts}) "
+        "ORDER BY pl.name, pl.id) FROM profile_locations AS pl WHERE pl.profile_id = p.id)"
+    )
+    return (
+        f"(SELECT array_agg(ROW(o.id, o.slug, o.name, o.kind, {profile}, {score}, {locations})) "
+        "FROM organisations AS o "
+        "LEFT JOIN business_profiles AS p ON p.organisation_id = o.id "
+        "LEFT JOIN responsiveness_scores AS s ON s.profile_id = p.id "
+        f"WHERE o.id = {params(actor.organisation_id)})"
+    )

@@ -9,9 +9,11 @@ from strawberry.types import Info
 
 from app.db import models
 from app.domain.roles import Role as RoleValue
+from app.graphql.reads import Column, Computed, Nested, Read, Records, Run, columns
 from app.graphql.types.enums import CompanySize, Role
 from app.graphql.types.rows import from_row, from_rows
 from app.services.auth import Actor
+from app.services.lead_reads import CONTACT_COLUMNS, LOCATION_COLUMNS, SCORE_COLUMNS
 
 
 @strawberry.type(
@@ -167,3 +169,76 @@ class Viewer:
             roles=sorted(actor.roles),
             can_manage_leads=actor.manages_leads,
         )
+
+
+# --- how the compiled read path reads these types (app/graphql/compiled.py) ----------------------
+
+
+def _shown_locations(
+    run: Run, organisation_id: uuid.UUID | None, locations: list[Any] | None
+) -> list[Any]:
+    """As `BusinessProfile.locations`: the profile's own organisation and platform admins."""
+    actor = run.actor
+    if actor is None or not (
+        actor.organisation_id == organisation_id or actor.has(RoleValue.PLATFORM_ADMIN)
+    ):
+        return []
+    return locations or []
+
+
+CONTACT_READS = columns("id", "name", "email", "phone", "alerts_opted_out")
+LOCATION_READS: dict[str, Read] = {
+    **columns("id", "name", "address", "country"),
+    "contacts": Records(
+        ("contacts",), lambda run, contacts: contacts or [], CONTACT_COLUMNS, CONTACT_READS
+    ),
+}
+PROFILE_READS: dict[str, Read] = {
+    **columns(
+        "name",
+        "published",
+        "published_at",
+        "description",
+        "website",
+        "keywords",
+        "industries",
+        "solution_areas",
+        "preferred_sizes",
+        "competencies",
+        "endorsements",
+    ),
+    "id": Column("profile_id"),
+    "responsiveness": Nested(
+        columns(*SCORE_COLUMNS),
+        present=Computed(("score",), lambda run, score: score is not None),
+    ),
+    "locations": Records(
+        ("profile_organisation_id", "locations"),
+        _shown_locations,
+        LOCATION_COLUMNS,
+        LOCATION_READS,
+    ),
+}
+VIEWER_READS: dict[str, Read] = {
+    "user": Nested(
+        {
+            "id": Computed((), lambda run: run.actor.user_id),
+            "name": Computed((), lambda run: run.actor.name),
+            "email": Computed((), lambda run: run.actor.email),
+        }
+    ),
+    "organisation": Nested(
+        {
+            "id": Column("organisation_id"),
+            "slug": Column("slug"),
+            "name": Column("organisation_name"),
+            "kind": Column("kind"),
+            "profile": Nested(
+                PROFILE_READS,
+                present=Computed(("profile_id",), lambda run, profile: profile is not None),
+            ),
+        }
+    ),
+    "roles": Computed((), lambda run: sorted(run.actor.roles)),
+    "can_manage_leads": Computed((), lambda run: run.actor.manages_leads),
+}
