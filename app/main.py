@@ -20,7 +20,7 @@ from app.db.session import create_engine, create_sessionmaker
 from app.graphql.view import GraphQLView
 from app.jobs import JobQueue
 from app.ratelimit import RateLimiter
-from app.services.lead_reads import create_read_pool, pool_fetch, session_fetch
+from app.services.compiled_reads import create_read_pool, pool_fetch, session_fetch
 
 
 def freeze_start_up_objects(gen0_threshold: int) -> None:

@@ -42,7 +42,14 @@ from app.graphql.notifications import NOTIFICATION_READS
 from app.graphql.reads import Column, Computed, Nested, Read, Records, Run
 from app.graphql.types.lead import LEAD_COUNT_READS, LEAD_READS
 from app.graphql.types.viewer import VIEWER_READS
-from app.services import lead_reads, notifications
+from app.services import compiled_reads, notifications
+from app.services.compiled_reads import (
+    NOTIFICATION_COLUMNS,
+    VIEWER_COLUMNS,
+    LeadPageRequest,
+    LeadProjection,
+    Params,
+)
 from app.services.errors import Refused
 from app.services.lead_queries import (
     DEFAULT_PAGE,
@@ -51,13 +58,6 @@ from app.services.lead_queries import (
     LeadFilter,
     LeadOrder,
     check_filter,
-)
-from app.services.lead_reads import (
-    NOTIFICATION_COLUMNS,
-    VIEWER_COLUMNS,
-    LeadPageRequest,
-    LeadProjection,
-    Params,
 )
 from app.services.paging import decode_cursor, encode_cursor, page_size
 
@@ -360,7 +360,7 @@ class LeadRoot(RootField):
         if actor is None or not actor.manages_leads or lead_id is None:
             return Prepared((), lambda _: None)
         shape = self.shape
-        sql = lead_reads.lead_by_id(self.projection, lead_id, actor, params)
+        sql = compiled_reads.lead_by_id(self.projection, lead_id, actor, params)
         return Prepared((sql,), lambda values: None if not values[0] else shape(values[0][0], run))
 
 
@@ -512,7 +512,7 @@ class LeadConnectionRoot(RootField):
         if self.sent:
             if actor is None or not (actor.organisation_kind == "PLATFORM" or actor.manages_leads):
                 return None, order, False
-            where = lead_reads.sent_where(actor, params)
+            where = compiled_reads.sent_where(actor, params)
         else:
             given = args.get("filter") or {}
             checked = check_filter(LeadFilter(**{to_snake_case(k): v for k, v in given.items()}))
@@ -520,7 +520,7 @@ class LeadConnectionRoot(RootField):
                 raise Unsupported("filter")
             if actor is None or not actor.manages_leads:
                 return None, order, False
-            where = lead_reads.inbox_where(actor, LeadTab(args["tab"]), checked, params)
+            where = compiled_reads.inbox_where(actor, LeadTab(args["tab"]), checked, params)
         request = LeadPageRequest(where, order, limit, key, self.connection.counted)
         return request, order, after is not None
 
@@ -535,7 +535,7 @@ class LeadConnectionRoot(RootField):
         if request is None or run.actor is None:
             empty = Page([], 0, False, False, cursor)
             return Prepared((), lambda _: self.connection.shape(empty, run))
-        columns = lead_reads.lead_page(self.projection, request, run.actor, params)
+        columns = compiled_reads.lead_page(self.projection, request, run.actor, params)
         limit = request.limit
 
         def shape(values: tuple[Any, ...]) -> dict[str, Any]:
@@ -580,7 +580,7 @@ class NotificationsRoot(RootField):
         if actor is None:
             empty = Page([], 0, False, False, cursor)
             return Prepared((), lambda _: self.connection.shape(empty, run))
-        columns = lead_reads.notification_page(
+        columns = compiled_reads.notification_page(
             actor,
             unread_only=bool(args.get("unreadOnly")),
             limit=limit,
@@ -639,7 +639,7 @@ class LeadCountsRoot(RootField):
         actor = run.actor
         if actor is None or not actor.manages_leads:
             return Prepared((), lambda _: self._shape(None, run))
-        sql = lead_reads.lead_counts(actor, params)
+        sql = compiled_reads.lead_counts(actor, params)
         return Prepared((sql,), lambda values: self._shape(values[0], run))
 
     def _shape(self, rows: Any, run: Run) -> list[Any]:
@@ -663,7 +663,7 @@ class ViewerRoot(RootField):
     def prepare(self, run: Run, variables: VariableValues, params: Params) -> Prepared:
         if run.actor is None:
             return Prepared((), lambda _: None)
-        sql = lead_reads.own_organisation(run.actor, params)
+        sql = compiled_reads.own_organisation(run.actor, params)
         return Prepared((sql,), lambda values: self.shape(values[0][0], run))
 
 

@@ -42,7 +42,7 @@ from app.graphql.errors import LEAD_INPUT, user_errors
 from app.graphql.mutations import LEAD_ACTIONS
 from app.graphql.reads import Run
 from app.graphql.schema import CACHE_SIZE, INTERNAL_MESSAGE, LIMIT_RULES, MAX_TOKENS
-from app.services import lead_reads
+from app.services import compiled_reads
 from app.services.auth import Actor, load_actor
 from app.services.errors import Refused
 
@@ -162,7 +162,7 @@ class FastPath:
         *,
         user_id: uuid.UUID | None,
         reader: Callable[[], Awaitable[Actor | None]],
-        fetch: lead_reads.Fetch,
+        fetch: compiled_reads.Fetch,
         context: Callable[[], Context],
         now: datetime,
     ) -> bytes | None:
@@ -219,7 +219,7 @@ class FastPath:
         mutation: LeadMutation,
         variables: VariableValues,
         user_id: uuid.UUID | None,
-        fetch: lead_reads.Fetch,
+        fetch: compiled_reads.Fetch,
         context: Context,
     ) -> dict[str, Any] | None:
         """The mutation's service call in one transaction, as its resolver makes it; then the
@@ -243,8 +243,10 @@ class FastPath:
                 payload = mutation.payload(None, user_errors(result, LEAD_INPUT), run)
             else:
                 assert context.actor is not None
-                params = lead_reads.Params()
-                sql = lead_reads.lead_by_id(mutation.projection, result.id, context.actor, params)
+                params = compiled_reads.Params()
+                sql = compiled_reads.lead_by_id(
+                    mutation.projection, result.id, context.actor, params
+                )
                 [record] = (await fetch(f"SELECT {sql}", params.values))[0]
                 payload = mutation.payload(record, [], run)
         finally:

@@ -31,7 +31,7 @@ class Notification:
     read_at: dt.datetime | None
 
 
-# How the compiled read path reads a notification record (app/services/lead_reads.py).
+# How the compiled read path reads a notification record (app/services/compiled_reads.py).
 NOTIFICATION_READS = columns("id", "kind", "title", "body", "lead_id", "created_at", "read_at")
 
 

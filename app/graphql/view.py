@@ -25,7 +25,7 @@ from app.graphql.fast_path import FastPath
 from app.graphql.schema import schema
 from app.jobs import JobQueue
 from app.ratelimit import RateLimiter
-from app.services import lead_reads
+from app.services import compiled_reads
 from app.services.auth import (
     Actor,
     ActorCache,
@@ -74,7 +74,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.fast_path = FastPath(schema, settings)
         self.actors = ActorCache(settings.actor_cache_seconds)
         # Set by the app's lifespan when the compiled read path is on.
-        self.fetch: lead_reads.Fetch | None = None
+        self.fetch: compiled_reads.Fetch | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,7 +122,7 @@ class GraphQLView(GraphQL[Context, None]):
         )
 
     async def _compiled(
-        self, scope: Scope, receive: Receive, send: Send, fetch: lead_reads.Fetch
+        self, scope: Scope, receive: Receive, send: Send, fetch: compiled_reads.Fetch
     ) -> Receive | None:
         """Answer a compiled query, or hand the request on: the `receive` that replays its body
         to strawberry (None when answered)."""

@@ -30,7 +30,7 @@ from app.graphql.types.enums import (
     LostReason,
 )
 from app.graphql.types.rows import from_row, from_rows
-from app.services.lead_reads import HISTORY_COLUMNS, TEAM_COLUMNS
+from app.services.compiled_reads import HISTORY_COLUMNS, TEAM_COLUMNS
 from app.services.paging import Page
 
 
@@ -327,7 +327,7 @@ class LeadCount:
 
 # --- how the compiled read path reads these types (app/graphql/compiled.py) ----------------------
 # The same domain functions as the strawberry types above; what a field needs is named here and
-# fetched by app/services/lead_reads.py. Related rows: "team", "history", "sender", "favorite".
+# fetched by app/services/compiled_reads.py. Related rows: "team", "history", "sender", "favorite".
 
 
 # The domain's answer for each stage, worked out once.

@@ -13,7 +13,7 @@ from app.graphql.reads import Column, Computed, Nested, Read, Records, Run, colu
 from app.graphql.types.enums import CompanySize, Role
 from app.graphql.types.rows import from_row, from_rows
 from app.services.auth import Actor
-from app.services.lead_reads import CONTACT_COLUMNS, LOCATION_COLUMNS, SCORE_COLUMNS
+from app.services.compiled_reads import CONTACT_COLUMNS, LOCATION_COLUMNS, SCORE_COLUMNS
 
 
 @strawberry.type(
