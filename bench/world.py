@@ -304,7 +304,7 @@ async def _make_m1_pool(conn: asyncpg.Connection, organisation_id: uuid.UUID) ->
         await conn.execute(sql)
 
 
-async def _add_search_profiles(conn: asyncpg.Connection, total: int) -> None:
+async def _add_search_profiles(conn: asyncpg.Connection, total: int, settings: Settings) -> None:
     """Published profiles up to `total`: copies of the seeded ones (keywords, industries,
     description rotate through the demo and bulk profiles), one location each, spread over
     countries; their search documents computed as the profile service computes them."""
@@ -312,14 +312,6 @@ async def _add_search_profiles(conn: asyncpg.Connection, total: int) -> None:
     extra = total - existing
     if extra <= 0:
         return
-    from sqlalchemy.dialects import postgresql
-
-    from app.db.models import BusinessProfile
-    from app.services.profiles import search_document_expression
-
-    document = search_document_expression().compile(
-        dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
-    )
     async with conn.transaction():
         await conn.execute(
             """INSERT INTO organisations (id, slug, name, kind)
@@ -352,11 +344,26 @@ async def _add_search_profiles(conn: asyncpg.Connection, total: int) -> None:
             FROM business_profiles bp JOIN organisations o ON o.id = bp.organisation_id
             WHERE o.slug LIKE 'search-%'"""
         )
-        table = BusinessProfile.__tablename__
-        await conn.execute(
-            f"""UPDATE {table} SET search_document = {document}
-            WHERE organisation_id IN (SELECT id FROM organisations WHERE slug LIKE 'search-%')"""
-        )
+    from sqlalchemy import select, update
+
+    from app.db.models import BusinessProfile, Organisation
+    from app.db.session import create_engine
+    from app.services.profiles import search_document_expression
+
+    engine = create_engine(settings, pool_size=1, max_overflow=0)
+    try:
+        async with engine.begin() as sa:
+            await sa.execute(
+                update(BusinessProfile)
+                .where(
+                    BusinessProfile.organisation_id.in_(
+                        select(Organisation.id).where(Organisation.slug.like("search-%"))
+                    )
+                )
+                .values(search_document=search_document_expression())
+            )
+    finally:
+        await engine.dispose()
 
 
 async def _grant_graphile(conn: asyncpg.Connection) -> None:
@@ -467,7 +474,7 @@ def _open(stack: DevStack, scale: Scale) -> World:
             await _make_m1_pool(conn, inboxes[1]["organisation_id"])
             if scale.search_profiles:
                 print(f"adding published profiles up to {scale.search_profiles:,} ...")
-                await _add_search_profiles(conn, scale.search_profiles)
+                await _add_search_profiles(conn, scale.search_profiles, settings)
             for table in ("leads", "lead_history", "business_profiles", "profile_locations"):
                 await conn.execute(f"VACUUM ANALYZE {table}")
             return meta
