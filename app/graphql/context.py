@@ -57,11 +57,12 @@ class Context:
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        """A mutation's transaction: the resolver commits, or it rolls back on refusal/error."""
+        """A mutation's transaction: the resolver commits, or it rolls back on refusal/error. A
+        read-only transaction the request began (the actor's lookup) simply goes on into it:
+        read committed reads each statement's latest commits, and going on spares a commit, a
+        new BEGIN and a second connection checkout."""
         async with self._lock:
             session = self.session
-            if session.in_transaction():
-                await session.commit()  # end the read-only transaction a query may have begun
             try:
                 yield session
             finally:
