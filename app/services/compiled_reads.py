@@ -39,6 +39,35 @@ SENDER_COLUMNS = ("kind", "organisation_name", "user_name")
 NOTIFICATION_COLUMNS = ("id", "kind", "title", "body", "lead_id", "created_at", "read_at")
 
 
+# A lead's deal fields: a lead shows a deal once any of them is set.
+DEAL_COLUMNS = (
+    "deal_name",
+    "estimated_value_amount",
+    "estimated_value_currency",
+    "estimated_purchase_date",
+    "notes",
+    "crm_id",
+    "campaign_id",
+    "decline_reason",
+    "decline_notes",
+    "final_value_amount",
+    "final_value_currency",
+    "closing_date",
+    "lost_reason",
+    "lost_notes",
+)
+# Values a lead's record may carry that Postgres works out: cheaper than fetching what they are
+# made of. `{t}` is the leads row's alias.
+DERIVED_COLUMNS = {
+    "has_deal": "(" + " OR ".join(f"{{t}}.{c} IS NOT NULL" for c in DEAL_COLUMNS) + ")",
+}
+
+
+def _column(alias: str, column: str) -> str:
+    derived = DERIVED_COLUMNS.get(column)
+    return derived.format(t=alias) if derived is not None else f"{alias}.{column}"
+
+
 class Params:
     """Positional parameters of one statement, numbered as they are added."""
 
@@ -68,9 +97,12 @@ class LeadProjection:
         object.__setattr__(self, "slots", {name: i for i, name in enumerate(names)})
 
 
-def lead_record(p: LeadProjection, alias: str, actor: Actor, params: Params) -> str:
-    """ROW(...) of one lead of the row `alias`, with its related rows."""
-    parts = [f"{alias}.{column}" for column in p.columns]
+def lead_record(
+    p: LeadProjection, alias: str, actor: Actor, params: Params, *, derive: bool = True
+) -> str:
+    """ROW(...) of one lead of the row `alias`, with its related rows. `derive`: work out the
+    derived columns here (else `alias` already has them)."""
+    parts = [_column(alias, c) if derive else f"{alias}.{c}" for c in p.columns]
     if p.team:
         parts.append(
             "(SELECT array_agg(ROW(t.id, t.name, t.email, t.phone, t.added_at) "
@@ -160,13 +192,16 @@ def lead_page(
         comparison = "<" if descending else ">"
         keyset = f" AND (l.{column}, l.id) {comparison} ({params(value)}, {params(row_id)})"
     needed = dict.fromkeys((*p.columns, "id", column, "sender_user_id", "sender_organisation_id"))
+    selected = ", ".join(
+        f"{_column('l', c)} AS {c}" if c in DERIVED_COLUMNS else f"l.{c}" for c in needed
+    )
     inner = (
-        f"SELECT {', '.join(f'l.{c}' for c in needed)} FROM leads AS l "
+        f"SELECT {selected} FROM leads AS l "
         f"WHERE {where}{keyset} ORDER BY l.{column} {direction}, l.id {direction} "
         f"LIMIT {params(request.limit + 1)}"
     )
     rows = (
-        f"(SELECT array_agg({lead_record(p, 'l', actor, params)} "
+        f"(SELECT array_agg({lead_record(p, 'l', actor, params, derive=False)} "
         f"ORDER BY l.{column} {direction}, l.id {direction}) FROM ({inner}) AS l)"
     )
     total = f"(SELECT count(*) FROM leads AS l WHERE {where})" if request.count else "NULL"

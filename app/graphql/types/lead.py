@@ -377,22 +377,6 @@ def _sender_row(
 
 
 _MONEY = columns("amount", "currency")
-DEAL_COLUMNS = (
-    "deal_name",
-    "estimated_value_amount",
-    "estimated_value_currency",
-    "estimated_purchase_date",
-    "notes",
-    "crm_id",
-    "campaign_id",
-    "decline_reason",
-    "decline_notes",
-    "final_value_amount",
-    "final_value_currency",
-    "closing_date",
-    "lost_reason",
-    "lost_notes",
-)
 DEAL_READS: dict[str, Read] = {
     **columns(
         "estimated_purchase_date",
@@ -484,10 +468,8 @@ LEAD_READS: dict[str, Read] = {
     "deal": Nested(
         DEAL_READS,
         present=Computed(
-            ("organisation_id", *DEAL_COLUMNS),
-            lambda run, org, *values: (
-                works_it(run, org) and any(value is not None for value in values)
-            ),
+            ("organisation_id", "has_deal"),
+            lambda run, org, has_deal: has_deal and works_it(run, org),
         ),
     ),
     "is_favorite": Computed(
