@@ -463,7 +463,11 @@ def _open(stack: DevStack, scale: Scale) -> World:
             )
         started = time.monotonic()
         upgrade(url)
-        settings = _settings(url, stack.redis_url)
+        # COPY batches into a multi-million-row table (GIN pending-list flushes included) can
+        # outlast the API's statement timeout, which is for requests, not for seeding.
+        settings = _settings(url, stack.redis_url).model_copy(
+            update={"db_statement_timeout_ms": 3_600_000}
+        )
         asyncio.run(_build(settings, scale))
 
         async def finish(conn: asyncpg.Connection) -> dict[str, Any]:
