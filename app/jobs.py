@@ -32,11 +32,16 @@ JOB_REMIND = "lead.send_reminders"
 JOB_REROUTE = "lead.reroute"
 JOB_SCORE_ALL = "score.recompute_all"
 JOB_SCORE_PROFILE = "score.recompute_profile"
+JOB_AFFINITY_REFRESH = "affinity.refresh_organisation"
+JOB_AFFINITY_REBUILD = "affinity.rebuild"
 # One relay queued at a time: a burst of commits collapses into one job, and a running relay
 # keeps going until the outbox is empty, so it also takes what was committed meanwhile.
 RELAY_JOB_ID = "outbox.relay:next"
 # A burst of answers recomputes a profile's score once, this long after the first.
 SCORE_DEBOUNCE = timedelta(seconds=30)
+# A burst of answers at one partner refreshes its similar-deal counts once, this long after the
+# first: short, since suggestions read the counts.
+AFFINITY_DEBOUNCE = timedelta(seconds=2)
 
 _STAGED = "staged_jobs"
 
@@ -69,6 +74,17 @@ def score_profile(profile_id: uuid.UUID) -> Job:
         (str(profile_id),),
         job_id=debounce_job_id(profile_id),
         defer_by=SCORE_DEBOUNCE,
+    )
+
+
+def refresh_affinity(organisation_id: uuid.UUID) -> Job:
+    """Recompute one organisation's similar-deal counts, debounced like `score_profile` (the
+    job keeps no result, for the same reason)."""
+    return Job(
+        JOB_AFFINITY_REFRESH,
+        (str(organisation_id),),
+        job_id=f"affinity:{organisation_id}",
+        defer_by=AFFINITY_DEBOUNCE,
     )
 
 

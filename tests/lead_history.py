@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.lifecycle import LeadOutcome, LeadStage
+from app.services import affinity_counts
 from tests.factories import make_lead
 
 
@@ -24,7 +25,8 @@ async def answered(
     **fields: Any,
 ) -> None:
     """n leads the partner answered: ACCEPTED, WON, LOST or DECLINED (or let EXPIRE), received
-    a month ago unless `received_at` says otherwise."""
+    a month ago unless `received_at` says otherwise; counted in the partner's similar-deal
+    counts, as the worker's refresh after an answer does."""
     received_at = received_at or datetime.now(UTC) - timedelta(days=30)
     for _ in range(n):
         if outcome == "ACCEPTED":
@@ -60,3 +62,4 @@ async def answered(
             **extra,
             **fields,
         )
+    await affinity_counts.refresh(session, [organisation_id])

@@ -13,6 +13,8 @@ from app.config import Settings
 from app.db.migrate import schema_problem
 from app.db.session import create_engine, create_sessionmaker
 from app.jobs import (
+    JOB_AFFINITY_REBUILD,
+    JOB_AFFINITY_REFRESH,
     JOB_EXPIRE,
     JOB_RELAY,
     JOB_REMIND,
@@ -23,7 +25,7 @@ from app.jobs import (
     redis_settings,
 )
 from app.notify.deliver import Deps
-from workers import outbox, scoring, sweeps
+from workers import affinity, outbox, scoring, sweeps
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
             func(scoring.recompute_scores, name=JOB_SCORE_ALL),
             # No kept result: it would block the next debounced enqueue with the same job id.
             func(scoring.recompute_profile_score, name=JOB_SCORE_PROFILE, keep_result=0),
+            func(affinity.refresh_organisation, name=JOB_AFFINITY_REFRESH, keep_result=0),
+            func(affinity.rebuild, name=JOB_AFFINITY_REBUILD),
         ],
         "cron_jobs": [
             cron(sweeps.expire, name=f"cron:{JOB_EXPIRE}", second=0, run_at_startup=True),
@@ -80,6 +84,14 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
                 name=f"cron:{JOB_SCORE_ALL}",
                 minute={0, 15, 30, 45},
                 second=5,
+                run_at_startup=True,
+            ),
+            # The safety net of the counts: answers whose refresh was never queued.
+            cron(
+                affinity.rebuild,
+                name=f"cron:{JOB_AFFINITY_REBUILD}",
+                minute={10, 40},
+                second=20,
                 run_at_startup=True,
             ),
         ],

@@ -264,12 +264,13 @@ class Lead(Base):
             text("received_at DESC"),
         ),
         Index("ix_leads_engagement", "engagement_id"),
-        # Similar-deal affinity aggregates each partner's answers: an index-only scan
-        # (measured on 200,000 leads: suggestions 1.8 s -> 0.3 s).
+        # Similar-deal counts read one partner's answers (a refresh: all of them; the window's
+        # first month: a range of received_at) in an index-only scan.
         Index(
-            "ix_leads_org_answers",
+            "ix_leads_org_received",
             "organisation_id",
-            postgresql_include=list(AFFINITY_COLUMNS),
+            "received_at",
+            postgresql_include=[c for c in AFFINITY_COLUMNS if c != "received_at"],
         ),
         # A lead is rerouted at most once: the database refuses a second offer.
         Index(
@@ -278,8 +279,14 @@ class Lead(Base):
             unique=True,
             postgresql_where=text("rerouted_from IS NOT NULL"),
         ),
-        # Responsiveness reads one profile's trailing window.
-        Index("ix_leads_profile_received", "profile_id", "received_at"),
+        # Responsiveness reads each profile's trailing window in an index-only scan (3M leads:
+        # all scores in under 2 s, see bench/RESULTS.md).
+        Index(
+            "ix_leads_profile_received",
+            "profile_id",
+            "received_at",
+            postgresql_include=["responded_at", "respond_by", "outcome", "stage"],
+        ),
     )
 
     id: Mapped[uuid.UUID] = _uuid()
@@ -570,6 +577,29 @@ class ResponsivenessScore(Base):
     expired_share: Mapped[float] = mapped_column(Float)
     leads_considered: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AffinityCount(Base):
+    """How many of a partner's leads received in one month (UTC) with one value of an attribute
+    it answered and accepted: what similar-deal affinity reads (services/affinity_counts.py)."""
+
+    __tablename__ = "affinity_counts"
+    __table_args__ = (
+        CheckConstraint(
+            "attribute IN ('all', 'industry', 'company_size', 'type', 'solution_area')",
+            name="attribute",
+        ),
+        CheckConstraint("accepted >= 0 AND answered >= accepted", name="counts"),
+    )
+
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    attribute: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    answered: Mapped[int] = mapped_column(Integer)
+    accepted: Mapped[int] = mapped_column(Integer)
 
 
 class IntakeRequest(Base):

@@ -19,6 +19,7 @@ from app.dev.copy_writer import LEAD_TABLES, LeadRows, write_lead_rows
 from app.dev.lead_generator import generate_lead
 from app.dev.partners import Senders, create_partner
 from app.domain.roles import Role
+from app.services import affinity_counts
 
 
 async def _platform_senders(session: AsyncSession) -> Senders:
@@ -82,11 +83,16 @@ async def seed_bulk(
                     await write_lead_rows(conn, rows)
                 done += size
                 bar.advance(task, size)
+        # Seeded answers never went through the lifecycle's jobs: count them here.
+        async with AsyncSession(engine) as session, session.begin():
+            await affinity_counts.refresh(
+                session, [partner.organisation_id for partner in senders.partners]
+            )
         # Fresh statistics and visibility maps, so the planner and index-only scans see the
         # world as it is rather than as an empty table.
         async with engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
-            for table in LEAD_TABLES:
+            for table in (*LEAD_TABLES, "affinity_counts"):
                 await conn.exec_driver_sql(f"VACUUM ANALYZE {table}")
     finally:
         await engine.dispose()

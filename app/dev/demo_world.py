@@ -18,6 +18,7 @@ from app.dev.copy_writer import LeadRows, write_lead_rows
 from app.dev.lead_generator import generate_lead
 from app.dev.partners import Partner, Senders, create_partner
 from app.domain.roles import Role
+from app.services import affinity_counts
 from app.services.responsiveness import recompute_all
 
 
@@ -86,4 +87,6 @@ async def seed_demo_into(
                 rng, partners[slug], senders, now, settings.lead_response_days, rows, index=i
             )
     await write_lead_rows(await session.connection(), rows)
+    # Seeded answers never went through the lifecycle's jobs: count them here.
+    await affinity_counts.refresh(session, [p.organisation_id for p in partners.values()])
     return partners

@@ -18,7 +18,8 @@ from app.db.models import Lead, LeadHistory, OutboxMessage
 from app.domain.events import Audience, effects_of
 from app.domain.lifecycle import ActorKind, Transition
 from app.domain.reference import CURRENCY_MINOR_UNITS, in_minor_units
-from app.jobs import relay, stage
+from app.jobs import refresh_affinity, relay, stage
+from app.services.affinity_counts import answers_changed
 from app.services.auth import Actor
 
 
@@ -106,7 +107,8 @@ async def record_step(
     previous: dict[str, Any] | None,
 ) -> None:
     """History row and outbox rows for one applied step, in the caller's transaction; the relay
-    that delivers them is staged for after the commit."""
+    that delivers them (and, when the step answers the lead, the refresh of the partner's
+    similar-deal counts) is staged for after the commit."""
     session.add(
         LeadHistory(
             lead_id=lead.id,
@@ -153,3 +155,5 @@ async def record_step(
     if rows:
         await session.execute(insert(OutboxMessage), rows)
         stage(session, relay())
+    if answers_changed(step):
+        stage(session, refresh_affinity(lead.organisation_id))

@@ -16,9 +16,11 @@ A partner with no history has affinity 0.5 and nudge 1.0: unknown is neutral. Fe
 with a value barely move the share away from the partner's own rate; many do. Industry and
 solution area compare case-insensitively.
 
-The counts and the formula are one SQL statement for all candidate organisations (GROUP BY
-organisation_id with FILTERs); customer search (`app.services.search`) embeds the same statement,
-so the nudge it applies is exactly the one `affinity()` reports.
+The counts come from `affinity_counts` (per partner, attribute value and month, kept by the
+workers: `app.services.affinity_counts`), so a suggestion reads a few rows per partner rather
+than every answered lead; with the formula they are one SQL statement for all candidate
+organisations. Customer search (`app.services.search`) embeds the same statement, so the nudge
+it applies is exactly the one `affinity()` reports.
 
 `suggest_partners` ranks published profiles for a new lead, for platform sellers and marketers:
 
@@ -42,11 +44,12 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.lifecycle import LeadOutcome, LeadStage, LeadType
+from app.domain.lifecycle import LeadType
 from app.domain.reference import CompanySize
 from app.domain.responsiveness import PRIOR_SCORE
 from app.domain.roles import Role
 from app.domain.validation import Checker
+from app.services import affinity_counts
 from app.services.auth import Actor
 from app.services.errors import ErrorCode, Refused
 from app.services.public_profiles import (
@@ -145,15 +148,6 @@ class Affinity:
         return cls(organisation_id, 0, 0, NEUTRAL_AFFINITY, NEUTRAL_AFFINITY)
 
 
-# (attribute, lead column expression, compared case-insensitively)
-_ATTRIBUTES: tuple[tuple[str, str, bool], ...] = (
-    ("industry", "l.industry", True),
-    ("company_size", "l.company_size", False),
-    ("type", "l.type", False),
-    ("solution_area", "l.solution_area", True),
-)
-
-
 def need_attributes(need: LeadNeed) -> list[tuple[str, str]]:
     """The need's given (attribute, value) pairs, in a fixed order."""
     values = {
@@ -171,30 +165,14 @@ def affinity_sql(
     """A SELECT of (organisation_id, answered, accepted, p, n_<attr>, acc_<attr>, s_<attr>,
     affinity) for the organisations that `organisations_sql` (a SELECT of ids) yields and that
     have answered leads; others are neutral. Binds are prefixed `aff_`."""
-    accepted = (
-        f"(l.stage = '{LeadStage.ACCEPTED.value}' "
-        f"OR l.outcome IN ('{LeadOutcome.WON.value}', '{LeadOutcome.LOST.value}'))"
-    )
-    answered = (
-        f"(l.stage = '{LeadStage.ACCEPTED.value}' OR l.outcome IN ('{LeadOutcome.WON.value}', "
-        f"'{LeadOutcome.LOST.value}', '{LeadOutcome.DECLINED.value}'))"
-    )
-    params: dict[str, Any] = {"aff_k": PRIOR_WEIGHT}
     given = dict(need_attributes(need))
-    counts: list[str] = []
+    counts, params = affinity_counts.counts_sql(given, organisations_sql, since=since)
+    params["aff_k"] = PRIOR_WEIGHT
     shares: list[str] = []
     outer: list[str] = []
-    for name, column, folded in _ATTRIBUTES:
+    for name, _, _ in affinity_counts.ATTRIBUTES:
         if name not in given:
             continue
-        params[f"aff_{name}"] = given[name]
-        match = (
-            f"lower({column}) = lower(CAST(:aff_{name} AS text))"
-            if folded
-            else f"{column} = CAST(:aff_{name} AS text)"
-        )
-        counts.append(f"count(*) FILTER (WHERE {match}) AS n_{name}")
-        counts.append(f"count(*) FILTER (WHERE {accepted} AND {match}) AS acc_{name}")
         share = (
             f"((c.acc_{name} + CAST(:aff_k AS float8) * c.p) "
             f"/ (c.n_{name} + CAST(:aff_k AS float8)))"
@@ -202,25 +180,13 @@ def affinity_sql(
         shares.append(share)
         outer.append(f"c.n_{name}, c.acc_{name}, {share} AS s_{name}")
     score = f"(({' + '.join(shares)}) / {len(shares)})" if shares else "c.p"
-    window = ""
-    if since is not None:
-        window = "\n          AND l.received_at >= CAST(:aff_since AS timestamptz)"
-        params["aff_since"] = since
-    inner_counts = "".join(f",\n                   {c}" for c in counts)
     outer_columns = "".join(f",\n       {c}" for c in outer)
     sql = f"""
 SELECT c.organisation_id, c.answered, c.accepted, c.p{outer_columns},
        {score} AS affinity
 FROM (
     SELECT g.*, (g.accepted + 1)::float8 / (g.answered + 2)::float8 AS p
-    FROM (
-        SELECT l.organisation_id,
-               count(*) AS answered,
-               count(*) FILTER (WHERE {accepted}) AS accepted{inner_counts}
-        FROM leads AS l
-        WHERE l.organisation_id IN ({organisations_sql})
-          AND {answered}{window}
-        GROUP BY l.organisation_id
+    FROM ({counts}
     ) AS g
 ) AS c"""
     return sql, params

@@ -14,7 +14,7 @@ from app.db import models
 from app.domain.lifecycle import LeadStage, LeadType
 from app.domain.reference import CompanySize
 from app.domain.responsiveness import PRIOR_SCORE
-from app.services import matching
+from app.services import affinity_counts, matching
 from app.services.auth import Actor, load_actor
 from app.services.errors import ErrorCode, Refused
 from app.services.matching import LeadNeed, Suggestion
@@ -110,6 +110,7 @@ async def test_affinity_window_forgets_old_history(session: AsyncSession, world:
         stage=LeadStage.ACCEPTED,
         received_at=NOW - timedelta(days=400),
     )
+    await affinity_counts.refresh(session, [partner.organisation_id])
     need = LeadNeed(industry="Retail")
     assert (await matching.affinity(session, [partner.organisation_id], need=need))[
         partner.organisation_id

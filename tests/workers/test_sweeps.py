@@ -13,11 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import Settings
 from app.db.models import Lead, LeadHistory, LeadReminder, OutboxMessage
+from app.db.session import create_sessionmaker
 from app.domain.lifecycle import LeadStage
-from app.services.sweeps import expire_overdue, send_reminders
+from app.services.sweeps import expire_batch, expire_overdue, send_reminders
 from tests.factories import make_lead, make_partner
 from tests.intake_inputs import outbox_topics
 from tests.workers.outbox_support import NOW
+from workers import sweeps
 
 pytestmark = pytest.mark.usefixtures("only_this_tests_events")
 
@@ -132,6 +134,50 @@ async def test_two_sweeps_at_once_expire_each_lead_once(
         )
     assert expired == history == events == 120
     assert sum(counts) >= 120  # other tests' overdue leads may be swept too
+
+
+async def test_a_sweeps_batches_go_on_from_the_last_deadline(session: AsyncSession) -> None:
+    # Received long before anything else in the database: these are the oldest deadlines.
+    long_ago = timedelta(days=3000)
+    leads = await leads_received(session, *(long_ago + timedelta(hours=h) for h in range(5)))
+    oldest_first = sorted(leads, key=lambda lead: lead.respond_by)
+    first = await expire_batch(session, now=NOW, batch=2)
+    assert (first.count, first.last_deadline) == (2, oldest_first[1].respond_by)
+    # A lead the first batch could not see (its transaction had not committed) is behind the
+    # sweep: the batches that follow go on from their deadline; the next sweep takes it.
+    (straggler,) = await leads_received(session, long_ago + timedelta(hours=10))
+    second = await expire_batch(session, now=NOW, batch=2, after=first.last_deadline)
+    assert (second.count, second.last_deadline) == (2, oldest_first[3].respond_by)
+    await session.refresh(straggler)
+    assert straggler.stage == "RECEIVED"
+    assert (await expire_batch(session, now=NOW, batch=2)).count == 2
+    for lead in [*leads, straggler]:
+        await session.refresh(lead)
+    assert {lead.outcome for lead in [*leads, straggler]} == {"EXPIRED"}
+
+
+async def test_the_expiry_job_expires_every_overdue_lead_once_on_all_lanes(
+    engine: AsyncEngine,
+) -> None:
+    async with AsyncSession(engine) as session, session.begin():
+        partner = await make_partner(session)
+        for i in range(30):
+            await make_lead(
+                session,
+                organisation_id=partner.organisation_id,
+                received_at=datetime.now(UTC) - timedelta(days=15, minutes=i),
+            )
+    assert sweeps.EXPIRE_LANES > 1
+    expired = await sweeps.expire({"sessionmaker": create_sessionmaker(engine), "jobs": None})
+    assert expired >= 30  # other tests' overdue leads may be swept too
+    async with AsyncSession(engine) as session:
+        steps = await session.execute(
+            select(Lead.outcome, func.count(LeadHistory.id))
+            .join(LeadHistory, (LeadHistory.lead_id == Lead.id) & (LeadHistory.action == "EXPIRE"))
+            .where(Lead.organisation_id == partner.organisation_id)
+            .group_by(Lead.id)
+        )
+        assert sorted(tuple(row) for row in steps) == [("EXPIRED", 1)] * 30
 
 
 # --- reminders --------------------------------------------------------------------------------
