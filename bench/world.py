@@ -120,44 +120,65 @@ def _settings(url: str, redis_url: str) -> Settings:
 # --- the server ---------------------------------------------------------------------------------
 
 
+# The bench Postgres is configured as a server on a machine of this size would be, not as
+# initdb's defaults (128 MB of shared buffers, a checkpoint per GB of WAL): with the defaults a
+# write-heavy timer (the expiry backlog) spends most of its time writing full-page images after
+# each of many checkpoints. Both peers read from this one server.
+SERVER_SETTINGS = {
+    "shared_buffers": "2GB",
+    "wal_buffers": "64MB",
+    "max_wal_size": "16GB",
+    "checkpoint_timeout": "30min",
+}
+
+
 def start_stack(scale: Scale) -> DevStack:
-    """The bench Postgres (and a Valkey for the API's job queue), with pg_stat_statements."""
+    """The bench Postgres (and a Valkey for the API's job queue), with pg_stat_statements and
+    SERVER_SETTINGS."""
     url = os.environ.get("BENCH_DATABASE_URL")
     stack = DevStack(DATA_DIR, database_url=url, database_name=scale.database).start()
-    if url is None and not _preloaded(stack):
-        # shared_preload_libraries needs a restart: written with ALTER SYSTEM (into the data
-        # folder's postgresql.auto.conf, so later starts keep it), then stop and start.
+    if url is None and not _configured(stack):
+        # Both need a restart: written with ALTER SYSTEM (into the data folder's
+        # postgresql.auto.conf, so later starts keep them), then stop and start.
         assert stack.database_url
-        run_sql(stack.database_url, _preload)
+        run_sql(stack.database_url, _configure)
         stack.stop()
         stack = DevStack(DATA_DIR, database_name=scale.database).start()
-        if not _preloaded(stack):
+        if not _configured(stack):
             print(
-                "! pg_stat_statements is not loaded: another process holds the bench Postgres "
-                "open, so it could not be restarted; statement counts will be missing",
+                "! the bench Postgres could not be restarted with pg_stat_statements and its "
+                "settings (another process holds it open): statement counts may be missing",
                 flush=True,
             )
     return stack
 
 
-def _preloaded(stack: DevStack) -> bool:
+def _configured(stack: DevStack) -> bool:
     assert stack.database_url
 
     async def check(conn: asyncpg.Connection) -> bool:
         libraries = await conn.fetchval("SHOW shared_preload_libraries")
-        return "pg_stat_statements" in (libraries or "")
+        if "pg_stat_statements" not in (libraries or ""):
+            return False
+        for name, value in SERVER_SETTINGS.items():
+            if await conn.fetchval(f"SHOW {name}") != value:
+                return False
+        return True
 
     return run_sql(stack.database_url, check)
 
 
-async def _preload(conn: asyncpg.Connection) -> None:
+async def _configure(conn: asyncpg.Connection) -> None:
     current = [
         lib.strip()
         for lib in (await conn.fetchval("SHOW shared_preload_libraries") or "").split(",")
         if lib.strip()
     ]
-    value = ",".join([*current, "pg_stat_statements"])
-    await conn.execute(f"ALTER SYSTEM SET shared_preload_libraries = '{value}'")
+    if "pg_stat_statements" not in current:
+        value = ",".join([*current, "pg_stat_statements"])
+        await conn.execute(f"ALTER SYSTEM SET shared_preload_libraries = '{value}'")
+    for name, value in SERVER_SETTINGS.items():
+        await conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
 
 
 def pgdata_of(stack: DevStack) -> Path | None:

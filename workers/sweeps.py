@@ -4,13 +4,14 @@ of workers (each batch takes its rows with FOR UPDATE SKIP LOCKED)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.jobs import unit_of_work
+from app.jobs import JobQueue, unit_of_work
 from app.services.reroute import BATCH as REROUTE_BATCH
 from app.services.reroute import reroute_due
 from app.services.sweeps import BATCH, expire_batch, send_reminders
@@ -39,20 +40,33 @@ async def _drain(
 
 
 async def expire(ctx: dict[str, Any]) -> int:
-    """lead.expire_overdue: every overdue lead, in batches of one transaction each, on
-    EXPIRE_LANES connections; each lane goes on from its last batch's deadline."""
+    """lead.expire_overdue: every overdue lead (see `expire_backlog`)."""
+    return await expire_backlog(ctx["sessionmaker"], ctx["jobs"])
+
+
+async def expire_backlog(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    jobs: JobQueue | None,
+    *,
+    lanes: int = EXPIRE_LANES,
+    stop_after: float | None = None,
+) -> int:
+    """Expire overdue leads in batches of one transaction each, on `lanes` connections, until
+    none is left (or, with `stop_after`, once that many seconds have passed: the bench times a
+    backlog this way); each lane goes on from its last batch's deadline. How many it expired."""
+    stop_at = None if stop_after is None else time.monotonic() + stop_after
 
     async def lane() -> int:
         total, after = 0, None
         while True:
-            async with unit_of_work(ctx["sessionmaker"], ctx["jobs"]) as session:
+            async with unit_of_work(sessionmaker, jobs) as session:
                 done = await expire_batch(session, now=datetime.now(UTC), after=after)
             total += done.count
-            if done.count < BATCH:
+            if done.count < BATCH or (stop_at is not None and time.monotonic() > stop_at):
                 return total
             after = done.last_deadline
 
-    return sum(await asyncio.gather(*(lane() for _ in range(EXPIRE_LANES))))
+    return sum(await asyncio.gather(*(lane() for _ in range(lanes))))
 
 
 async def remind(ctx: dict[str, Any]) -> int:
