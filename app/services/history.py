@@ -11,10 +11,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert
+import orjson
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Lead, LeadHistory, OutboxMessage
+from app.db.models import Lead
 from app.domain.events import Audience, effects_of
 from app.domain.lifecycle import ActorKind, Transition
 from app.domain.reference import CURRENCY_MINOR_UNITS, in_minor_units
@@ -97,6 +98,21 @@ def snapshot_sql(alias: str) -> str:
     return f"jsonb_build_object({', '.join(parts)})"
 
 
+# The history row and the outbox rows of one step in one statement: one round trip, and no ORM
+# unit of work for rows nothing reads back in the transaction. Payloads come as JSON text.
+_RECORD_STEP_SQL = text("""
+WITH history AS (
+    INSERT INTO lead_history
+        (lead_id, action, from_stage, to_stage, outcome, actor_kind, actor_user_id, changes, at)
+    VALUES (:lead_id, :action, :from_stage, :to_stage, :outcome, :actor_kind, :actor_user_id,
+            CAST(:changes AS jsonb), :now)
+)
+INSERT INTO outbox (topic, lead_id, organisation_id, payload, created_at)
+SELECT effect.topic, :lead_id, :organisation_id, CAST(effect.payload AS jsonb), :now
+FROM unnest(CAST(:topics AS text[]), CAST(:payloads AS text[])) AS effect(topic, payload)
+""")
+
+
 async def record_step(
     session: AsyncSession,
     lead: Lead,
@@ -109,21 +125,11 @@ async def record_step(
     """History row and outbox rows for one applied step, in the caller's transaction; the relay
     that delivers them (and, when the step answers the lead, the refresh of the partner's
     similar-deal counts) is staged for after the commit."""
-    session.add(
-        LeadHistory(
-            lead_id=lead.id,
-            action=step.action.value,
-            from_stage=step.previous.stage.value if step.previous else None,
-            to_stage=step.current.stage.value,
-            outcome=step.current.outcome.value if step.current.outcome else None,
-            actor_kind=(ActorKind.USER if actor else ActorKind.SYSTEM).value,
-            actor_user_id=actor.user_id if actor else None,
-            changes=dict(changes),
-            at=now,
-        )
-    )
+    # The statement below is not the ORM's: the lead's own INSERT or UPDATE must be out first.
+    await session.flush()
     current = snapshot(lead)
-    rows = []
+    topics: list[str] = []
+    payloads: list[str] = []
     for effect in effects_of(step):
         payload: dict[str, Any] = {
             "eventId": str(uuid.uuid4()),
@@ -143,17 +149,26 @@ async def record_step(
             payload["recipient"] = {"name": lead.contact_name, "email": lead.contact_email}
         elif effect.audience is not None:
             payload["audience"] = effect.audience.value
-        rows.append(
-            {
-                "topic": effect.topic.value,
-                "lead_id": lead.id,
-                "organisation_id": lead.organisation_id,
-                "payload": payload,
-                "created_at": now,
-            }
-        )
-    if rows:
-        await session.execute(insert(OutboxMessage), rows)
+        topics.append(effect.topic.value)
+        payloads.append(orjson.dumps(payload).decode())
+    await session.execute(
+        _RECORD_STEP_SQL,
+        {
+            "lead_id": lead.id,
+            "organisation_id": lead.organisation_id,
+            "action": step.action.value,
+            "from_stage": step.previous.stage.value if step.previous else None,
+            "to_stage": step.current.stage.value,
+            "outcome": step.current.outcome.value if step.current.outcome else None,
+            "actor_kind": (ActorKind.USER if actor else ActorKind.SYSTEM).value,
+            "actor_user_id": actor.user_id if actor else None,
+            "changes": orjson.dumps(dict(changes)).decode(),
+            "now": now,
+            "topics": topics,
+            "payloads": payloads,
+        },
+    )
+    if topics:
         stage(session, relay())
     if answers_changed(step):
         stage(session, refresh_affinity(lead.organisation_id))
