@@ -33,7 +33,7 @@ OUT = BENCH / "out"
 NODE_PACKAGE = "node@22"
 POSTGRAPHILE_PACKAGE = "postgraphile@5"
 
-OPERATIONS = ("Q1", "Q2", "Q3", "M1")
+OPERATIONS = ("Q1", "Q2", "Q3", "M1", "C1")
 Q2_STAGE, Q2_TYPE = "ACCEPTED", "SALES_QUALIFIED"
 TAB = "QUALIFIED"
 PAGE = 50
@@ -148,6 +148,10 @@ class Peer:
     def m1(self, world: World) -> Request:
         raise NotImplementedError
 
+    def c1(self, world: World) -> Request | None:
+        """leadCounts, or None when the peer has no equivalent."""
+        return None
+
     def page(self, data: dict[str, Any]) -> tuple[list[str], str | None]:
         """A list answer's lead ids and end cursor."""
         raise NotImplementedError
@@ -173,6 +177,9 @@ class Peer:
             "Q3": self.q3(world),
             "M1": self.m1(world),
         }
+        counts = self.c1(world)
+        if counts is not None:
+            self.requests["C1"] = counts
 
 
 def _data(name: str, op: str, answer: dict[str, Any]) -> dict[str, Any]:
@@ -214,6 +221,10 @@ PL_Q3 = """query Q3($id: ID!) {
     history { id action fromStage toStage outcome at actor { kind name } }
   }
 }"""
+
+# C1: the inbox's badges. PostGraphile v5 has no grouped counts without a plugin, so only
+# partner-leads and the raw ceiling run it.
+PL_C1 = """query C1 { leadCounts { tab stage count } }"""
 
 PL_M1 = """mutation M1($id: ID!, $dealName: String!, $estimatedValue: MoneyInput!,
     $estimatedPurchaseDate: Date!) {
@@ -292,6 +303,9 @@ class PartnerLeads(Peer):
         }
         body = {"query": PL_M1, "operationName": "M1", "variables": variables}
         return Request(body, world.m1.token, ids=world.m1_pool, once=True)
+
+    def c1(self, world: World) -> Request | None:
+        return Request({"query": PL_C1, "operationName": "C1"}, world.target.token)
 
     def page(self, data: dict[str, Any]) -> tuple[list[str], str | None]:
         leads = data["leads"]
@@ -497,8 +511,9 @@ def all_peers() -> list[Peer]:
 
 def check_same_answers(world: World, peers: list[Peer]) -> list[str]:
     """Every peer returns the same lead ids for Q1, Q2 (page 2) and Q3's lead (with the same
-    history entries), and M1 accepts a lead; raises SystemExit if not. Returns warnings: where
-    the raw ceiling's JSON differs from partner-leads' (it should not)."""
+    history entries) and the same C1 counts (where it runs C1), and M1 accepts a lead; raises
+    SystemExit if not. Returns warnings: where the raw ceiling's JSON differs from
+    partner-leads' (it should not)."""
     answers: dict[str, dict[str, Any]] = {}
     q3_id = world.q3_ids[0]
     for peer in peers:
@@ -512,6 +527,9 @@ def check_same_answers(world: World, peers: list[Peer]) -> list[str]:
         data = _data(peer.name, "Q3", post(peer.port, request.with_id(q3_id), request.token))
         got["Q3"] = peer.detail(data)
         got["Q3_json"] = data
+        if "C1" in peer.requests:
+            request = peer.requests["C1"]
+            got["C1_json"] = _data(peer.name, "C1", post(peer.port, request.body, request.token))
         answers[peer.name] = got
     reference = peers[0].name
     problems = []
@@ -525,6 +543,9 @@ def check_same_answers(world: World, peers: list[Peer]) -> list[str]:
     for op in ("Q1", "Q2"):
         if len(answers[reference][op]) != PAGE:
             problems.append(f"{op}: {len(answers[reference][op])} leads, not {PAGE}")
+    counts = {name: got["C1_json"] for name, got in answers.items() if "C1_json" in got}
+    if len({repr(c) for c in counts.values()}) > 1:
+        problems.append(f"C1: the counts differ: {counts!r:.600}")
     if problems:
         raise SystemExit(
             "the peers disagree, so their timings would not compare:\n" + "\n".join(problems)

@@ -255,7 +255,25 @@ async def m1(pool: asyncpg.Pool, sub: str, v: dict[str, Any]) -> dict[str, Any]:
     return {"acceptLead": {"lead": lead, "errors": []}}
 
 
-HANDLERS: dict[str, Handler] = {"Q1": q1, "Q2": q2, "Q3": q3, "M1": m1}
+COUNTS_SQL = f"""SELECT l.tab, l.stage, count(*) AS n FROM leads l
+    WHERE l.organisation_id = {ACTOR_ORG} GROUP BY l.tab, l.stage
+    UNION ALL
+    SELECT 'FAVORITES', l.stage, count(*) FROM leads l JOIN lead_favorites f ON f.lead_id = l.id
+    WHERE f.user_id = $1::uuid AND l.organisation_id = {ACTOR_ORG} GROUP BY l.stage"""
+
+
+async def c1(pool: asyncpg.Pool, sub: str, v: dict[str, Any]) -> dict[str, Any]:
+    found = {(r["tab"], r["stage"]): r["n"] for r in await pool.fetch(COUNTS_SQL, sub)}
+    return {
+        "leadCounts": [
+            {"tab": tab, "stage": stage, "count": found.get((tab, stage), 0)}
+            for tab in ("MARKETPLACE", "QUALIFIED", "FAVORITES")
+            for stage in ("RECEIVED", "ACCEPTED", "ARCHIVED")
+        ]
+    }
+
+
+HANDLERS: dict[str, Handler] = {"Q1": q1, "Q2": q2, "Q3": q3, "M1": m1, "C1": c1}
 
 
 async def graphql(request: Request) -> Response:

@@ -116,6 +116,8 @@ def main() -> None:
         for round_no in range(1, rounds + 1):
             for op in ops:
                 for peer in peers:
+                    if op not in peer.requests:
+                        continue
                     for connections in (1, 16):
                         run = _measure(
                             world,
