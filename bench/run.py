@@ -10,7 +10,7 @@ Settings (environment):
     BENCH_DURATION     wrk duration of a timed run          (10s)
     BENCH_WARMUP       wrk duration before each timed run   (2s)
     BENCH_OPS          operations to time                   (Q1,Q2,Q3,M1)
-    BENCH_TIMERS       in-process timers: scores,suggest,search,expiry, or none   (all)
+    BENCH_TIMERS       in-process timers: scores,affinity,suggest,search,expiry, or none   (all)
     BENCH_INBOXES      1: Q1 at the smallest and the largest inbox   (1 at full scale)
     BENCH_WRITE        0: do not append to RESULTS.md       (1)
     BENCH_DATABASE_URL use this Postgres (an empty database) instead of .data/bench
@@ -80,7 +80,7 @@ def main() -> None:
     ops = [o for o in _env("BENCH_OPS", ",".join(OPERATIONS)).split(",") if o in OPERATIONS]
     timer_names = [
         t
-        for t in _env("BENCH_TIMERS", "scores,suggest,search,expiry").split(",")
+        for t in _env("BENCH_TIMERS", "scores,affinity,suggest,search,expiry").split(",")
         if t and t != "none"
     ]
     compare_inboxes = _env("BENCH_INBOXES", "1" if scale == "full" else "0") == "1"
