@@ -26,6 +26,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -57,6 +58,7 @@ TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 TOO_COSTLY = "QUERY_TOO_COSTLY"
 
 MAX_TOKENS = 5000
+PARSE_CACHE_SIZE = 1024  # distinct documents: SPAs and tools send a small, fixed set
 MAX_NESTING = 64
 MAX_DEPTH = 12
 MAX_ALIASES = 30
@@ -84,9 +86,12 @@ def too_complex(message: str) -> GraphQLError:
     return GraphQLError(message, extensions={"code": TOO_COMPLEX})
 
 
+@lru_cache(maxsize=PARSE_CACHE_SIZE)
 def parse(query: str) -> DocumentNode:
     """graphql-core's parser, refusing a document over `MAX_TOKENS` (it stops counting there)
-    or nested deeper than `MAX_NESTING` with QUERY_TOO_COMPLEX; other syntax errors as they are."""
+    or nested deeper than `MAX_NESTING` with QUERY_TOO_COMPLEX; other syntax errors as they are.
+    Cached, and shared by both paths: a document the compiled path hands on to strawberry is
+    parsed once."""
     if errors := text_errors(query):
         raise errors[0]
     try:

@@ -84,13 +84,13 @@ class BoundedDocument(SchemaExtension):
     """The limits of app/graphql/cost.py, each before the step it protects: nesting and tokens
     while parsing, the document's shape before the standard rules (whose overlapping-fields rule
     is quadratic), the cost before execution. A refusal raised here is the response's only
-    error. It parses too (with an LRU cache, as strawberry's ParserCache does) so that a token
+    error. It parses too (cost.parse, cached as strawberry's ParserCache would) so that a token
     flood is refused with the limit's code rather than as a syntax error."""
 
     def on_parse(self) -> Iterator[None]:
         query = self.execution_context.query
         if query is not None:
-            self.execution_context.graphql_document = _parse(query)
+            self.execution_context.graphql_document = cost.parse(query)
         yield
 
     def on_validate(self) -> Iterator[None]:
@@ -118,7 +118,6 @@ class BoundedDocument(SchemaExtension):
 
 # Keyed by the parsed document, which the parser cache hands out once per distinct text.
 _structure_errors = lru_cache(maxsize=CACHE_SIZE)(cost.structure_errors)
-_parse = lru_cache(maxsize=CACHE_SIZE)(cost.parse)
 
 TIMEOUT = "TIMEOUT"
 
