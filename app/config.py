@@ -13,8 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_JWT_SECRET = "dev-only-secret-do-not-use-in-production-0123456789"
 PLACEHOLDER_SECRETS = frozenset({"", DEV_JWT_SECRET, "changeme", "secret"})
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# The largest cost an operation may have (app/graphql/cost.py): every operation of the SPA, the
-# README and bench/ stays well under it.
+# The largest cost an operation may have (app/graphql/cost.py): every operation the test suite,
+# the README and bench/ send stays under it (the largest costs about 2,000).
 MAX_QUERY_COST = 10_000
 REQUEST_TIMEOUT_SECONDS = 10.0
 
