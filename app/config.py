@@ -13,6 +13,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_JWT_SECRET = "dev-only-secret-do-not-use-in-production-0123456789"
 PLACEHOLDER_SECRETS = frozenset({"", DEV_JWT_SECRET, "changeme", "secret"})
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The largest cost an operation may have (app/graphql/cost.py): every operation the test suite,
+# the README and bench/ send stays under it (the largest costs about 2,000).
+MAX_QUERY_COST = 10_000
+REQUEST_TIMEOUT_SECONDS = 10.0
 
 
 class AppEnv(StrEnum):
@@ -73,6 +77,14 @@ class Settings(BaseSettings):
     db_max_overflow: int = 10
     # Postgres cancels statements slower than this: one bad query cannot pin a pool slot.
     db_statement_timeout_ms: int = 15_000
+
+    # --- Bounded cost per request (issue 9, section 1) ---
+    # Operations whose cost (fields x list sizes, computed before execution) is above this are
+    # refused with QUERY_TOO_COSTLY.
+    max_query_cost: int = Field(default=MAX_QUERY_COST, ge=1)
+    # An operation still running after this long is cancelled (its transaction rolled back) and
+    # answered with TIMEOUT: no request holds a connection or the server's shutdown for longer.
+    request_timeout_seconds: float = Field(default=REQUEST_TIMEOUT_SECONDS, gt=0)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

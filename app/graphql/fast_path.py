@@ -10,6 +10,7 @@ a document or variable error, a refused argument, a bad token.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections import OrderedDict
@@ -21,13 +22,13 @@ from typing import Any
 import orjson
 import strawberry
 from graphql import (
+    ArgumentNode,
     DirectiveNode,
     DocumentNode,
     FragmentDefinitionNode,
     GraphQLError,
     OperationDefinitionNode,
     VariableNode,
-    parse,
     specified_rules,
     validate,
 )
@@ -36,12 +37,13 @@ from graphql.language import Visitor, visit
 from strawberry.types.arguments import convert_arguments
 
 from app.config import Settings
+from app.graphql import cost
 from app.graphql.compiled import CompiledOperation, LeadMutation, Unsupported, compile_operation
 from app.graphql.context import Context
 from app.graphql.errors import LEAD_INPUT, user_errors
 from app.graphql.mutations import LEAD_ACTIONS
 from app.graphql.reads import Run
-from app.graphql.schema import CACHE_SIZE, INTERNAL_MESSAGE, LIMIT_RULES, MAX_TOKENS
+from app.graphql.schema import CACHE_SIZE, INTERNAL_MESSAGE, timeout_error
 from app.services import compiled_reads
 from app.services.auth import Actor, load_actor
 from app.services.errors import Refused
@@ -56,18 +58,25 @@ class Document:
     fragments: dict[str, FragmentDefinitionNode]
     # Variables that @include/@skip read: their values change which fields are selected.
     directive_variables: tuple[str, ...]
+    # Variables that size a list: their values change the operation's cost.
+    size_variables: tuple[str, ...]
 
 
 class _DirectiveVariables(Visitor):
     def __init__(self) -> None:
         super().__init__()
         self.names: dict[str, None] = {}
+        self.sizes: dict[str, None] = {}
 
     def enter_directive(self, node: DirectiveNode, *_: Any) -> None:
         if node.name.value in ("include", "skip"):
             for argument in node.arguments or ():
                 if isinstance(argument.value, VariableNode):
                     self.names[argument.value.name.value] = None
+
+    def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
+        if node.name.value == cost.SIZE_ARGUMENT and isinstance(node.value, VariableNode):
+            self.sizes[node.value.name.value] = None
 
 
 # orjson writes what the records hold, except asyncpg's own uuid class and decimals, which it
@@ -92,20 +101,22 @@ class FastPath:
         self.scalars = schema.schema_converter.scalar_registry
         self.config = schema.config
         self.settings = settings
-        self.rules = [*specified_rules, *LIMIT_RULES]
         self._documents = _Lru(CACHE_SIZE)
         self._plans = _Lru(CACHE_SIZE)
+        self._costs = _Lru(CACHE_SIZE)
 
     def _document(self, query: str) -> Document | None:
         if query in self._documents:
             self._documents.move_to_end(query)
             found: Document | None = self._documents[query]
             return found
+        # The limits run in strawberry's order (app/graphql/schema.py: BoundedDocument), so a
+        # hostile document costs this path no more than it costs strawberry's, which refuses it.
         try:
-            node = parse(query, max_tokens=MAX_TOKENS)
+            node = cost.parse(query)
         except GraphQLError:
             return self._documents.put(query, None)  # type: ignore[no-any-return]
-        if validate(self.schema, node, self.rules):
+        if cost.structure_errors(node) or validate(self.schema, node, specified_rules):
             return self._documents.put(query, None)  # type: ignore[no-any-return]
         operations: dict[str | None, OperationDefinitionNode] = {}
         fragments: dict[str, FragmentDefinitionNode] = {}
@@ -116,7 +127,9 @@ class FastPath:
                 fragments[definition.name.value] = definition
         directives = _DirectiveVariables()
         visit(node, directives)
-        document = Document(node, operations, fragments, tuple(directives.names))
+        document = Document(
+            node, operations, fragments, tuple(directives.names), tuple(directives.sizes)
+        )
         return self._documents.put(query, document)  # type: ignore[no-any-return]
 
     def plan(
@@ -135,6 +148,8 @@ class FastPath:
             else document.operations.get(operation_name)
         )
         if operation is None:
+            return None
+        if not self._affordable(query, document, operation_name, raw_variables):
             return None
         variables = get_variable_values(
             self.schema, operation.variable_definitions or (), dict(raw_variables)
@@ -155,6 +170,33 @@ class FastPath:
         if compiled is None:
             return None
         return compiled, variables
+
+    def _affordable(
+        self,
+        query: str,
+        document: Document,
+        operation_name: str | None,
+        raw_variables: Mapping[str, Any],
+    ) -> bool:
+        """The operation's cost is within the limit (strawberry refuses it otherwise). The
+        raw variables, as strawberry costs them."""
+        sizes = tuple(raw_variables.get(name) for name in document.size_variables)
+        try:
+            key = (query, operation_name, sizes)
+            hash(key)
+        except TypeError:  # a list or object where a size goes: coercion refuses it
+            return False
+        if key not in self._costs:
+            errors = cost.cost_errors(
+                self.schema,
+                document.node,
+                operation_name,
+                raw_variables,
+                self.settings.max_query_cost,
+            )
+            self._costs.put(key, not errors)
+        affordable: bool = self._costs[key]
+        return affordable
 
     async def answer(
         self,
@@ -180,6 +222,30 @@ class FastPath:
         if planned is None:
             return None
         compiled, variables = planned
+        seconds = self.settings.request_timeout_seconds
+        # The request deadline, as BoundedSchema.execute sets it on strawberry's path.
+        deadline = asyncio.timeout(seconds)
+        try:
+            async with deadline:
+                return await self._respond(
+                    compiled, variables, user_id, reader, fetch, context, now
+                )
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            log.info("compiled operation cancelled after %gs", seconds)
+            return orjson.dumps({"data": None, "errors": [timeout_error(seconds).formatted]})
+
+    async def _respond(
+        self,
+        compiled: CompiledOperation,
+        variables: VariableValues,
+        user_id: uuid.UUID | None,
+        reader: Callable[[], Awaitable[Actor | None]],
+        fetch: compiled_reads.Fetch,
+        context: Callable[[], Context],
+        now: datetime,
+    ) -> bytes | None:
         if compiled.mutation is not None:
             try:
                 data = await self._mutate(compiled.mutation, variables, user_id, fetch, context())
