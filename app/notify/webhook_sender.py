@@ -199,10 +199,12 @@ async def post_event(
 
     try:
         url = urlsplit(endpoint.url)
+        if url.scheme.lower() not in DEFAULT_PORTS:
+            raise ValueError("not an http:// or https:// URL")
         host = normalise_host(url.hostname or "")
         port = url.port or DEFAULT_PORTS[url.scheme.lower()]
         literal = literal_address(host)
-    except (ValueError, KeyError) as exc:  # BadHost is a ValueError
+    except ValueError as exc:  # BadHost is a ValueError
         return result(False, None, f"invalid URL: {exc}", False)
     if not allow_private and (
         is_loopback_name(host) or (literal is not None and not is_public(literal))
@@ -224,7 +226,7 @@ async def post_event(
                     continue  # like a browser, try the name's next address
             else:
                 status, snippet = await _post_to(http, url, host, last, body, headers, timeout)
-    except httpx.UnsupportedProtocol as exc:
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         return result(False, None, f"invalid URL: {exc}", False)
     except (TimeoutError, Unreachable, httpx.HTTPError, OSError) as exc:
         # The cause stays in the operator's log; the partner reads one message for them all.
