@@ -62,8 +62,12 @@ class BadHost(ValueError):
 def normalise_host(host: str) -> str:
     """The host as an HTTP client would look it up: UTS-46 mapped, IDNA-encoded, lower case,
     without a trailing dot. IPv6 literals come back as written (without brackets)."""
-    if ":" in host:
-        return host.lower()  # an IPv6 literal; `urlsplit` removed the brackets
+    if ":" in host:  # an IPv6 literal; `urlsplit` removed the brackets
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError as exc:
+            raise BadHost("is not a valid IPv6 address") from exc
+        return host.lower()
     try:
         ascii_host = host if host.isascii() else idna.encode(host, uts46=True).decode("ascii")
     except (idna.IDNAError, UnicodeError) as exc:

@@ -185,7 +185,7 @@ def test_hosts_are_normalised_before_they_are_judged() -> None:
     assert literal_address("0x7f.1") == ipaddress.ip_address("127.0.0.1")
     assert literal_address("017700000001") == ipaddress.ip_address("127.0.0.1")
     assert literal_address("hooks.example.com") is None
-    for bad in ("exa%6dple.com", "a b", "exa\u200dmple.com", ""):
+    for bad in ("exa%6dple.com", "a b", "exa\u200dmple.com", "", "fe80::zz"):
         with pytest.raises(BadHost):
             normalise_host(bad)
     with pytest.raises(BadHost):
