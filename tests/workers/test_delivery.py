@@ -213,7 +213,7 @@ async def test_the_worker_refuses_any_spelling_of_a_private_address(
     )
     with WebhookReceiver() as receiver:
         port = receiver.url().rsplit(":", 1)[1].split("/")[0]
-        endpoint, hook = await webhook_delivery(
+        _, hook = await webhook_delivery(
             session, world, settings, f"http://{spelling}:{port}/hooks"
         )
         async with session.begin_nested():
