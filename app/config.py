@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     # Webhooks: an endpoint failing for this long is disabled and its owner told.
     webhook_disable_after_hours: int = 5 * 24
     webhook_timeout_seconds: float = 10.0
-    # Loopback and private addresses are refused as webhook targets outside dev/test (SSRF).
+    # SSRF: outside dev/test, webhook targets that are or resolve to loopback, private or other
+    # non-public addresses are refused, at registration and at delivery (unset: by APP_ENV).
     webhook_allow_private_urls: bool | None = None
     # Responsiveness (R11): the trailing window and how strongly few leads are pulled to the
     # prior (a profile with `score_prior_weight` leads counts half its own record).

@@ -283,6 +283,7 @@ async def _send_webhook(
         payload=payload,
         now=datetime.now(UTC),  # signed with the wall clock: receivers check freshness
         timeout=deps.settings.webhook_timeout_seconds,
+        allow_private=deps.settings.allows_private_webhook_urls,
     )
     if not result.ok:
         raise SendFailed(

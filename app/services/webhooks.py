@@ -23,7 +23,8 @@ from app.db.models import Delivery, DeliveryAttempt, Organisation, OutboxMessage
 from app.domain.events import LEAD_EVENTS, Channel, Topic
 from app.domain.roles import Role
 from app.domain.validation import Checker
-from app.notify.webhook_sender import destination_problem
+from app.notify.safe_address import Resolver, system_resolver
+from app.notify.webhook_sender import destination_problem, resolved_problem
 from app.services.auth import Actor
 from app.services.errors import ErrorCode, Refused, parse_id
 
@@ -79,13 +80,18 @@ async def _own_endpoint(
 # --- input rules ----------------------------------------------------------------------------------
 
 
-def check_url(checker: Checker, raw: str | None, settings: Settings) -> str | None:
+async def check_url(
+    checker: Checker, raw: str | None, settings: Settings, resolver: Resolver = system_resolver
+) -> str | None:
     """The cleaned URL, or None with the problem recorded under `url`: the shape every URL
-    has (`Checker.url`), then where webhooks may go."""
+    has (`Checker.url`), then where webhooks may go, by the URL's text and then by the
+    addresses its host name resolves to."""
     parts = checker.url("url", raw, max_len=MAX_URL, required=True)
     if parts is None:
         return None
     problem = destination_problem(parts, settings)
+    if problem is None:
+        problem = await resolved_problem(parts, settings, resolver=resolver)
     if problem is not None:
         checker.fail("url", problem)
         return None
@@ -121,14 +127,16 @@ async def create_endpoint(
     events: list[str],
     settings: Settings,
     now: datetime | None = None,
+    resolver: Resolver = system_resolver,
 ) -> tuple[WebhookEndpoint, str] | Refused:
-    """A new endpoint for the actor's organisation, and its signing secret (shown once)."""
+    """A new endpoint for the actor's organisation, and its signing secret (shown once).
+    `resolver` looks up the URL's host name (the system's DNS unless a test answers)."""
     refused = _refuse_unless_admin(actor)
     if refused is not None:
         return refused
     assert actor is not None
     checker = Checker()
-    clean_url = check_url(checker, url, settings)
+    clean_url = await check_url(checker, url, settings, resolver)
     chosen = check_events(checker, events)
     if checker.problems or clean_url is None:
         return Refused.invalid(checker.problems)

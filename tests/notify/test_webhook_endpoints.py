@@ -243,7 +243,7 @@ async def test_private_urls_are_refused_unless_allowed(
         "http://8.8.8.8/hooks",
         "https://[2001:4860:4860::8888]/hooks",
         "https://localhost-tools.example.com/x",
-        "https://127.0.0.1.nip.example/x",  # a name, not a literal: nothing is resolved
+        "https://127.0.0.1.nip.example/x",  # a name that does not resolve here: checked at delivery
     ],
 )
 async def test_public_urls_pass_the_private_address_check(

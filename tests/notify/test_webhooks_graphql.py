@@ -285,6 +285,7 @@ async def test_graphql_deliveries_show_every_attempt(
             payload=received.payload,
             now=datetime.now(UTC),
             timeout=5,
+            allow_private=True,
         )
         await _attempt(session, first, result, t0 + timedelta(minutes=n))
     assert [r.verified_by for r in receiver.requests] == [["current"], ["current"]]

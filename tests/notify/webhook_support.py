@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db.models import WebhookEndpoint
+from app.notify.safe_address import Resolver, system_resolver
 from app.notify.webhook_sender import PostResult, post_event
 from app.services import webhooks
 from app.services.auth import Actor, load_actor
@@ -65,7 +66,10 @@ async def send(
     message_id: str = "msg_1",
     payload: dict[str, Any] | None = None,
     timeout: float = 5.0,
+    allow_private: bool = True,
+    resolver: Resolver = system_resolver,
 ) -> PostResult:
+    """One signed POST; private addresses allowed unless said (the receiver is on 127.0.0.1)."""
     return await post_event(
         http,
         endpoint,
@@ -74,6 +78,8 @@ async def send(
         payload=payload or {"leadId": "L-1"},
         now=datetime.now(UTC),
         timeout=timeout,
+        allow_private=allow_private,
+        resolver=resolver,
     )
 
 

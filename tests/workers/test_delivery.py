@@ -200,6 +200,29 @@ async def test_a_private_endpoint_is_not_sent_to_where_private_urls_are_refused(
     assert len(await disabled_notices(session, world)) == 1
 
 
+@pytest.mark.parametrize(
+    "spelling", ["127。0。0。1", "１２７．０．０．１", "0x7f000001", "[::ffff:127.0.0.1]"]
+)
+async def test_the_worker_refuses_any_spelling_of_a_private_address(
+    session: AsyncSession, world: World, settings: Settings, deps: Deps, spelling: str
+) -> None:
+    """The host is judged as HTTP clients read it: ideographic dots or full-width digits
+    (which a client maps to 127.0.0.1) are loopback too, so nothing reaches the receiver."""
+    strict = replace(
+        deps, settings=deps.settings.model_copy(update={"webhook_allow_private_urls": False})
+    )
+    with WebhookReceiver() as receiver:
+        port = receiver.url().rsplit(":", 1)[1].split("/")[0]
+        _, hook = await webhook_delivery(
+            session, world, settings, f"http://{spelling}:{port}/hooks"
+        )
+        async with session.begin_nested():
+            assert await deliver(session, hook.id, strict, now=NOW) == "dead"
+        assert receiver.requests == []
+    await session.refresh(hook)
+    assert hook.last_error is not None and "loopback, private or link-local" in hook.last_error
+
+
 async def test_declined_customer_gets_a_polite_notice(
     session: AsyncSession,
     world: World,
