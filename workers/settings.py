@@ -48,7 +48,9 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
         ctx["settings"] = settings
         ctx["engine"] = engine
         ctx["sessionmaker"] = create_sessionmaker(engine)
-        ctx["http"] = httpx.AsyncClient(follow_redirects=False)
+        # Webhooks go straight to the address their check resolved (app/notify/safe_address.py):
+        # never through a proxy from the environment, which would resolve the name again.
+        ctx["http"] = httpx.AsyncClient(follow_redirects=False, trust_env=False)
         ctx["deps"] = Deps(settings=settings, http=ctx["http"], redis=ctx["redis"])
         ctx["jobs"] = JobQueue(settings.redis_url, pool=ctx["redis"])
 
