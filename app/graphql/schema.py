@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
@@ -22,6 +21,7 @@ from app.graphql.context import Context
 from app.graphql.intake import IntakeMutation, IntakeQuery
 from app.graphql.mutations import Mutation as LeadMutation
 from app.graphql.notifications import NotificationMutation, NotificationQuery
+from app.graphql.posture import Posture, Schema
 from app.graphql.profiles import ProfileMutation, ProfileQuery
 from app.graphql.queries import Query as LeadQuery
 from app.graphql.search import SearchQuery
@@ -81,12 +81,13 @@ LIMIT_RULES = [
 CACHE_SIZE = 1024  # distinct documents: SPAs and tools send a small, fixed set
 MAX_TOKENS = 5000
 
-schema = strawberry.Schema(
+schema = Schema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
     extensions=[
         ReleaseSession,
+        Posture,
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
         lambda: AddValidationRules(LIMIT_RULES),
