@@ -131,7 +131,7 @@ def load_json(raw: bytes | str, max_depth: int, what: str = "the body") -> Any:
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        if "recursion" in str(exc).lower():
+        if "depth" in str(exc).lower() or "recursion" in str(exc).lower():
             raise _deep_error(max_depth) from exc
         raise EdgeError(f"{what} is not valid JSON") from exc
     if isinstance(value, dict | list) and _too_deep(value, max_depth):
