@@ -12,10 +12,16 @@ from collections.abc import Iterable, Iterator
 
 import strawberry
 from graphql import GraphQLError
-from graphql.validation import NoSchemaIntrospectionCustomRule
+from graphql.validation import (
+    ASTValidationRule,
+    NoSchemaIntrospectionCustomRule,
+    ValidationContext,
+    ValidationRule,
+)
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
+from app.config import Settings
 from app.graphql.context import Context
 
 log = logging.getLogger("app.graphql.errors")
@@ -35,15 +41,42 @@ def error_code(error: GraphQLError) -> str:
     return "INTERNAL" if is_bug(error) else "VALIDATION"
 
 
+class NoSuggestions(ValidationRule):
+    """Checks nothing: it takes "Did you mean ...?" off the other rules' errors (suggestions
+    map the schema for whoever asks) as they are reported."""
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        report = context.on_error
+
+        def without_suggestions(error: GraphQLError) -> None:
+            error.message = strip_suggestions(error.message)
+            report(error)
+
+        # graphql-core itself sets `on_error` per instance; so does this.
+        vars(context)["on_error"] = without_suggestions
+
+
 class Posture(SchemaExtension):
-    """Introspection off where the settings say so (production by default)."""
+    """Introspection and "Did you mean ...?" suggestions off where the settings say so
+    (production by default), for HTTP and websocket operations alike."""
+
+    def _settings(self) -> Settings | None:
+        context = self.execution_context.context
+        return context.settings if isinstance(context, Context) else None
 
     def on_operation(self) -> Iterator[None]:
-        context = self.execution_context.context
-        if isinstance(context, Context) and not context.settings.introspection_enabled:
+        settings = self._settings()
+        if settings is not None:
+            added: list[type[ASTValidationRule]] = []
+            if not settings.introspection_enabled:
+                added.append(NoSchemaIntrospectionCustomRule)
+            if not settings.suggestions_enabled:
+                added.append(NoSuggestions)
+            # Rules of the request: the validation cache keys each rule set apart.
             self.execution_context.validation_rules = (
                 *self.execution_context.validation_rules,
-                NoSchemaIntrospectionCustomRule,
+                *added,
             )
         yield
 

@@ -40,7 +40,7 @@ from app.graphql.http_edge import (
     read_body,
     response_media_type,
 )
-from app.graphql.posture import error_code, is_bug, strip_suggestions
+from app.graphql.posture import error_code, is_bug
 from app.graphql.schema import INTERNAL_MESSAGE, schema
 from app.jobs import JobQueue
 from app.ratelimit import RateLimiter
@@ -314,6 +314,4 @@ class GraphQLView(GraphQL[Context, None]):
         # types): the client's input.
         extensions.setdefault("code", error_code(error))
         formatted["extensions"] = extensions
-        if not self.settings.suggestions_enabled:
-            formatted["message"] = strip_suggestions(str(formatted["message"]))
         return formatted
