@@ -312,6 +312,7 @@ def _serve(settings: Settings, signals: _StopSignals, *, with_worker: bool = Fal
         lifespan="on",
         # The app trusts X-Forwarded-For from TRUSTED_PROXIES itself (app.main.edge_middleware).
         proxy_headers=False,
+        ws_max_size=settings.max_body_bytes,
     )
     server = Server(config)
 

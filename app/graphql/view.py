@@ -130,6 +130,9 @@ class GraphQLView(GraphQL[Context, None]):
             )
         await response(scope, receive, send)
 
+    def _allowed_methods(self) -> str:
+        return ALLOWED_METHODS if self.settings.get_enabled else "POST, OPTIONS"
+
     async def _answer(self, request: Request, scope: Scope, receive: Receive) -> Response:
         media_type = response_media_type(request.headers.get("accept"))
         if media_type is None:
@@ -148,12 +151,15 @@ class GraphQLView(GraphQL[Context, None]):
             if not body.strip():
                 raise EdgeError("the request has no body")
             graphql = graphql_request(load_json(body, self.settings.max_json_depth))
+        elif request.method == "OPTIONS":
+            # Not a CORS preflight (the middleware answers those): what may be sent here.
+            return Response(status_code=204, headers={"Allow": self._allowed_methods()})
         else:
             raise EdgeError(
                 f"{request.method} is not allowed here",
                 "METHOD_NOT_ALLOWED",
                 405,
-                Allow=ALLOWED_METHODS if self.settings.get_enabled else "POST, OPTIONS",
+                Allow=self._allowed_methods(),
             )
         user_id = None
         header = request.headers.get("authorization")

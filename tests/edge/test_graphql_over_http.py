@@ -198,3 +198,10 @@ async def test_other_methods_get_405(edge: PairFactory, world: World, method: st
     assert response.status_code == 405
     assert "POST" in response.headers["allow"]
     assert response.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+async def test_options_without_cors_names_the_methods(edge: PairFactory, world: World) -> None:
+    async with edge() as pair:
+        response = await pair.request("OPTIONS")
+    assert response.status_code == 204
+    assert response.headers["allow"] == "GET, POST, OPTIONS"
