@@ -40,6 +40,7 @@ from app.graphql.compiled import CompiledOperation, LeadMutation, Unsupported, c
 from app.graphql.context import Context
 from app.graphql.errors import LEAD_INPUT, user_errors
 from app.graphql.mutations import LEAD_ACTIONS
+from app.graphql.posture import posture_rules
 from app.graphql.reads import Run
 from app.graphql.schema import CACHE_SIZE, INTERNAL_MESSAGE, LIMIT_RULES, MAX_TOKENS
 from app.services import compiled_reads
@@ -92,7 +93,7 @@ class FastPath:
         self.scalars = schema.schema_converter.scalar_registry
         self.config = schema.config
         self.settings = settings
-        self.rules = [*specified_rules, *LIMIT_RULES]
+        self.rules = [*specified_rules, *LIMIT_RULES, *posture_rules(settings)]
         self._documents = _Lru(CACHE_SIZE)
         self._plans = _Lru(CACHE_SIZE)
 

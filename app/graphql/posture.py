@@ -57,6 +57,16 @@ class NoSuggestions(ValidationRule):
         vars(context)["on_error"] = without_suggestions
 
 
+def posture_rules(settings: Settings) -> tuple[type[ASTValidationRule], ...]:
+    """The validation rules these settings add (the compiled path validates with them too)."""
+    added: list[type[ASTValidationRule]] = []
+    if not settings.introspection_enabled:
+        added.append(NoSchemaIntrospectionCustomRule)
+    if not settings.suggestions_enabled:
+        added.append(NoSuggestions)
+    return tuple(added)
+
+
 class Posture(SchemaExtension):
     """Introspection and "Did you mean ...?" suggestions off where the settings say so
     (production by default), for HTTP and websocket operations alike."""
@@ -68,15 +78,10 @@ class Posture(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         settings = self._settings()
         if settings is not None:
-            added: list[type[ASTValidationRule]] = []
-            if not settings.introspection_enabled:
-                added.append(NoSchemaIntrospectionCustomRule)
-            if not settings.suggestions_enabled:
-                added.append(NoSuggestions)
             # Rules of the request: the validation cache keys each rule set apart.
             self.execution_context.validation_rules = (
                 *self.execution_context.validation_rules,
-                *added,
+                *posture_rules(settings),
             )
         yield
 

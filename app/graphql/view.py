@@ -59,6 +59,7 @@ ALLOWED_METHODS = "GET, POST, OPTIONS"
 
 
 def _unauthenticated(message: str) -> Response:
+    log.info("UNAUTHENTICATED: %s", message)
     return JSONResponse(
         {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]},
         status_code=401,

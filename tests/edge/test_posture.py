@@ -31,17 +31,30 @@ INTROSPECTION = "{ __schema { queryType { name } } }"
     [({}, True), (PRODUCTION, False), ({**PRODUCTION, "graphql_introspection": True}, True)],
 )
 async def test_introspection_is_off_in_production_unless_enabled(
-    edge: PairFactory, world: World, overrides: dict[str, Any], allowed: bool
+    edge: PairFactory,
+    world: World,
+    settings: Settings,
+    overrides: dict[str, Any],
+    allowed: bool,
 ) -> None:
+    token = issue_token(settings.model_copy(update=overrides), world.contoso.referrals_admin)
     async with edge(**overrides) as pair:
         response = await pair.post({"query": INTROSPECTION})
+        # Beside a field the compiled path answers, too.
+        mixed = await pair.post(
+            {"query": '{ viewer { roles } __type(name: "Lead") { name } }'},
+            headers={"authorization": f"Bearer {token}"},
+        )
         # __typename is not introspection: clients (and caches) rely on it.
         typename = await pair.post({"query": "{ __typename }"})
     assert typename.json() == {"data": {"__typename": "Query"}}
     body = response.json()
     if allowed:
         assert body == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+        assert mixed.json()["data"]["__type"] == {"name": "Lead"}
     else:
+        assert mixed.json()["data"] is None
+        assert mixed.json()["errors"][0]["extensions"]["code"] == "VALIDATION"
         assert body["data"] is None
         assert body["errors"][0]["extensions"]["code"] == "VALIDATION"
         assert "introspection" in body["errors"][0]["message"]
@@ -142,12 +155,16 @@ async def test_expected_errors_are_logged_as_one_line(
             {"query": '{ viewer { roles } leads(tab: MARKETPLACE, after: "") { totalCount } }'},
             headers={"authorization": f"Bearer {issue_token(settings, world.contoso.member)}"},
         )
+        unauthenticated = await pair.post(
+            {"query": "{ viewer { roles } }"}, headers={"authorization": "Bearer junk"}
+        )
+    assert unauthenticated.status_code == 401
     assert limited.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
     assert invalid.json()["errors"][0]["extensions"]["code"] == "VALIDATION"
     assert refused.json()["errors"][0]["extensions"]["code"] in ("VALIDATION", "FORBIDDEN")
-    logged = [r for r in caplog.records if r.name == "app.graphql.errors"]
+    logged = [r for r in caplog.records if r.name.startswith("app.graphql")]
     codes = {r.getMessage().split(":")[0] for r in logged}
-    assert {"RATE_LIMITED", "VALIDATION"} <= codes
+    assert {"RATE_LIMITED", "VALIDATION", "UNAUTHENTICATED"} <= codes
     assert all(r.exc_info is None and "\n" not in r.getMessage() for r in logged)
     assert not [r for r in caplog.records if r.name == "strawberry.execution"]
 
