@@ -227,7 +227,9 @@ class GraphQLView(GraphQL[Context, None]):
         status = 200
         if request_error and media_type == GRAPHQL_RESPONSE:
             payload.pop("data", None)
-            status = 500 if any(is_bug(e) for e in errors) else 400
+            codes = {error_code(e) for e in errors}
+            # Not the client's fault: the request deadline (TIMEOUT) or a bug.
+            status = 504 if "TIMEOUT" in codes else 500 if "INTERNAL" in codes else 400
         return _respond(orjson.dumps(payload, default=str), status, media_type)
 
     def _context(self, client: Any) -> Context:
