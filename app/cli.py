@@ -310,7 +310,9 @@ def _serve(settings: Settings, signals: _StopSignals, *, with_worker: bool = Fal
         port=settings.port,
         log_level="info",
         lifespan="on",
-        proxy_headers=True,
+        # The app trusts X-Forwarded-For from TRUSTED_PROXIES itself (app.main.edge_middleware).
+        proxy_headers=False,
+        ws_max_size=settings.max_body_bytes,
     )
     server = Server(config)
 

@@ -79,6 +79,26 @@ class Settings(BaseSettings):
     # Postgres cancels statements slower than this: one bad query cannot pin a pool slot.
     db_statement_timeout_ms: int = 15_000
 
+    # --- The HTTP edge and production posture (issue 9). Unset (None) means: on outside
+    # production, off in production. ---
+    # Browser origins allowed to call the API and open its websocket (comma-separated, e.g.
+    # "https://app.example.com"). Unset: none in production, the dev server's own in dev/test.
+    cors_origins: str | None = None
+    # Peers whose X-Forwarded-For names the client (comma-separated IPs or CIDRs). Empty: the
+    # socket's peer is the client, whatever headers say, so rate limits cannot be sidestepped.
+    trusted_proxies: str = ""
+    # Request bodies above this are refused with 413 before more of them is read.
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    # JSON nested deeper than this (variables, extensions) is refused with 400.
+    max_json_depth: int = Field(default=32, ge=4, le=512)
+    graphql_introspection: bool | None = None
+    # "Did you mean ...?" in validation errors: they map the schema for whoever asks.
+    graphql_suggestions: bool | None = None
+    # Queries over GET (mutations never): off in production, where POST is all the SPA needs.
+    graphql_get: bool | None = None
+    # The legacy `graphql-ws` websocket protocol, besides `graphql-transport-ws`.
+    graphql_ws_legacy: bool = False
+
     # --- Bounded cost per request (issue 9, section 1) ---
     # Operations whose cost (fields x list sizes, computed before execution) is above this are
     # refused with QUERY_TOO_COSTLY.
@@ -104,6 +124,33 @@ class Settings(BaseSettings):
     @property
     def is_dev(self) -> bool:
         return self.app_env is AppEnv.DEV
+
+    def _unless_production(self, value: bool | None) -> bool:
+        return value if value is not None else self.app_env is not AppEnv.PRODUCTION
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self._unless_production(self.graphql_introspection)
+
+    @property
+    def suggestions_enabled(self) -> bool:
+        return self._unless_production(self.graphql_suggestions)
+
+    @property
+    def get_enabled(self) -> bool:
+        return self._unless_production(self.graphql_get)
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        if self.cors_origins is not None:
+            return tuple(o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip())
+        if self.app_env is AppEnv.PRODUCTION:
+            return ()
+        return (f"http://{self.host}:{self.port}", f"http://localhost:{self.port}")
+
+    @property
+    def trusted_proxy_hosts(self) -> list[str]:
+        return [h.strip() for h in self.trusted_proxies.split(",") if h.strip()]
 
     @property
     def allows_private_webhook_urls(self) -> bool:

@@ -11,9 +11,12 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.config import Settings, get_settings
 from app.db.session import create_engine, create_sessionmaker
@@ -31,6 +34,24 @@ def freeze_start_up_objects(gen0_threshold: int) -> None:
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(gen0_threshold, gen1, gen2)
+
+
+def edge_middleware(settings: Settings) -> list[Middleware]:
+    """Outermost first. The client's address comes from X-Forwarded-For only when the peer is
+    one of TRUSTED_PROXIES (rate limits count it); CORS answers preflights for the listed
+    origins, which also bound who may open the websocket (the view checks its Origin)."""
+    return [
+        Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_hosts),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.allowed_origins),
+            allow_methods=["GET", "POST"] if settings.get_enabled else ["POST"],
+            allow_headers=["Authorization", "Content-Type", "Accept"],
+            # Bearer tokens, not cookies: a listed SPA never needs `credentials: "include"`.
+            allow_credentials=False,
+            max_age=600,
+        ),
+    ]
 
 
 def create_app(
@@ -89,6 +110,7 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     return Starlette(
+        middleware=edge_middleware(settings),
         routes=[
             # Route, not Mount: Mount("/graphql") answers /graphql with a 307 redirect.
             Route("/graphql", view),

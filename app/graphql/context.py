@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -37,6 +37,7 @@ class Context:
     # Resolvers run concurrently; an AsyncSession must not. Every use goes through this lock.
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _loaders: Loaders | None = None
+    _closed: bool = False
 
     @property
     def loaders(self) -> Loaders:
@@ -46,6 +47,10 @@ class Context:
 
     @property
     def session(self) -> AsyncSession:
+        if self._closed:
+            # A resolver still running after its operation ended (a sibling field's error ends
+            # it early): it must not open a connection nobody closes.
+            raise RuntimeError("the request is over")
         if self._session is None:
             self._session = self.sessionmaker()
         return self._session
@@ -53,7 +58,22 @@ class Context:
     @asynccontextmanager
     async def db(self) -> AsyncIterator[AsyncSession]:
         async with self._lock:
-            yield self.session
+            try:
+                yield self.session
+            except asyncio.CancelledError:
+                await self._discard()
+                raise
+
+    async def _discard(self) -> None:
+        """A statement cancelled half-way (graphql-core cancels the other fields when one
+        fails and nulls the whole result; a deadline cancels everything) leaves its connection
+        mid-protocol: it is dropped, never handed back to the pool or rolled back (that failed
+        with `the underlying connection is closed`). Later uses open a fresh session."""
+        session, self._session = self._session, None
+        self._loaders = None
+        if session is not None:
+            with suppress(Exception):
+                await session.invalidate()
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
@@ -65,6 +85,9 @@ class Context:
             session = self.session
             try:
                 yield session
+            except asyncio.CancelledError:
+                await self._discard()
+                raise
             finally:
                 # What the loaders cached before the change is stale now.
                 self._loaders = None
@@ -76,6 +99,9 @@ class Context:
         async with self.unit_of_work() as session:
             try:
                 result = await action(session)
+            except asyncio.CancelledError:
+                take_staged(session)  # unit_of_work drops the connection: no rollback on it
+                raise
             except BaseException:
                 await session.rollback()
                 take_staged(session)
@@ -91,7 +117,12 @@ class Context:
             take_staged(session)
         return result
 
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+    async def close(self, *, final: bool = False) -> None:
+        """Give the connection back once whoever uses it is done: closing it under a loader's
+        running statement broke the connection (and the transaction other fields still used).
+        `final`: the request is over, and a late resolver may not open another."""
+        async with self._lock:
+            self._closed = self._closed or final
+            if self._session is not None:
+                await self._session.close()
+                self._session = None

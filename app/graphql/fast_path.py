@@ -42,6 +42,7 @@ from app.graphql.compiled import CompiledOperation, LeadMutation, Unsupported, c
 from app.graphql.context import Context
 from app.graphql.errors import LEAD_INPUT, user_errors
 from app.graphql.mutations import LEAD_ACTIONS
+from app.graphql.posture import posture_rules
 from app.graphql.reads import Run
 from app.graphql.schema import CACHE_SIZE, INTERNAL_MESSAGE, timeout_error
 from app.services import compiled_reads
@@ -116,7 +117,9 @@ class FastPath:
             node = cost.parse(query)
         except GraphQLError:
             return self._documents.put(query, None)  # type: ignore[no-any-return]
-        if cost.structure_errors(node) or validate(self.schema, node, specified_rules):
+        if cost.structure_errors(node) or validate(
+            self.schema, node, [*specified_rules, *posture_rules(self.settings)]
+        ):
             return self._documents.put(query, None)  # type: ignore[no-any-return]
         operations: dict[str | None, OperationDefinitionNode] = {}
         fragments: dict[str, FragmentDefinitionNode] = {}

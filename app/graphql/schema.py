@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
-import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
     MaskErrors,
@@ -25,6 +24,7 @@ from app.graphql.context import Context
 from app.graphql.intake import IntakeMutation, IntakeQuery
 from app.graphql.mutations import Mutation as LeadMutation
 from app.graphql.notifications import NotificationMutation, NotificationQuery
+from app.graphql.posture import Posture, Schema
 from app.graphql.profiles import ProfileMutation, ProfileQuery
 from app.graphql.queries import Query as LeadQuery
 from app.graphql.search import SearchQuery
@@ -129,7 +129,7 @@ def timeout_error(seconds: float) -> GraphQLError:
     )
 
 
-class BoundedSchema(strawberry.Schema):
+class BoundedSchema(Schema):
     """Queries and mutations run under the request deadline (REQUEST_TIMEOUT_SECONDS): past it
     the operation is cancelled, so its transaction rolls back (Context.transact) and its
     connection goes back to the pool (ReleaseSession), and the client gets TIMEOUT."""
@@ -175,6 +175,7 @@ schema = BoundedSchema(
     subscription=Subscription,
     extensions=[
         ReleaseSession,
+        Posture,
         # It parses (cached), and its hooks run before the validation cache's: it may refuse.
         BoundedDocument,
         lambda: ValidationCache(maxsize=CACHE_SIZE),

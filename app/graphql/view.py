@@ -3,26 +3,45 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry import UNSET
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.http.websocket_origin import normalize_origin
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
 from app.config import Settings
 from app.graphql.context import Context
 from app.graphql.fast_path import FastPath
-from app.graphql.schema import schema
+from app.graphql.http_edge import (
+    GRAPHQL_RESPONSE,
+    JSON,
+    EdgeError,
+    GraphQLRequest,
+    check_content_type,
+    graphql_request,
+    load_json,
+    query_string_request,
+    read_body,
+    response_media_type,
+)
+from app.graphql.posture import error_code, is_bug
+from app.graphql.schema import INTERNAL_MESSAGE, schema
 from app.jobs import JobQueue
 from app.ratelimit import RateLimiter
 from app.services import compiled_reads
@@ -36,21 +55,24 @@ from app.services.auth import (
 
 log = logging.getLogger(__name__)
 
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
+ALLOWED_METHODS = "GET, POST, OPTIONS"
 
 
 def _unauthenticated(message: str) -> Response:
+    log.info("UNAUTHENTICATED: %s", message)
     return JSONResponse(
         {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]},
         status_code=401,
         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+def _respond(body: bytes, status: int, media_type: str, **headers: str) -> Response:
+    return Response(
+        body,
+        status_code=status,
+        headers=headers,
+        media_type=f"{media_type}; charset=utf-8",
     )
 
 
@@ -64,7 +86,22 @@ class GraphQLView(GraphQL[Context, None]):
         *,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if settings.is_dev else None)
+        protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
+        if settings.graphql_ws_legacy:
+            protocols.append(GRAPHQL_WS_PROTOCOL)
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.is_dev else None,
+            allow_queries_via_get=settings.get_enabled,
+            subscription_protocols=tuple(protocols),
+        )
+        # Strawberry refuses a cross-origin websocket handshake (403) from any other origin;
+        # same-origin pages and clients that send no Origin (not browsers) are let in.
+        self.allowed_origins = frozenset(
+            normalized
+            for origin in settings.allowed_origins
+            if (normalized := normalize_origin(origin)) is not None
+        )
         self.settings = settings
         self.sessionmaker = sessionmaker
         self.queue = queue
@@ -80,35 +117,120 @@ class GraphQLView(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        if self.fetch is not None and scope["method"] == "POST":
-            unanswered = await self._compiled(scope, receive, send, self.fetch)
-            if unanswered is None:
-                return
-            receive = unanswered
-        # One session per request, from authentication to the last resolver.
-        context = self._context(scope.get("client"))
+        request = Request(scope, receive)
+        if request.method == "GET" and not request.query_params:
+            await super().__call__(scope, receive, send)  # GraphiQL in dev, 404 otherwise
+            return
+        media_type = response_media_type(request.headers.get("accept")) or JSON
         try:
-            header = Request(scope).headers.get("authorization")
-            if header:
-                scheme, _, token = header.partition(" ")
-                if scheme.lower() != "bearer" or not token.strip():
-                    await _unauthenticated("use 'Authorization: Bearer <token>'")(
-                        scope, receive, send
-                    )
-                    return
-                try:
-                    user_id = self.verifier.verify(token.strip())
-                except AuthenticationError as exc:
-                    await _unauthenticated(f"invalid token: {exc}")(scope, receive, send)
-                    return
+            response = await self._answer(request, scope, receive)
+        except EdgeError as refused:
+            log.info("%s: %s", refused.code, refused.message)
+            response = _respond(
+                refused.body(), refused.status_for(media_type), media_type, **refused.headers
+            )
+        await response(scope, receive, send)
+
+    def _allowed_methods(self) -> str:
+        return ALLOWED_METHODS if self.settings.get_enabled else "POST, OPTIONS"
+
+    async def _answer(self, request: Request, scope: Scope, receive: Receive) -> Response:
+        media_type = response_media_type(request.headers.get("accept"))
+        if media_type is None:
+            raise EdgeError(
+                "accept application/graphql-response+json or application/json",
+                "NOT_ACCEPTABLE",
+                406,
+            )
+        if request.method == "GET":
+            if not self.settings.get_enabled:
+                raise EdgeError("send queries by POST", "METHOD_NOT_ALLOWED", 405, Allow="POST")
+            graphql = query_string_request(request.query_params, self.settings.max_json_depth)
+        elif request.method == "POST":
+            check_content_type(request.headers.get("content-type"))
+            body = await read_body(receive, request.headers, self.settings.max_body_bytes)
+            if not body.strip():
+                raise EdgeError("the request has no body")
+            graphql = graphql_request(load_json(body, self.settings.max_json_depth))
+        elif request.method == "OPTIONS":
+            # Not a CORS preflight (the middleware answers those): what may be sent here.
+            return Response(status_code=204, headers={"Allow": self._allowed_methods()})
+        else:
+            raise EdgeError(
+                f"{request.method} is not allowed here",
+                "METHOD_NOT_ALLOWED",
+                405,
+                Allow=self._allowed_methods(),
+            )
+        user_id = None
+        header = request.headers.get("authorization")
+        if header:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                return _unauthenticated("use 'Authorization: Bearer <token>'")
+            try:
+                user_id = self.verifier.verify(token.strip())
+            except AuthenticationError as exc:
+                return _unauthenticated(f"invalid token: {exc}")
+        if self.fetch is not None and request.method == "POST":
+            answered = await self._compiled(scope, graphql, user_id, self.fetch)
+            if answered is not None:
+                return _respond(answered, 200, media_type, **{"x-execution-path": "compiled"})
+        return await self._execute(request, scope, graphql, user_id, media_type)
+
+    async def _execute(
+        self,
+        request: Request,
+        scope: Scope,
+        graphql: GraphQLRequest,
+        user_id: uuid.UUID | None,
+        media_type: str,
+    ) -> Response:
+        """Strawberry answers: one session per request, from the actor's lookup to the last
+        resolver."""
+        context = self._context(scope.get("client"))
+        allowed = (
+            {OperationType.QUERY}
+            if request.method == "GET"
+            else {OperationType.QUERY, OperationType.MUTATION}
+        )
+        try:
+            if user_id is not None:
                 context.actor = await load_actor(context.session, user_id)
                 if context.actor is None:
-                    await _unauthenticated("unknown or inactive user")(scope, receive, send)
-                    return
-            scope.setdefault("state", {})["context"] = context
-            await super().__call__(scope, receive, send)
+                    return _unauthenticated("unknown or inactive user")
+            try:
+                result = await self.schema.execute(
+                    graphql.query,
+                    variable_values=graphql.variables,
+                    context_value=context,
+                    operation_name=graphql.operation_name,
+                    allowed_operation_types=allowed,
+                )
+            except InvalidOperationTypeError as exc:
+                if request.method == "GET":
+                    raise EdgeError(
+                        "mutations are sent by POST", "METHOD_NOT_ALLOWED", 405, Allow="POST"
+                    ) from exc
+                raise EdgeError("subscriptions are served over the websocket") from exc
+            except CannotGetOperationTypeError as exc:
+                raise EdgeError(exc.as_http_error_reason()) from exc
         finally:
-            await context.close()
+            await context.close(final=True)
+        return self._result_response(result, media_type)
+
+    def _result_response(self, result: ExecutionResult, media_type: str) -> Response:
+        payload = dict(self._format(result))
+        errors = result.errors or []
+        # A request error (the document, its variables): no field ran, nothing has a path.
+        request_error = result.data is None and bool(errors) and all(e.path is None for e in errors)
+        status = 200
+        if request_error and media_type == GRAPHQL_RESPONSE:
+            payload.pop("data", None)
+            codes = {error_code(e) for e in errors}
+            # Not the client's fault: the request deadline (TIMEOUT) or a bug.
+            status = 504 if "TIMEOUT" in codes else 500 if "INTERNAL" in codes else 400
+        return _respond(orjson.dumps(payload, default=str), status, media_type)
 
     def _context(self, client: Any) -> Context:
         return Context(
@@ -122,34 +244,13 @@ class GraphQLView(GraphQL[Context, None]):
         )
 
     async def _compiled(
-        self, scope: Scope, receive: Receive, send: Send, fetch: compiled_reads.Fetch
-    ) -> Receive | None:
-        """Answer a compiled query, or hand the request on: the `receive` that replays its body
-        to strawberry (None when answered)."""
-        headers = dict(scope["headers"])
-        body = await _read_body(receive)
-
-        async def replay() -> Message:
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        if not headers.get(b"content-type", b"").startswith(b"application/json"):
-            return replay
-        try:
-            request = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return replay
-        user_id = None
-        header = headers.get(b"authorization")
-        if header is not None:
-            scheme, _, token = header.decode("latin-1").partition(" ")
-            try:
-                if scheme.lower() != "bearer":
-                    return replay
-                user_id = self.verifier.verify(token.strip())
-            except AuthenticationError:
-                return replay  # strawberry's path answers 401 with the reason
-        if not isinstance(request, dict):
-            return replay
+        self,
+        scope: Scope,
+        graphql: GraphQLRequest,
+        user_id: uuid.UUID | None,
+        fetch: compiled_reads.Fetch,
+    ) -> bytes | None:
+        """The compiled answer, or None for strawberry to answer."""
 
         async def reader() -> Actor | None:
             if user_id is None:
@@ -157,28 +258,14 @@ class GraphQLView(GraphQL[Context, None]):
             return await self.actors.get(user_id, lambda sql, user: fetch(sql, [user]))
 
         client = scope.get("client")
-        answered = await self.fast_path.answer(
-            request,
+        return await self.fast_path.answer(
+            graphql.as_body(),
             user_id=user_id,
             reader=reader,
             fetch=fetch,
             context=lambda: self._context(client),
             now=self.clock(),
         )
-        if answered is None:
-            return replay
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"x-execution-path", b"compiled"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": answered})
-        return None
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -186,14 +273,8 @@ class GraphQLView(GraphQL[Context, None]):
         context = getattr(request.state, "context", None)
         if isinstance(context, Context):
             return context
-        return Context(
-            settings=self.settings,
-            sessionmaker=self.sessionmaker,
-            actor=None,
-            queue=self.queue,
-            limiter=self.limiter,
-            now=self.clock(),
-        )
+        # A websocket's own context: its client is the peer (or what a trusted proxy said).
+        return self._context(request.scope.get("client"))
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Websockets authenticate in connection_init: {"Authorization": "Bearer <token>"}."""
@@ -217,19 +298,29 @@ class GraphQLView(GraphQL[Context, None]):
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
+        return self._format(result)
+
+    def _format(self, result: ExecutionResult) -> GraphQLHTTPResponse:
         data: GraphQLHTTPResponse = {"data": result.data}
         if result.errors:
-            errors: list[object] = []
-            for error in result.errors:
-                formatted = error.formatted
-                extensions = dict(formatted.get("extensions") or {})
-                if "code" not in extensions:
-                    # Masked bugs carry INTERNAL already; what has no code is a document error
-                    # (syntax, unknown fields or enum values, wrong types): the client's input.
-                    extensions["code"] = "VALIDATION"
-                formatted["extensions"] = extensions
-                errors.append(formatted)
-            data["errors"] = errors
+            data["errors"] = [self._format_error(error) for error in result.errors]
         if result.extensions:
             data["extensions"] = result.extensions
         return data
+
+    def _format_error(self, error: GraphQLError) -> dict[str, Any]:
+        if is_bug(error):
+            # Whatever escaped the schema's own masking (an extension's failure at the end of
+            # the operation): its text stays in the log.
+            masked: dict[str, Any] = {"message": INTERNAL_MESSAGE}
+            if error.path is not None:
+                masked["path"] = error.path
+            masked["extensions"] = {"code": "INTERNAL"}
+            return masked
+        formatted = dict(error.formatted)
+        extensions = dict(error.extensions or {})
+        # What has no code is a document error (syntax, unknown fields or enum values, wrong
+        # types): the client's input.
+        extensions.setdefault("code", error_code(error))
+        formatted["extensions"] = extensions
+        return formatted

@@ -64,28 +64,49 @@ class TokenVerifier:
         return user_id
 
     def _verify(self, token: str) -> tuple[uuid.UUID, float]:
-        options: Any = {"require": ["exp", "aud", "sub"]}
+        # `iss` is required and checked in both modes: a token another issuer signed with a
+        # shared key (or for another service of ours) is not one of ours.
+        options: Any = {"require": ["exp", "aud", "sub", "iss"]}
         try:
             if self._jwks is not None:
                 key = self._jwks.get_signing_key_from_jwt(token).key
-                claims = jwt.decode(
-                    token,
-                    key,
-                    algorithms=["RS256"],
-                    audience=self.settings.jwt_audience,
-                    options=options,
-                )
+                algorithms = ["RS256"]
             else:
-                claims = jwt.decode(
-                    token,
-                    self.settings.jwt_secret,
-                    algorithms=["HS256"],
-                    audience=self.settings.jwt_audience,
-                    options=options,
-                )
+                key, algorithms = self.settings.jwt_secret, ["HS256"]
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=algorithms,
+                audience=self.settings.jwt_audience,
+                issuer=self.settings.jwt_issuer,
+                options=options,
+            )
+        except jwt.PyJWTError as exc:
+            raise AuthenticationError(_reason(exc)) from exc
+        try:
             return uuid.UUID(str(claims["sub"])), float(claims["exp"])
-        except (jwt.PyJWTError, ValueError) as exc:
-            raise AuthenticationError(str(exc)) from exc
+        except (TypeError, ValueError) as exc:
+            raise AuthenticationError("the token's subject is not a user id (UUID)") from exc
+
+
+def _reason(error: jwt.PyJWTError) -> str:
+    """Our own words for why a token was refused: PyJWT's messages name its internals (and a
+    JWKS client's failures, the key server's URL)."""
+    if isinstance(error, jwt.MissingRequiredClaimError):
+        return f"the token lacks the '{error.claim}' claim"
+    if isinstance(error, jwt.ExpiredSignatureError):
+        return "the token has expired"
+    if isinstance(error, jwt.ImmatureSignatureError):
+        return "the token is not valid yet"
+    if isinstance(error, jwt.InvalidAudienceError):
+        return "the token is for another audience"
+    if isinstance(error, jwt.InvalidIssuerError):
+        return "the token is from another issuer"
+    if isinstance(error, jwt.InvalidSignatureError):
+        return "the token's signature is invalid"
+    if isinstance(error, jwt.InvalidAlgorithmError):
+        return "the token is signed with an algorithm this service does not accept"
+    return "the token is malformed"
 
 
 def issue_token(

@@ -259,9 +259,6 @@ async def submit_inquiry(
 ) -> Lead | Refused:
     """A customer's inquiry to a published profile (R3): anonymous, rate limited per client
     address and per contact e-mail, idempotent by key."""
-    refused = await _limit(limiter, INQUIRY_PER_CLIENT, client_ip)
-    if refused is not None:
-        return refused
     check = Checker()
     incoming = _incoming(check, data, LeadType.CUSTOMER_INQUIRY, sender=None)
     key = _check_key(check, idempotency_key, required=True)
@@ -273,7 +270,12 @@ async def submit_inquiry(
     scope = f"inquiry:{profile.id}"
     earlier = await _replay(session, scope, key, incoming)
     if earlier is not None:
+        # A client retrying what it already sent (a lost answer) asks for nothing new: the
+        # limits count new inquiries only.
         return earlier
+    refused = await _limit(limiter, INQUIRY_PER_CLIENT, client_ip)
+    if refused is not None:
+        return refused
     refused = await _limit(
         limiter, INQUIRY_PER_EMAIL, incoming.contact_email.lower(), "contact", "email"
     )

@@ -35,6 +35,8 @@ def test_issued_token_round_trips() -> None:
         ({"exp": None}, "exp"),
         ({"sub": None}, "sub"),
         ({"sub": "not-a-uuid"}, "UUID"),
+        ({"iss": None}, "'iss'"),
+        ({"iss": "someone-else"}, "another issuer"),
     ],
 )
 def test_bad_tokens_are_refused(claims: dict[str, Any], reason: str) -> None:
@@ -43,6 +45,7 @@ def test_bad_tokens_are_refused(claims: dict[str, Any], reason: str) -> None:
     payload: dict[str, Any] = {
         "sub": str(uuid.uuid4()),
         "aud": settings.jwt_audience,
+        "iss": settings.jwt_issuer,
         "exp": now + 60,
     }
     for key, value in claims.items():
@@ -60,7 +63,7 @@ def test_bad_tokens_are_refused(claims: dict[str, Any], reason: str) -> None:
 def test_token_signed_with_another_secret_is_refused() -> None:
     settings = Settings(app_env=AppEnv.TEST)
     forged = issue_token(settings.model_copy(update={"jwt_secret": "x" * 40}), uuid.uuid4())
-    with pytest.raises(AuthenticationError, match="Signature"):
+    with pytest.raises(AuthenticationError, match="signature"):
         TokenVerifier(settings).verify(forged)
 
 
@@ -113,6 +116,7 @@ def test_rs256_tokens_verify_against_the_jwks_url(jwks_server: tuple[str, Any]) 
     claims = {
         "sub": str(user_id),
         "aud": settings.jwt_audience,
+        "iss": settings.jwt_issuer,
         "exp": datetime.now(UTC) + timedelta(minutes=5),
     }
     token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "test-key"})

@@ -143,6 +143,35 @@ async def test_inquiries_are_rate_limited_per_client(
         await limiter.close()
 
 
+async def test_a_replayed_inquiry_does_not_count_against_the_client_limit(
+    session: AsyncSession, world: World, settings: Settings
+) -> None:
+    """A client retrying an inquiry whose answer it lost (same key, same input) gets its lead
+    back however often it retries; only new inquiries count."""
+    profile_id = await profile_of(session, world.contoso.organisation_id)
+    ip = unique("198.51.100.9")
+    limiter = RateLimiter(settings.redis_url)
+    try:
+        key, data = unique("key"), inquiry_data()
+        first = await submit(session, settings, profile_id, data, key=key, ip=ip, limiter=limiter)
+        assert isinstance(first, Lead)
+        for _ in range(12):
+            again = await submit(
+                session, settings, profile_id, data, key=key, ip=ip, limiter=limiter
+            )
+            assert isinstance(again, Lead) and again.id == first.id
+        for _ in range(9):
+            lead = await submit(session, settings, profile_id, ip=ip, limiter=limiter)
+            assert isinstance(lead, Lead)
+        result = await submit(session, settings, profile_id, ip=ip, limiter=limiter)
+        assert refused(result) == [("RATE_LIMITED", None)]
+        # Even at the limit, a retry is answered.
+        again = await submit(session, settings, profile_id, data, key=key, ip=ip, limiter=limiter)
+        assert isinstance(again, Lead) and again.id == first.id
+    finally:
+        await limiter.close()
+
+
 async def send(
     session: AsyncSession,
     settings: Settings,
