@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := .venv
 export UV_LINK_MODE := copy
 
-.PHONY: run test lint schema bench bench-full install clean
+.PHONY: run test lint schema bench bench-full soak install clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -43,6 +43,9 @@ bench: install ## the peers in one run on the bench world (BENCH_SCALE=small|ful
 
 bench-full: install ## make bench on 5,000 partners and 3,000,000 leads
 	BENCH_SCALE=full .venv/bin/python -m bench.run
+
+soak: install ## 10 minutes at 80 % of the measured maximum, mixed reads and writes (SOAK_MINUTES)
+	.venv/bin/python -m bench.soak
 
 clean:
 	rm -rf .venv $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
