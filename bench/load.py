@@ -196,13 +196,13 @@ def measure(
 ) -> Run:
     """One timed wrk run, with the CPU and statements it cost."""
     statements.reset()
-    busy0, wrk0, wall0 = _busy(), _children_cpu(), time.monotonic()
+    busy0, wrk0, wall0 = busy(), children_cpu(), time.monotonic()
     server0 = process_cpu(server_pid)
     pg0 = process_cpu(pg_pid) if pg_pid else None
     result = wrk(port, request, connections, duration, ids)
     server1 = process_cpu(server_pid)
     pg1 = process_cpu(pg_pid) if pg_pid else None
-    busy1, wrk1, wall1 = _busy(), _children_cpu(), time.monotonic()
+    busy1, wrk1, wall1 = busy(), children_cpu(), time.monotonic()
     ours = (server1 - server0) + ((pg1 or 0) - (pg0 or 0)) + (wrk1 - wrk0)
     counted = statements.read()
     n = max(int(result["requests"]), 1)
@@ -224,13 +224,13 @@ def measure(
     )
 
 
-def _busy() -> float:
+def busy() -> float:
     """CPU seconds the whole machine has spent busy."""
     t = psutil.cpu_times()
     return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
 
 
-def _children_cpu() -> float:
+def children_cpu() -> float:
     """CPU seconds of this process' reaped children (the wrk runs)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime

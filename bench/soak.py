@@ -182,12 +182,20 @@ def main() -> int:
                 flush=True,
             )
             sampler = MemorySampler(peer.pid)
-            cpu0 = load.process_cpu(peer.pid)
+            pg_pid = load.postmaster_pid(world.pgdata)
+            cpu0, pg0 = load.process_cpu(peer.pid), load.process_cpu(pg_pid) if pg_pid else 0.0
+            busy0, wrk0, wall0 = load.busy(), load.children_cpu(), time.monotonic()
             sampler.start()
             soak = _wrk(peer.port, token, mix_file, ids_file, delay, int(minutes * 60))
             sampler.stopping.set()
             sampler.join()
             cpu = load.process_cpu(peer.pid) - cpu0
+            pg = (load.process_cpu(pg_pid) if pg_pid else 0.0) - pg0
+            other = max(
+                0.0,
+                (load.busy() - busy0 - cpu - pg - (load.children_cpu() - wrk0))
+                / (time.monotonic() - wall0),
+            )
     finally:
         peer.stop()
         stack.stop()
@@ -211,7 +219,8 @@ def main() -> int:
             f"{share:.0%} of it ({target:,.0f} req/s asked) for {minutes:g} min: "
             f"**{soak['rps']:,.0f} req/s achieved, {int(soak['requests']):,} requests, "
             f"{errors} errors**; p50 {soak['p50_ms']:.1f} ms, p99 {soak['p99_ms']:.1f} ms; "
-            f"server CPU {cpu * 1000 / max(soak['requests'], 1):.2f} ms per request.",
+            f"server CPU {cpu * 1000 / max(soak['requests'], 1):.2f} ms per request; other load "
+            f"on the machine {other:.2f} cores (0 when quiet).",
             f"- API resident memory: {samples[0][1]:.0f} MiB at the start, {base:.0f} MiB over the "
             f"second minute, {end:.0f} MiB over the last ({growth:+.1%}; limit "
             f"{growth_limit:+.0%}), peak {max(m for _, m in samples):.0f} MiB. "
