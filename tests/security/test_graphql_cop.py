@@ -24,9 +24,7 @@ REFUSED_WITHIN_SECONDS = 0.5
 INTERNALS = re.compile(
     r"Traceback|File \"|asyncpg|sqlalchemy|psycopg|strawberry|graphql\.|line \d+", re.I
 )
-MUTATION = (
-    'mutation cop { setLeadFavorite(input: {id: "x", favorite: true}) { errors { code } } }'
-)
+MUTATION = 'mutation cop { setLeadFavorite(input: {id: "x", favorite: true}) { errors { code } } }'
 
 
 def _errors(response: httpx.Response) -> list[dict[str, Any]]:
