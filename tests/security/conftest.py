@@ -1,12 +1,17 @@
-"""Apps in production posture whose requests commit for real, as in production: each request on
-its own pooled connection. (The edge's `edge` fixture shares the test's one connection between
-requests: right for rolled-back tests, but a statement cancelled in one request there breaks the
-next, which production never sees.)"""
+"""Apps in production posture over HTTP, both execution paths (`Pair` compares their answers),
+with one frozen clock so that time-dependent fields (timeLeftToRespond) agree.
+
+`committed=True` gives requests that commit for real, each on its own pooled connection, as in
+production. (Otherwise requests share the test's one connection and are rolled back with it:
+right for planted data, but there a statement cancelled in one request breaks the next, which
+production never sees.)"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -16,17 +21,18 @@ from app.config import Settings
 from app.main import create_app
 from tests.edge.conftest import PRODUCTION, Pair, edge, serve
 from tests.factories import WorldPartner, make_partner
+from tests.graphql_client import FrozenClock
 
 __all__ = ["edge", "serve"]
 
-CommittedFactory = Callable[..., AbstractAsyncContextManager[Pair]]
+ProductionFactory = Callable[..., AbstractAsyncContextManager[Pair]]
 
 
 @asynccontextmanager
 async def _client(
-    settings: Settings, engine: AsyncEngine, client: tuple[str, int]
+    settings: Settings, sessionmaker: Any, clock: FrozenClock, client: tuple[str, int]
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, sessionmaker=async_sessionmaker(engine, expire_on_commit=False))
+    app = create_app(settings, sessionmaker=sessionmaker, clock=clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=client)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
@@ -34,18 +40,26 @@ async def _client(
 
 
 @pytest.fixture
-def committed_edge(settings: Settings, engine: AsyncEngine) -> CommittedFactory:
-    """`async with committed_edge(client=(...)) as pair:` production settings, both paths."""
+def production(
+    settings: Settings,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> ProductionFactory:
+    """`async with production(committed=..., client=(...)) as pair:`"""
 
     @asynccontextmanager
-    async def make(client: tuple[str, int] = ("127.0.0.1", 123)) -> AsyncIterator[Pair]:
-        production = settings.model_copy(update=PRODUCTION)
-        general = production.model_copy(update={"compiled_reads": False})
+    async def make(
+        committed: bool = False, client: tuple[str, int] = ("127.0.0.1", 123)
+    ) -> AsyncIterator[Pair]:
+        maker = async_sessionmaker(engine, expire_on_commit=False) if committed else sessionmaker
+        clock = FrozenClock(datetime.now(UTC))
+        compiled = settings.model_copy(update=PRODUCTION)
+        general = compiled.model_copy(update={"compiled_reads": False})
         async with (
-            _client(production, engine, client) as compiled,
-            _client(general, engine, client) as strawberry,
+            _client(compiled, maker, clock, client) as compiled_http,
+            _client(general, maker, clock, client) as strawberry_http,
         ):
-            yield Pair(compiled, strawberry)
+            yield Pair(compiled_http, strawberry_http)
 
     return make
 

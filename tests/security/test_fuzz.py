@@ -29,7 +29,7 @@ from app.config import PROJECT_ROOT, Settings
 from app.services.auth import issue_token
 from tests.edge.conftest import PRODUCTION
 from tests.factories import World, WorldPartner
-from tests.security.conftest import CommittedFactory
+from tests.security.conftest import ProductionFactory
 
 SCHEMA = (PROJECT_ROOT / "schema.graphql").read_text()
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "70"))
@@ -91,14 +91,14 @@ def _client() -> tuple[str, int]:
 @pytest.mark.parametrize("signed_in", [False, True], ids=["anonymous", "partner_admin"])
 @pytest.mark.parametrize("mode", [Mode.POSITIVE, Mode.NEGATIVE], ids=["valid", "invalid"])
 async def test_fuzzed_queries_answer_typed_errors_only(
-    committed_edge: CommittedFactory,
+    production: ProductionFactory,
     world: World,
     settings: Settings,
     mode: Mode,
     signed_in: bool,
 ) -> None:
     headers = _headers(settings, world.contoso.partner_admin if signed_in else None)
-    async with committed_edge(client=_client()) as pair:
+    async with production(committed=True, client=_client()) as pair:
         for document in _documents(queries, mode, EXAMPLES):
             _check(document, await pair.post({"query": document}, headers=headers))
 
@@ -106,7 +106,7 @@ async def test_fuzzed_queries_answer_typed_errors_only(
 @pytest.mark.parametrize("signed_in", [False, True], ids=["anonymous", "partner_admin"])
 @pytest.mark.parametrize("mode", [Mode.POSITIVE, Mode.NEGATIVE], ids=["valid", "invalid"])
 async def test_fuzzed_mutations_answer_typed_errors_only(
-    committed_edge: CommittedFactory,
+    production: ProductionFactory,
     throwaway_partner: WorldPartner,
     settings: Settings,
     mode: Mode,
@@ -115,7 +115,7 @@ async def test_fuzzed_mutations_answer_typed_errors_only(
     """As the admin of a partner of its own: the writes commit, and must not change the demo
     world the other tests share."""
     headers = _headers(settings, throwaway_partner.partner_admin if signed_in else None)
-    async with committed_edge(client=_client()) as pair:
+    async with production(committed=True, client=_client()) as pair:
         for document in _documents(mutations, mode, EXAMPLES):
             response = await pair.compiled.post(
                 "/graphql", json={"query": document}, headers=headers

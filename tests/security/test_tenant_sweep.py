@@ -1,0 +1,331 @@
+"""The tenant sweep, generated from the schema: every Query field, with a selection of every field
+reachable from it (built from the strawberry schema in-process, so a field added
+tomorrow is swept without editing this file), is asked by every kind of member of organisation B
+and by strangers, with organisation A's ids wherever an ID is asked for. Nothing of A's may come
+back: no id, name, e-mail, URL or text of its leads, notifications, webhooks, deliveries or its
+unpublished profile.
+
+The same documents asked by A's own admin do show A's data: the sweep can see a leak."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+from graphql import (
+    GraphQLArgument,
+    GraphQLEnumType,
+    GraphQLField,
+    GraphQLInputObjectType,
+    GraphQLInputType,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    build_schema,
+)
+from graphql.pyutils import Undefined
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.db import models
+from app.domain.events import Channel, Topic
+from app.domain.lifecycle import LeadStage
+from app.graphql.schema import schema as strawberry_schema
+from app.services.auth import issue_token
+from tests.edge.conftest import PRODUCTION
+from tests.factories import World, make_lead, make_profile, unique
+from tests.security.conftest import ProductionFactory
+
+# How far below each root field the selection reaches: deep enough for every type the API has
+# (Query -> Lead -> Deal -> Money), shallow enough for the cost and depth limits.
+OBJECT_DEPTH = 4
+PAGE = 5
+SCALAR_VALUES = {
+    "String": '"x"',
+    "Int": "1",
+    "Float": "1.0",
+    "Boolean": "true",
+    "Date": '"2026-01-01"',
+    "DateTime": '"2026-01-01T00:00:00+00:00"',
+    "Decimal": '"1.00"',
+    "JSON": '"x"',
+}
+
+
+def _introspected() -> GraphQLSchema:
+    # The running code's schema, not the committed schema.graphql: a field added is swept even
+    # before `make schema`. (strawberry's own introspect() runs the request extensions.)
+    return build_schema(strawberry_schema.as_str())
+
+
+def _named(type_: GraphQLOutputType | GraphQLInputType) -> GraphQLNamedType:
+    while isinstance(type_, GraphQLNonNull | GraphQLList):
+        type_ = type_.of_type
+    return type_
+
+
+def _value(type_: GraphQLInputType, an_id: str) -> str:
+    """A value for an input of this type: A's id for every ID, the smallest valid-looking
+    value otherwise (required fields only)."""
+    if isinstance(type_, GraphQLNonNull):
+        return _value(type_.of_type, an_id)
+    if isinstance(type_, GraphQLList):
+        return f"[{_value(type_.of_type, an_id)}]"
+    if isinstance(type_, GraphQLEnumType):
+        return next(iter(type_.values))
+    if isinstance(type_, GraphQLInputObjectType):
+        fields = ", ".join(
+            f"{name}: {_value(f.type, an_id)}"
+            for name, f in type_.fields.items()
+            if isinstance(f.type, GraphQLNonNull) and f.default_value is Undefined
+        )
+        return f"{{{fields}}}"
+    assert isinstance(type_, GraphQLScalarType)
+    if type_.name == "ID":
+        return json.dumps(an_id)
+    return SCALAR_VALUES[type_.name]
+
+
+def _arguments(
+    args: dict[str, GraphQLArgument], an_id: str, chosen: dict[str, str] | None = None
+) -> str:
+    given = []
+    for name, arg in args.items():
+        if chosen and name in chosen:
+            given.append(f"{name}: {chosen[name]}")
+        elif isinstance(arg.type, GraphQLNonNull) and arg.default_value is Undefined:
+            given.append(f"{name}: {_value(arg.type, an_id)}")
+        elif name == "first":
+            given.append(f"first: {PAGE}")
+        elif _named(arg.type).name == "ID":
+            given.append(f"{name}: {json.dumps(an_id)}")
+    return f"({', '.join(given)})" if given else ""
+
+
+def _selection(type_: GraphQLNamedType, an_id: str, depth: int, seen: frozenset[str]) -> str:
+    """Every field of `type_` that can be selected from here: leaves, and objects not already on
+    the path, down to OBJECT_DEPTH."""
+    if not isinstance(type_, GraphQLObjectType):
+        return "__typename"
+    parts = []
+    for name, field_ in type_.fields.items():
+        inner = _named(field_.type)
+        arguments = _arguments(field_.args, an_id)
+        if not isinstance(inner, GraphQLObjectType):
+            parts.append(f"{name}{arguments}")
+        elif depth < OBJECT_DEPTH and inner.name not in seen:
+            below = _selection(inner, an_id, depth + 1, seen | {inner.name})
+            if below:
+                parts.append(f"{name}{arguments} {{ {below} }}")
+    return " ".join(parts)
+
+
+def _enum_variants(field_: GraphQLField) -> Iterator[dict[str, str]]:
+    """Each value of each required enum argument (a tab, say): they select different data."""
+    enums = {}
+    for name, arg in field_.args.items():
+        named = _named(arg.type)
+        if isinstance(arg.type, GraphQLNonNull) and isinstance(named, GraphQLEnumType):
+            enums[name] = list(named.values)
+    for combination in itertools.product(*enums.values()):
+        yield dict(zip(enums, combination, strict=True))
+
+
+def sweep_documents(ids: list[str]) -> list[str]:
+    """One document per Query field, per id of A's, per value of its required enum arguments."""
+    schema = _introspected()
+    query = schema.query_type
+    assert query is not None
+    documents = []
+    for name, field_ in query.fields.items():
+        inner = _named(field_.type)
+        takes_id = any(_named(a.type).name == "ID" for a in field_.args.values())
+        for an_id in ids if takes_id else ids[:1]:
+            for enums in _enum_variants(field_):
+                arguments = _arguments(field_.args, an_id, enums)
+                below = _selection(inner, an_id, 1, frozenset({inner.name}))
+                selection = f" {{ {below} }}" if isinstance(inner, GraphQLObjectType) else ""
+                documents.append(f"{{ {name}{arguments}{selection} }}")
+    return documents
+
+
+@dataclass
+class TenantA:
+    """Organisation A's private data: the strings that must not reach anyone else."""
+
+    ids: list[str] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)
+    admin: uuid.UUID | None = None
+    # What A's own admin must see through the same documents (the sweep's control).
+    shown_to_owner: list[str] = field(default_factory=list)
+
+    def found_in(self, text: str) -> list[str]:
+        return [s for s in self.secrets if s.lower() in text.lower()]
+
+
+@pytest.fixture
+async def tenant_a(session: AsyncSession) -> TenantA:
+    """A partner with an unpublished profile (a location, a private contact), leads in every
+    stage with a deal, a team member and a favourite, a notification, a webhook endpoint with a
+    failed delivery: all inside the test's rolled-back transaction."""
+    a = TenantA()
+    name = unique("Secret Partner")
+    profile = await make_profile(
+        session,
+        name=name,
+        description=unique("secret-about"),
+        keywords=[unique("secretword")],
+        published=False,
+    )
+    organisation = await session.get(models.Organisation, profile.organisation_id)
+    assert organisation is not None
+    users = list(
+        await session.scalars(
+            models.User.__table__.select()
+            .where(models.User.organisation_id == organisation.id)
+            .with_only_columns(models.User.id)
+        )
+    )
+    a.admin = next(
+        iter(
+            await session.scalars(
+                models.User.__table__.select()
+                .where(models.User.email == f"partner_admin@{organisation.slug}.example")
+                .with_only_columns(models.User.id)
+            )
+        )
+    )
+    locations = list(
+        await session.scalars(
+            models.ProfileLocation.__table__.select()
+            .where(models.ProfileLocation.profile_id == profile.id)
+            .with_only_columns(models.ProfileLocation.id)
+        )
+    )
+    a.ids += [str(organisation.id), str(profile.id), *map(str, users), *map(str, locations)]
+    a.secrets += [name, organisation.slug, f"private-{organisation.slug}@secret.example"]
+    a.secrets += [profile.description or "", *profile.keywords]
+    for stage in (LeadStage.RECEIVED, LeadStage.ACCEPTED):
+        company, email, deal = (
+            unique("SecretCo"),
+            f"{unique('buyer')}@secret.example",
+            unique("secret-deal"),
+        )
+        lead = await make_lead(
+            session,
+            organisation_id=organisation.id,
+            stage=stage,
+            company_name=company,
+            contact_email=email,
+            **({"deal_name": deal} if stage is LeadStage.ACCEPTED else {}),
+        )
+        a.ids.append(str(lead.id))
+        a.secrets += [company, email] + ([deal] if stage is LeadStage.ACCEPTED else [])
+        member = models.LeadTeamMember(
+            id=uuid.uuid4(),
+            lead_id=lead.id,
+            name=unique("Secret Member"),
+            email=f"{unique('member')}@secret.example",
+        )
+        session.add(member)
+        session.add(models.LeadFavorite(user_id=a.admin, lead_id=lead.id))
+        a.ids.append(str(member.id))
+        a.secrets += [member.name, member.email or ""]
+    notification = models.Notification(
+        id=uuid.uuid4(),
+        user_id=a.admin,
+        lead_id=uuid.UUID(a.ids[-2]),
+        kind="lead.received",
+        title=unique("secret-title"),
+        body=unique("secret-body"),
+    )
+    endpoint = models.WebhookEndpoint(
+        id=uuid.uuid4(),
+        organisation_id=organisation.id,
+        url=f"https://{unique('hooks')}.secret.example/in",
+        events=["lead.received"],
+        secret=unique("whsec"),
+    )
+    session.add_all([notification, endpoint])
+    await session.flush()
+    outbox = models.OutboxMessage(
+        topic=Topic.LEAD_RECEIVED.value, organisation_id=organisation.id, payload={}
+    )
+    session.add(outbox)
+    await session.flush()
+    delivery = models.Delivery(
+        outbox_id=outbox.id,
+        channel=Channel.WEBHOOK.value,
+        recipient=str(endpoint.id),
+        status="DEAD",
+        attempts=1,
+        last_error=unique("secret-error"),
+        created_at=datetime.now(UTC),
+    )
+    session.add(delivery)
+    await session.flush()
+    # (The delivery's id is a small integer: its unique error text stands for it.)
+    a.ids += [str(notification.id), str(endpoint.id)]
+    a.secrets += [notification.title, notification.body, endpoint.url, endpoint.secret]
+    a.secrets += [delivery.last_error or ""]
+    a.secrets += a.ids
+    # All but the secret (shown once, at creation) and the users other than the admin.
+    hidden = {endpoint.secret, *(str(u) for u in users if u != a.admin)}
+    a.shown_to_owner = [s for s in a.secrets if s not in hidden]
+    return a
+
+
+def _token(settings: Settings, user: uuid.UUID) -> dict[str, str]:
+    return {"authorization": f"Bearer {issue_token(settings.model_copy(update=PRODUCTION), user)}"}
+
+
+def test_the_sweep_covers_every_query_field() -> None:
+    query = _introspected().query_type
+    assert query is not None
+    documents = sweep_documents([str(uuid.uuid4())])
+    swept = {d.split("{", 2)[1].split("(")[0].split()[0] for d in documents}
+    assert swept == set(query.fields)
+
+
+@pytest.mark.parametrize("who", ["partner_admin", "referrals_admin", "member", "anonymous"])
+async def test_nothing_of_another_tenant_comes_back(
+    production: ProductionFactory, world: World, settings: Settings, tenant_a: TenantA, who: str
+) -> None:
+    b = world.fabrikam
+    headers = {} if who == "anonymous" else _token(settings, getattr(b, who))
+    answered = 0
+    # An address of its own: searchPartners is rate limited per client.
+    async with production(client=(f"198.18.200.{uuid.uuid4().int % 250 + 1}", 5000)) as pair:
+        for document in sweep_documents(tenant_a.ids):
+            response = await pair.post({"query": document}, headers=headers)
+            assert response.status_code < 500, (document, response.text)
+            assert not tenant_a.found_in(response.text), (document, response.text)
+            answered += "data" in response.json() and response.json()["data"] is not None
+    assert answered  # the documents are valid: the sweep asked something
+
+
+async def test_the_sweep_sees_the_tenant_own_data(
+    production: ProductionFactory, world: World, settings: Settings, tenant_a: TenantA
+) -> None:
+    """The control: A's admin, asking the same documents, gets A's data back."""
+    assert tenant_a.admin is not None
+    headers = _token(settings, tenant_a.admin)
+    found: set[str] = set()
+    async with production() as pair:
+        for document in sweep_documents(tenant_a.ids):
+            response = await pair.post({"query": document}, headers=headers)
+            assert response.status_code < 500, (document, response.text)
+            found.update(tenant_a.found_in(response.text))
+    # Leads (ids, companies, deals, team), the profile, its contact, notifications, webhooks
+    # and their deliveries: every kind of data the sweep looks for is reachable by its owner.
+    missing = set(tenant_a.shown_to_owner) - found
+    assert not missing, sorted(missing)
