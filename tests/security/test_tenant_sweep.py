@@ -33,6 +33,7 @@ from graphql import (
     build_schema,
 )
 from graphql.pyutils import Undefined
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -140,21 +141,23 @@ def _enum_variants(field_: GraphQLField) -> Iterator[dict[str, str]]:
         yield dict(zip(enums, combination, strict=True))
 
 
-def sweep_documents(ids: list[str]) -> list[str]:
-    """One document per Query field, per id of A's, per value of its required enum arguments."""
+def sweep_documents(ids: list[str], operation: str = "query") -> list[str]:
+    """One document per root field, per id of A's (where the field takes an ID, even inside an
+    input), per value of its required enum arguments."""
     schema = _introspected()
-    query = schema.query_type
-    assert query is not None
+    root = schema.query_type if operation == "query" else schema.mutation_type
+    assert root is not None
     documents = []
-    for name, field_ in query.fields.items():
+    for name, field_ in root.fields.items():
         inner = _named(field_.type)
-        takes_id = any(_named(a.type).name == "ID" for a in field_.args.values())
+        probe = str(uuid.uuid4())
+        takes_id = probe in _arguments(field_.args, probe)
         for an_id in ids if takes_id else ids[:1]:
             for enums in _enum_variants(field_):
                 arguments = _arguments(field_.args, an_id, enums)
                 below = _selection(inner, an_id, 1, frozenset({inner.name}))
                 selection = f" {{ {below} }}" if isinstance(inner, GraphQLObjectType) else ""
-                documents.append(f"{{ {name}{arguments}{selection} }}")
+                documents.append(f"{operation} {{ {name}{arguments}{selection} }}")
     return documents
 
 
@@ -190,28 +193,28 @@ async def tenant_a(session: AsyncSession) -> TenantA:
     assert organisation is not None
     users = list(
         await session.scalars(
-            models.User.__table__.select()
-            .where(models.User.organisation_id == organisation.id)
-            .with_only_columns(models.User.id)
+            select(models.User.id).where(models.User.organisation_id == organisation.id)
         )
     )
-    a.admin = next(
-        iter(
-            await session.scalars(
-                models.User.__table__.select()
-                .where(models.User.email == f"partner_admin@{organisation.slug}.example")
-                .with_only_columns(models.User.id)
-            )
+    a.admin = await session.scalar(
+        select(models.User.id).where(
+            models.User.email == f"partner_admin@{organisation.slug}.example"
         )
     )
     locations = list(
         await session.scalars(
-            models.ProfileLocation.__table__.select()
-            .where(models.ProfileLocation.profile_id == profile.id)
-            .with_only_columns(models.ProfileLocation.id)
+            select(models.ProfileLocation.id).where(models.ProfileLocation.profile_id == profile.id)
+        )
+    )
+    contacts = list(
+        await session.scalars(
+            select(models.LocationContact.id).where(
+                models.LocationContact.location_id.in_(locations)
+            )
         )
     )
     a.ids += [str(organisation.id), str(profile.id), *map(str, users), *map(str, locations)]
+    a.ids += map(str, contacts)
     a.secrets += [name, organisation.slug, f"private-{organisation.slug}@secret.example"]
     a.secrets += [profile.description or "", *profile.keywords]
     for stage in (LeadStage.RECEIVED, LeadStage.ACCEPTED):
@@ -288,12 +291,15 @@ def _token(settings: Settings, user: uuid.UUID) -> dict[str, str]:
     return {"authorization": f"Bearer {issue_token(settings.model_copy(update=PRODUCTION), user)}"}
 
 
-def test_the_sweep_covers_every_query_field() -> None:
+def test_the_sweep_covers_every_root_field() -> None:
     query = _introspected().query_type
     assert query is not None
-    documents = sweep_documents([str(uuid.uuid4())])
-    swept = {d.split("{", 2)[1].split("(")[0].split()[0] for d in documents}
-    assert swept == set(query.fields)
+    mutation = _introspected().mutation_type
+    assert mutation is not None
+    for operation, root in (("query", query), ("mutation", mutation)):
+        documents = sweep_documents([str(uuid.uuid4())], operation)
+        swept = {d.split("{", 2)[1].split("(")[0].split()[0] for d in documents}
+        assert swept == set(root.fields)
 
 
 @pytest.mark.parametrize("who", ["partner_admin", "referrals_admin", "member", "anonymous"])
@@ -329,3 +335,34 @@ async def test_the_sweep_sees_the_tenant_own_data(
     # and their deliveries: every kind of data the sweep looks for is reachable by its owner.
     missing = set(tenant_a.shown_to_owner) - found
     assert not missing, sorted(missing)
+
+
+@pytest.mark.parametrize("who", ["partner_admin", "referrals_admin", "anonymous"])
+async def test_no_mutation_reaches_another_tenant(
+    production: ProductionFactory, world: World, settings: Settings, tenant_a: TenantA, who: str
+) -> None:
+    """Every mutation, with A's ids wherever an ID goes, by B's admins and by strangers: the
+    answers hold nothing of A's, and A sees its own data exactly as before."""
+    b = world.fabrikam
+    headers = {} if who == "anonymous" else _token(settings, getattr(b, who))
+    assert tenant_a.admin is not None
+    owner = _token(settings, tenant_a.admin)
+    reads = sweep_documents(tenant_a.ids)
+    # An address of its own: submitInquiry is rate limited per client.
+    async with production(client=(f"198.18.201.{uuid.uuid4().int % 250 + 1}", 5000)) as pair:
+        before = [(await pair.post({"query": d}, headers=owner)).json() for d in reads]
+        for document in sweep_documents(tenant_a.ids, "mutation"):
+            # Mutations go to one app: the other would see the first one's writes.
+            response = await pair.compiled.post(
+                "/graphql", json={"query": document}, headers=headers
+            )
+            assert response.status_code < 500, (document, response.text)
+            assert not tenant_a.found_in(response.text), (document, response.text)
+        after = [(await pair.post({"query": d}, headers=owner)).json() for d in reads]
+    # The answers that hold A's data (public search changes with B's own profile edits).
+    changed = [
+        d
+        for d, was, now in zip(reads, before, after, strict=True)
+        if tenant_a.found_in(json.dumps(was)) and was != now
+    ]
+    assert not changed, changed
