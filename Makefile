@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := .venv
 export UV_LINK_MODE := copy
 
-.PHONY: run test lint schema fuzz bench bench-full install clean
+.PHONY: run test lint schema bench bench-full install clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -25,6 +25,7 @@ run: install ## start embedded Postgres + Valkey (unless DATABASE_URL / REDIS_UR
 test: install ## the whole suite on real Postgres and Valkey
 	.venv/bin/pytest -q
 
+.PHONY: fuzz
 FUZZ_EXAMPLES ?= 2000
 
 fuzz: install ## hypothesis-graphql over the whole schema, FUZZ_EXAMPLES per test (8 tests)
