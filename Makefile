@@ -25,6 +25,12 @@ run: install ## start embedded Postgres + Valkey (unless DATABASE_URL / REDIS_UR
 test: install ## the whole suite on real Postgres and Valkey
 	.venv/bin/pytest -q
 
+.PHONY: fuzz
+FUZZ_EXAMPLES ?= 2000
+
+fuzz: install ## hypothesis-graphql over the whole schema, FUZZ_EXAMPLES per test (8 tests)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) .venv/bin/pytest -q tests/security/test_fuzz.py
+
 lint: install
 	.venv/bin/ruff check app workers tests bench
 	.venv/bin/mypy app workers

@@ -68,6 +68,9 @@ MAX_FRAGMENT_SPREADS = 32
 # One response key (or one fragment's spread) this often in one selection, inline fragments
 # included: more is legal GraphQL but never useful, and costs validation quadratic time.
 MAX_FIELD_REPEATS = 4
+# Directives on one field, spread or inline fragment: @include and @skip are all the schema
+# has. graphql-cop's directive overloading check flags a server that reports each of ten.
+MAX_DIRECTIVES = 4
 
 SIZE_ARGUMENT = "first"
 # Every paged list's default and largest page (app/services refuse a larger `first`).
@@ -187,9 +190,13 @@ def structure_errors(
     max_aliases: int = MAX_ALIASES,
     max_spreads: int = MAX_FRAGMENT_SPREADS,
     max_repeats: int = MAX_FIELD_REPEATS,
+    max_directives: int = MAX_DIRECTIVES,
 ) -> list[GraphQLError]:
     spreads = 0
     for selection_set in _selection_sets(document):
+        crowded = max((len(s.directives or ()) for s in selection_set.selections), default=0)
+        if crowded > max_directives:
+            return [too_complex(f"{crowded} directives on one selection; at most {max_directives}")]
         spreads += sum(isinstance(s, FragmentSpreadNode) for s in selection_set.selections)
         keys: Counter[str] = Counter()
         _keys(selection_set, keys)
