@@ -26,9 +26,10 @@ from app.main import create_app
 from tests.factories import World
 from tests.graphql_client import GraphQLClient, asgi_client
 
-# Generous: the machine is shared. Before these limits the same documents took 1.3 s to more
-# than 120 s.
-REFUSED_WITHIN_SECONDS = 0.5
+# Wall time over HTTP, so generous (the machine may be busy): before these limits the same
+# documents took 1.3 s to more than 120 s. What the checks themselves cost is pinned in CPU time
+# below (CHECKED_WITHIN_SECONDS).
+REFUSED_WITHIN_SECONDS = 2.0
 # The checks alone, without HTTP and the app around them.
 CHECKED_WITHIN_SECONDS = 0.05
 
@@ -146,9 +147,9 @@ def test_the_checks_alone_take_milliseconds(name: str) -> None:
 def test_a_fan_out_is_costed_once_per_fragment() -> None:
     """20^5 leaves, costed without walking them."""
     node = parse(_fan_out(20, 6))
-    started = time.perf_counter()
+    started = time.process_time()
     assert cost.operation_cost(schema._schema, node, None, {}) == 20**5
-    assert time.perf_counter() - started < CHECKED_WITHIN_SECONDS
+    assert time.process_time() - started < CHECKED_WITHIN_SECONDS
 
 
 ROW = """id customer { companyName need } team { id name email }
