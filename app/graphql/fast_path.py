@@ -312,11 +312,9 @@ class FastPath:
                 payload = mutation.payload(None, user_errors(result, LEAD_INPUT), run)
             else:
                 assert context.actor is not None
-                params = compiled_reads.Params()
-                sql = compiled_reads.lead_by_id(
-                    mutation.projection, result.id, context.actor, params
+                record = await compiled_reads.read_lead(
+                    fetch, mutation.projection, result.id, context.actor
                 )
-                [record] = (await fetch(f"SELECT {sql}", params.values))[0]
                 payload = mutation.payload(record, [], run)
         finally:
             await context.close()

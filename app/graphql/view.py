@@ -255,7 +255,7 @@ class GraphQLView(GraphQL[Context, None]):
         async def reader() -> Actor | None:
             if user_id is None:
                 return None
-            return await self.actors.get(user_id, lambda sql, user: fetch(sql, [user]))
+            return await self.actors.get(user_id, fetch)
 
         client = scope.get("client")
         return await self.fast_path.answer(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -167,15 +167,15 @@ class ActorCache:
         self._actors: dict[uuid.UUID, tuple[float, Actor | None]] = {}
 
     async def get(
-        self, user_id: uuid.UUID, fetch: Callable[[str, uuid.UUID], Awaitable[Any]]
+        self, user_id: uuid.UUID, fetch: Callable[[str, Sequence[Any]], Awaitable[Any]]
     ) -> Actor | None:
-        """The cached actor, or the one `fetch(ACTOR_SQL, user_id)` reads (None: unknown or
+        """The cached actor, or the one `fetch(ACTOR_SQL, [user_id])` reads (None: unknown or
         inactive)."""
         now = self.clock()
         cached = self._actors.get(user_id)
         if cached is not None and now - cached[0] < self.ttl:
             return cached[1]
-        actor = _actor(await fetch(ACTOR_SQL, user_id))
+        actor = _actor(await fetch(ACTOR_SQL, [user_id]))
         if len(self._actors) >= MAX_CACHED:
             self._actors.clear()
         self._actors[user_id] = (now, actor)

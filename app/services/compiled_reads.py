@@ -218,6 +218,21 @@ def lead_by_id(p: LeadProjection, lead_id: uuid.UUID, actor: Actor, params: Para
     )
 
 
+def statement(columns: Sequence[str]) -> str | None:
+    """One statement of the operation's columns (each a scalar subquery); None for none."""
+    return "SELECT " + ", ".join(columns) if columns else None
+
+
+async def read_lead(
+    fetch: Fetch, p: LeadProjection, lead_id: uuid.UUID, actor: Actor
+) -> Any:
+    """The record of a lead of the actor's organisation, in one statement (`lead_by_id`)."""
+    params = Params()
+    row = await fetch(f"SELECT {lead_by_id(p, lead_id, actor, params)}", params.values)
+    [record] = row[0]
+    return record
+
+
 def lead_counts(actor: Actor, params: Params) -> str:
     """Array of (tab, stage, count) for the organisation's tabs and the actor's favorites."""
     org, user = params(actor.organisation_id), params(actor.user_id)

@@ -28,7 +28,7 @@ from app.graphql.compiled.roots import (
 from app.graphql.compiled.selection import collect
 from app.graphql.reads import Run
 from app.graphql.types.lead import LEAD_READS
-from app.services.compiled_reads import Params
+from app.services.compiled_reads import Params, statement
 
 
 class LeadMutation:
@@ -122,7 +122,7 @@ class CompiledOperation:
             (key, root.prepare(run, variables, params)) for key, root in self.roots
         ]
         columns = [column for _, p in parts for column in p.columns]
-        sql = "SELECT " + ", ".join(columns) if columns else None
+        sql = statement(columns)
 
         def data(row: Any) -> dict[str, Any]:
             values = tuple(row or ())
