@@ -125,7 +125,7 @@ async def record_step(
     """History row and outbox rows for one applied step, in the caller's transaction; the relay
     that delivers them (and, when the step answers the lead, the refresh of the partner's
     similar-deal counts) is staged for after the commit."""
-    # The statement below is not the ORM's: the lead's own INSERT or UPDATE must be out first.
+    # The statement below is not the ORM's: the lead's own INSERT or UPDATE goes out first.
     await session.flush()
     current = snapshot(lead)
     topics: list[str] = []

@@ -156,7 +156,6 @@ async def act(
                 stage(session, score_profile(lead.profile_id))
     lead.version += 1
     lead.updated_at = now
-    await session.flush()
     await record_step(session, lead, step, actor, now, changes, before)
     return lead
 

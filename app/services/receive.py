@@ -168,6 +168,5 @@ async def receive_lead(
         updated_at=now,
     )
     session.add(lead)
-    await session.flush()
     await record_step(session, lead, step, None, now, {}, None)
     return lead
