@@ -161,22 +161,35 @@ def wrk(
         if ids:
             Path(tmp, "ids.txt").write_text("\n".join(ids) + "\n")
             env["IDS_FILE"] = str(Path(tmp, "ids.txt"))
-        out = subprocess.run(
-            [
-                "wrk",
-                f"-t{threads}",
-                f"-c{connections}",
-                f"-d{duration}",
-                "--timeout",
-                "10s",
-                "-s",
-                str(LUA),
-                f"http://127.0.0.1:{port}/graphql",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+        return run_wrk(port, connections, duration, LUA, env, threads=threads)
+
+
+def run_wrk(
+    port: int,
+    connections: int,
+    duration: str,
+    script: Path,
+    env: dict[str, str],
+    *,
+    threads: int = 2,
+) -> dict[str, float]:
+    """wrk against the peer's /graphql with `script`; the numbers of its `RESULT k=v ...` line."""
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}/graphql",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     match = re.search(r"RESULT (.*)", out.stdout)
     if out.returncode != 0 or not match:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout}\n{out.stderr}")

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -96,26 +94,7 @@ def _wrk(
         TOKEN=token,
         DELAY_MS=str(round(delay_ms)),
     )
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{CONNECTIONS}",
-            f"-d{seconds}s",
-            "--timeout",
-            "10s",
-            "-s",
-            str(LUA),
-            f"http://127.0.0.1:{port}/graphql",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    match = re.search(r"RESULT (.*)", out.stdout)
-    if out.returncode != 0 or not match:
-        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout}\n{out.stderr}")
-    return {k: float(v) for k, v in (kv.split("=") for kv in match.group(1).split())}
+    return load.run_wrk(port, CONNECTIONS, f"{seconds}s", LUA, env)
 
 
 class MemorySampler(threading.Thread):
