@@ -349,8 +349,12 @@ def worker() -> None:
     """Run an arq worker (expiry, reminders, deliveries, scores) against DATABASE_URL and
     REDIS_URL. Run as many as you like; `make run` starts one and restarts it if it exits."""
     settings = _settings()
-    if not settings.database_url or not settings.redis_url:
-        typer.echo("set DATABASE_URL and REDIS_URL (make run passes them to its worker)", err=True)
+    if not settings.jobs_database_url or not settings.redis_url:
+        typer.echo(
+            "set DATABASE_URL (or WORKER_DATABASE_URL) and REDIS_URL "
+            "(make run passes them to its worker)",
+            err=True,
+        )
         raise typer.Exit(2)
     from workers.settings import build_worker
 

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.db.urls import APP_ROLE, WORKER_ROLE, with_user
+
 # Secrets that must never protect a production deployment.
 DEV_JWT_SECRET = "dev-only-secret-do-not-use-in-production-0123456789"
 PLACEHOLDER_SECRETS = frozenset({"", DEV_JWT_SECRET, "changeme", "secret"})
@@ -29,8 +31,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     app_env: AppEnv = AppEnv.DEV
-    # Unset: the dev stack starts embedded Postgres / Valkey under DATA_DIR.
+    # Unset: the dev stack starts embedded Postgres / Valkey under DATA_DIR. DATABASE_URL is the
+    # owner's: migrations and CLI commands use it. The API and the workers connect as roles of
+    # their own, behind row-level security (app/db/tenancy.py): APP_DATABASE_URL and
+    # WORKER_DATABASE_URL, or, unset, DATABASE_URL with its user (and password) replaced by
+    # partner_leads_app / partner_leads_worker.
     database_url: str | None = None
+    app_database_url: str | None = None
+    worker_database_url: str | None = None
     redis_url: str | None = None
     data_dir: Path = PROJECT_ROOT / ".data"
 
@@ -117,9 +125,24 @@ class Settings(BaseSettings):
                 )
             if self.jwt_jwks_url is None and len(self.jwt_secret) < 32:
                 raise ValueError("JWT_SECRET must be at least 32 characters in production")
-            if not self.database_url or not self.redis_url:
-                raise ValueError("DATABASE_URL and REDIS_URL are required in production")
+            if not (self.database_url or self.app_database_url) or not self.redis_url:
+                raise ValueError(
+                    "DATABASE_URL (or APP_DATABASE_URL) and REDIS_URL are required in production"
+                )
         return self
+
+    @property
+    def api_database_url(self) -> str | None:
+        """Where the API connects: as partner_leads_app, never as the tables' owner."""
+        return self.app_database_url or self._as_role(APP_ROLE)
+
+    @property
+    def jobs_database_url(self) -> str | None:
+        """Where the workers connect: as partner_leads_worker."""
+        return self.worker_database_url or self._as_role(WORKER_ROLE)
+
+    def _as_role(self, role: str) -> str | None:
+        return None if self.database_url is None else with_user(self.database_url, role)
 
     @property
     def is_dev(self) -> bool:

@@ -19,7 +19,7 @@ from starlette.routing import Route, WebSocketRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.config import Settings, get_settings
-from app.db.session import create_engine, create_sessionmaker
+from app.db.session import create_engine, create_sessionmaker, refuse_to_bypass_the_wall
 from app.graphql.view import GraphQLView
 from app.jobs import JobQueue
 from app.ratelimit import RateLimiter
@@ -68,16 +68,17 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = None
         if sessionmaker is None:
-            engine = create_engine(settings)
+            engine = create_engine(settings, settings.api_database_url)
+            await refuse_to_bypass_the_wall(engine, "the API")
             view.sessionmaker = create_sessionmaker(engine)
         state["sessionmaker"] = view.sessionmaker
         read_pool = None
         if settings.compiled_reads:
             if sessionmaker is not None:
                 view.fetch = session_fetch(sessionmaker)
-            elif settings.database_url:
+            elif settings.api_database_url:
                 read_pool = await create_read_pool(
-                    settings.database_url,
+                    settings.api_database_url,
                     settings.read_pool_size,
                     settings.db_statement_timeout_ms,
                 )

@@ -57,7 +57,9 @@ def recompute_scores(world: World) -> Timing:
     from app.services.responsiveness import recompute_all
 
     async def run() -> Timing:
-        engine = create_engine(world.settings, pool_size=1, max_overflow=0)
+        engine = create_engine(
+            world.settings, world.settings.jobs_database_url, pool_size=1, max_overflow=0
+        )
         try:
             median, _, written = await _median_ms(
                 engine,
@@ -82,7 +84,9 @@ def affinity(world: World) -> Timing:
     from app.services.affinity_counts import refresh
 
     async def run() -> Timing:
-        engine = create_engine(world.settings, pool_size=1, max_overflow=0)
+        engine = create_engine(
+            world.settings, world.settings.jobs_database_url, pool_size=1, max_overflow=0
+        )
         try:
             median, _, written = await _median_ms(engine, refresh, runs=3, warmup=1)
         finally:
@@ -108,7 +112,9 @@ def suggest(world: World) -> Timing:
     )
 
     async def run() -> Timing:
-        engine = create_engine(world.settings, pool_size=1, max_overflow=0)
+        engine = create_engine(
+            world.settings, world.settings.api_database_url, pool_size=1, max_overflow=0
+        )
         try:
             async with AsyncSession(engine) as session:
                 actor = await load_actor(session, world.seller_id)
@@ -131,7 +137,9 @@ def search(world: World) -> Timing:
     from app.services.search import search_partners
 
     async def run() -> Timing:
-        engine = create_engine(world.settings, pool_size=1, max_overflow=0)
+        engine = create_engine(
+            world.settings, world.settings.api_database_url, pool_size=1, max_overflow=0
+        )
         try:
             median, p90, page = await _median_ms(
                 engine,
@@ -217,7 +225,9 @@ def expiry(world: World) -> Timing:
         async def sweep() -> tuple[int, float, int, int, bool]:
             # As the worker's lead.expire_overdue job runs (its lanes, batches and
             # transactions), stopped after EXPIRY_SECONDS when that is set.
-            engine = create_engine(settings, pool_size=EXPIRE_LANES, max_overflow=0)
+            engine = create_engine(
+                settings, settings.jobs_database_url, pool_size=EXPIRE_LANES, max_overflow=0
+            )
             try:
                 counts = "SELECT (SELECT count(*) FROM lead_history), (SELECT count(*) FROM outbox)"
                 async with engine.connect() as conn:

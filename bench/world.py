@@ -397,6 +397,19 @@ async def _grant_graphile(conn: asyncpg.Connection) -> None:
         f"GRANT UPDATE ON leads TO {GRAPHILE_ROLE};"
         f"REVOKE ALL ON SCHEMA bench FROM {GRAPHILE_ROLE}"
     )
+    # Row-level security (migration 0007) hides every tenant's rows from a role without a
+    # policy. PostGraphile keeps the access it had before it: every row, no tenant wall (so
+    # partner-leads pays for a wall its peer here does not have).
+    tables = await conn.fetch(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND rowsecurity"
+    )
+    for (table,) in tables:
+        for command in ("SELECT", "UPDATE"):
+            name = f"bench_graphile_{command.lower()}"
+            await conn.execute(f"DROP POLICY IF EXISTS {name} ON {table}")
+            await conn.execute(
+                f"CREATE POLICY {name} ON {table} FOR {command} TO {GRAPHILE_ROLE} USING (true)"
+            )
 
 
 async def reset_m1_pool(conn: asyncpg.Connection) -> int:

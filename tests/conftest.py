@@ -16,11 +16,12 @@ import httpx
 import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from app.config import PROJECT_ROOT, AppEnv, Settings
 from app.db.migrate import upgrade
 from app.db.session import create_engine
-from app.db.urls import database_url_for
+from app.db.urls import APP_ROLE, WORKER_ROLE, database_url_for
 from app.dev.demo_world import seed_demo_into
 from app.dev.stack import DevStack, drop_database, ensure_database
 from app.main import create_app
@@ -35,6 +36,8 @@ from tests.graphql_client import (
 
 # One database per test process, so parallel runs on one server never trample each other.
 TEST_DATABASE = f"partner_leads_test_{os.getpid()}"
+# Session.info / Connection.info keys of the role a test session plays.
+TEST_ROLE, ROLE_CONNECTION, ROLE_DEPTH = "test_role", "test_role_connection", "test_role_depth"
 
 
 @pytest.fixture(scope="session")
@@ -94,6 +97,22 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture(scope="session")
+async def app_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """Connections as the API makes them in production: partner_leads_app, committing."""
+    engine = create_engine(settings, settings.api_database_url, pool_size=10, max_overflow=20)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def worker_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """Connections as the workers make them: partner_leads_worker, committing."""
+    engine = create_engine(settings, settings.jobs_database_url, pool_size=5, max_overflow=5)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
 async def world(engine: AsyncEngine, settings: Settings) -> World:
     """The demo world, committed once; tests change it only inside rolled-back transactions."""
     async with AsyncSession(engine) as session, session.begin():
@@ -111,20 +130,67 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
             await transaction.rollback()
 
 
-@pytest.fixture
-def sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+@event.listens_for(Session, "after_begin")
+def _enter_role(session: Session, transaction: Any, connection: Any) -> None:
+    """A session of `sessionmaker` / `worker_sessionmaker` works as the API's / the workers'
+    database role, behind row-level security as in production, inside the test's transaction
+    (which the owner opened, so that factories may write every tenant's rows)."""
+    role = session.info.get(TEST_ROLE)
+    if role is None:
+        return
+    connection.exec_driver_sql(f"SET LOCAL ROLE {role}")
+    session.info[ROLE_CONNECTION] = connection
+    connection.info[ROLE_DEPTH] = connection.info.get(ROLE_DEPTH, 0) + 1
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _leave_role(session: Session, transaction: Any) -> None:
+    """Back to the owner once the last role-playing session on the connection is done: a
+    released savepoint keeps its SET LOCAL until the test's transaction ends."""
+    if transaction.parent is not None:
+        return
+    connection = session.info.pop(ROLE_CONNECTION, None)
+    if connection is None:
+        return
+    depth = connection.info[ROLE_DEPTH] = connection.info.get(ROLE_DEPTH, 1) - 1
+    if depth == 0 and not connection.closed and not connection.invalidated:
+        connection.exec_driver_sql("RESET ROLE")
+
+
+def _bound(connection: AsyncConnection, role: str | None) -> async_sessionmaker[AsyncSession]:
     # The app's commits become savepoint releases; the test's rollback undoes everything.
     return async_sessionmaker(
         bind=connection,
         expire_on_commit=False,
         autoflush=False,
         join_transaction_mode="create_savepoint",
+        info={} if role is None else {TEST_ROLE: role},
     )
 
 
 @pytest.fixture
-async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    async with sessionmaker() as session:
+def sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    """The API's sessions: as partner_leads_app, behind row-level security."""
+    return _bound(connection, APP_ROLE)
+
+
+@pytest.fixture
+def worker_sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    """The workers' sessions: as partner_leads_worker."""
+    return _bound(connection, WORKER_ROLE)
+
+
+@pytest.fixture
+def owner_sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    """Sessions as the tables' owner: test data and checks of what was written."""
+    return _bound(connection, None)
+
+
+@pytest.fixture
+async def session(
+    owner_sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    async with owner_sessionmaker() as session:
         yield session
 
 
@@ -162,10 +228,10 @@ async def strawberry_gql(
 
 @pytest.fixture
 async def committed_gql(
-    settings: Settings, engine: AsyncEngine, world: World
+    settings: Settings, app_engine: AsyncEngine, world: World
 ) -> AsyncIterator[GraphQLClient]:
     """A client whose requests commit for real: for races between concurrent transactions."""
-    app = create_app(settings, sessionmaker=async_sessionmaker(engine, expire_on_commit=False))
+    app = create_app(settings, sessionmaker=async_sessionmaker(app_engine, expire_on_commit=False))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
@@ -183,14 +249,20 @@ class QueryCounter:
 
 @pytest.fixture
 def count_queries(engine: AsyncEngine) -> Iterator[Any]:
-    """`with count_queries() as counter:` counts SQL statements (savepoints excluded)."""
+    """`with count_queries() as counter:` counts SQL statements (savepoints and the harness's
+    role switches excluded)."""
 
     @contextmanager
     def counting() -> Iterator[QueryCounter]:
         counter = QueryCounter()
 
         def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-            if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO")):
+            # Savepoints and role switches are the test harness's, not the app's.
+            if (
+                not statement.lstrip()
+                .upper()
+                .startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO", "SET LOCAL ROLE", "RESET ROLE"))
+            ):
                 counter.statements.append(statement)
 
         event.listen(engine.sync_engine, "before_cursor_execute", before)

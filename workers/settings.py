@@ -11,7 +11,7 @@ from arq.worker import Worker
 
 from app.config import Settings
 from app.db.migrate import schema_problem
-from app.db.session import create_engine, create_sessionmaker
+from app.db.session import create_engine, create_sessionmaker, refuse_to_bypass_the_wall
 from app.jobs import (
     JOB_AFFINITY_REBUILD,
     JOB_AFFINITY_REFRESH,
@@ -37,10 +37,11 @@ class SchemaTooOld(RuntimeError):
 
 
 def build_worker(settings: Settings, **overrides: Any) -> Worker:
-    assert settings.database_url and settings.redis_url
+    assert settings.jobs_database_url and settings.redis_url
 
     async def startup(ctx: dict[str, Any]) -> None:
-        engine = create_engine(settings)
+        engine = create_engine(settings, settings.jobs_database_url)
+        await refuse_to_bypass_the_wall(engine, "the worker")
         problem = await schema_problem(engine)
         if problem is not None:
             await engine.dispose()

@@ -52,3 +52,18 @@ async def transaction(
     """One unit of work: commit on success, roll back on any exception."""
     async with sessionmaker() as session, session.begin():
         yield session
+
+
+async def refuse_to_bypass_the_wall(engine: AsyncEngine, who: str) -> None:
+    """Stop at start-up, with the reason, when `engine` connects as a role that row-level
+    security does not apply to: the API and the workers must never run as the owner."""
+    from app.db.tenancy import role_problem
+
+    async with engine.connect() as conn:
+        problem = await role_problem(conn)
+    if problem is not None:
+        await engine.dispose()
+        raise RuntimeError(
+            f"{who} {problem}: connect as partner_leads_app / partner_leads_worker "
+            "(APP_DATABASE_URL / WORKER_DATABASE_URL; see the README's Security section)"
+        )

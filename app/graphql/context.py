@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.db.tenancy import Tenant
 from app.graphql.loaders import Loaders
 from app.jobs import JobQueue, take_staged
 from app.ratelimit import RateLimiter
@@ -52,8 +53,13 @@ class Context:
             # it early): it must not open a connection nobody closes.
             raise RuntimeError("the request is over")
         if self._session is None:
-            self._session = self.sessionmaker()
+            # Each transaction of the session serves the request's actor (app/db/tenancy.py);
+            # the first one's actor lookup makes the settings itself.
+            self._session = self.sessionmaker(info={"tenant": self._tenant})
         return self._session
+
+    def _tenant(self) -> Tenant | None:
+        return None if self.actor is None else self.actor.tenant
 
     @asynccontextmanager
     async def db(self) -> AsyncIterator[AsyncSession]:

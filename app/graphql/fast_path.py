@@ -277,7 +277,11 @@ class FastPath:
         except Unsupported:
             return None
         try:
-            row = await fetch(sql, params) if sql is not None else None
+            row = (
+                await fetch(sql, params, compiled_reads.tenant_of(actor))
+                if sql is not None
+                else None
+            )
         except Exception:
             log.exception("compiled read failed; strawberry answers instead")
             return None

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.db.tenancy import Tenant
 from app.domain.roles import LEAD_MANAGER_ROLES, Role
 
 
@@ -35,6 +36,16 @@ class Actor:
 
     def has(self, role: Role) -> bool:
         return role in self.roles
+
+    @cached_property
+    def tenant(self) -> Tenant:
+        """Whom this actor's transactions serve, behind row-level security: as
+        `partner_leads_actor` makes it (migration 0007)."""
+        return Tenant(
+            self.organisation_id,
+            self.user_id,
+            platform_admin=self.organisation_kind == "PLATFORM" and self.has(Role.PLATFORM_ADMIN),
+        )
 
 
 class AuthenticationError(Exception):
@@ -128,11 +139,10 @@ def issue_token(
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 
-# Who a user is, and what they may do: one statement for both read paths.
-ACTOR_SQL = (
-    "SELECT u.id, u.organisation_id, o.kind, u.roles, u.name, u.email FROM users AS u "
-    "JOIN organisations AS o ON o.id = u.organisation_id WHERE u.id = $1 AND u.active"
-)
+# Who a user is, and what they may do: one statement for both read paths. The function
+# (migration 0007) reads the active user past row-level security, which knows no tenant yet,
+# and makes the user's tenant the transaction's (app/db/tenancy.py).
+ACTOR_SQL = "SELECT id, organisation_id, kind, roles, name, email FROM partner_leads_actor($1)"
 
 
 def _actor(row: Any) -> Actor | None:
@@ -167,7 +177,7 @@ class ActorCache:
         self._actors: dict[uuid.UUID, tuple[float, Actor | None]] = {}
 
     async def get(
-        self, user_id: uuid.UUID, fetch: Callable[[str, Sequence[Any]], Awaitable[Any]]
+        self, user_id: uuid.UUID, fetch: Callable[[str, Sequence[Any], None], Awaitable[Any]]
     ) -> Actor | None:
         """The cached actor, or the one `fetch(ACTOR_SQL, [user_id])` reads (None: unknown or
         inactive)."""
@@ -175,7 +185,7 @@ class ActorCache:
         cached = self._actors.get(user_id)
         if cached is not None and now - cached[0] < self.ttl:
             return cached[1]
-        actor = _actor(await fetch(ACTOR_SQL, [user_id]))
+        actor = _actor(await fetch(ACTOR_SQL, [user_id], None))
         if len(self._actors) >= MAX_CACHED:
             self._actors.clear()
         self._actors[user_id] = (now, actor)

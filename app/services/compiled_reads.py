@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db.tenancy import NOBODY, Tenant, tenant_statement
 from app.domain.lifecycle import LeadTab
 from app.services.auth import Actor
 from app.services.lead_queries import ORDERS, CheckedFilter, LeadOrder
@@ -223,12 +224,12 @@ def statement(columns: Sequence[str]) -> str | None:
     return "SELECT " + ", ".join(columns) if columns else None
 
 
-async def read_lead(
-    fetch: Fetch, p: LeadProjection, lead_id: uuid.UUID, actor: Actor
-) -> Any:
+async def read_lead(fetch: Fetch, p: LeadProjection, lead_id: uuid.UUID, actor: Actor) -> Any:
     """The record of a lead of the actor's organisation, in one statement (`lead_by_id`)."""
     params = Params()
-    row = await fetch(f"SELECT {lead_by_id(p, lead_id, actor, params)}", params.values)
+    row = await fetch(
+        f"SELECT {lead_by_id(p, lead_id, actor, params)}", params.values, tenant_of(actor)
+    )
     [record] = row[0]
     return record
 
@@ -274,14 +275,22 @@ def notification_page(
     return unread, rows
 
 
-# Runs one compiled statement and answers its single row.
-Fetch = Callable[[str, Sequence[Any]], Awaitable[Any]]
+# Runs one compiled statement for a tenant and answers its single row. Tenant None: the
+# statement makes its tenant itself (the actor's lookup).
+Fetch = Callable[[str, Sequence[Any], Tenant | None], Awaitable[Any]]
+
+
+def tenant_of(actor: Actor | None) -> Tenant:
+    return NOBODY if actor is None else actor.tenant
 
 
 def pool_fetch(pool: asyncpg.Pool) -> Fetch:
-    """Statements on the read pool."""
+    """Statements on the read pool, each alone in its implicit transaction: the tenant's
+    settings are made inside the statement, and end with it."""
 
-    async def fetch(sql: str, params: Sequence[Any]) -> Any:
+    async def fetch(sql: str, params: Sequence[Any], tenant: Tenant | None) -> Any:
+        if tenant is not None:
+            sql, params = tenant_statement(sql, params, tenant)
         async with pool.acquire() as conn:
             return await conn.fetchrow(sql, *params)
 
@@ -290,9 +299,13 @@ def pool_fetch(pool: asyncpg.Pool) -> Fetch:
 
 def session_fetch(sessionmaker: async_sessionmaker[AsyncSession]) -> Fetch:
     """Statements on a session's connection, inside whatever transaction it is bound to (tests
-    bind the app to their own rolled-back transaction, and count its statements)."""
+    bind the app to their own rolled-back transaction, and count its statements). The session
+    says nothing of the tenant on BEGIN: the statement's own settings are all it has, as on
+    the read pool."""
 
-    async def fetch(sql: str, params: Sequence[Any]) -> Any:
+    async def fetch(sql: str, params: Sequence[Any], tenant: Tenant | None) -> Any:
+        if tenant is not None:
+            sql, params = tenant_statement(sql, params, tenant)
         async with sessionmaker() as session:
             connection = await session.connection()
             return (await connection.exec_driver_sql(sql, tuple(params))).first()

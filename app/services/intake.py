@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db.models import BusinessProfile, IntakeRequest, Lead
+from app.db.tenancy import acting_for
 from app.domain.lifecycle import LeadType
 from app.domain.reference import CompanySize
 from app.domain.roles import Role
@@ -268,22 +269,25 @@ async def submit_inquiry(
     if isinstance(profile, Refused):
         return profile
     scope = f"inquiry:{profile.id}"
-    earlier = await _replay(session, scope, key, incoming)
-    if earlier is not None:
-        # A client retrying what it already sent (a lost answer) asks for nothing new: the
-        # limits count new inquiries only.
-        return earlier
-    refused = await _limit(limiter, INQUIRY_PER_CLIENT, client_ip)
-    if refused is not None:
-        return refused
-    refused = await _limit(
-        limiter, INQUIRY_PER_EMAIL, incoming.contact_email.lower(), "contact", "email"
-    )
-    if refused is not None:
-        return refused
-    return await _create(
-        session, profile, incoming, scope=scope, key=key, now=now, settings=settings
-    )
+    # The inquiry is written into the partner's inbox as the partner's (app/db/tenancy.py): the
+    # anonymous customer has no tenant of its own, and gets back only what it sent.
+    async with acting_for(session, profile.organisation_id):
+        earlier = await _replay(session, scope, key, incoming)
+        if earlier is not None:
+            # A client retrying what it already sent (a lost answer) asks for nothing new: the
+            # limits count new inquiries only.
+            return earlier
+        refused = await _limit(limiter, INQUIRY_PER_CLIENT, client_ip)
+        if refused is not None:
+            return refused
+        refused = await _limit(
+            limiter, INQUIRY_PER_EMAIL, incoming.contact_email.lower(), "contact", "email"
+        )
+        if refused is not None:
+            return refused
+        return await _create(
+            session, profile, incoming, scope=scope, key=key, now=now, settings=settings
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,11 +373,14 @@ async def send_lead(
             ErrorCode.VALIDATION, "refer the lead to another partner, not your own", "profile_id"
         )
     scope = None
-    if key is not None:
-        scope = f"{source.name}:{actor.user_id}:{profile.id}"
-        earlier = await _replay(session, scope, key, incoming)
-        if earlier is not None:
-            return earlier
-    return await _create(
-        session, profile, incoming, scope=scope, key=key, now=now, settings=settings
-    )
+    # Received as the partner's: whether it repeats a lead the partner already has is the
+    # partner's to know, not the sender's (the sender sees what it sent, and no more).
+    async with acting_for(session, profile.organisation_id):
+        if key is not None:
+            scope = f"{source.name}:{actor.user_id}:{profile.id}"
+            earlier = await _replay(session, scope, key, incoming)
+            if earlier is not None:
+                return earlier
+        return await _create(
+            session, profile, incoming, scope=scope, key=key, now=now, settings=settings
+        )

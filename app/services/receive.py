@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Uuid, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -113,17 +113,15 @@ async def find_duplicate(
 async def find_engagement(
     session: AsyncSession, contact_email: str, *, now: datetime
 ) -> uuid.UUID | None:
-    """The engagement of the most recent lead (at any partner) for the same contact e-mail."""
-    found = await session.scalar(
-        select(Lead.engagement_id)
-        .where(
-            func.lower(Lead.contact_email) == normalise_email(contact_email),
-            Lead.received_at >= now - DUPLICATE_WINDOW,
-            Lead.received_at <= now,
-            Lead.engagement_id.is_not(None),
+    """The engagement of the most recent lead (at any partner) for the same contact e-mail:
+    past the tenancy wall, by the one function that answers this and nothing more (migration
+    0007)."""
+    found: uuid.UUID | None = await session.scalar(
+        select(
+            func.partner_leads_engagement(
+                normalise_email(contact_email), now - DUPLICATE_WINDOW, now, type_=Uuid
+            )
         )
-        .order_by(Lead.received_at.desc(), Lead.id.desc())
-        .limit(1)
     )
     return found
 

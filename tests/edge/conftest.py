@@ -88,7 +88,7 @@ def edge(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> 
 
 
 @pytest.fixture
-def serve(settings: Settings, engine: AsyncEngine) -> Callable[..., Any]:
+def serve(settings: Settings, app_engine: AsyncEngine) -> Callable[..., Any]:
     """`async with serve(**settings) as "127.0.0.1:port":` the app under uvicorn."""
 
     @asynccontextmanager
@@ -98,7 +98,7 @@ def serve(settings: Settings, engine: AsyncEngine) -> Callable[..., Any]:
             port = s.getsockname()[1]
         app = create_app(
             settings.model_copy(update=overrides),
-            sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
+            sessionmaker=async_sessionmaker(app_engine, expire_on_commit=False),
         )
         config = uvicorn.Config(
             app,

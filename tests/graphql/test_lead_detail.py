@@ -419,7 +419,8 @@ async def test_a_page_of_leads_costs_the_same_statements_for_2_and_20_leads(
         # One statement per page, whatever is selected and however many leads: the actor is
         # looked up once (then cached for a few seconds), the page with all its parts at once.
         data_statements = {
-            n: [s for s in sql if "FROM users AS u JOIN" not in s] for n, sql in statements.items()
+            n: [s for s in sql if "FROM partner_leads_actor(" not in s]
+            for n, sql in statements.items()
         }
         assert [len(data_statements[2]), len(data_statements[20])] == [1, 1], statements
         assert len(statements[2]) + len(statements[20]) == 3, "the actor once, then cached"
@@ -443,7 +444,8 @@ async def test_a_page_of_leads_costs_the_same_statements_for_2_and_20_leads(
 
     expected_tables = Counter(
         {
-            "users": 3,
+            "partner_leads_actor($1)": 1,
+            "users": 2,
             "leads": 1,
             "lead_team_members": 1,
             "lead_favorites": 1,

@@ -36,13 +36,13 @@ mutation($id: ID!) {
 
 @pytest.fixture
 async def impatient(
-    settings: Settings, engine: AsyncEngine, world: World
+    settings: Settings, app_engine: AsyncEngine, world: World
 ) -> AsyncIterator[dict[str, GraphQLClient]]:
     """Clients of apps that commit for real, with a deadline of half a second: the compiled
     path on (it answers lead mutations), and off."""
     quick = settings.model_copy(update={"request_timeout_seconds": DEADLINE_SECONDS})
     general = quick.model_copy(update={"compiled_reads": False})
-    maker = async_sessionmaker(engine, expire_on_commit=False)
+    maker = async_sessionmaker(app_engine, expire_on_commit=False)
     async with (
         asgi_client(create_app(quick, sessionmaker=maker)) as compiled,
         asgi_client(create_app(general, sessionmaker=maker)) as strawberry_only,

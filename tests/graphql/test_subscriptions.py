@@ -29,11 +29,11 @@ SUBSCRIBE = """subscription { leadEvents { eventId type leadId occurredAt
 
 
 @pytest.fixture
-async def server(settings: Settings, engine: AsyncEngine) -> AsyncIterator[str]:
+async def server(settings: Settings, app_engine: AsyncEngine) -> AsyncIterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    app = create_app(settings, sessionmaker=async_sessionmaker(engine, expire_on_commit=False))
+    app = create_app(settings, sessionmaker=async_sessionmaker(app_engine, expire_on_commit=False))
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     uv = uvicorn.Server(config)
     task = asyncio.ensure_future(uv.serve())
@@ -68,7 +68,11 @@ async def _next(ws: Any, timeout: float = 10) -> dict[str, Any]:
 
 
 async def test_subscriber_receives_committed_lead_events(
-    server: str, settings: Settings, engine: AsyncEngine, partner: WorldPartner
+    server: str,
+    settings: Settings,
+    engine: AsyncEngine,
+    worker_engine: AsyncEngine,
+    partner: WorldPartner,
 ) -> None:
     async with AsyncSession(engine) as session, session.begin():
         lead = await make_lead(session, organisation_id=partner.organisation_id)
@@ -102,7 +106,7 @@ async def test_subscriber_receives_committed_lead_events(
     redis = aioredis.from_url(settings.redis_url or "")
     async with httpx.AsyncClient() as client:
         ctx = {
-            "sessionmaker": async_sessionmaker(engine, expire_on_commit=False),
+            "sessionmaker": async_sessionmaker(worker_engine, expire_on_commit=False),
             "deps": Deps(settings=settings, http=client, redis=redis),
         }
         await relay(ctx)

@@ -42,7 +42,7 @@ async def _client(
 @pytest.fixture
 def production(
     settings: Settings,
-    engine: AsyncEngine,
+    app_engine: AsyncEngine,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> ProductionFactory:
     """`async with production(committed=..., client=(...)) as pair:`"""
@@ -51,7 +51,9 @@ def production(
     async def make(
         committed: bool = False, client: tuple[str, int] = ("127.0.0.1", 123)
     ) -> AsyncIterator[Pair]:
-        maker = async_sessionmaker(engine, expire_on_commit=False) if committed else sessionmaker
+        maker = (
+            async_sessionmaker(app_engine, expire_on_commit=False) if committed else sessionmaker
+        )
         clock = FrozenClock(datetime.now(UTC))
         compiled = settings.model_copy(update=PRODUCTION)
         general = compiled.model_copy(update={"compiled_reads": False})

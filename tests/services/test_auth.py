@@ -147,7 +147,9 @@ def test_production_refuses_a_short_secret() -> None:
 
 
 def test_production_requires_real_servers() -> None:
-    with pytest.raises(ValidationError, match="DATABASE_URL and REDIS_URL"):
+    with pytest.raises(
+        ValidationError, match=r"DATABASE_URL \(or APP_DATABASE_URL\) and REDIS_URL"
+    ):
         Settings(app_env=AppEnv.PRODUCTION, jwt_secret="s" * 40)
 
 

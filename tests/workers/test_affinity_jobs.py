@@ -31,7 +31,7 @@ async def zyxcounting_answers(session: AsyncSession, org: str) -> int:
 async def test_answers_queue_one_deferred_refresh_that_counts_them(
     gql: GraphQLClient,
     session: AsyncSession,
-    sessionmaker: async_sessionmaker[AsyncSession],
+    worker_sessionmaker: async_sessionmaker[AsyncSession],
     world: World,
     settings: Settings,
 ) -> None:
@@ -56,7 +56,7 @@ async def test_answers_queue_one_deferred_refresh_that_counts_them(
 
     # Until the job runs, the counts do not know the answers; then they are the leads' own.
     assert await zyxcounting_answers(session, org) == 0
-    assert await affinity.refresh_organisation({"sessionmaker": sessionmaker}, org) > 0
+    assert await affinity.refresh_organisation({"sessionmaker": worker_sessionmaker}, org) > 0
     assert await zyxcounting_answers(session, org) == 3
     for since in (None, datetime.now(UTC) - matching.AFFINITY_WINDOW):
         expected_sql, expected_params = reference_affinity_sql(
@@ -70,6 +70,6 @@ async def test_answers_queue_one_deferred_refresh_that_counts_them(
         assert tuple(got) == tuple(expected)
         assert got.n_industry == 3 and got.acc_industry == 0
     # Run again, or rebuilt with everyone else's by the cron, it has nothing more to write.
-    assert await affinity.refresh_organisation({"sessionmaker": sessionmaker}, org) == 0
-    await affinity.rebuild({"sessionmaker": sessionmaker})
+    assert await affinity.refresh_organisation({"sessionmaker": worker_sessionmaker}, org) == 0
+    await affinity.rebuild({"sessionmaker": worker_sessionmaker})
     assert await zyxcounting_answers(session, org) == 3
