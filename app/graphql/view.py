@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -130,6 +131,15 @@ class GraphQLView(GraphQL[Context, None]):
                 refused.body(), refused.status_for(media_type), media_type, **refused.headers
             )
         await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """Websocket messages (HTTP bodies are read by `_answer`): nested deeper than
+        MAX_JSON_DEPTH, or not JSON, strawberry closes the socket with 4400."""
+        try:
+            return load_json(data, self.settings.max_json_depth, "the message")
+        except EdgeError as exc:
+            text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+            raise json.JSONDecodeError(exc.message, text[:100], 0) from exc
 
     def _allowed_methods(self) -> str:
         return ALLOWED_METHODS if self.settings.get_enabled else "POST, OPTIONS"

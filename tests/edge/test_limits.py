@@ -151,3 +151,28 @@ async def test_websocket_clients_are_counted_by_their_own_address(
     async with serve(trusted_proxies="127.0.0.1") as served:
         assert await _search_over_websocket(served, limited) == "RATE_LIMITED"
         assert await _search_over_websocket(served, fresh) == "OK"
+
+
+async def test_websocket_messages_nested_too_deep_close_the_socket(
+    serve: Any, world: World
+) -> None:
+    """As an HTTP body nested too deep gets 400: the message is refused (4400) before anything
+    recurses into it, and the server goes on answering."""
+    deep = "[" * 5000 + "]" * 5000
+    async with serve() as served:
+        ws = await websockets.connect(
+            f"ws://{served}/graphql", subprotocols=["graphql-transport-ws"]
+        )
+        try:
+            await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+            await ws.send(
+                '{"id": "1", "type": "subscribe", "payload": {"query": "{ __typename }", '
+                f'"variables": {{"x": {deep}}}}}}}'
+            )
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+        finally:
+            await ws.close()
+        assert await _search_over_websocket(served, address()) == "OK"

@@ -68,10 +68,13 @@ _FUNCTIONS = (
     "partner_leads_engagement(text, timestamptz, timestamptz)",
 )
 
-ORG = "app_organisation_id()"
-USER = "app_user_id()"
+# In a sub-select, each is an InitPlan: evaluated once per statement, not once per row (a
+# bare STABLE call is re-evaluated for every row a policy filters: measured, 14 ms of a 16 ms
+# inbox page).
+ORG = "(SELECT app_organisation_id())"
+USER = "(SELECT app_user_id())"
 # Platform admins maintain every partner's membership data and see its locations.
-ADMIN = "app_platform_admin()"
+ADMIN = "(SELECT app_platform_admin())"
 # Visible through the lead's own policy (a policy's subquery is itself behind the wall).
 LEAD_VISIBLE = "EXISTS (SELECT 1 FROM leads AS l WHERE l.id = {table}.lead_id)"
 OWN_PROFILE = (
