@@ -2,7 +2,7 @@
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-01 08:00:00.000000
+Create Date: 2026-11-30 07:00:00.000000
 
 A second tenancy wall under the API's own scoping (app/db/tenancy.py says how it is used):
 
