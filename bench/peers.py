@@ -440,6 +440,7 @@ class PostGraphile(Peer):
         env = dict(
             os.environ,
             BENCH_PG_URL=world.graphile_url,
+            JWT_SECRET=world.settings.jwt_secret,
             BENCH_PORT=str(self.port),
             NODE_ENV="production",
             GRAPHILE_ENV="production",
@@ -449,7 +450,8 @@ class PostGraphile(Peer):
 
     def q1(self, world: World, inbox: Any) -> Request:
         variables = {"org": str(inbox.organisation_id), "tab": TAB, "first": PAGE}
-        return Request({"query": PG_Q1, "operationName": "Q1", "variables": variables}, inbox.token)
+        body = {"query": PG_Q1, "operationName": "Q1", "variables": variables}
+        return Request(body, inbox.graphile_token)
 
     def q2(self, world: World, after: str | None) -> Request:
         variables = {
@@ -461,12 +463,13 @@ class PostGraphile(Peer):
             "type": Q2_TYPE,
         }
         return Request(
-            {"query": PG_Q2, "operationName": "Q2", "variables": variables}, world.target.token
+            {"query": PG_Q2, "operationName": "Q2", "variables": variables},
+            world.target.graphile_token,
         )
 
     def q3(self, world: World) -> Request:
         body = {"query": PG_Q3, "operationName": "Q3", "variables": {"id": "$ID"}}
-        return Request(body, world.target.token, ids=world.q3_ids)
+        return Request(body, world.target.graphile_token, ids=world.q3_ids)
 
     def m1(self, world: World) -> Request:
         patch = {
@@ -479,7 +482,7 @@ class PostGraphile(Peer):
             "version": 2,
         }
         body = {"query": PG_M1, "operationName": "M1", "variables": {"id": "$ID", "patch": patch}}
-        return Request(body, world.m1.token, ids=world.m1_pool, once=True)
+        return Request(body, world.m1.graphile_token, ids=world.m1_pool, once=True)
 
     def page(self, data: dict[str, Any]) -> tuple[list[str], str | None]:
         leads = data["allLeads"]

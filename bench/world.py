@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
+import jwt
 
 from app.config import PROJECT_ROOT, AppEnv, Settings
 from app.db.migrate import upgrade
-from app.db.urls import database_url_for
+from app.db.urls import APP_ROLE, database_url_for
 from app.dev.stack import DevStack, ensure_database
 from app.services.auth import issue_token
 
@@ -78,6 +79,9 @@ class Inbox:
     slug: str
     leads: int  # in the QUALIFIED tab (Q1, Q2)
     token: str = ""
+    # PostGraphile's: the same user, with the organisation as a claim its context turns into
+    # the transaction's tenant settings (bench/postgraphile.config.js).
+    graphile_token: str = ""
 
 
 @dataclass
@@ -397,19 +401,14 @@ async def _grant_graphile(conn: asyncpg.Connection) -> None:
         f"GRANT UPDATE ON leads TO {GRAPHILE_ROLE};"
         f"REVOKE ALL ON SCHEMA bench FROM {GRAPHILE_ROLE}"
     )
-    # Row-level security (migration 0007) hides every tenant's rows from a role without a
-    # policy. PostGraphile keeps the access it had before it: every row, no tenant wall (so
-    # partner-leads pays for a wall its peer here does not have).
-    tables = await conn.fetch(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND rowsecurity"
-    )
+    # Behind the same wall as partner-leads (migration 0007): PostGraphile's role is a member
+    # of the API's, so the API's policies apply to it, and each request's transaction names its
+    # tenant through pgSettings — PostGraphile's own way of running with row-level security.
+    await conn.execute(f"GRANT {APP_ROLE} TO {GRAPHILE_ROLE}")
+    tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     for (table,) in tables:
-        for command in ("SELECT", "UPDATE"):
-            name = f"bench_graphile_{command.lower()}"
-            await conn.execute(f"DROP POLICY IF EXISTS {name} ON {table}")
-            await conn.execute(
-                f"CREATE POLICY {name} ON {table} FOR {command} TO {GRAPHILE_ROLE} USING (true)"
-            )
+        for command in ("select", "update"):  # what earlier runs of this bench granted
+            await conn.execute(f"DROP POLICY IF EXISTS bench_graphile_{command} ON {table}")
 
 
 async def reset_m1_pool(conn: asyncpg.Connection) -> int:
@@ -569,6 +568,10 @@ def _open(stack: DevStack, scale: Scale) -> World:
     )
     for inbox in (world.target, world.m1, world.smallest):
         inbox.token = issue_token(settings, inbox.user_id, ttl=timedelta(hours=12))
+        claims = jwt.decode(inbox.token, options={"verify_signature": False}, algorithms=["HS256"])
+        inbox.graphile_token = jwt.encode(
+            {**claims, "org": str(inbox.organisation_id)}, settings.jwt_secret, algorithm="HS256"
+        )
     return world
 
 
