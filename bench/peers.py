@@ -333,6 +333,8 @@ class Raw(PartnerLeads):
             JWT_SECRET=world.settings.jwt_secret,
             JWT_AUDIENCE=world.settings.jwt_audience,
             DB_POOL_SIZE=str(world.settings.db_pool_size),
+            # The API's role, behind the tenancy wall, as partner-leads connects.
+            DATABASE_URL=world.settings.api_database_url or "",
         )
         return args, env, cwd
 

@@ -4,7 +4,8 @@ It takes the same POST /graphql requests as partner-leads (it dispatches on `ope
 reads `variables`; it does not parse GraphQL), verifies the same HS256 bearer token, finds the
 caller's organisation inside the statement itself, and answers with the JSON partner-leads
 answers for the bench's four operations (the bench compares them). What no server can avoid:
-HTTP, token check, one round trip, shaping rows into JSON.
+HTTP, token check, one round trip, shaping rows into JSON — behind the same tenancy wall as
+partner-leads (DATABASE_URL logs in as partner_leads_app).
 
     uvicorn bench.raw_app:app   (DATABASE_URL, JWT_SECRET, JWT_AUDIENCE)
 """
@@ -35,11 +36,30 @@ AUDIENCE = os.environ.get("JWT_AUDIENCE", "partner-leads")
 MINOR_UNITS = {c.code: c.exponent for c in Currency if c.exponent is not None}
 QUANTA = {code: Decimal(1).scaleb(-exp) for code, exp in MINOR_UNITS.items()}
 
-# The caller's organisation if they manage its leads (partner admin or referrals admin).
-ACTOR_ORG = """(SELECT u.organisation_id FROM users u
+
+# Behind the same tenancy wall as partner-leads (migration 0007): the API's role, and each
+# statement names its tenant first. A read is one statement: the actor's lookup
+# (`partner_leads_actor`, which also makes the tenant's settings) is the outer side of a
+# LATERAL join and the read its inner side, so the settings are made before anything is read
+# (as `app.db.tenancy.tenant_statement` does for partner-leads' compiled reads).
+def walled(sql: str, order: str = "") -> str:
+    return (
+        "SELECT q.* FROM partner_leads_actor($1::uuid) AS a CROSS JOIN LATERAL "
+        f"(SELECT * FROM ({sql}) AS s WHERE a.id IS NOT NULL OFFSET 0) AS q {order}"
+    )
+
+
+# The caller's organisation if they manage its leads (partner admin or referrals admin), from
+# the actor the walled statement looked up.
+ACTOR_ORG = """(CASE WHEN a.kind = 'PARTNER'
+    AND a.roles && ARRAY['PARTNER_ADMIN', 'REFERRALS_ADMIN']::varchar[]
+    THEN a.organisation_id END)"""
+# The same inside a write's transaction, whose first statement looked the actor up.
+ACTOR_ORG_OF_USER = """(SELECT u.organisation_id FROM users u
     JOIN organisations o ON o.id = u.organisation_id
     WHERE u.id = $1::uuid AND u.active AND o.kind = 'PARTNER'
       AND u.roles && ARRAY['PARTNER_ADMIN', 'REFERRALS_ADMIN']::varchar[])"""
+NEWEST_FIRST = "ORDER BY q.received_at DESC, q.id DESC"
 
 HAS_DEAL = """(l.deal_name IS NOT NULL OR l.estimated_value_amount IS NOT NULL
     OR l.estimated_purchase_date IS NOT NULL OR l.notes IS NOT NULL OR l.crm_id IS NOT NULL
@@ -56,16 +76,25 @@ LIST_COLUMNS = f"""l.id, l.version, l.type, l.stage, l.outcome, l.received_at, l
     l.estimated_value_currency, l.estimated_purchase_date, l.crm_id, {HAS_DEAL}, {TEAM}"""
 
 # Q1: a tab, newest first. Q2: the same with stage and type filters, after a cursor.
-LIST_SQL = f"""SELECT {LIST_COLUMNS} FROM leads l
+LIST_SQL = walled(
+    f"""SELECT {LIST_COLUMNS} FROM leads l
     WHERE l.organisation_id = {ACTOR_ORG} AND l.tab = $2
-    ORDER BY l.received_at DESC, l.id DESC LIMIT $3"""
+    ORDER BY l.received_at DESC, l.id DESC LIMIT $3""",
+    NEWEST_FIRST,
+)
 FILTERED_WHERE = f"""l.organisation_id = {ACTOR_ORG} AND l.tab = $2
     AND l.stage = ANY($4::varchar[]) AND l.type = ANY($5::varchar[])"""
-FILTERED_FIRST_SQL = f"""SELECT {LIST_COLUMNS} FROM leads l WHERE {FILTERED_WHERE}
-    ORDER BY l.received_at DESC, l.id DESC LIMIT $3"""
-FILTERED_SQL = f"""SELECT {LIST_COLUMNS} FROM leads l WHERE {FILTERED_WHERE}
+FILTERED_FIRST_SQL = walled(
+    f"""SELECT {LIST_COLUMNS} FROM leads l WHERE {FILTERED_WHERE}
+    ORDER BY l.received_at DESC, l.id DESC LIMIT $3""",
+    NEWEST_FIRST,
+)
+FILTERED_SQL = walled(
+    f"""SELECT {LIST_COLUMNS} FROM leads l WHERE {FILTERED_WHERE}
     AND (l.received_at, l.id) < ($6::timestamptz, $7::uuid)
-    ORDER BY l.received_at DESC, l.id DESC LIMIT $3"""
+    ORDER BY l.received_at DESC, l.id DESC LIMIT $3""",
+    NEWEST_FIRST,
+)
 
 DETAIL_SQL = f"""SELECT l.id, l.version, l.type, l.stage, l.outcome, l.received_at, l.respond_by,
     l.company_name, l.contact_name, l.need, l.deal_name, l.estimated_value_amount,
@@ -75,12 +104,13 @@ DETAIL_SQL = f"""SELECT l.id, l.version, l.type, l.stage, l.outcome, l.received_
         FROM lead_history h LEFT JOIN users u ON u.id = h.actor_user_id
         WHERE h.lead_id = l.id ORDER BY h.id) AS history
     FROM leads l WHERE l.id = $2::uuid AND l.organisation_id = {ACTOR_ORG}"""
+DETAIL_SQL = walled(DETAIL_SQL)
 
 ACCEPT_SQL = f"""UPDATE leads l SET stage = 'ACCEPTED', deal_name = $3,
     estimated_value_amount = ($4::text)::numeric, estimated_value_currency = $5,
     estimated_purchase_date = ($6::text)::date, responded_at = now(), updated_at = now(),
     version = l.version + 1
-    WHERE l.id = $2::uuid AND l.stage = 'RECEIVED' AND l.organisation_id = {ACTOR_ORG}
+    WHERE l.id = $2::uuid AND l.stage = 'RECEIVED' AND l.organisation_id = {ACTOR_ORG_OF_USER}
     RETURNING l.id, l.version, l.stage, l.deal_name"""
 
 
@@ -239,15 +269,19 @@ async def q3(pool: asyncpg.Pool, sub: str, v: dict[str, Any]) -> dict[str, Any]:
 
 async def m1(pool: asyncpg.Pool, sub: str, v: dict[str, Any]) -> dict[str, Any]:
     value = v["estimatedValue"]
-    r = await pool.fetchrow(
-        ACCEPT_SQL,
-        sub,
-        v["id"],
-        v["dealName"],
-        value["amount"],
-        value["currency"],
-        v["estimatedPurchaseDate"],
-    )
+    # A write cannot be a LATERAL's inner side: the actor's lookup names the tenant first, in
+    # the write's own transaction.
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT FROM partner_leads_actor($1::uuid)", sub)
+        r = await conn.fetchrow(
+            ACCEPT_SQL,
+            sub,
+            v["id"],
+            v["dealName"],
+            value["amount"],
+            value["currency"],
+            v["estimatedPurchaseDate"],
+        )
     if r is None:
         return {"acceptLead": {"lead": None, "errors": [{"code": "NOT_FOUND"}]}}
     lead = {"id": str(r["id"]), "version": r["version"], "stage": r["stage"]}
@@ -255,11 +289,13 @@ async def m1(pool: asyncpg.Pool, sub: str, v: dict[str, Any]) -> dict[str, Any]:
     return {"acceptLead": {"lead": lead, "errors": []}}
 
 
-COUNTS_SQL = f"""SELECT l.tab, l.stage, count(*) AS n FROM leads l
+COUNTS_SQL = walled(
+    f"""SELECT l.tab, l.stage, count(*) AS n FROM leads l
     WHERE l.organisation_id = {ACTOR_ORG} GROUP BY l.tab, l.stage
     UNION ALL
     SELECT 'FAVORITES', l.stage, count(*) FROM leads l JOIN lead_favorites f ON f.lead_id = l.id
     WHERE f.user_id = $1::uuid AND l.organisation_id = {ACTOR_ORG} GROUP BY l.stage"""
+)
 
 
 async def c1(pool: asyncpg.Pool, sub: str, v: dict[str, Any]) -> dict[str, Any]:
@@ -289,8 +325,9 @@ async def graphql(request: Request) -> Response:
 
 
 async def _keep(connection: asyncpg.Connection) -> None:
-    """No reset on release: every statement here is a single read or write in autocommit, so
-    there is no session state to clear (asyncpg's default costs four statements a request)."""
+    """No reset on release: every statement here is a single read in autocommit or a write in
+    its own transaction, and the tenant's settings end with either, so there is no session
+    state to clear (asyncpg's default costs four statements a request)."""
 
 
 @asynccontextmanager
