@@ -23,7 +23,7 @@ from app.db.session import create_engine, create_sessionmaker, refuse_to_bypass_
 from app.graphql.view import GraphQLView
 from app.jobs import JobQueue
 from app.ratelimit import RateLimiter
-from app.services.compiled_reads import create_read_pool, pool_fetch, session_fetch
+from app.services.compiled_reads import create_read_pools, pool_fetch, session_fetch
 
 
 def freeze_start_up_objects(gen0_threshold: int) -> None:
@@ -77,7 +77,7 @@ def create_app(
             if sessionmaker is not None:
                 view.fetch = session_fetch(sessionmaker)
             elif settings.api_database_url:
-                read_pool = await create_read_pool(
+                read_pool = await create_read_pools(
                     settings.api_database_url,
                     settings.read_pool_size,
                     settings.db_statement_timeout_ms,

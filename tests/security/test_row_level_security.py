@@ -22,7 +22,7 @@ from app.db.tenancy import NOBODY, Tenant, acting_for, role_problem, tenant_stat
 from app.db.urls import APP_ROLE, WORKER_ROLE
 from app.main import create_app
 from app.services.auth import issue_token
-from app.services.compiled_reads import create_read_pool, pool_fetch
+from app.services.compiled_reads import WORD_SEARCH, create_read_pools, pool_fetch
 from tests.factories import World, make_lead, make_partner, make_profile
 from tests.graphql_client import asgi_client
 from workers.settings import build_worker
@@ -315,9 +315,10 @@ async def test_the_read_pool_statement_makes_its_tenant_and_leaves_none_behind(
     settings: Settings, session: AsyncSession, world: World
 ) -> None:
     assert settings.api_database_url
-    pool = await create_read_pool(settings.api_database_url, 1, 5_000)
+    pools = await create_read_pools(settings.api_database_url, 1, 5_000)
+    pool = pools.planned_once
     try:
-        fetch = pool_fetch(pool)
+        fetch = pool_fetch(pools)
         contoso = Tenant(world.contoso.organisation_id, world.contoso.referrals_admin)
         row = await fetch(
             "SELECT (SELECT count(*) FROM leads) AS n, "
@@ -343,7 +344,25 @@ async def test_the_read_pool_statement_makes_its_tenant_and_leaves_none_behind(
         nobody = await fetch("SELECT count(*) AS n FROM leads", [], NOBODY)
         assert nobody["n"] == 0
     finally:
-        await pool.close()
+        await pools.close()
+
+
+async def test_word_searches_are_planned_for_their_words_and_the_rest_once(
+    settings: Settings,
+) -> None:
+    assert settings.api_database_url
+    pools = await create_read_pools(settings.api_database_url, 4, 5_000)
+    mode = "SELECT current_setting('plan_cache_mode') AS mode"
+    try:
+        fetch = pool_fetch(pools)
+        assert (await fetch(mode, [], NOBODY))["mode"] == "auto"
+        searching = (
+            f"{mode} FROM (SELECT to_tsvector('simple', 'cloud move') AS search_document) AS l "
+            f"WHERE {WORD_SEARCH}$1)"
+        )
+        assert (await fetch(searching, ["cloud"], NOBODY))["mode"] == "force_custom_plan"
+    finally:
+        await pools.close()
 
 
 async def test_the_tenant_statement_runs_its_settings_before_every_read() -> None:
