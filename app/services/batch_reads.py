@@ -60,7 +60,7 @@ async def api_key_names_by_id(
     session: AsyncSession, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, str]:
     rows = await session.execute(select(ApiKey.id, ApiKey.name).where(ApiKey.id.in_(ids)))
-    return {key_id: name for key_id, name in rows.tuples()}
+    return {key_id: name for key_id, name in rows}
 
 
 async def organisations_by_id(
