@@ -19,6 +19,7 @@ from app.domain.roles import PARTNER_ROLES, Role
 from app.domain.validation import Checker
 from app.services.auth import Actor
 from app.services.errors import ErrorCode, Refused, parse_id
+from app.services.paging import as_utc
 
 MAX_NAME = 100
 MAX_ACTIVE_KEYS_PER_ORGANISATION = 50
@@ -71,8 +72,13 @@ async def create_key(
     checker = Checker()
     cleaned = checker.text("name", name, max_len=MAX_NAME, required=True)
     chosen = _check_roles(checker, roles, actor)
-    if expires_at is not None and expires_at <= now:
-        checker.fail("expires_at", "must be in the future")
+    expires = None
+    if expires_at is not None:
+        expires = as_utc(expires_at)
+        if expires is None:
+            checker.fail("expires_at", "is out of range")
+        elif expires <= now:
+            checker.fail("expires_at", "must be in the future")
     if checker.problems:
         return Refused.invalid(checker.problems)
     active = await session.scalar(
@@ -99,7 +105,7 @@ async def create_key(
         roles=chosen,
         created_by=actor.user_id,
         created_at=now,
-        expires_at=expires_at,
+        expires_at=expires,
     )
     session.add(key)
     await session.flush()

@@ -276,6 +276,9 @@ async def test_only_partner_admins_manage_keys(
             ["input", "expiresAt"],
             "must be in the future",
         ),
+        # A time without a zone is UTC.
+        ({"expiresAt": "2020-01-01T00:00:00"}, ["input", "expiresAt"], "must be in the future"),
+        ({"expiresAt": "0001-01-01T00:00:00+00:00"}, ["input", "expiresAt"], "is out of range"),
         ({"roles": []}, ["input", "roles"], "give the key at least one role"),
         ({"roles": ["NOPE"]}, ["input", "roles", "0"], "'NOPE' is not a partner role"),
         ({"roles": ["PLATFORM_ADMIN"]}, ["input", "roles", "0"], "is not a partner role"),
