@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -46,6 +48,10 @@ class Settings(BaseSettings):
     jwt_jwks_url: str | None = None
     jwt_audience: str = "partner-leads"
     jwt_issuer: str = "partner-leads"
+    # The server-side key API keys are hashed with (HMAC-SHA256): a copy of the database alone
+    # cannot test guesses. Unset: derived from JWT_SECRET (refused in production if that is a
+    # placeholder, e.g. with JWT_JWKS_URL). Changing it invalidates every API key.
+    api_key_pepper: str | None = None
 
     lead_response_days: int = Field(default=14, ge=1, le=365)
     contact_alert_urgent_hours: int = Field(default=72, ge=1)
@@ -125,6 +131,19 @@ class Settings(BaseSettings):
                 )
             if self.jwt_jwks_url is None and len(self.jwt_secret) < 32:
                 raise ValueError("JWT_SECRET must be at least 32 characters in production")
+            if self.api_key_pepper is None and (
+                self.jwt_secret in PLACEHOLDER_SECRETS or len(self.jwt_secret) < 32
+            ):
+                raise ValueError(
+                    "API_KEY_PEPPER is unset and JWT_SECRET is a development placeholder: set "
+                    "API_KEY_PEPPER in production"
+                )
+            if self.api_key_pepper is not None and (
+                self.api_key_pepper in PLACEHOLDER_SECRETS or len(self.api_key_pepper) < 32
+            ):
+                raise ValueError(
+                    "API_KEY_PEPPER must be a real secret of at least 32 characters in production"
+                )
             if not (self.database_url or self.app_database_url) or not self.redis_url:
                 raise ValueError(
                     "DATABASE_URL (or APP_DATABASE_URL) and REDIS_URL are required in production"
@@ -143,6 +162,15 @@ class Settings(BaseSettings):
 
     def _as_role(self, role: str) -> str | None:
         return None if self.database_url is None else with_user(self.database_url, role)
+
+    @property
+    def api_key_hash_key(self) -> bytes:
+        """The HMAC key API keys are stored under."""
+        if self.api_key_pepper is not None:
+            return self.api_key_pepper.encode()
+        # Its own key, not JWT_SECRET itself: a key's hash is no use for forging a token.
+        secret = self.jwt_secret.encode()
+        return hmac.new(secret, b"partner-leads api keys", hashlib.sha256).digest()
 
     @property
     def is_dev(self) -> bool:

@@ -13,8 +13,10 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.config import Settings
 from app.db import models
 from app.dev.partners import Partner
+from app.domain import api_keys
 from app.domain.lifecycle import LeadStage, LeadType
 from app.domain.reference import CompanySize
 from app.domain.roles import Role
@@ -251,3 +253,30 @@ async def set_score(session: AsyncSession, profile: models.BusinessProfile, scor
         ),
         {"id": profile.id, "score": score},
     )
+
+
+async def make_api_key(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    organisation_id: uuid.UUID,
+    roles: tuple[Role, ...] = (Role.PARTNER_ADMIN,),
+    name: str | None = None,
+    expires_at: datetime | None = None,
+    revoked_at: datetime | None = None,
+) -> tuple[models.ApiKey, str]:
+    """A key of the organisation and its secret, hashed as `settings` hash keys."""
+    secret = api_keys.new_secret()
+    key = models.ApiKey(
+        id=uuid.uuid4(),
+        organisation_id=organisation_id,
+        name=name or unique("key"),
+        prefix=api_keys.display_prefix(secret),
+        secret_hash=api_keys.secret_hash(secret, settings.api_key_hash_key),
+        roles=[r.value for r in roles],
+        expires_at=expires_at,
+        revoked_at=revoked_at,
+    )
+    session.add(key)
+    await session.flush()
+    return key, secret

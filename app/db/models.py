@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -407,7 +408,7 @@ class LeadHistory(Base):
     __tablename__ = "lead_history"
     __table_args__ = (
         CheckConstraint(_in("action", LeadAction), name="action"),
-        CheckConstraint("actor_kind IN ('USER', 'SYSTEM')", name="actor_kind"),
+        CheckConstraint("actor_kind IN ('USER', 'SYSTEM', 'API_KEY')", name="actor_kind"),
         Index("ix_lead_history_lead", "lead_id", "id"),
     )
 
@@ -420,6 +421,10 @@ class LeadHistory(Base):
     actor_kind: Mapped[str] = mapped_column(String(8))
     actor_user_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
+    )
+    # The key an API_KEY actor acted with.
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL")
     )
     # {"field": {"from": ..., "to": ...}} for what the action changed.
     changes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
@@ -549,6 +554,29 @@ class WebhookEndpoint(Base):
     failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _created()
+
+
+class ApiKey(Base):
+    """A partner organisation's machine credential (app/domain/api_keys.py): only the HMAC of
+    its secret is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = _uuid()
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    roles: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = _created()
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class LeadReminder(Base):

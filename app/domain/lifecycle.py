@@ -48,6 +48,8 @@ class LeadAction(StrEnum):
 class ActorKind(StrEnum):
     USER = "USER"
     SYSTEM = "SYSTEM"
+    # A partner's integration, acting with an API key (its permissions are a user's).
+    API_KEY = "API_KEY"
 
 
 class LeadTab(StrEnum):

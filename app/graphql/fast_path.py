@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -46,7 +45,7 @@ from app.graphql.posture import posture_rules
 from app.graphql.reads import Run
 from app.graphql.schema import CACHE_SIZE, INTERNAL_MESSAGE, timeout_error
 from app.services import compiled_reads
-from app.services.auth import Actor, load_actor
+from app.services.auth import Actor, AuthenticationError
 from app.services.errors import Refused
 
 log = logging.getLogger(__name__)
@@ -205,15 +204,17 @@ class FastPath:
         self,
         body: Mapping[str, Any],
         *,
-        user_id: uuid.UUID | None,
         reader: Callable[[], Awaitable[Actor | None]],
+        loader: Callable[[Context], Awaitable[Actor | None]],
         fetch: compiled_reads.Fetch,
         context: Callable[[], Context],
         now: datetime,
     ) -> bytes | None:
         """The response body for a compiled operation, or None for strawberry to answer it.
-        Queries read as `reader()` (the cached actor); mutations load the actor afresh in the
-        request's `context()`, as strawberry's path does."""
+        Queries read as `reader()` (a user's actor may be cached; a key's never is); mutations
+        load the actor afresh in the request's `context()` (`loader`), as strawberry's path
+        does. Credentials either refuses (AuthenticationError) are left to strawberry's path,
+        which answers 401."""
         query = body.get("query")
         operation_name = body.get("operationName")
         raw_variables = body.get("variables") or {}
@@ -230,9 +231,7 @@ class FastPath:
         deadline = asyncio.timeout(seconds)
         try:
             async with deadline:
-                return await self._respond(
-                    compiled, variables, user_id, reader, fetch, context, now
-                )
+                return await self._respond(compiled, variables, reader, loader, fetch, context, now)
         except TimeoutError:
             if not deadline.expired():
                 raise
@@ -243,15 +242,17 @@ class FastPath:
         self,
         compiled: CompiledOperation,
         variables: VariableValues,
-        user_id: uuid.UUID | None,
         reader: Callable[[], Awaitable[Actor | None]],
+        loader: Callable[[Context], Awaitable[Actor | None]],
         fetch: compiled_reads.Fetch,
         context: Callable[[], Context],
         now: datetime,
     ) -> bytes | None:
         if compiled.mutation is not None:
             try:
-                data = await self._mutate(compiled.mutation, variables, user_id, fetch, context())
+                data = await self._mutate(compiled.mutation, variables, loader, fetch, context())
+            except AuthenticationError:
+                return None
             except Exception:
                 # A bug: answered as strawberry masks one (its text stays in the log).
                 log.exception("compiled mutation failed")
@@ -268,9 +269,10 @@ class FastPath:
                     }
                 )
             return None if data is None else orjson.dumps({"data": data}, default=str)
-        actor = await reader()
-        if user_id is not None and actor is None:
-            return None  # unknown or inactive: strawberry answers 401
+        try:
+            actor = await reader()
+        except AuthenticationError:
+            return None  # unknown, inactive, revoked or expired: strawberry answers 401
         run = Run(actor=actor, now=now, settings=self.settings)
         try:
             sql, params, shape = compiled.prepare(run, variables)
@@ -291,7 +293,7 @@ class FastPath:
         self,
         mutation: LeadMutation,
         variables: VariableValues,
-        user_id: uuid.UUID | None,
+        loader: Callable[[Context], Awaitable[Actor | None]],
         fetch: compiled_reads.Fetch,
         context: Context,
     ) -> dict[str, Any] | None:
@@ -304,10 +306,7 @@ class FastPath:
                 scalar_registry=self.scalars,
                 config=self.config,
             )
-            if user_id is not None:
-                context.actor = await load_actor(context.session, user_id)
-                if context.actor is None:
-                    return None
+            context.actor = await loader(context)
             result = await context.transact(
                 LEAD_ACTIONS[mutation.name](context, arguments["input"])
             )

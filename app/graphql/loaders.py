@@ -71,6 +71,10 @@ class Loaders:
         return self._loader(batch_reads.users_by_id)
 
     @cached_property
+    def api_key_name_by_id(self) -> DataLoader[uuid.UUID, Any]:
+        return self._loader(batch_reads.api_key_names_by_id)
+
+    @cached_property
     def organisation_by_id(self) -> DataLoader[uuid.UUID, Organisation | None]:
         return self._loader(batch_reads.organisations_by_id)
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,10 +47,10 @@ from app.ratelimit import RateLimiter
 from app.services import compiled_reads
 from app.services.auth import (
     Actor,
-    ActorCache,
     AuthenticationError,
-    TokenVerifier,
-    load_actor,
+    Authenticator,
+    Lookup,
+    session_lookup,
 )
 
 log = logging.getLogger(__name__)
@@ -107,10 +106,9 @@ class GraphQLView(GraphQL[Context, None]):
         self.sessionmaker = sessionmaker
         self.queue = queue
         self.limiter = limiter
-        self.verifier = TokenVerifier(settings)
+        self.auth = Authenticator(settings)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.fast_path = FastPath(schema, settings)
-        self.actors = ActorCache(settings.actor_cache_seconds)
         # Set by the app's lifespan when the compiled read path is on.
         self.fetch: compiled_reads.Fetch | None = None
 
@@ -172,28 +170,32 @@ class GraphQLView(GraphQL[Context, None]):
                 405,
                 Allow=self._allowed_methods(),
             )
-        user_id = None
-        header = request.headers.get("authorization")
-        if header:
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                return _unauthenticated("use 'Authorization: Bearer <token>'")
+        header = request.headers.get("authorization") or None
+        if header is not None:
             try:
-                user_id = self.verifier.verify(token.strip())
+                self.auth.check(header)
             except AuthenticationError as exc:
-                return _unauthenticated(f"invalid token: {exc}")
+                return _unauthenticated(str(exc))
         if self.fetch is not None and request.method == "POST":
-            answered = await self._compiled(scope, graphql, user_id, self.fetch)
+            answered = await self._compiled(scope, graphql, header, self.fetch)
             if answered is not None:
                 return _respond(answered, 200, media_type, **{"x-execution-path": "compiled"})
-        return await self._execute(request, scope, graphql, user_id, media_type)
+        return await self._execute(request, scope, graphql, header, media_type)
+
+    async def authenticate(
+        self, header: str | None, lookup: Lookup, now: datetime, *, cached: bool = False
+    ) -> Actor | None:
+        """The actor `header` names (None: anonymous); raises AuthenticationError."""
+        return await self.auth.authenticate(
+            header, lookup, self.sessionmaker, cached=cached, now=now
+        )
 
     async def _execute(
         self,
         request: Request,
         scope: Scope,
         graphql: GraphQLRequest,
-        user_id: uuid.UUID | None,
+        header: str | None,
         media_type: str,
     ) -> Response:
         """Strawberry answers: one session per request, from the actor's lookup to the last
@@ -205,10 +207,12 @@ class GraphQLView(GraphQL[Context, None]):
             else {OperationType.QUERY, OperationType.MUTATION}
         )
         try:
-            if user_id is not None:
-                context.actor = await load_actor(context.session, user_id)
-                if context.actor is None:
-                    return _unauthenticated("unknown or inactive user")
+            try:
+                context.actor = await self.authenticate(
+                    header, session_lookup(context.session), context.now
+                )
+            except AuthenticationError as exc:
+                return _unauthenticated(str(exc))
             try:
                 result = await self.schema.execute(
                     graphql.query,
@@ -257,24 +261,30 @@ class GraphQLView(GraphQL[Context, None]):
         self,
         scope: Scope,
         graphql: GraphQLRequest,
-        user_id: uuid.UUID | None,
+        header: str | None,
         fetch: compiled_reads.Fetch,
     ) -> bytes | None:
-        """The compiled answer, or None for strawberry to answer."""
+        """The compiled answer, or None for strawberry to answer (and to refuse credentials
+        the database does not accept)."""
+        now = self.clock()
+
+        async def read_pool(sql: str, params: Sequence[Any]) -> Any:
+            return await fetch(sql, params, None)
 
         async def reader() -> Actor | None:
-            if user_id is None:
-                return None
-            return await self.actors.get(user_id, fetch)
+            return await self.authenticate(header, read_pool, now, cached=True)
+
+        async def loader(context: Context) -> Actor | None:
+            return await self.authenticate(header, session_lookup(context.session), context.now)
 
         client = scope.get("client")
         return await self.fast_path.answer(
             graphql.as_body(),
-            user_id=user_id,
             reader=reader,
+            loader=loader,
             fetch=fetch,
             context=lambda: self._context(client),
-            now=self.clock(),
+            now=now,
         )
 
     async def get_context(
@@ -292,17 +302,13 @@ class GraphQLView(GraphQL[Context, None]):
         header = params.get("Authorization") or params.get("authorization")
         if not header:
             return UNSET
-        scheme, _, token = str(header).partition(" ")
         try:
-            if scheme.lower() != "bearer":
-                raise AuthenticationError("use 'Bearer <token>'")
-            user_id = self.verifier.verify(token.strip())
+            async with self.sessionmaker() as session:
+                context.actor = await self.authenticate(
+                    str(header), session_lookup(session), self.clock()
+                )
         except AuthenticationError as exc:
-            raise ConnectionRejectionError({"message": f"invalid token: {exc}"}) from exc
-        async with self.sessionmaker() as session:
-            context.actor = await load_actor(session, user_id)
-        if context.actor is None:
-            raise ConnectionRejectionError({"message": "unknown or inactive user"})
+            raise ConnectionRejectionError({"message": str(exc)}) from exc
         return UNSET
 
     async def process_result(

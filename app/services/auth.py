@@ -1,4 +1,5 @@
-"""Who is calling. A bearer JWT names the user; the database says what they may do."""
+"""Who is calling. A bearer JWT names the user, or a bearer API key names the key; the database
+says what they may do. `Authenticator.authenticate` is the one entry point every route uses."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from typing import Any
 
 import jwt
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db.tenancy import Tenant
+from app.domain import api_keys
 from app.domain.roles import LEAD_MANAGER_ROLES, Role
 
 
@@ -29,6 +31,10 @@ class Actor:
     roles: frozenset[Role]
     name: str
     email: str
+    # Set when the caller is an API key. A key is not a person: `user_id` is then the key's own
+    # id, which names no user, so personal rows (favorites, notifications, sent leads) are
+    # empty for it, and its transactions serve its organisation with no user at all.
+    api_key_id: uuid.UUID | None = None
 
     @cached_property
     def manages_leads(self) -> bool:
@@ -43,7 +49,7 @@ class Actor:
         `partner_leads_actor` makes it (migration 0007)."""
         return Tenant(
             self.organisation_id,
-            self.user_id,
+            None if self.api_key_id is not None else self.user_id,
             platform_admin=self.organisation_kind == "PLATFORM" and self.has(Role.PLATFORM_ADMIN),
         )
 
@@ -190,3 +196,127 @@ class ActorCache:
             self._actors.clear()
         self._actors[user_id] = (now, actor)
         return actor
+
+
+# An API key by the HMAC of its secret, if active (neither revoked nor expired); the function
+# (migration 0008) makes the key's organisation the transaction's tenant, with no user.
+API_KEY_SQL = (
+    "SELECT id, organisation_id, kind, roles, name, last_used_at, expires_at "
+    "FROM partner_leads_api_key($1)"
+)
+KEY_USED_SQL = "SELECT partner_leads_api_key_used(:key_id, :at)"
+# A key's last use is written at most this often (the function checks it again).
+KEY_USE_RESOLUTION = timedelta(minutes=1)
+INVALID_KEY = "invalid API key"
+
+# One statement and its positional ($1) parameters -> its first row, or None.
+Lookup = Callable[[str, Sequence[Any]], Awaitable[Any]]
+
+
+def session_lookup(session: AsyncSession) -> Lookup:
+    """Statements in `session`'s transaction: the tenant the lookup makes is the transaction's."""
+
+    async def lookup(sql: str, params: Sequence[Any]) -> Any:
+        connection = await session.connection()
+        return (await connection.exec_driver_sql(sql, tuple(params))).first()
+
+    return lookup
+
+
+def _key_actor(row: Any) -> Actor:
+    key_id, organisation_id, kind, roles, name, _, _ = row
+    return Actor(
+        user_id=key_id,
+        organisation_id=organisation_id,
+        organisation_kind=kind,
+        roles=frozenset(Role(r) for r in roles if r in Role.__members__),
+        name=name,
+        email="",
+        api_key_id=key_id,
+    )
+
+
+def bearer_token(authorization: str) -> str:
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("use 'Authorization: Bearer <token>'")
+    return token.strip()
+
+
+class Authenticator:
+    """Who a request's `Authorization` header names: a user by a JWT, or an API key.
+
+    User actors may be cached for reads (`ActorCache`); API key actors never are: a revoked or
+    expired key is refused on its very next request, on every path and in every process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.verifier = TokenVerifier(settings)
+        self.users = ActorCache(settings.actor_cache_seconds)
+        self._pepper = settings.api_key_hash_key
+
+    async def authenticate(
+        self,
+        authorization: str | None,
+        lookup: Lookup,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        cached: bool = False,
+        now: datetime | None = None,
+    ) -> Actor | None:
+        """The caller's actor; None without credentials (anonymous). Raises
+        `AuthenticationError` for credentials that are present but not acceptable.
+
+        `lookup` runs the actor's lookup (the request's session: its transaction then serves
+        the actor; or the read pool). `sessionmaker` commits a key's last use, apart from the
+        request (whose own transaction may well roll back). `cached`: a user's actor may come
+        from the last `actor_cache_seconds` (reads only)."""
+        if not authorization:
+            return None
+        token = bearer_token(authorization)
+        if api_keys.looks_like_key(token):
+            return await self._key(token, lookup, sessionmaker, now or datetime.now(UTC))
+        user_id = self.verify_token(token)
+        if cached:
+            actor = await self.users.get(user_id, lambda sql, params, _: lookup(sql, params))
+        else:
+            actor = _actor(await lookup(ACTOR_SQL, [user_id]))
+        if actor is None:
+            raise AuthenticationError("unknown or inactive user")
+        return actor
+
+    def verify_token(self, token: str) -> uuid.UUID:
+        try:
+            return self.verifier.verify(token)
+        except AuthenticationError as exc:
+            raise AuthenticationError(f"invalid token: {exc}") from exc
+
+    def check(self, authorization: str) -> None:
+        """What can be refused without the database: the header's form, a JWT's signature and
+        claims, a key's form and checksum. Raises `AuthenticationError`."""
+        token = bearer_token(authorization)
+        if api_keys.looks_like_key(token):
+            if not api_keys.well_formed(token):
+                raise AuthenticationError(INVALID_KEY)
+        else:
+            self.verify_token(token)
+
+    async def _key(
+        self,
+        secret: str,
+        lookup: Lookup,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        now: datetime,
+    ) -> Actor:
+        # A mistyped, truncated or made-up key costs no lookup.
+        if not api_keys.well_formed(secret):
+            raise AuthenticationError(INVALID_KEY)
+        row = await lookup(API_KEY_SQL, [api_keys.secret_hash(secret, self._pepper)])
+        if row is None:
+            raise AuthenticationError(INVALID_KEY)
+        last_used_at = row[5]
+        if last_used_at is None or now - last_used_at >= KEY_USE_RESOLUTION:
+            async with sessionmaker() as session:
+                await session.execute(text(KEY_USED_SQL), {"key_id": row[0], "at": now})
+                await session.commit()
+        return _key_actor(row)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import LeadFavorite, LeadHistory, LeadTeamMember, Organisation, User
+from app.db.models import ApiKey, LeadFavorite, LeadHistory, LeadTeamMember, Organisation, User
 
 
 async def team_by_lead(
@@ -54,6 +54,13 @@ async def favorites_of(
 async def users_by_id(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, User]:
     rows = await session.scalars(select(User).where(User.id.in_(ids)))
     return {u.id: u for u in rows}
+
+
+async def api_key_names_by_id(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    rows = await session.execute(select(ApiKey.id, ApiKey.name).where(ApiKey.id.in_(ids)))
+    return {key_id: name for key_id, name in rows}
 
 
 async def organisations_by_id(

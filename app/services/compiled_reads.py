@@ -113,8 +113,9 @@ def lead_record(
     if p.history:
         parts.append(
             "(SELECT array_agg(ROW(h.id, h.action, h.from_stage, h.to_stage, h.outcome, h.at, "
-            "h.changes::text, h.actor_kind, u.name) ORDER BY h.id) FROM lead_history AS h "
-            f"LEFT JOIN users AS u ON u.id = h.actor_user_id WHERE h.lead_id = {alias}.id)"
+            "h.changes::text, h.actor_kind, coalesce(u.name, k.name)) ORDER BY h.id) "
+            "FROM lead_history AS h LEFT JOIN users AS u ON u.id = h.actor_user_id "
+            f"LEFT JOIN api_keys AS k ON k.id = h.api_key_id WHERE h.lead_id = {alias}.id)"
         )
     if p.sender:
         parts.append(

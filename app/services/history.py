@@ -103,14 +103,30 @@ def snapshot_sql(alias: str) -> str:
 _RECORD_STEP_SQL = text("""
 WITH history AS (
     INSERT INTO lead_history
-        (lead_id, action, from_stage, to_stage, outcome, actor_kind, actor_user_id, changes, at)
+        (lead_id, action, from_stage, to_stage, outcome, actor_kind, actor_user_id, api_key_id,
+         changes, at)
     VALUES (:lead_id, :action, :from_stage, :to_stage, :outcome, :actor_kind, :actor_user_id,
-            CAST(:changes AS jsonb), :now)
+            :api_key_id, CAST(:changes AS jsonb), :now)
 )
 INSERT INTO outbox (topic, lead_id, organisation_id, payload, created_at)
 SELECT effect.topic, :lead_id, :organisation_id, CAST(effect.payload AS jsonb), :now
 FROM unnest(CAST(:topics AS text[]), CAST(:payloads AS text[])) AS effect(topic, payload)
 """)
+
+
+def actor_kind(actor: Actor | None) -> ActorKind:
+    if actor is None:
+        return ActorKind.SYSTEM
+    return ActorKind.USER if actor.api_key_id is None else ActorKind.API_KEY
+
+
+def actor_payload(actor: Actor | None) -> dict[str, str]:
+    """Who acted, in an event's body."""
+    if actor is None:
+        return {"kind": ActorKind.SYSTEM.value}
+    if actor.api_key_id is not None:
+        return {"kind": ActorKind.API_KEY.value, "apiKeyId": str(actor.api_key_id)}
+    return {"kind": ActorKind.USER.value, "userId": str(actor.user_id)}
 
 
 async def record_step(
@@ -138,9 +154,7 @@ async def record_step(
             "organisationId": str(lead.organisation_id),
             "action": step.action.value,
             "occurredAt": now.isoformat(),
-            "actor": {"kind": ActorKind.USER.value, "userId": str(actor.user_id)}
-            if actor
-            else {"kind": ActorKind.SYSTEM.value},
+            "actor": actor_payload(actor),
             "previous": previous,
             "current": current,
             "changes": dict(changes),
@@ -160,8 +174,9 @@ async def record_step(
             "from_stage": step.previous.stage.value if step.previous else None,
             "to_stage": step.current.stage.value,
             "outcome": step.current.outcome.value if step.current.outcome else None,
-            "actor_kind": (ActorKind.USER if actor else ActorKind.SYSTEM).value,
-            "actor_user_id": actor.user_id if actor else None,
+            "actor_kind": actor_kind(actor).value,
+            "actor_user_id": actor.user_id if actor and actor.api_key_id is None else None,
+            "api_key_id": actor.api_key_id if actor else None,
             "changes": orjson.dumps(dict(changes)).decode(),
             "now": now,
             "topics": topics,

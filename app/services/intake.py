@@ -143,7 +143,8 @@ def _incoming(
         campaign_id=campaign_id,
         solution_area=solution_area,
         auto_reroute=auto_reroute,
-        sender_user_id=sender.user_id if sender else None,
+        # An API key sends as its organisation: it is no user.
+        sender_user_id=sender.user_id if sender and sender.api_key_id is None else None,
         sender_organisation_id=sender.organisation_id if sender else None,
     )
 

@@ -401,6 +401,8 @@ async def set_favorite(
     if isinstance(lead, Refused):
         return lead
     assert actor is not None
+    if actor.api_key_id is not None:
+        return Refused.one(ErrorCode.FORBIDDEN, "favorites are a person's; an API key has none")
     if favorite:
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 

@@ -40,10 +40,11 @@ from app.config import Settings
 from app.db import models
 from app.domain.events import Channel, Topic
 from app.domain.lifecycle import LeadStage
+from app.domain.roles import Role
 from app.graphql.schema import schema as strawberry_schema
 from app.services.auth import issue_token
 from tests.edge.conftest import PRODUCTION
-from tests.factories import World, make_lead, make_profile, unique
+from tests.factories import World, WorldPartner, make_api_key, make_lead, make_profile, unique
 from tests.security.conftest import ProductionFactory
 
 # How far below each root field the selection reaches: deep enough for every type the API has
@@ -176,7 +177,7 @@ class TenantA:
 
 
 @pytest.fixture
-async def tenant_a(session: AsyncSession) -> TenantA:
+async def tenant_a(session: AsyncSession, settings: Settings) -> TenantA:
     """A partner with an unpublished profile (a location, a private contact), leads in every
     stage with a deal, a team member and a favourite, a notification, a webhook endpoint with a
     failed delivery: all inside the test's rolled-back transaction."""
@@ -276,19 +277,58 @@ async def tenant_a(session: AsyncSession) -> TenantA:
     )
     session.add(delivery)
     await session.flush()
+    # An integration's key, and an action it took: its name shows in the lead's history.
+    key, key_secret = await make_api_key(
+        session,
+        settings.model_copy(update=PRODUCTION),
+        organisation_id=organisation.id,
+        name=unique("secret-key"),
+    )
+    session.add(
+        models.LeadHistory(
+            lead_id=lead.id,
+            action="UPDATE",
+            from_stage="ACCEPTED",
+            to_stage="ACCEPTED",
+            actor_kind="API_KEY",
+            api_key_id=key.id,
+            changes={},
+        )
+    )
+    await session.flush()
+    a.ids.append(str(key.id))
+    a.secrets += [key.name, key.prefix, key_secret]
     # (The delivery's id is a small integer: its unique error text stands for it.)
     a.ids += [str(notification.id), str(endpoint.id)]
     a.secrets += [notification.title, notification.body, endpoint.url, endpoint.secret]
     a.secrets += [delivery.last_error or ""]
     a.secrets += a.ids
     # All but the secret (shown once, at creation) and the users other than the admin.
-    hidden = {endpoint.secret, *(str(u) for u in users if u != a.admin)}
+    hidden = {endpoint.secret, key_secret, *(str(u) for u in users if u != a.admin)}
     a.shown_to_owner = [s for s in a.secrets if s not in hidden]
     return a
 
 
 def _token(settings: Settings, user: uuid.UUID) -> dict[str, str]:
     return {"authorization": f"Bearer {issue_token(settings.model_copy(update=PRODUCTION), user)}"}
+
+
+async def _headers(
+    session: AsyncSession, settings: Settings, b: WorldPartner, who: str
+) -> dict[str, str]:
+    """B's member `who` as a bearer token, B's integration as an API key with every partner
+    role, or a stranger with nothing."""
+    if who == "anonymous":
+        return {}
+    if who == "api_key":
+        _, secret = await make_api_key(
+            session,
+            settings.model_copy(update=PRODUCTION),
+            organisation_id=b.organisation_id,
+            roles=(Role.PARTNER_ADMIN, Role.REFERRALS_ADMIN),
+        )
+        return {"authorization": f"Bearer {secret}"}
+    return _token(settings, getattr(b, who))
 
 
 def test_the_sweep_covers_every_root_field() -> None:
@@ -302,12 +342,18 @@ def test_the_sweep_covers_every_root_field() -> None:
         assert swept == set(root.fields)
 
 
-@pytest.mark.parametrize("who", ["partner_admin", "referrals_admin", "member", "anonymous"])
+@pytest.mark.parametrize(
+    "who", ["partner_admin", "referrals_admin", "member", "api_key", "anonymous"]
+)
 async def test_nothing_of_another_tenant_comes_back(
-    production: ProductionFactory, world: World, settings: Settings, tenant_a: TenantA, who: str
+    production: ProductionFactory,
+    world: World,
+    settings: Settings,
+    tenant_a: TenantA,
+    session: AsyncSession,
+    who: str,
 ) -> None:
-    b = world.fabrikam
-    headers = {} if who == "anonymous" else _token(settings, getattr(b, who))
+    headers = await _headers(session, settings, world.fabrikam, who)
     answered = 0
     # An address of its own: searchPartners is rate limited per client.
     async with production(client=(f"198.18.200.{uuid.uuid4().int % 250 + 1}", 5000)) as pair:
@@ -337,14 +383,18 @@ async def test_the_sweep_sees_the_tenant_own_data(
     assert not missing, sorted(missing)
 
 
-@pytest.mark.parametrize("who", ["partner_admin", "referrals_admin", "anonymous"])
+@pytest.mark.parametrize("who", ["partner_admin", "referrals_admin", "api_key", "anonymous"])
 async def test_no_mutation_reaches_another_tenant(
-    production: ProductionFactory, world: World, settings: Settings, tenant_a: TenantA, who: str
+    production: ProductionFactory,
+    world: World,
+    settings: Settings,
+    tenant_a: TenantA,
+    session: AsyncSession,
+    who: str,
 ) -> None:
     """Every mutation, with A's ids wherever an ID goes, by B's admins and by strangers: the
     answers hold nothing of A's, and A sees its own data exactly as before."""
-    b = world.fabrikam
-    headers = {} if who == "anonymous" else _token(settings, getattr(b, who))
+    headers = await _headers(session, settings, world.fabrikam, who)
     assert tenant_a.admin is not None
     owner = _token(settings, tenant_a.admin)
     reads = sweep_documents(tenant_a.ids)

@@ -154,13 +154,41 @@ def test_production_requires_real_servers() -> None:
 
 
 def test_production_accepts_a_jwks_url_without_secret() -> None:
+    # API keys then need a pepper of their own (the JWT secret is the public placeholder).
     settings = Settings(
         app_env=AppEnv.PRODUCTION,
         jwt_jwks_url="https://idp.example/jwks",
+        api_key_pepper="k" * 40,
         database_url="postgresql://db/x",
         redis_url="redis://r",
     )
     assert settings.jwt_jwks_url
+
+
+def test_production_refuses_api_keys_hashed_under_a_placeholder() -> None:
+    with pytest.raises(ValidationError, match="set API_KEY_PEPPER in production"):
+        Settings(
+            app_env=AppEnv.PRODUCTION,
+            jwt_jwks_url="https://idp.example/jwks",
+            database_url="postgresql://db/x",
+            redis_url="redis://r",
+        )
+    with pytest.raises(ValidationError, match="API_KEY_PEPPER must be a real secret"):
+        Settings(
+            app_env=AppEnv.PRODUCTION,
+            jwt_secret="s" * 40,
+            api_key_pepper="changeme",
+            database_url="postgresql://db/x",
+            redis_url="redis://r",
+        )
+
+
+def test_the_api_key_pepper_defaults_to_one_derived_from_the_jwt_secret() -> None:
+    derived = Settings(app_env=AppEnv.TEST, jwt_secret="s" * 40)
+    assert derived.api_key_hash_key not in (b"s" * 40, b"")
+    assert derived.api_key_hash_key != Settings(app_env=AppEnv.TEST).api_key_hash_key
+    own = Settings(app_env=AppEnv.TEST, jwt_secret="s" * 40, api_key_pepper="k" * 40)
+    assert own.api_key_hash_key == b"k" * 40
 
 
 def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -94,7 +94,9 @@ class FieldChange:
     to_value: strawberry.scalars.JSON | None = strawberry.field(name="to")
 
 
-@strawberry.type(description="Who did something: a user, or the system (expiry, intake).")
+@strawberry.type(
+    description="Who did something: a user, an API key, or the system (expiry, intake)."
+)
 class HistoryActor:
     kind: ActorKind
     name: str | None
@@ -111,6 +113,7 @@ class LeadHistoryEntry:
     changes: list[FieldChange] = strawberry.field(description="What the action changed.")
     actor_kind: strawberry.Private[ActorKind]
     actor_user_id: strawberry.Private[uuid.UUID | None]
+    api_key_id: strawberry.Private[uuid.UUID | None]
 
     @classmethod
     def from_row(cls, row: models.LeadHistory) -> LeadHistoryEntry:
@@ -132,10 +135,14 @@ class LeadHistoryEntry:
             changes=changes,
             actor_kind=ActorKind(row.actor_kind),
             actor_user_id=row.actor_user_id,
+            api_key_id=row.api_key_id,
         )
 
     @strawberry.field
     async def actor(self, info: Info[Context, None]) -> HistoryActor:
+        if self.api_key_id is not None:
+            name = await info.context.loaders.api_key_name_by_id.load(self.api_key_id)
+            return HistoryActor(kind=self.actor_kind, name=name)
         if self.actor_user_id is None:
             return HistoryActor(kind=self.actor_kind, name=None)
         user = await info.context.loaders.user_by_id.load(self.actor_user_id)
