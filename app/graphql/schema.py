@@ -20,6 +20,7 @@ from strawberry.types.graphql import OperationType
 
 from app.config import MAX_QUERY_COST, REQUEST_TIMEOUT_SECONDS, Settings
 from app.graphql import cost
+from app.graphql.changes import ChangesQuery
 from app.graphql.context import Context
 from app.graphql.intake import IntakeMutation, IntakeQuery
 from app.graphql.mutations import Mutation as LeadMutation
@@ -33,7 +34,15 @@ from app.graphql.webhooks import WebhookMutation, WebhookQuery
 
 Query = merge_types(
     "Query",
-    (LeadQuery, NotificationQuery, WebhookQuery, SearchQuery, ProfileQuery, IntakeQuery),
+    (
+        LeadQuery,
+        NotificationQuery,
+        WebhookQuery,
+        SearchQuery,
+        ProfileQuery,
+        IntakeQuery,
+        ChangesQuery,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
