@@ -1,15 +1,16 @@
 """The change feed (issue 10, section 2): every change to a partner's leads, resumable from an
 opaque cursor, never skipping one even when transactions commit out of the order of their ids.
 
-The feed only shows changes of transactions that have ended, so these tests commit for real, on
-partners of their own, and remove them afterwards."""
+The feed only shows changes of transactions that have ended, so its tests commit for real, on
+partners of their own, and remove them afterwards. The filters a connector syncs by (updatedAfter,
+crmIds, leadByCrmId) are tested at the end, on both execution paths."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -332,3 +333,92 @@ async def test_every_writer_stamps_its_rows_for_the_feed(
     assert tuple(forged) == (True, partner.organisation_id)
     # Rows from before the feed (txid 0) sort first and are below every snapshot's xmin.
     assert await session.scalar(text("SELECT '0'::xid8 < pg_snapshot_xmin(pg_current_snapshot())"))
+
+
+# --- what a connector filters by: updatedAfter, crmIds, leadByCrmId ------------------------
+# (in the test's rolled-back transaction; `gql` asks both execution paths and compares)
+
+FILTERED = """
+query Filtered($filter: LeadFilter) {
+  leads(tab: MARKETPLACE, filter: $filter, first: 100) {
+    nodes { id updatedAt deal { crmId } }
+    totalCount
+  }
+}"""
+BY_CRM_ID = "query($crmId: String!) { leadByCrmId(crmId: $crmId) { id deal { crmId } } }"
+
+
+async def _filtered_ids(client: GraphQLClient, **filter: Any) -> list[str]:
+    data = await client.data(FILTERED, {"filter": filter})
+    assert data["leads"]["totalCount"] == len(data["leads"]["nodes"])
+    return [n["id"] for n in data["leads"]["nodes"]]
+
+
+async def test_updated_after_returns_leads_changed_strictly_after_on_both_paths(
+    session: AsyncSession, partner: WorldPartner, admin: GraphQLClient
+) -> None:
+    base = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    leads = [
+        await make_lead(
+            session, organisation_id=partner.organisation_id, received_at=base + timedelta(days=d)
+        )
+        for d in range(3)
+    ]
+    leads[0].updated_at = base + timedelta(days=5)
+    await session.flush()
+    compiled = admin.differential.compiled if admin.differential else 0
+
+    after_first = await _filtered_ids(admin, updatedAfter=(base + timedelta(days=1)).isoformat())
+    assert after_first == [str(leads[2].id), str(leads[0].id)]
+    # Exclusive: a lead updated exactly at the bound is not "after" it.
+    assert await _filtered_ids(admin, updatedAfter=(base + timedelta(days=5)).isoformat()) == []
+    assert admin.differential is not None and admin.differential.compiled == compiled + 2
+
+
+async def test_crm_ids_match_exactly_and_only_the_callers_leads(
+    session: AsyncSession, partner: WorldPartner, admin: GraphQLClient, world: World
+) -> None:
+    org = partner.organisation_id
+    one = await make_lead(session, organisation_id=org, crm_id="ACME-1")
+    two = await make_lead(session, organisation_id=org, crm_id="ACME-2")
+    await make_lead(session, organisation_id=org)
+    await make_lead(session, organisation_id=world.contoso.organisation_id, crm_id="ACME-3")
+    compiled = admin.differential.compiled if admin.differential else 0
+
+    assert await _filtered_ids(admin, crmIds=["ACME-1", "ACME-3"]) == [str(one.id)]
+    assert sorted(await _filtered_ids(admin, crmIds=["ACME-2", "ACME-1"])) == sorted(
+        [str(one.id), str(two.id)]
+    )
+    assert await _filtered_ids(admin, crmIds=["ACME"]) == []  # no prefix match
+    assert await _filtered_ids(admin, crmIds=[]) == []
+    assert admin.differential is not None and admin.differential.compiled == compiled + 4
+
+
+@pytest.mark.parametrize(
+    ("crm_ids", "message"),
+    [
+        ([f"ID-{i}" for i in range(101)], "must list at most 100 ids"),
+        (["x" * 101], "each id must be 1 to 100 characters"),
+        ([""], "each id must be 1 to 100 characters"),
+    ],
+)
+async def test_a_bad_crm_id_list_is_a_typed_error(
+    admin: GraphQLClient, crm_ids: list[str], message: str
+) -> None:
+    error = only_error(await admin(FILTERED, {"filter": {"crmIds": crm_ids}}))
+    assert error["extensions"] == {"code": "VALIDATION", "field": ["filter", "crmIds"]}
+    assert error["message"].endswith(message)
+
+
+async def test_lead_by_crm_id_finds_the_callers_lead_and_null_otherwise(
+    session: AsyncSession, partner: WorldPartner, admin: GraphQLClient, world: World
+) -> None:
+    own = await make_lead(session, organisation_id=partner.organisation_id, crm_id="SF-0042")
+    await make_lead(session, organisation_id=world.contoso.organisation_id, crm_id="SF-9999")
+
+    found = await admin.data(BY_CRM_ID, {"crmId": "SF-0042"})
+    assert found == {"leadByCrmId": {"id": str(own.id), "deal": {"crmId": "SF-0042"}}}
+    for crm_id in ("SF-9999", "SF-004", "x" * 500):
+        assert await admin.data(BY_CRM_ID, {"crmId": crm_id}) == {"leadByCrmId": None}
+    member = admin.as_user(partner.member)
+    assert await member.data(BY_CRM_ID, {"crmId": "SF-0042"}) == {"leadByCrmId": None}
