@@ -55,7 +55,11 @@ class ChangesQuery:
         "store pageInfo.endCursor and pass it as `after` (first <= 100)."
     )
     async def lead_changes(
-        self, info: Info[Context, None], after: str | None = None, first: int | None = None
+        self,
+        info: Info[Context, None],
+        after: str | None = None,
+        # Declared, so that the cost limit sizes the page as served (app/graphql/cost.py).
+        first: int | None = lead_changes.DEFAULT_PAGE,
     ) -> LeadChangeConnection:
         async with info.context.db() as session:
             page = await lead_changes.lead_changes(
