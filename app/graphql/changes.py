@@ -14,6 +14,7 @@ from app.graphql.errors import query_error
 from app.graphql.types.lead import Lead, LeadHistoryEntry
 from app.services import lead_changes, lead_queries
 from app.services.errors import Refused
+from app.services.lead_changes import DEFAULT_PAGE as CHANGES_PAGE
 
 
 @strawberry.type(description="One change to a lead (a history entry) with the lead as it is now.")
@@ -59,7 +60,7 @@ class ChangesQuery:
         info: Info[Context, None],
         after: str | None = None,
         # Declared, so that the cost limit sizes the page as served (app/graphql/cost.py).
-        first: int | None = lead_changes.DEFAULT_PAGE,
+        first: int | None = CHANGES_PAGE,
     ) -> LeadChangeConnection:
         async with info.context.db() as session:
             page = await lead_changes.lead_changes(
