@@ -373,6 +373,8 @@ async def test_updated_after_returns_leads_changed_strictly_after_on_both_paths(
     # Exclusive: a lead updated exactly at the bound is not "after" it.
     assert await _filtered_ids(admin, updatedAfter=(base + timedelta(days=5)).isoformat()) == []
     assert admin.differential is not None and admin.differential.compiled == compiled + 2
+    error = only_error(await admin(FILTERED, {"filter": {"updatedAfter": "0001-01-01T00:00:00Z"}}))
+    assert error["extensions"] == {"code": "VALIDATION", "field": ["filter", "updatedAfter"]}
 
 
 async def test_crm_ids_match_exactly_and_only_the_callers_leads(
