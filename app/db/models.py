@@ -25,11 +25,14 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    cast,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
+from sqlalchemy.dialects.postgresql.base import ischema_names
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import UserDefinedType
 
 from app.domain.events import Channel, DeliveryStatus, Topic
 from app.domain.lifecycle import LeadAction, LeadOutcome, LeadStage, LeadType
@@ -43,6 +46,32 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+class Xid8(UserDefinedType[int]):
+    """A transaction id, epoch-extended (never wraps). Travels as text (the drivers have no
+    codec for it) and reads as a Python int."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "xid8"
+
+    def bind_expression(self, bindvalue: Any) -> Any:
+        return cast(cast(bindvalue, Text), self)
+
+    def column_expression(self, colexpr: Any) -> Any:
+        return cast(colexpr, Text)
+
+    def bind_processor(self, dialect: Any) -> Any:
+        return lambda value: None if value is None else str(value)
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        return lambda value: None if value is None else int(value)
+
+
+# So that reflection (the models-and-migrations check) knows the type too.
+ischema_names["xid8"] = Xid8
 
 
 def _in(column: str, values: Any) -> str:
@@ -265,6 +294,13 @@ class Lead(Base):
             text("received_at DESC"),
         ),
         Index("ix_leads_engagement", "engagement_id"),
+        # Exact lookups by the partner's own CRM id (`leadByCrmId`, the `crmIds` filter).
+        Index(
+            "ix_leads_crm_id",
+            "organisation_id",
+            "crm_id",
+            postgresql_where=text("crm_id IS NOT NULL"),
+        ),
         # Similar-deal counts read one partner's answers (a refresh: all of them; the window's
         # first month: a range of received_at) in an index-only scan.
         Index(
@@ -410,6 +446,8 @@ class LeadHistory(Base):
         CheckConstraint(_in("action", LeadAction), name="action"),
         CheckConstraint("actor_kind IN ('USER', 'SYSTEM', 'API_KEY')", name="actor_kind"),
         Index("ix_lead_history_lead", "lead_id", "id"),
+        # The change feed: one partner's rows in (txid, id) order (app/services/lead_changes.py).
+        Index("ix_lead_history_feed", "organisation_id", "txid", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -429,6 +467,13 @@ class LeadHistory(Base):
     # {"field": {"from": ..., "to": ...}} for what the action changed.
     changes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Set by the BEFORE INSERT trigger `lead_history_stamp` (migration 0009), whoever writes the
+    # row: the writing transaction, the lead's partner, the lead's version after the change.
+    txid: Mapped[int] = mapped_column(Xid8, server_default=text("pg_current_xact_id()"))
+    # The lead's partner, stamped by a trigger (migration 0009). No foreign key: the lead's
+    # own cascades, and each key is one more trigger on every history insert.
+    organisation_id: Mapped[uuid.UUID] = mapped_column()
+    version: Mapped[int] = mapped_column(Integer)
 
 
 class OutboxMessage(Base):

@@ -58,6 +58,8 @@ HISTORY_COLUMNS = [
     "actor_kind",
     "actor_user_id",
     "changes",
+    # The lead's version after the step (the trigger would take the lead's final one).
+    "version",
     "at",
 ]
 TEAM_COLUMNS = ["id", "lead_id", "name", "email", "phone", "added_at"]

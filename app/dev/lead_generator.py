@@ -42,6 +42,7 @@ def _history_record(
     actor_user_id: uuid.UUID | None,
     changes: dict[str, Any],
     at: datetime,
+    version: int,
 ) -> tuple[Any, ...]:
     """A `lead_history` row (HISTORY_COLUMNS order) for one step."""
     return (
@@ -53,6 +54,7 @@ def _history_record(
         actor_of(step.action).value,
         actor_user_id,
         json.dumps(changes),
+        version,
         at,
     )
 
@@ -230,12 +232,12 @@ def generate_lead(
         rows,
     )
     at = received_at
-    for step in path.steps:
+    for version, step in enumerate(path.steps, start=1):
         at, changes = draft.apply(step.action)
         if step.current.stage is LeadStage.ARCHIVED:
             draft.columns["archived_at"] = at
         actor = manager if actor_of(step.action) is ActorKind.USER else None
-        rows.history.append(_history_record(draft.lead_id, step, actor, changes, at))
+        rows.history.append(_history_record(draft.lead_id, step, actor, changes, at, version))
     draft.columns.update(
         id=draft.lead_id,
         organisation_id=partner.organisation_id,

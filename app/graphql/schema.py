@@ -21,6 +21,7 @@ from strawberry.types.graphql import OperationType
 from app.config import MAX_QUERY_COST, REQUEST_TIMEOUT_SECONDS, Settings
 from app.graphql import cost
 from app.graphql.api_keys import ApiKeyMutation, ApiKeyQuery
+from app.graphql.changes import ChangesQuery
 from app.graphql.context import Context
 from app.graphql.intake import IntakeMutation, IntakeQuery
 from app.graphql.mutations import Mutation as LeadMutation
@@ -42,6 +43,7 @@ Query = merge_types(
         ProfileQuery,
         IntakeQuery,
         ApiKeyQuery,
+        ChangesQuery,
     ),
 )
 Mutation = merge_types(

@@ -151,6 +151,10 @@ def _filter_sql(f: CheckedFilter, params: Params) -> list[str]:
         where.append(f"l.received_at < {params(f.received_to)}")
     if f.contact_requested is not None:
         where.append(f"l.contact_requested = {params(f.contact_requested)}")
+    if f.updated_after is not None:
+        where.append(f"l.updated_at > {params(f.updated_after)}")
+    if f.crm_ids is not None:
+        where.append(f"l.crm_id = ANY({params(list(f.crm_ids))}::text[])")
     return where
 
 

@@ -22,6 +22,9 @@ from app.services.paging import Key, Keyset, Page, as_utc, decode_cursor, keyset
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
 MAX_SEARCH = 200
+# A connector looks up one sync batch of its own ids at a time.
+MAX_CRM_IDS = 100
+CRM_ID_LENGTH = 100  # the column's
 
 LeadPage = Page[Lead]
 
@@ -52,6 +55,10 @@ class LeadFilter:
     received_from: datetime | None = None
     received_to: datetime | None = None
     contact_requested: bool | None = None
+    # Changed after this instant (exclusive): a connector's "since my last sync".
+    updated_after: datetime | None = None
+    # Exactly these CRM ids (the partner's own, set with the deal).
+    crm_ids: Sequence[str] | None = None
 
 
 def prefix_tsquery(text: str) -> str | None:
@@ -83,6 +90,26 @@ class CheckedFilter:
     received_from: datetime | None
     received_to: datetime | None
     contact_requested: bool | None
+    updated_after: datetime | None
+    crm_ids: tuple[str, ...] | None
+
+
+def _check_crm_ids(crm_ids: Sequence[str] | None) -> tuple[str, ...] | Refused | None:
+    if crm_ids is None:
+        return None
+    if len(crm_ids) > MAX_CRM_IDS:
+        return Refused.one(
+            ErrorCode.VALIDATION, f"must list at most {MAX_CRM_IDS} ids", "filter", "crm_ids"
+        )
+    for crm_id in crm_ids:
+        if not 0 < len(crm_id) <= CRM_ID_LENGTH:
+            return Refused.one(
+                ErrorCode.VALIDATION,
+                f"each id must be 1 to {CRM_ID_LENGTH} characters",
+                "filter",
+                "crm_ids",
+            )
+    return tuple(crm_ids)
 
 
 def check_filter(f: LeadFilter) -> CheckedFilter | Refused:
@@ -94,7 +121,11 @@ def check_filter(f: LeadFilter) -> CheckedFilter | Refused:
             )
         search_query = prefix_tsquery(f.search) or ""
     bounds: dict[str, datetime | None] = {}
-    for name, value in (("received_from", f.received_from), ("received_to", f.received_to)):
+    for name, value in (
+        ("received_from", f.received_from),
+        ("received_to", f.received_to),
+        ("updated_after", f.updated_after),
+    ):
         bounds[name] = as_utc(value) if value is not None else None
         if value is not None and bounds[name] is None:
             return Refused.one(ErrorCode.VALIDATION, "is out of range", "filter", name)
@@ -103,6 +134,9 @@ def check_filter(f: LeadFilter) -> CheckedFilter | Refused:
         return Refused.one(
             ErrorCode.VALIDATION, "the start is after the end", "filter", "received_from"
         )
+    crm_ids = _check_crm_ids(f.crm_ids)
+    if isinstance(crm_ids, Refused):
+        return crm_ids
     return CheckedFilter(
         types=tuple(t.value for t in f.types) if f.types is not None else None,
         stages=tuple(s.value for s in f.stages) if f.stages is not None else None,
@@ -111,6 +145,8 @@ def check_filter(f: LeadFilter) -> CheckedFilter | Refused:
         received_from=received_from,
         received_to=received_to,
         contact_requested=f.contact_requested,
+        updated_after=bounds["updated_after"],
+        crm_ids=crm_ids,
     )
 
 
@@ -136,6 +172,10 @@ def _filters(f: LeadFilter) -> list[ColumnElement[bool]] | Refused:
         conditions.append(Lead.received_at < checked.received_to)
     if checked.contact_requested is not None:
         conditions.append(Lead.contact_requested.is_(checked.contact_requested))
+    if checked.updated_after is not None:
+        conditions.append(Lead.updated_at > checked.updated_after)
+    if checked.crm_ids is not None:
+        conditions.append(Lead.crm_id.in_(checked.crm_ids))
     return conditions
 
 
@@ -230,6 +270,23 @@ async def get_lead(session: AsyncSession, actor: Actor | None, raw_id: str) -> L
     return (
         await session.execute(
             select(Lead).where(Lead.id == lead_id, Lead.organisation_id == actor.organisation_id)
+        )
+    ).scalar_one_or_none()
+
+
+async def get_lead_by_crm_id(
+    session: AsyncSession, actor: Actor | None, crm_id: str
+) -> Lead | None:
+    """The caller's organisation's lead with this CRM id; None when there is none (or the caller
+    manages no leads). CRM ids are the partner's and not unique: the latest updated wins."""
+    if actor is None or not actor.manages_leads or not 0 < len(crm_id) <= CRM_ID_LENGTH:
+        return None
+    return (
+        await session.execute(
+            select(Lead)
+            .where(Lead.organisation_id == actor.organisation_id, Lead.crm_id == crm_id)
+            .order_by(Lead.updated_at.desc(), Lead.id.desc())
+            .limit(1)
         )
     ).scalar_one_or_none()
 

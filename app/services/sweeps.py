@@ -99,8 +99,8 @@ WITH due AS (
     RETURNING {_EXPIRED_COLUMNS}
 ), history AS (
     INSERT INTO lead_history
-        (lead_id, action, from_stage, to_stage, outcome, actor_kind, changes, at)
-    SELECT id, :action, :from_stage, :to_stage, :outcome, :system, '{{}}'::jsonb, :now
+        (lead_id, action, from_stage, to_stage, outcome, actor_kind, changes, at, version)
+    SELECT id, :action, :from_stage, :to_stage, :outcome, :system, '{{}}'::jsonb, :now, version
     FROM expired
 ), {_EXPIRE_OUTBOX}
 SELECT count(*), max(respond_by) FROM expired

@@ -153,6 +153,7 @@ def test_a_generated_lead_is_where_its_history_took_it() -> None:
         assert state is not None
         assert (lead[column["stage"]], lead[column["outcome"]]) == (state.stage, state.outcome)
         assert lead[column["version"]] == len(steps)
+        assert [step[-2] for step in steps] == list(range(1, len(steps) + 1))  # version after
         assert lead[column["updated_at"]] == steps[-1][-1]
         assert [at for *_, at in steps] == sorted(at for *_, at in steps)
 

@@ -168,6 +168,12 @@ class LeadFilter:
     received_from: dt.datetime | None = strawberry.field(default=None, description="Inclusive.")
     received_to: dt.datetime | None = strawberry.field(default=None, description="Exclusive.")
     contact_requested: bool | None = None
+    updated_after: dt.datetime | None = strawberry.field(
+        default=None, description="Changed after this instant (exclusive)."
+    )
+    crm_ids: list[str] | None = strawberry.field(
+        default=None, description="Exactly these CRM ids (at most 100)."
+    )
 
     def to_service(self) -> lead_queries.LeadFilter:
         return to_service(lead_queries.LeadFilter, self)
