@@ -20,6 +20,7 @@ from strawberry.types.graphql import OperationType
 
 from app.config import MAX_QUERY_COST, REQUEST_TIMEOUT_SECONDS, Settings
 from app.graphql import cost
+from app.graphql.bulk import BulkMutation
 from app.graphql.context import Context
 from app.graphql.intake import IntakeMutation, IntakeQuery
 from app.graphql.mutations import Mutation as LeadMutation
@@ -37,7 +38,14 @@ Query = merge_types(
 )
 Mutation = merge_types(
     "Mutation",
-    (LeadMutation, NotificationMutation, WebhookMutation, ProfileMutation, IntakeMutation),
+    (
+        LeadMutation,
+        BulkMutation,
+        NotificationMutation,
+        WebhookMutation,
+        ProfileMutation,
+        IntakeMutation,
+    ),
 )
 
 INTERNAL_MESSAGE = "Internal server error"
