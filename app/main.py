@@ -21,6 +21,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from app.config import Settings, get_settings
 from app.db.session import create_engine, create_sessionmaker, refuse_to_bypass_the_wall
 from app.graphql.view import GraphQLView
+from app.http.export import export_route
 from app.jobs import JobQueue
 from app.ratelimit import RateLimiter
 from app.services.compiled_reads import create_read_pool, pool_fetch, session_fetch
@@ -117,6 +118,7 @@ def create_app(
             Route("/graphql", view),
             WebSocketRoute("/graphql", view),
             Route("/health", health),
+            Route("/export/leads.csv", export_route(view), methods=["GET"]),
         ],
         lifespan=lifespan,
     )
