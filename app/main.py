@@ -21,6 +21,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from app.config import Settings, get_settings
 from app.db.session import create_engine, create_sessionmaker, refuse_to_bypass_the_wall
 from app.graphql.view import GraphQLView
+from app.http.csv_import import import_route
 from app.http.export import export_route
 from app.jobs import JobQueue
 from app.ratelimit import RateLimiter
@@ -119,6 +120,7 @@ def create_app(
             WebSocketRoute("/graphql", view),
             Route("/health", health),
             Route("/export/leads.csv", export_route(view), methods=["GET"]),
+            Route("/import/leads.csv", import_route(view), methods=["POST"]),
         ],
         lifespan=lifespan,
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Lead
@@ -160,3 +161,22 @@ async def _one(
         version=lead.version,
         changes=dict(outcome.changes),
     )
+
+
+async def leads_by_crm_id(
+    session: AsyncSession, actor: Actor, crm_ids: Sequence[str]
+) -> dict[str, list[uuid.UUID]]:
+    """The caller's leads carrying each of `crm_ids`, in one statement (a CRM id is the
+    partner's own: nothing makes it unique, so one may name several leads)."""
+    found: dict[str, list[uuid.UUID]] = {}
+    if not crm_ids:
+        return found
+    rows = await session.execute(
+        select(Lead.crm_id, Lead.id)
+        .where(Lead.organisation_id == actor.organisation_id, Lead.crm_id.in_(set(crm_ids)))
+        .order_by(Lead.id)
+    )
+    for crm_id, lead_id in rows.all():
+        if crm_id is not None:
+            found.setdefault(crm_id, []).append(lead_id)
+    return found
