@@ -85,21 +85,27 @@ async def authenticate(edge: Edge, request: Request, session: AsyncSession) -> A
     """The caller, from `Authorization: Bearer <credential>` as the GraphQL view reads it; its
     lookup is the session's first statement and makes the transaction the caller's tenant.
     401 when missing or not acceptable."""
-    header = request.headers.get("authorization")
-    if not header:
-        raise _unauthenticated("send 'Authorization: Bearer <token>'")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthenticated("use 'Authorization: Bearer <token>'")
+    token = bearer_token(request)
     try:
         # The one place these routes verify a credential: swap it here (e.g. for API keys).
-        user_id = edge.verifier.verify(token.strip())
+        user_id = edge.verifier.verify(token)
     except AuthenticationError as exc:
         raise _unauthenticated(f"invalid token: {exc}") from exc
     actor = await load_actor(session, user_id)
     if actor is None:
         raise _unauthenticated("unknown or inactive user")
     return actor
+
+
+def bearer_token(request: Request) -> str:
+    """The credential of `Authorization: Bearer <credential>`, not yet checked; 401 without."""
+    header = request.headers.get("authorization")
+    if not header:
+        raise _unauthenticated("send 'Authorization: Bearer <token>'")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthenticated("use 'Authorization: Bearer <token>'")
+    return token.strip()
 
 
 def require_lead_manager(actor: Actor) -> None:

@@ -28,6 +28,7 @@ from app.http.common import (
     Edge,
     HttpError,
     authenticate,
+    bearer_token,
     request_session,
     require_lead_manager,
 )
@@ -336,14 +337,17 @@ def import_route(edge: Edge) -> Callable[[Request], Any]:
             media = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if media != "text/csv":
                 raise HttpError(415, "UNSUPPORTED_MEDIA_TYPE", "send Content-Type: text/csv")
-            actor = await authenticate(edge, request, session)
-            require_lead_manager(actor)
+            # Anonymous callers are refused before their body is read; the caller's lookup
+            # (and the connection it takes) waits until the whole body is in.
+            bearer_token(request)
             try:
                 body = await read_body(
                     request.receive, request.headers, edge.settings.csv_import_max_bytes
                 )
             except EdgeError as exc:
                 raise HttpError(exc.status or 400, exc.code, exc.message) from exc
+            actor = await authenticate(edge, request, session)
+            require_lead_manager(actor)
             rows, by_crm_id = parse_csv(body)
             report = await _apply(edge, session, actor, rows, by_crm_id, dry_run)
         except HttpError as refused:
