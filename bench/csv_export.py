@@ -82,16 +82,17 @@ async def partner_with_leads(settings: Settings, count: int) -> uuid.UUID:
                 name="Referrals",
             )
             session.add(user)
+            org_id, user_id = org.id, user.id
         for start in range(0, count, 20_000):
             records = [
-                lead_record(org.id, n, now) for n in range(start, min(count, start + 20_000))
+                lead_record(org_id, n, now) for n in range(start, min(count, start + 20_000))
             ]
             async with engine.begin() as conn:
                 await copy_records(conn, "leads", LEAD_COLUMNS, records)
         async with engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.exec_driver_sql("VACUUM ANALYZE leads")
-        return user.id
+        return user_id
     finally:
         await engine.dispose()
 
