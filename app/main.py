@@ -27,6 +27,8 @@ from app.jobs import JobQueue
 from app.ratelimit import RateLimiter
 from app.services.compiled_reads import create_read_pool, pool_fetch, session_fetch
 
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
 
 def freeze_start_up_objects(gen0_threshold: int) -> None:
     """Move what start-up allocated (modules, the schema, plans' machinery) out of the garbage
@@ -119,8 +121,9 @@ def create_app(
             Route("/graphql", view),
             WebSocketRoute("/graphql", view),
             Route("/health", health),
-            Route("/export/leads.csv", export_route(view), methods=["GET"]),
-            Route("/import/leads.csv", import_route(view), methods=["POST"]),
+            # Every method reaches them: they answer a typed 405 themselves.
+            Route("/export/leads.csv", export_route(view), methods=ANY_METHOD),
+            Route("/import/leads.csv", import_route(view), methods=ANY_METHOD),
         ],
         lifespan=lifespan,
     )

@@ -108,6 +108,17 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+def allow(request: Request, *methods: str) -> None:
+    """A typed 405 for any other method (Starlette's own is plain text)."""
+    if request.method not in methods:
+        raise HttpError(
+            405,
+            "METHOD_NOT_ALLOWED",
+            f"{request.method} is not allowed here",
+            headers={"Allow": ", ".join(methods)},
+        )
+
+
 def require_lead_manager(actor: Actor) -> None:
     if not actor.manages_leads:
         raise HttpError(403, "FORBIDDEN", "only partner admins and referrals admins work on leads")

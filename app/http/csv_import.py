@@ -27,6 +27,7 @@ from app.graphql.http_edge import EdgeError, read_body
 from app.http.common import (
     Edge,
     HttpError,
+    allow,
     authenticate,
     bearer_token,
     request_session,
@@ -333,6 +334,7 @@ def import_route(edge: Edge) -> Callable[[Request], Any]:
         actor: Actor | None = None
         session = request_session(edge, lambda: actor)
         try:
+            allow(request, "POST")
             dry_run = await _dry_run_flag(request)
             media = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if media != "text/csv":

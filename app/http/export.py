@@ -27,6 +27,7 @@ from app.domain.reference import in_minor_units
 from app.http.common import (
     Edge,
     HttpError,
+    allow,
     authenticate,
     request_session,
     require_lead_manager,
@@ -38,6 +39,8 @@ from app.services.paging import as_utc
 
 log = logging.getLogger(__name__)
 
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+CSV_HEADERS = {"Content-Disposition": 'attachment; filename="leads.csv"'}
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 E = TypeVar("E", bound=StrEnum)
@@ -207,6 +210,7 @@ def export_route(edge: Edge) -> Callable[[Request], Any]:
         actor: Actor | None = None
         session = request_session(edge, lambda: actor)
         try:
+            allow(request, "GET", "HEAD")
             wanted = export_request(request)
             actor = await authenticate(edge, request, session)
             require_lead_manager(actor)
@@ -220,10 +224,13 @@ def export_route(edge: Edge) -> Callable[[Request], Any]:
         except BaseException:
             await session.close()
             raise
+        if request.method == "HEAD":
+            await session.close()
+            return Response(media_type=CSV_MEDIA_TYPE, headers=CSV_HEADERS)
         return StreamingResponse(
             csv_body(session, statement),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="leads.csv"'},
+            media_type=CSV_MEDIA_TYPE,
+            headers=CSV_HEADERS,
             # A client gone before the first chunk never starts the body: close it anyway.
             background=BackgroundTask(session.close),
         )

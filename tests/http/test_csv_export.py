@@ -298,3 +298,19 @@ async def test_streams_in_constant_memory(
     assert twenty.chunks >= 20, "sent as it is read, a batch at a time"
     assert twenty.largest_chunk < twenty.bytes / 10
     assert twenty.peak < two.peak * 1.5, (two.peak, twenty.peak)
+
+
+async def test_other_methods_get_a_typed_405_and_head_runs_no_export(
+    http: httpx.AsyncClient, settings: Settings, partner: WorldPartner
+) -> None:
+    auth = bearer(settings, partner.referrals_admin)
+    posted = await http.post(URL, params={"tab": "MARKETPLACE"}, headers=auth)
+    assert (posted.status_code, posted.json()["errors"][0]["code"]) == (405, "METHOD_NOT_ALLOWED")
+    assert posted.headers["allow"] == "GET, HEAD"
+    head = await http.head(URL, params={"tab": "MARKETPLACE"}, headers=auth)
+    assert (head.status_code, head.headers["content-type"], head.content) == (
+        200,
+        "text/csv; charset=utf-8",
+        b"",
+    )
+    assert (await http.head(URL, params={"tab": "NOPE"}, headers=auth)).status_code == 400

@@ -279,3 +279,14 @@ async def test_the_edge(
     async with asgi_client(small) as client:
         too_big = await post(client, settings, partner.referrals_admin, big)
     assert (too_big.status_code, too_big.json()["errors"][0]["code"]) == (413, "PAYLOAD_TOO_LARGE")
+
+
+async def test_other_methods_get_a_typed_405(
+    http: httpx.AsyncClient, settings: Settings, partner: WorldPartner
+) -> None:
+    response = await http.get(URL, headers=bearer(settings, partner.referrals_admin))
+    assert (response.status_code, response.json()["errors"][0]["code"]) == (
+        405,
+        "METHOD_NOT_ALLOWED",
+    )
+    assert response.headers["allow"] == "POST"
