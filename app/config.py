@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
     # Request bodies above this are refused with 413 before more of them is read.
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    # POST /import/leads.csv bodies above this are refused with 413 (1,000 rows of long notes).
+    csv_import_max_bytes: int = Field(default=5_000_000, ge=1024)
     # JSON nested deeper than this (variables, extensions) is refused with 400.
     max_json_depth: int = Field(default=32, ge=4, le=512)
     graphql_introspection: bool | None = None

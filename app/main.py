@@ -21,9 +21,13 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from app.config import Settings, get_settings
 from app.db.session import create_engine, create_sessionmaker, refuse_to_bypass_the_wall
 from app.graphql.view import GraphQLView
+from app.http.csv_import import import_route
+from app.http.export import export_route
 from app.jobs import JobQueue
 from app.ratelimit import RateLimiter
 from app.services.compiled_reads import create_read_pools, pool_fetch, session_fetch
+
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 def freeze_start_up_objects(gen0_threshold: int) -> None:
@@ -117,6 +121,9 @@ def create_app(
             Route("/graphql", view),
             WebSocketRoute("/graphql", view),
             Route("/health", health),
+            # Every method reaches them: they answer a typed 405 themselves.
+            Route("/export/leads.csv", export_route(view), methods=ANY_METHOD),
+            Route("/import/leads.csv", import_route(view), methods=ANY_METHOD),
         ],
         lifespan=lifespan,
     )

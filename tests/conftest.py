@@ -136,7 +136,9 @@ def _enter_role(session: Session, transaction: Any, connection: Any) -> None:
     database role, behind row-level security as in production, inside the test's transaction
     (which the owner opened, so that factories may write every tenant's rows)."""
     role = session.info.get(TEST_ROLE)
-    if role is None:
+    # A savepoint the app begins (begin_nested) runs on the connection already in the role,
+    # and its end is not counted below.
+    if role is None or transaction.nested:
         return
     connection.exec_driver_sql(f"SET LOCAL ROLE {role}")
     session.info[ROLE_CONNECTION] = connection

@@ -21,6 +21,7 @@ from strawberry.types.graphql import OperationType
 from app.config import MAX_QUERY_COST, REQUEST_TIMEOUT_SECONDS, Settings
 from app.graphql import cost
 from app.graphql.api_keys import ApiKeyMutation, ApiKeyQuery
+from app.graphql.bulk import BulkMutation
 from app.graphql.changes import ChangesQuery
 from app.graphql.context import Context
 from app.graphql.intake import IntakeMutation, IntakeQuery
@@ -50,6 +51,7 @@ Mutation = merge_types(
     "Mutation",
     (
         LeadMutation,
+        BulkMutation,
         NotificationMutation,
         WebhookMutation,
         ProfileMutation,

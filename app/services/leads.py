@@ -7,6 +7,7 @@ history and outbox rows in the caller's transaction. Services flush, never commi
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -123,6 +124,45 @@ async def act(
     lead = await _own_lead(session, actor, lead_id, lock=True)
     if isinstance(lead, Refused):
         return lead
+    applied = await act_on(
+        session, actor, lead, command, expected_version=expected_version, now=now
+    )
+    return applied if isinstance(applied, Refused) else applied.lead
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """A command applied to its lead: the lead after it, and what changed (as in history)."""
+
+    lead: Lead
+    changes: Mapping[str, Any]
+
+
+async def lock_own_leads(
+    session: AsyncSession, actor: Actor, lead_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Lead]:
+    """The caller's leads among `lead_ids`, locked for this transaction in one statement (in id
+    order, so two callers locking overlapping sets never deadlock). Missing ids are absent."""
+    statement = (
+        select(Lead)
+        .where(Lead.id.in_(sorted(set(lead_ids))), Lead.organisation_id == actor.organisation_id)
+        .order_by(Lead.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {lead.id: lead for lead in (await session.execute(statement)).scalars()}
+
+
+async def act_on(
+    session: AsyncSession,
+    actor: Actor | None,
+    lead: Lead,
+    command: LeadCommand,
+    *,
+    expected_version: int | None = None,
+    now: datetime,
+) -> Applied | Refused:
+    """`command` on a lead the caller may work on, already locked for this transaction."""
     if expected_version is not None and expected_version != lead.version:
         return Refused.one(
             ErrorCode.CONFLICT,
@@ -144,7 +184,7 @@ async def act(
     if changes is None:
         changes = {}
     if command.action is LeadAction.UPDATE and not changes:
-        return lead  # nothing changed: no new version, no history, no event
+        return Applied(lead, {})  # nothing changed: no new version, no history, no event
     if step.current != previous:
         lead.stage = step.current.stage.value
         lead.outcome = step.current.outcome.value if step.current.outcome else None
@@ -157,7 +197,7 @@ async def act(
     lead.version += 1
     lead.updated_at = now
     await record_step(session, lead, step, actor, now, changes, before)
-    return lead
+    return Applied(lead, changes)
 
 
 def _diff(lead: Lead, values: Mapping[str, Any]) -> dict[str, Any]:
