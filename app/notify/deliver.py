@@ -38,7 +38,7 @@ from app.notify.in_app import render_in_app
 from app.notify.mailer import EmailMessage, MailError, send_email
 from app.notify.messages import LeadFacts, MessageContext, MessageKind, render_email
 from app.notify.webhook_sender import destination_problem, post_event
-from app.services.lead_state import sender_state
+from app.services.lead_state import sender_state_json
 
 log = logging.getLogger(__name__)
 
@@ -322,7 +322,7 @@ def webhook_body(event: OutboxMessage, endpoint: WebhookEndpoint) -> tuple[str, 
         "partnerOrganisationId": payload.get("organisationId"),
         "action": payload.get("action"),
         "occurredAt": payload.get("occurredAt"),
-        "lead": sender_state(lead) if isinstance(lead, dict) else None,
+        "lead": sender_state_json(lead) if isinstance(lead, dict) else None,
     }
 
 

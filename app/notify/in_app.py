@@ -37,7 +37,7 @@ def _title_and_body(ctx: MessageContext) -> tuple[str, str]:
         return (
             "Webhook endpoint disabled",
             f"{ctx.need_webhook_url()} was disabled after failing repeatedly. Switch it back "
-            "on once it answers, to receive lead events again.",
+            "on once it answers, or create a new endpoint, to receive lead events again.",
         )
     lead = ctx.need_lead()
     company = clip(lead.company_name, 60)

@@ -20,7 +20,7 @@ from app.domain.lifecycle import ActorKind, Transition
 from app.jobs import refresh_affinity, relay, stage
 from app.services.affinity_counts import answers_changed
 from app.services.auth import Actor
-from app.services.lead_state import json_value, lead_state, minor_units_sql, money_json
+from app.services.lead_state import json_value, lead_state_json, minor_units_sql, money_json
 
 __all__ = ["json_value", "money_json"]  # re-exported: where event values were always built
 
@@ -110,7 +110,7 @@ async def record_step(
     # The statement below is not the ORM's: the lead's own INSERT or UPDATE goes out first.
     await session.flush()
     current = snapshot(lead)
-    state = lead_state(lead)
+    state = lead_state_json(lead)
     topics: list[str] = []
     payloads: list[str] = []
     for effect in effects_of(step):
@@ -180,7 +180,7 @@ def system_event(
             "previous": current,
             "current": current,
             "changes": dict(changes),
-            "lead": lead_state(lead),
+            "lead": lead_state_json(lead),
         },
         created_at=now,
     )

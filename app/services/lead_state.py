@@ -2,9 +2,9 @@
 names and nesting (`customer`, `deal`), as plain JSON. Webhook bodies carry it (`lead`) so a
 receiver needs no follow-up query, and the change feed shows the same document.
 
-`lead_state` builds it from a row in Python; `lead_state_sql` builds the same document in SQL
-for the set-based sweeps (expiry, reminders), which never load leads into Python.
-`sender_state` is the part a lead's sender may see: no deal, no CRM id, no partner links.
+`lead_state_json` builds it from a row in Python; `lead_state_json_sql` builds the same
+document in SQL for the set-based sweeps (expiry, reminders), which never load leads.
+`sender_state_json` is the part a lead's sender may see: no deal, no CRM id, no partner links.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ _PARTNER_ONLY = ("deal", "crmId", "possibleDuplicateOf", "reroutedFrom")
 
 
 def _json(value: Any) -> Any:
-    """Timestamps in UTC as ISO 8601 with a `T` (what `lead_state_sql` writes too)."""
+    """Timestamps in UTC as ISO 8601 with a `T` (what `lead_state_json_sql` writes too)."""
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     return json_value(value)
@@ -111,7 +111,7 @@ def _tab(lead_type: str) -> str:
     return "MARKETPLACE" if lead_type == LeadType.CUSTOMER_INQUIRY.value else "QUALIFIED"
 
 
-def lead_state(lead: Lead) -> dict[str, Any]:
+def lead_state_json(lead: Lead) -> dict[str, Any]:
     """The lead as `Lead` shows it to its partner: top-level fields, `customer`, `deal`."""
     state: dict[str, Any] = {
         key: _json(getattr(lead, column)) for key, column in _TOP.items() if key != "tab"
@@ -126,8 +126,8 @@ def lead_state(lead: Lead) -> dict[str, Any]:
     return state
 
 
-def sender_state(state: dict[str, Any]) -> dict[str, Any]:
-    """The part of `lead_state` the organisation that sent the lead may see."""
+def sender_state_json(state: dict[str, Any]) -> dict[str, Any]:
+    """The part of `lead_state_json` the organisation that sent the lead may see."""
     return {key: value for key, value in state.items() if key not in _PARTNER_ONLY}
 
 
@@ -135,8 +135,8 @@ def _text(alias: str, column: str) -> str:
     return f"{alias}.{column}::text"
 
 
-def lead_state_sql(alias: str) -> str:
-    """`lead_state` as a jsonb expression over the leads row `alias`: the same document.
+def lead_state_json_sql(alias: str) -> str:
+    """`lead_state_json` as a jsonb expression over the leads row `alias`: the same document.
     Timestamps go through `to_jsonb` in UTC, as Python's `isoformat` writes them."""
 
     def value(column: str) -> str:

@@ -15,7 +15,7 @@ from app.domain.events import REMINDER_ACTION, REMINDER_EFFECTS, effects_of
 from app.domain.lifecycle import ActorKind, LeadAction, LeadStage, LeadState, Transition, transition
 from app.jobs import relay, stage
 from app.services.history import SNAPSHOT_COLUMNS, SNAPSHOT_MONEY, snapshot_sql
-from app.services.lead_state import LEAD_STATE_COLUMNS, lead_state_sql
+from app.services.lead_state import LEAD_STATE_COLUMNS, lead_state_json_sql
 
 BATCH = 500
 
@@ -50,7 +50,7 @@ def _outbox_cte(t: str, rows: str, *, previous: str, extra: str = "") -> str:
             'lead', s.lead{extra}
         ) AS payload
     FROM (
-        SELECT {t}.*, {snapshot_sql(t)} AS current, {lead_state_sql(t)} AS lead
+        SELECT {t}.*, {snapshot_sql(t)} AS current, {lead_state_json_sql(t)} AS lead
         FROM {rows} OFFSET 0
     ) AS s
 ), outbox AS (
