@@ -112,7 +112,7 @@ async def test_every_event_carries_the_lead_after_the_change(
     receiver: WebhookReceiver,
     deps: Deps,
 ) -> None:
-    endpoint, receiver.secret = await create(
+    _, receiver.secret = await create(
         session, settings, admin, url=receiver.url(), events=list(LEAD_EVENTS)
     )
     org = world.contoso.organisation_id
@@ -215,7 +215,12 @@ async def test_a_referring_partner_hears_of_its_lead_by_webhook_mail_and_in_app(
 
 
 async def test_a_seller_hears_that_its_lead_was_declined(
-    session: AsyncSession, settings: Settings, world: World, admin: Actor, deps: Deps, sink: MailSink
+    session: AsyncSession,
+    settings: Settings,
+    world: World,
+    admin: Actor,
+    deps: Deps,
+    sink: MailSink,
 ) -> None:
     seller = await actor_for(session, world.seller)
     lead = await receive_lead(
