@@ -277,6 +277,14 @@ async def list_deliveries(
     )
 
 
+def parse_delivery_id(raw: str, *fieldpath: str) -> int | Refused:
+    """A delivery id: decimal digits that fit the table's bigint, nothing else."""
+    text = str(raw)
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        return Refused.one(ErrorCode.VALIDATION, "is not a valid delivery id", *fieldpath)
+    return int(text)
+
+
 def event_type_for(topic: str, organisation_id: uuid.UUID | None, endpoint: WebhookEndpoint) -> str:
     """The event type the endpoint received for an outbox topic: a lead's sender receives the
     `sent_lead.*` event of its partner's lead event."""
@@ -310,10 +318,9 @@ async def _delivery_of(
     field_name: str,
 ) -> Delivery | Refused:
     """A delivery to the endpoint, by its id."""
-    try:
-        delivery_id = int(str(raw_id))
-    except ValueError:
-        return Refused.one(ErrorCode.VALIDATION, "is not a valid delivery id", field_name)
+    delivery_id = parse_delivery_id(raw_id, field_name)
+    if isinstance(delivery_id, Refused):
+        return delivery_id
     query = select(Delivery).where(
         Delivery.id == delivery_id,
         Delivery.channel == Channel.WEBHOOK,
@@ -426,10 +433,9 @@ async def redeliver(
     if refused is not None:
         return refused
     assert actor is not None
-    try:
-        wanted = int(str(delivery_id))
-    except ValueError:
-        return Refused.one(ErrorCode.VALIDATION, "is not a valid delivery id", "delivery_id")
+    wanted = parse_delivery_id(delivery_id, "delivery_id")
+    if isinstance(wanted, Refused):
+        return wanted
     own_endpoints = select(func.cast(WebhookEndpoint.id, String)).where(
         WebhookEndpoint.organisation_id == actor.organisation_id
     )
