@@ -178,7 +178,7 @@ class WebhookQuery:
         endpoint_id: strawberry.ID,
         first: int = 20,
         status: DeliveryStatus | None = None,
-        after: strawberry.ID | None = None,
+        after: str | None = None,
     ) -> list[WebhookDelivery]:
         async with info.context.db() as session:
             records = await webhooks.list_deliveries(

@@ -37,7 +37,7 @@ REDELIVER = (
     + f"{DELIVERY} {ERRORS} }} }}"
 )
 DELIVERIES = """
-query($id: ID!, $status: WebhookDeliveryStatus, $first: Int, $after: ID) {
+query($id: ID!, $status: WebhookDeliveryStatus, $first: Int, $after: String) {
   webhookDeliveries(endpointId: $id, status: $status, first: $first, after: $after) {
     id eventType status attemptCount
   }
