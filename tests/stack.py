@@ -32,7 +32,7 @@ from app.dev.demo_world import seed_demo_into
 from app.dev.partners import Partner
 from app.dev.smtp_sink import MailSink
 from app.dev.stack import EmbeddedPostgres, EmbeddedValkey, ensure_database
-from app.domain.events import Channel, DeliveryStatus
+from app.domain.events import LEAD_EVENTS, Channel, DeliveryStatus
 from app.jobs import JobQueue, redis_settings, relay
 from app.services import webhooks
 from app.services.auth import load_actor
@@ -118,7 +118,7 @@ class IsolatedStack:
                 session,
                 actor,
                 url=self.webhook_url,
-                events=list(webhooks.LEAD_EVENTS),
+                events=list(LEAD_EVENTS),
                 settings=self.settings,
             )
             assert not isinstance(created, webhooks.Refused)

@@ -27,6 +27,10 @@ class Topic(StrEnum):
     LEAD_LOST = "lead.lost"
     LEAD_EXPIRED = "lead.expired"
     LEAD_REMINDER = "lead.reminder"
+    # Declined or expired and offered to the next partner (return to pool).
+    LEAD_REROUTED = "lead.rerouted"
+    # A test event an admin sends to one endpoint (`pingWebhookEndpoint`).
+    PING = "ping"
     NOTIFY_NEW_LEAD = "notify.new_lead"
     NOTIFY_REMINDER = "notify.reminder"
     NOTIFY_LEAD_DECLINED = "notify.lead_declined"
@@ -40,6 +44,20 @@ class Topic(StrEnum):
 
 # The events partner tooling may subscribe to over webhooks: every lead event.
 LEAD_EVENTS: tuple[Topic, ...] = tuple(t for t in Topic if t.is_lead_event)
+
+# What the organisation that sent a lead hears of it: the partner's lead event it follows from
+# -> the event its webhooks receive. Derived when a lead event is fanned out, so each is one
+# outbox row with one id, whoever it is delivered to.
+SENT_LEAD_EVENTS: dict[str, str] = {
+    Topic.LEAD_ACCEPTED: "sent_lead.accepted",
+    Topic.LEAD_DECLINED: "sent_lead.declined",
+    Topic.LEAD_WON: "sent_lead.won",
+    Topic.LEAD_LOST: "sent_lead.lost",
+    Topic.LEAD_EXPIRED: "sent_lead.expired",
+    Topic.LEAD_REROUTED: "sent_lead.rerouted",
+}
+# Every event a webhook endpoint may subscribe to.
+WEBHOOK_EVENTS: tuple[str, ...] = (*LEAD_EVENTS, *SENT_LEAD_EVENTS.values())
 
 
 class Audience(StrEnum):

@@ -9,7 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from app.db import models
-from app.domain.events import LEAD_EVENTS, DeliveryStatus
+from app.domain.events import WEBHOOK_EVENTS, DeliveryStatus
 from app.graphql.context import Context
 from app.graphql.errors import ARGUMENTS, INPUT, ArgumentPaths, UserError, query_error, user_errors
 from app.graphql.types.rows import from_row, from_rows
@@ -21,8 +21,9 @@ strawberry.enum(
     DeliveryStatus, name="WebhookDeliveryStatus", description="Where a delivery stands."
 )
 
-# Deleting and rotating name the endpoint `input.id`.
+# Updating, deleting, rotating and pinging name the endpoint `input.id`.
 ENDPOINT_INPUT = ArgumentPaths(under=("input",), renames={"endpoint_id": ("input", "id")})
+DELIVERY_INPUT = ArgumentPaths(under=("input",), renames={"delivery_id": ("input", "id")})
 
 
 @strawberry.type(description="Where a partner's tooling receives signed lead events.")
@@ -98,8 +99,39 @@ class DeleteWebhookEndpointPayload:
 class CreateWebhookEndpointInput:
     url: str = strawberry.field(description="http(s) URL; https in production.")
     events: list[str] = strawberry.field(
-        description="At least one of: " + ", ".join(LEAD_EVENTS) + "."
+        description="At least one of: " + ", ".join(WEBHOOK_EVENTS) + "."
     )
+
+
+@strawberry.input(description="What to change; an omitted or null field stays as it is.")
+class UpdateWebhookEndpointInput:
+    id: strawberry.ID
+    url: str | None = strawberry.field(
+        default=None, description="http(s) URL, under the rules of registration."
+    )
+    events: list[str] | None = strawberry.field(
+        default=None, description="The new subscription (replaces the old one)."
+    )
+    active: bool | None = strawberry.field(
+        default=None,
+        description="false: send nothing; true: send again (clears failingSince, disabledAt).",
+    )
+
+
+@strawberry.input
+class PingWebhookEndpointInput:
+    id: strawberry.ID
+
+
+@strawberry.input
+class RedeliverWebhookDeliveryInput:
+    id: strawberry.ID = strawberry.field(description="The delivery's id.")
+
+
+@strawberry.type(description="The delivery, or why nothing was sent.")
+class WebhookDeliveryPayload:
+    delivery: WebhookDelivery | None
+    errors: list[UserError]
 
 
 @strawberry.input
@@ -136,15 +168,21 @@ class WebhookQuery:
         return [from_row(WebhookEndpoint, row) for row in rows]
 
     @strawberry.field(
-        description="An endpoint's most recent deliveries (first <= 100), newest first; "
-        "empty unless admin."
+        description="An endpoint's deliveries (first <= 100), newest first, only those in "
+        "`status` if given; `after`: the last delivery id of the previous page. Empty unless "
+        "admin."
     )
     async def webhook_deliveries(
-        self, info: Info[Context, None], endpoint_id: strawberry.ID, first: int = 20
+        self,
+        info: Info[Context, None],
+        endpoint_id: strawberry.ID,
+        first: int = 20,
+        status: DeliveryStatus | None = None,
+        after: str | None = None,
     ) -> list[WebhookDelivery]:
         async with info.context.db() as session:
             records = await webhooks.list_deliveries(
-                session, info.context.actor, endpoint_id, first=first
+                session, info.context.actor, endpoint_id, first=first, status=status, after=after
             )
         if isinstance(records, Refused):
             if records.errors[0].code in _EMPTY_FOR:
@@ -199,3 +237,63 @@ class WebhookMutation:
             ),
             ENDPOINT_INPUT,
         )
+
+    @strawberry.mutation(
+        description="Change an endpoint's URL, events or whether it is enabled; enabling clears "
+        "its failing and disabled state."
+    )
+    async def update_webhook_endpoint(
+        self, info: Info[Context, None], input: UpdateWebhookEndpointInput
+    ) -> WebhookEndpointPayload:
+        ctx = info.context
+        result = await ctx.transact(
+            lambda s: webhooks.update_endpoint(
+                s,
+                ctx.actor,
+                input.id,
+                settings=ctx.settings,
+                now=ctx.now,
+                url=input.url,
+                events=input.events,
+                active=input.active,
+            )
+        )
+        if isinstance(result, Refused):
+            return _endpoint_payload(result, ENDPOINT_INPUT)
+        return WebhookEndpointPayload(
+            endpoint=from_row(WebhookEndpoint, result), secret=None, errors=[]
+        )
+
+    @strawberry.mutation(
+        description="Send the endpoint a signed `ping` event through the normal delivery path; "
+        "answers its delivery (see webhookDeliveries for the attempt)."
+    )
+    async def ping_webhook_endpoint(
+        self, info: Info[Context, None], input: PingWebhookEndpointInput
+    ) -> WebhookDeliveryPayload:
+        ctx = info.context
+        result = await ctx.transact(
+            lambda s: webhooks.ping_endpoint(s, ctx.actor, input.id, now=ctx.now)
+        )
+        return _delivery_payload(result, ENDPOINT_INPUT)
+
+    @strawberry.mutation(
+        description="Send a dead or failed delivery again, now; idempotent while it is pending. "
+        "A delivered one is refused (INVALID_TRANSITION)."
+    )
+    async def redeliver_webhook_delivery(
+        self, info: Info[Context, None], input: RedeliverWebhookDeliveryInput
+    ) -> WebhookDeliveryPayload:
+        ctx = info.context
+        result = await ctx.transact(
+            lambda s: webhooks.redeliver(s, ctx.actor, input.id, now=ctx.now)
+        )
+        return _delivery_payload(result, DELIVERY_INPUT)
+
+
+def _delivery_payload(
+    result: webhooks.DeliveryRecord | Refused, paths: ArgumentPaths
+) -> WebhookDeliveryPayload:
+    if isinstance(result, Refused):
+        return WebhookDeliveryPayload(delivery=None, errors=user_errors(result, paths))
+    return WebhookDeliveryPayload(delivery=WebhookDelivery.from_record(result), errors=[])

@@ -12,6 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,15 +31,23 @@ from app.db.models import (
     User,
     WebhookEndpoint,
 )
-from app.domain.events import Audience, Channel, DeliveryStatus, Topic
+from app.domain.events import SENT_LEAD_EVENTS, Audience, Channel, DeliveryStatus, Topic
 from app.domain.retry import next_attempt_at
 from app.notify import live
 from app.notify.in_app import render_in_app
 from app.notify.mailer import EmailMessage, MailError, send_email
 from app.notify.messages import LeadFacts, MessageContext, MessageKind, render_email
 from app.notify.webhook_sender import destination_problem, post_event
+from app.services.lead_state import sender_state_json
 
 log = logging.getLogger(__name__)
+
+SENT_LEAD_KINDS: dict[str, MessageKind] = {
+    Topic.LEAD_ACCEPTED: MessageKind.SENT_LEAD_ACCEPTED,
+    Topic.LEAD_DECLINED: MessageKind.SENT_LEAD_DECLINED,
+    Topic.LEAD_WON: MessageKind.SENT_LEAD_WON,
+    Topic.LEAD_LOST: MessageKind.SENT_LEAD_LOST,
+}
 
 
 @dataclass
@@ -71,7 +80,8 @@ def _kind(topic: str, lead: Lead | None) -> MessageKind | None:
             return MessageKind.LEAD_EXPIRED
         case Topic.NOTIFY_WEBHOOK_DISABLED:
             return MessageKind.WEBHOOK_DISABLED
-    return None
+    # A lead event reaches people only as news for its sender (fan-out's `_sender_follows`).
+    return SENT_LEAD_KINDS.get(topic)
 
 
 def _facts(lead: Lead) -> LeadFacts:
@@ -272,14 +282,14 @@ async def _send_webhook(
     problem = destination_problem(urlsplit(endpoint.url), deps.settings)
     if problem is not None:
         raise SendFailed(f"the endpoint's URL {problem}", retryable=False)
-    payload = event.payload or {}
+    event_type, payload = webhook_body(event, endpoint)
     occurred = payload.get("occurredAt")
     result = await post_event(
         deps.http,
         endpoint,
         occurred_at=datetime.fromisoformat(occurred) if isinstance(occurred, str) else None,
         message_id=str(payload.get("eventId") or f"evt_{event.id}"),
-        event_type=event.topic,
+        event_type=event_type,
         payload=payload,
         now=datetime.now(UTC),  # signed with the wall clock: receivers check freshness
         timeout=deps.settings.webhook_timeout_seconds,
@@ -294,6 +304,26 @@ async def _send_webhook(
     if endpoint.failing_since is not None:
         endpoint.failing_since = None
     return "sent"
+
+
+def webhook_body(event: OutboxMessage, endpoint: WebhookEndpoint) -> tuple[str, dict[str, Any]]:
+    """The event type and `data` an endpoint receives for an event: the event itself for the
+    lead's partner; for the organisation that sent the lead, its `sent_lead.*` event with only
+    what a sender may see (the lead's stage and outcome, never the partner's deal or notes)."""
+    payload = event.payload or {}
+    sent_event = SENT_LEAD_EVENTS.get(event.topic)
+    if sent_event is None or endpoint.organisation_id == event.organisation_id:
+        return event.topic, payload
+    lead = payload.get("lead")
+    return sent_event, {
+        "eventId": payload.get("eventId"),
+        "type": sent_event,
+        "leadId": payload.get("leadId"),
+        "partnerOrganisationId": payload.get("organisationId"),
+        "action": payload.get("action"),
+        "occurredAt": payload.get("occurredAt"),
+        "lead": sender_state_json(lead) if isinstance(lead, dict) else None,
+    }
 
 
 async def _track_endpoint_failure(

@@ -13,7 +13,7 @@ from app.notify.formatting import (
     lead_type_label,
     one_line,
 )
-from app.notify.messages import MessageContext, MessageKind
+from app.notify.messages import SENT_LEAD_NEWS, MessageContext, MessageKind
 
 TITLE_MAX = 120
 BODY_NEED_MAX = 200
@@ -36,8 +36,8 @@ def _title_and_body(ctx: MessageContext) -> tuple[str, str]:
     if ctx.kind is MessageKind.WEBHOOK_DISABLED:
         return (
             "Webhook endpoint disabled",
-            f"{ctx.need_webhook_url()} was disabled after failing repeatedly. Create a new "
-            "endpoint to receive lead events again.",
+            f"{ctx.need_webhook_url()} was disabled after failing repeatedly. Switch it back "
+            "on once it answers, or create a new endpoint, to receive lead events again.",
         )
     lead = ctx.need_lead()
     company = clip(lead.company_name, 60)
@@ -79,4 +79,10 @@ def _title_and_body(ctx: MessageContext) -> tuple[str, str]:
                 f"The lead to {ctx.partner_name} from {lead.company_name} was not answered "
                 f"within the response time (by {deadline}) and was archived as expired.",
             )
+    if ctx.kind in SENT_LEAD_NEWS:
+        verb, sentence = SENT_LEAD_NEWS[ctx.kind]
+        return (
+            f"{clip(ctx.partner_name, 45)} {verb} your lead from {clip(company, 45)}",
+            f"{ctx.partner_name} {sentence}: {lead.company_name} ({summary}).",
+        )
     raise ValueError(f"unknown message kind {ctx.kind!r}")

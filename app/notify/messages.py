@@ -8,6 +8,8 @@ Audiences:
 - LEAD_DECLINED: the customer. Never the partner's decline reason or notes (internal).
 - LEAD_EXPIRED: whoever sent the lead (platform staff or a referring partner).
 - WEBHOOK_DISABLED: the partner's admins.
+- SENT_LEAD_ACCEPTED, _DECLINED, _WON, _LOST: whoever sent the lead, who hears the outcome
+  and the facts it sent; never the partner's deal, reasons or notes.
 
 Every message is first built as a small document of plain-string blocks; the plain-text part
 lays it out here and the HTML part is a Jinja2 template (`templates/email.html`) with
@@ -42,6 +44,19 @@ class MessageKind(StrEnum):
     LEAD_DECLINED = "LEAD_DECLINED"
     LEAD_EXPIRED = "LEAD_EXPIRED"
     WEBHOOK_DISABLED = "WEBHOOK_DISABLED"
+    SENT_LEAD_ACCEPTED = "SENT_LEAD_ACCEPTED"
+    SENT_LEAD_DECLINED = "SENT_LEAD_DECLINED"
+    SENT_LEAD_WON = "SENT_LEAD_WON"
+    SENT_LEAD_LOST = "SENT_LEAD_LOST"
+
+
+# What happened to a lead, as its sender is told: (subject verb, sentence).
+SENT_LEAD_NEWS: dict[MessageKind, tuple[str, str]] = {
+    MessageKind.SENT_LEAD_ACCEPTED: ("accepted", "accepted the lead and is working on it"),
+    MessageKind.SENT_LEAD_DECLINED: ("declined", "declined the lead"),
+    MessageKind.SENT_LEAD_WON: ("won", "won the deal"),
+    MessageKind.SENT_LEAD_LOST: ("lost", "closed the lead as lost"),
+}
 
 
 @dataclass(frozen=True)
@@ -298,6 +313,23 @@ def _lead_expired(ctx: MessageContext) -> _Doc:
     )
 
 
+def _sent_lead_news(ctx: MessageContext) -> _Doc:
+    # To the sender, who cannot open the partner's lead: what happened and the facts it sent.
+    lead = ctx.need_lead()
+    verb, sentence = SENT_LEAD_NEWS[ctx.kind]
+    partner = clip(ctx.partner_name, 50)
+    company = clip(lead.company_name, 50)
+    return _Doc(
+        subject=f"{partner} {verb} your lead from {company}",
+        greeting=_greeting(ctx.recipient_name),
+        blocks=(
+            _Para(f"{ctx.partner_name} {sentence}: {lead.company_name}, which you sent."),
+            _Facts((("Lead ID", lead.id), *_lead_rows(lead))),
+        ),
+        footer=f"You receive this e-mail because you sent this lead to {ctx.partner_name}.",
+    )
+
+
 def _webhook_disabled(ctx: MessageContext) -> _Doc:
     url = ctx.need_webhook_url()
     partner = clip(ctx.partner_name, _SUBJECT_VALUE_MAX)
@@ -311,8 +343,9 @@ def _webhook_disabled(ctx: MessageContext) -> _Doc:
             ),
             _Para(
                 "To receive lead events again, make sure the endpoint answers with a 2xx status, "
-                "then create a new webhook endpoint with the same URL: a disabled endpoint is "
-                "not switched back on."
+                "then switch it back on (updateWebhookEndpoint with active: true; events that "
+                "failed meanwhile can be sent again with redeliverWebhookDelivery), or create a "
+                "new webhook endpoint with the same URL."
             ),
             _Facts((("Endpoint", url),)),
             _Link("Open Partner Leads", ctx.app_base_url),
@@ -328,6 +361,7 @@ _BUILDERS = {
     MessageKind.LEAD_DECLINED: _lead_declined,
     MessageKind.LEAD_EXPIRED: _lead_expired,
     MessageKind.WEBHOOK_DISABLED: _webhook_disabled,
+    **dict.fromkeys(SENT_LEAD_NEWS, _sent_lead_news),
 }
 
 

@@ -26,7 +26,7 @@ from app.db.models import (
     User,
     WebhookEndpoint,
 )
-from app.domain.events import LEAD_EVENTS, Channel, DeliveryStatus, Topic
+from app.domain.events import LEAD_EVENTS, SENT_LEAD_EVENTS, Channel, DeliveryStatus, Topic
 from app.domain.roles import LEAD_MANAGER_ROLES, Role
 
 BATCH = 500
@@ -136,7 +136,8 @@ class _Audience:
         endpoints: dict[uuid.UUID, list[WebhookEndpoint]] = defaultdict(list)
         for endpoint in await session.scalars(
             select(WebhookEndpoint).where(
-                WebhookEndpoint.organisation_id.in_(orgs), WebhookEndpoint.active.is_(True)
+                WebhookEndpoint.organisation_id.in_(orgs | sender_orgs),
+                WebhookEndpoint.active.is_(True),
             )
         ):
             endpoints[endpoint.organisation_id].append(endpoint)
@@ -154,8 +155,11 @@ class _Audience:
                 if row.topic in e.events
             ]
             targets.append(Target(Channel.LIVE, str(org)))
-            return targets
+            return targets + self._sender_follows(row.topic, lead)
         match row.topic:
+            case Topic.PING:
+                endpoint = (row.payload or {}).get("webhookEndpointId")
+                return [Target(Channel.WEBHOOK, str(endpoint))] if endpoint else []
             case Topic.NOTIFY_NEW_LEAD | Topic.NOTIFY_REMINDER:
                 return self._partner_team(org)
             case Topic.NOTIFY_LEAD_DECLINED:
@@ -183,6 +187,24 @@ class _Audience:
         if lead.sender_organisation_id:
             return self._admins(lead.sender_organisation_id)
         return []  # a customer's own inquiry: the customer is not told it expired
+
+    def _sender_follows(self, topic: str, lead: Lead | None) -> list[Target]:
+        """What the organisation that sent the lead hears of it: its endpoints subscribed to
+        the `sent_lead.*` event, and its sender by e-mail and in-app (expiry has its own
+        message, `notify.lead_expired`; a reroute is told by the lead it becomes)."""
+        sent_event = SENT_LEAD_EVENTS.get(topic)
+        if sent_event is None or lead is None or lead.sender_organisation_id is None:
+            return []
+        if lead.sender_organisation_id == lead.organisation_id:
+            return []
+        targets = [
+            Target(Channel.WEBHOOK, str(e.id))
+            for e in self.endpoints.get(lead.sender_organisation_id, [])
+            if sent_event in e.events
+        ]
+        if topic not in (Topic.LEAD_EXPIRED, Topic.LEAD_REROUTED):
+            targets += self._sender(lead)
+        return targets
 
     def _admins(self, org: uuid.UUID) -> list[Target]:
         return [

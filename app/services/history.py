@@ -7,21 +7,22 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Lead
-from app.domain.events import Audience, effects_of
+from app.db.models import Lead, OutboxMessage
+from app.domain.events import Audience, Topic, effects_of
 from app.domain.lifecycle import ActorKind, Transition
-from app.domain.reference import CURRENCY_MINOR_UNITS, in_minor_units
 from app.jobs import refresh_affinity, relay, stage
 from app.services.affinity_counts import answers_changed
 from app.services.auth import Actor
+from app.services.lead_state import json_value, lead_state_json, minor_units_sql, money_json
+
+__all__ = ["json_value", "money_json"]  # re-exported: where event values were always built
 
 
 def api_name(name: str) -> str:
@@ -49,18 +50,6 @@ SNAPSHOT_MONEY: dict[str, tuple[str, str]] = {
 }
 
 
-def json_value(value: Any) -> Any:
-    if isinstance(value, Decimal | date | datetime | uuid.UUID):
-        return str(value)
-    return value
-
-
-def money_json(amount: Decimal | None, currency: str | None) -> dict[str, str] | None:
-    if amount is None or currency is None:
-        return None
-    return {"amount": str(in_minor_units(amount, currency)), "currency": currency}
-
-
 def field_change(old: Any, new: Any) -> dict[str, Any]:
     """How a changed field is recorded."""
     return {"from": json_value(old), "to": json_value(new)}
@@ -79,19 +68,12 @@ def snapshot(lead: Lead) -> dict[str, Any]:
     return state
 
 
-def _minor_units_sql(currency: str) -> str:
-    """The currency's decimal places as SQL, from the same ISO 4217 table `in_minor_units` uses."""
-    odd = {code: places for code, places in CURRENCY_MINOR_UNITS.items() if places != 2}
-    cases = " ".join(f"WHEN '{code}' THEN {places}" for code, places in sorted(odd.items()))
-    return f"(CASE {currency} {cases} ELSE 2 END)"
-
-
 def snapshot_sql(alias: str) -> str:
     """`snapshot` as a jsonb expression over the leads row `alias`: the same keys and values."""
     parts = [f"'{key}', {alias}.{column}" for key, column in SNAPSHOT_COLUMNS.items()]
     parts += [
         f"'{key}', CASE WHEN {alias}.{amount} IS NULL THEN NULL ELSE jsonb_build_object("
-        f"'amount', round({alias}.{amount}, {_minor_units_sql(f'{alias}.{currency}')})::text, "
+        f"'amount', round({alias}.{amount}, {minor_units_sql(f'{alias}.{currency}')})::text, "
         f"'currency', {alias}.{currency}) END"
         for key, (amount, currency) in SNAPSHOT_MONEY.items()
     ]
@@ -144,6 +126,7 @@ async def record_step(
     # The statement below is not the ORM's: the lead's own INSERT or UPDATE goes out first.
     await session.flush()
     current = snapshot(lead)
+    state = lead_state_json(lead)
     topics: list[str] = []
     payloads: list[str] = []
     for effect in effects_of(step):
@@ -158,6 +141,7 @@ async def record_step(
             "previous": previous,
             "current": current,
             "changes": dict(changes),
+            "lead": state,
         }
         if effect.audience is Audience.CUSTOMER:
             payload["recipient"] = {"name": lead.contact_name, "email": lead.contact_email}
@@ -187,3 +171,31 @@ async def record_step(
         stage(session, relay())
     if answers_changed(step):
         stage(session, refresh_affinity(lead.organisation_id))
+
+
+def system_event(
+    lead: Lead, topic: Topic, action: str, now: datetime, changes: Mapping[str, Any]
+) -> OutboxMessage:
+    """The outbox row of a lead event the system causes outside the lifecycle table (a reroute):
+    the payload `record_step` writes, with the lead unchanged before and after. The caller
+    adds it and stages the relay."""
+    current = snapshot(lead)
+    return OutboxMessage(
+        topic=topic.value,
+        lead_id=lead.id,
+        organisation_id=lead.organisation_id,
+        payload={
+            "eventId": str(uuid.uuid4()),
+            "type": topic.value,
+            "leadId": str(lead.id),
+            "organisationId": str(lead.organisation_id),
+            "action": action,
+            "occurredAt": now.isoformat(),
+            "actor": {"kind": ActorKind.SYSTEM.value},
+            "previous": current,
+            "current": current,
+            "changes": dict(changes),
+            "lead": lead_state_json(lead),
+        },
+        created_at=now,
+    )

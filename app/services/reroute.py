@@ -14,9 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db.models import Lead, LeadHistory
+from app.domain.events import Topic
 from app.domain.lifecycle import UNWORKED_OUTCOMES, ActorKind, LeadAction, LeadStage, LeadType
 from app.domain.reference import CompanySize
-from app.services.history import api_name, field_change
+from app.jobs import relay, stage
+from app.services.history import api_name, field_change, system_event
 from app.services.matching import LeadNeed, rank_partners
 from app.services.receive import incoming_from, receive_lead
 
@@ -96,6 +98,10 @@ async def _reroute(session: AsyncSession, lead: Lead, *, now: datetime, settings
         }
     if lead.engagement_id is None:
         lead.engagement_id = engagement
+    if picks:
+        # Its partner's tooling and its sender hear that it went on to the next partner.
+        session.add(system_event(lead, Topic.LEAD_REROUTED, LeadAction.REROUTE.value, now, changes))
+        stage(session, relay())
     session.add(
         LeadHistory(
             lead_id=lead.id,

@@ -15,6 +15,7 @@ from app.domain.events import REMINDER_ACTION, REMINDER_EFFECTS, effects_of
 from app.domain.lifecycle import ActorKind, LeadAction, LeadStage, LeadState, Transition, transition
 from app.jobs import relay, stage
 from app.services.history import SNAPSHOT_COLUMNS, SNAPSHOT_MONEY, snapshot_sql
+from app.services.lead_state import LEAD_STATE_COLUMNS, lead_state_json_sql
 
 BATCH = 500
 
@@ -45,9 +46,13 @@ def _outbox_cte(t: str, rows: str, *, previous: str, extra: str = "") -> str:
             'leadId', s.id, 'organisationId', s.organisation_id,
             'action', CAST(:action AS text), 'occurredAt', to_jsonb(:now ::timestamptz),
             'actor', jsonb_build_object('kind', CAST(:system AS text)),
-            'previous', {previous}, 'current', s.current, 'changes', '{{}}'::jsonb{extra}
+            'previous', {previous}, 'current', s.current, 'changes', '{{}}'::jsonb,
+            'lead', s.lead{extra}
         ) AS payload
-    FROM (SELECT {t}.*, {snapshot_sql(t)} AS current FROM {rows} OFFSET 0) AS s
+    FROM (
+        SELECT {t}.*, {snapshot_sql(t)} AS current, {lead_state_json_sql(t)} AS lead
+        FROM {rows} OFFSET 0
+    ) AS s
 ), outbox AS (
     INSERT INTO outbox (topic, lead_id, organisation_id, payload, created_at)
     SELECT effect.topic, events.id, events.organisation_id,
@@ -79,6 +84,7 @@ _EXPIRED_COLUMNS = ", ".join(
             "respond_by",
             *SNAPSHOT_COLUMNS.values(),
             *(column for pair in SNAPSHOT_MONEY.values() for column in pair),
+            *LEAD_STATE_COLUMNS,
         ]
     )
 )

@@ -15,14 +15,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db.models import Delivery, DeliveryAttempt, Organisation, OutboxMessage, WebhookEndpoint
-from app.domain.events import LEAD_EVENTS, Channel, Topic
+from app.domain.events import SENT_LEAD_EVENTS, WEBHOOK_EVENTS, Channel, DeliveryStatus, Topic
 from app.domain.roles import Role
 from app.domain.validation import Checker
+from app.jobs import relay, stage
 from app.notify.safe_address import Resolver, system_resolver
 from app.notify.webhook_sender import destination_problem, resolved_problem
 from app.services.auth import Actor
@@ -98,21 +99,21 @@ async def check_url(
     return (raw or "").strip()  # the text Checker.url parsed
 
 
-def check_events(checker: Checker, raw: list[str] | None) -> list[Topic]:
+def check_events(checker: Checker, raw: list[str] | None) -> list[str]:
     """The subscribed events, duplicates dropped, in the order given."""
     if not raw:
         checker.fail("events", "subscribe to at least one event")
         return []
-    chosen: list[Topic] = []
+    chosen: list[str] = []
     for index, name in enumerate(raw):
         event = (name or "").strip()
-        if event not in LEAD_EVENTS:
+        if event not in WEBHOOK_EVENTS:
             checker.fail(
                 ("events", str(index)),
-                f"'{name}' is not a webhook event; use one of {', '.join(LEAD_EVENTS)}",
+                f"'{name}' is not a webhook event; use one of {', '.join(WEBHOOK_EVENTS)}",
             )
         elif event not in chosen:
-            chosen.append(Topic(event))
+            chosen.append(event)
     return chosen
 
 
@@ -232,9 +233,16 @@ class DeliveryRecord:
 
 
 async def list_deliveries(
-    session: AsyncSession, actor: Actor | None, endpoint_id: str, *, first: int = 20
+    session: AsyncSession,
+    actor: Actor | None,
+    endpoint_id: str,
+    *,
+    first: int = 20,
+    status: DeliveryStatus | None = None,
+    after: str | None = None,
 ) -> list[DeliveryRecord] | Refused:
-    """The endpoint's most recent deliveries, newest first, with their attempts."""
+    """The endpoint's deliveries, newest first, with their attempts: only those in `status` if
+    given, and only those after the delivery `after` (the last one of the previous page)."""
     refused = _refuse_unless_admin(actor)
     if refused is None and not 1 <= first <= MAX_DELIVERIES_PAGE:
         refused = Refused.one(
@@ -245,19 +253,49 @@ async def list_deliveries(
     endpoint = await _own_endpoint(session, actor, endpoint_id)
     if isinstance(endpoint, Refused):
         return endpoint
+    query = (
+        select(Delivery, OutboxMessage.topic, OutboxMessage.organisation_id, OutboxMessage.lead_id)
+        .join(OutboxMessage, OutboxMessage.id == Delivery.outbox_id)
+        .where(Delivery.channel == Channel.WEBHOOK, Delivery.recipient == str(endpoint.id))
+    )
+    if status is not None:
+        query = query.where(Delivery.status == status)
+    if after is not None:
+        cursor = await _delivery_of(session, endpoint, after, "after")
+        if isinstance(cursor, Refused):
+            return cursor
+        query = query.where(
+            tuple_(Delivery.created_at, Delivery.id) < tuple_(cursor.created_at, cursor.id)
+        )
     rows = (
         await session.execute(
-            select(Delivery, OutboxMessage.topic, OutboxMessage.lead_id)
-            .join(OutboxMessage, OutboxMessage.id == Delivery.outbox_id)
-            .where(
-                Delivery.channel == Channel.WEBHOOK,
-                Delivery.recipient == str(endpoint.id),
-                OutboxMessage.organisation_id == endpoint.organisation_id,
-            )
-            .order_by(Delivery.created_at.desc(), Delivery.id.desc())
-            .limit(first)
+            query.order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(first)
         )
     ).all()
+    return await _with_attempts(
+        session, [(d, event_type_for(topic, org, endpoint), lead) for d, topic, org, lead in rows]
+    )
+
+
+def parse_delivery_id(raw: str, *fieldpath: str) -> int | Refused:
+    """A delivery id: decimal digits that fit the table's bigint, nothing else."""
+    text = str(raw)
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        return Refused.one(ErrorCode.VALIDATION, "is not a valid delivery id", *fieldpath)
+    return int(text)
+
+
+def event_type_for(topic: str, organisation_id: uuid.UUID | None, endpoint: WebhookEndpoint) -> str:
+    """The event type the endpoint received for an outbox topic: a lead's sender receives the
+    `sent_lead.*` event of its partner's lead event."""
+    if organisation_id != endpoint.organisation_id:
+        return SENT_LEAD_EVENTS.get(topic, topic)
+    return topic
+
+
+async def _with_attempts(
+    session: AsyncSession, rows: list[tuple[Delivery, str, uuid.UUID | None]]
+) -> list[DeliveryRecord]:
     attempts: dict[int, list[DeliveryAttempt]] = defaultdict(list)
     if rows:
         found = await session.scalars(
@@ -268,6 +306,177 @@ async def list_deliveries(
         for attempt in found:
             attempts[attempt.delivery_id].append(attempt)
     return [
-        DeliveryRecord(delivery, topic, lead_id, attempts.get(delivery.id, []))
-        for delivery, topic, lead_id in rows
+        DeliveryRecord(delivery, event_type, lead_id, attempts.get(delivery.id, []))
+        for delivery, event_type, lead_id in rows
     ]
+
+
+async def _delivery_of(
+    session: AsyncSession,
+    endpoint: WebhookEndpoint,
+    raw_id: str,
+    field_name: str,
+) -> Delivery | Refused:
+    """A delivery to the endpoint, by its id."""
+    delivery_id = parse_delivery_id(raw_id, field_name)
+    if isinstance(delivery_id, Refused):
+        return delivery_id
+    query = select(Delivery).where(
+        Delivery.id == delivery_id,
+        Delivery.channel == Channel.WEBHOOK,
+        Delivery.recipient == str(endpoint.id),
+    )
+    found = (await session.execute(query)).scalar_one_or_none()
+    if found is None:
+        return Refused.one(ErrorCode.NOT_FOUND, "no such webhook delivery", field_name)
+    return found
+
+
+# --- operating an endpoint ------------------------------------------------------------------------
+
+
+async def update_endpoint(
+    session: AsyncSession,
+    actor: Actor | None,
+    endpoint_id: str,
+    *,
+    settings: Settings,
+    now: datetime,
+    url: str | None = None,
+    events: list[str] | None = None,
+    active: bool | None = None,
+    resolver: Resolver = system_resolver,
+) -> WebhookEndpoint | Refused:
+    """Change what is given (None: unchanged): the URL, under the rules of registration; the
+    subscribed events; whether it is enabled. Enabling clears the failing and disabled state;
+    disabling sends nothing more until it is enabled again."""
+    endpoint = await _own_endpoint(session, actor, endpoint_id, lock=True)
+    if isinstance(endpoint, Refused):
+        return endpoint
+    checker = Checker()
+    clean_url = await check_url(checker, url, settings, resolver) if url is not None else None
+    chosen = check_events(checker, events) if events is not None else None
+    if checker.problems:
+        return Refused.invalid(checker.problems)
+    if clean_url is not None:
+        endpoint.url = clean_url
+    if chosen is not None:
+        endpoint.events = chosen
+    if active is True:
+        endpoint.active = True
+        endpoint.failing_since = None
+        endpoint.disabled_at = None
+    elif active is False and endpoint.active:
+        endpoint.active = False
+        endpoint.disabled_at = now
+    await session.flush()
+    return endpoint
+
+
+def _refuse_unless_active(endpoint: WebhookEndpoint, field_name: str) -> Refused | None:
+    if endpoint.active:
+        return None
+    return Refused.one(
+        ErrorCode.INVALID_TRANSITION,
+        "the endpoint is disabled: enable it first (updateWebhookEndpoint, active: true)",
+        field_name,
+    )
+
+
+async def ping_endpoint(
+    session: AsyncSession, actor: Actor | None, endpoint_id: str, *, now: datetime
+) -> DeliveryRecord | Refused:
+    """A signed `ping` event for the endpoint, delivered like any other (outbox, delivery,
+    sender, after commit), so its attempt shows among the endpoint's deliveries."""
+    endpoint = await _own_endpoint(session, actor, endpoint_id)
+    if isinstance(endpoint, Refused):
+        return endpoint
+    refused = _refuse_unless_active(endpoint, "endpoint_id")
+    if refused is not None:
+        return refused
+    event = OutboxMessage(
+        topic=Topic.PING.value,
+        organisation_id=endpoint.organisation_id,
+        payload={
+            "eventId": str(uuid.uuid4()),
+            "type": Topic.PING.value,
+            "organisationId": str(endpoint.organisation_id),
+            "webhookEndpointId": str(endpoint.id),
+            "occurredAt": now.isoformat(),
+        },
+        created_at=now,
+    )
+    session.add(event)
+    await session.flush()
+    delivery = Delivery(
+        outbox_id=event.id,
+        channel=Channel.WEBHOOK.value,
+        recipient=str(endpoint.id),
+        status=DeliveryStatus.PENDING.value,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(delivery)
+    await session.flush()
+    stage(session, relay())
+    return DeliveryRecord(delivery, Topic.PING.value, None, [])
+
+
+async def redeliver(
+    session: AsyncSession, actor: Actor | None, delivery_id: str, *, now: datetime
+) -> DeliveryRecord | Refused:
+    """Send a dead or skipped delivery again: one more attempt, due now (a failure after it is
+    final, as the retry schedule had run out). A pending one is due now too, and stays one
+    delivery however often it is asked for. A delivered one is refused."""
+    refused = _refuse_unless_admin(actor)
+    if refused is not None:
+        return refused
+    assert actor is not None
+    wanted = parse_delivery_id(delivery_id, "delivery_id")
+    if isinstance(wanted, Refused):
+        return wanted
+    own_endpoints = select(func.cast(WebhookEndpoint.id, String)).where(
+        WebhookEndpoint.organisation_id == actor.organisation_id
+    )
+    found = (
+        await session.execute(
+            select(
+                Delivery,
+                OutboxMessage.topic,
+                OutboxMessage.organisation_id,
+                OutboxMessage.lead_id,
+                WebhookEndpoint,
+            )
+            .join(OutboxMessage, OutboxMessage.id == Delivery.outbox_id)
+            .join(WebhookEndpoint, func.cast(WebhookEndpoint.id, String) == Delivery.recipient)
+            .where(
+                Delivery.id == wanted,
+                Delivery.channel == Channel.WEBHOOK,
+                Delivery.recipient.in_(own_endpoints),
+            )
+            .with_for_update(of=Delivery)
+            .execution_options(populate_existing=True)
+        )
+    ).one_or_none()
+    if found is None:
+        return Refused.one(ErrorCode.NOT_FOUND, "no such webhook delivery", "delivery_id")
+    delivery, topic, organisation_id, lead_id, endpoint = found
+    if delivery.status == DeliveryStatus.SENT:
+        return Refused.one(
+            ErrorCode.INVALID_TRANSITION,
+            "this delivery was delivered already; nothing to send again",
+            "delivery_id",
+        )
+    refused = _refuse_unless_active(endpoint, "delivery_id")
+    if refused is not None:
+        return refused
+    if delivery.status != DeliveryStatus.PENDING or delivery.next_attempt_at > now:
+        delivery.status = DeliveryStatus.PENDING.value
+        delivery.next_attempt_at = now
+        await session.flush()
+    stage(session, relay())
+    (record,) = await _with_attempts(
+        session, [(delivery, event_type_for(topic, organisation_id, endpoint), lead_id)]
+    )
+    return record

@@ -31,3 +31,8 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def admin(session: AsyncSession, world: World) -> Actor:
     return await actor_for(session, world.contoso.partner_admin)
+
+
+# The worker tests' real SMTP sink, delivery dependencies and view of only this test's events:
+# the webhook operation tests drive the same fan-out and delivery.
+from tests.workers.conftest import deps, only_this_tests_events, sink  # noqa: E402, F401
