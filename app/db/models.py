@@ -426,6 +426,9 @@ class LeadTeamMember(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(32))
     added_at: Mapped[datetime] = _created()
+    # The lead's partner, stamped by a trigger whoever inserts the row (migration 0011): the
+    # API's policy matches a partner's own team rows by it instead of probing the lead.
+    organisation_id: Mapped[uuid.UUID] = mapped_column()
 
 
 class LeadFavorite(Base):

@@ -4,33 +4,46 @@ and two transactions commit out of the order of their ids; the connector resumes
 cursor and ends with exactly the database's state. It bulk-updates 500 leads (a dry run, then
 for real), exports 100,000 leads as CSV in constant memory, and redelivers a failed webhook.
 
-Everything here commits (a real server, another process): the partner is removed, with all
-of its rows, afterwards."""
+Everything here commits (a real server, another process, a worker's relay), in a database of
+its own that is dropped afterwards; the server is wired as in production (its own engine and
+read pools, as partner_leads_app)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 import textwrap
 import time
 import tracemalloc
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+import redis.asyncio as aioredis
+import uvicorn
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.db import models
+from app.db.migrate import upgrade
+from app.db.session import create_engine
+from app.dev.smtp_sink import MailSink
 from app.domain.lifecycle import LeadStage
+from app.main import create_app
+from app.notify.deliver import Deps
 from app.services.auth import issue_token
 from tests.factories import WorldPartner, make_lead, make_partner
 from tests.http.conftest import copy_leads
+from tests.receivers import WebhookReceiver
+from tests.waiting import eventually
+from workers.outbox import relay
 
 FEED = """query($after: String, $first: Int) {
   leadChanges(after: $after, first: $first) {
@@ -107,24 +120,50 @@ class Connector:
                 return read
 
 
+@dataclass
+class World:
+    settings: Settings
+    engine: AsyncEngine  # the owner's: test data and checks
+    partner: WorldPartner
+
+
 @pytest.fixture
-async def partner(engine: AsyncEngine) -> AsyncIterator[WorldPartner]:
-    """A partner with 40 received leads, committed; removed with everything of its own after."""
-    async with AsyncSession(engine) as session, session.begin():
-        created = await make_partner(session)
-        for _ in range(40):
-            await make_lead(session, organisation_id=created.organisation_id)
+async def own_world(empty_database: str, settings: Settings) -> AsyncIterator[World]:
+    """A database of its own, migrated, with a partner and 40 received leads."""
+    upgrade(empty_database)
+    own = settings.model_copy(update={"database_url": empty_database})
+    engine = create_engine(own, pool_size=2, max_overflow=2)
     try:
-        yield created
-    finally:
         async with AsyncSession(engine) as session, session.begin():
-            org = created.organisation_id
-            # 100,000 leads and what hangs off them go with the partner: longer than requests.
-            await session.execute(text("SET LOCAL statement_timeout = '300s'"))
-            await session.execute(
-                delete(models.OutboxMessage).where(models.OutboxMessage.organisation_id == org)
-            )
-            await session.execute(delete(models.Organisation).where(models.Organisation.id == org))
+            partner = await make_partner(session)
+            for _ in range(40):
+                await make_lead(session, organisation_id=partner.organisation_id)
+        yield World(own, engine, partner)
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def server(settings: Settings) -> AsyncIterator[str]:
+    """The API under uvicorn on loopback, wired as `partner-leads serve` wires it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    running = uvicorn.Server(config)
+    task = asyncio.ensure_future(running.serve())
+
+    async def started() -> bool:
+        return running.started
+
+    await eventually(started, timeout=20, describe="the server started")
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        running.should_exit = True
+        await task
 
 
 async def database_state(
@@ -191,10 +230,11 @@ OUT_OF_ORDER = text(
 
 
 async def test_a_crm_connector_stays_in_step_with_the_partner(
-    serve: Any, settings: Settings, engine: AsyncEngine, partner: WorldPartner
+    own_world: World, tmp_path: Path
 ) -> None:
+    settings, engine, partner = own_world.settings, own_world.engine, own_world.partner
     org = partner.organisation_id
-    async with serve() as address:
+    async with server(settings) as address:
         key = await create_key(address, settings, partner.partner_admin)
         headers = {"Authorization": f"Bearer {key}"}
         async with httpx.AsyncClient(
@@ -285,6 +325,10 @@ async def test_a_crm_connector_stays_in_step_with_the_partner(
             assert lines == marketplace + 1  # the header, and every lead: no cap
             assert size > 25e6 and peak < size / 4, "the export was never held whole"
 
+            # 6. A webhook whose receiver was down: its delivery failed for good; once the
+            # receiver is back, the connector redelivers it, and it arrives, signed.
+            await redeliver_a_failed_webhook(connector, settings, tmp_path)
+
 
 async def export_lines(http: httpx.AsyncClient) -> tuple[int, int, int, float]:
     """(lines, bytes, peak traced memory, seconds) of the MARKETPLACE export, read in chunks."""
@@ -296,8 +340,73 @@ async def export_lines(http: httpx.AsyncClient) -> tuple[int, int, int, float]:
             assert got.status_code == 200
             async for chunk in got.aiter_bytes():
                 size += len(chunk)
-                lines += chunk.count(b"\r\n")
+                lines += chunk.count(b"\n")  # no cell here holds a line break
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     return lines, size, peak, time.perf_counter() - started
+
+
+HOOK = """mutation($input: CreateWebhookEndpointInput!) {
+  createWebhookEndpoint(input: $input) { endpoint { id } secret errors { code } }
+}"""
+ENABLE = """mutation($id: ID!) {
+  updateWebhookEndpoint(input: {id: $id, active: true}) { endpoint { active } errors { code } }
+}"""
+PING = """mutation($id: ID!) {
+  pingWebhookEndpoint(input: {id: $id}) { delivery { id status } errors { code } }
+}"""
+DEAD = """query($id: ID!) {
+  webhookDeliveries(endpointId: $id, status: DEAD) { id eventType status attemptCount }
+}"""
+REDELIVER = """mutation($id: ID!) {
+  redeliverWebhookDelivery(input: {id: $id}) { delivery { status } errors { code } }
+}"""
+SENT = """query($id: ID!) {
+  webhookDeliveries(endpointId: $id, status: SENT) { id eventType attemptCount }
+}"""
+
+
+async def redeliver_a_failed_webhook(
+    connector: Connector, settings: Settings, tmp_path: Path
+) -> None:
+    """The worker's own relay job, as the worker's role, against a real receiver."""
+    workers = create_engine(settings, settings.jobs_database_url, pool_size=2, max_overflow=0)
+    redis = aioredis.from_url(settings.redis_url or "")
+    try:
+        with WebhookReceiver() as receiver, MailSink(tmp_path / "mail") as sink:
+            created = (
+                await connector.post(
+                    HOOK, {"input": {"url": receiver.url(), "events": ["lead.won"]}}
+                )
+            )["createWebhookEndpoint"]
+            assert created["errors"] == []
+            endpoint, receiver.secret = created["endpoint"]["id"], created["secret"]
+            async with httpx.AsyncClient(trust_env=False) as http:
+                ctx = {
+                    "sessionmaker": async_sessionmaker(workers, expire_on_commit=False),
+                    "deps": Deps(
+                        settings=settings.model_copy(update={"smtp_url": sink.url}),
+                        http=http,
+                        redis=redis,
+                    ),
+                }
+                receiver.statuses = [410, 200]  # Gone: dead at once, the endpoint disabled
+                ping = (await connector.post(PING, {"id": endpoint}))["pingWebhookEndpoint"]
+                assert ping["errors"] == []
+                await relay(ctx)
+                [dead] = (await connector.post(DEAD, {"id": endpoint}))["webhookDeliveries"]
+                assert (dead["id"], dead["eventType"]) == (ping["delivery"]["id"], "ping")
+                enabled = await connector.post(ENABLE, {"id": endpoint})
+                assert enabled["updateWebhookEndpoint"]["errors"] == []
+                again = await connector.post(REDELIVER, {"id": dead["id"]})
+                assert again["redeliverWebhookDelivery"]["errors"] == []
+                await relay(ctx)
+            sent = (await connector.post(SENT, {"id": endpoint}))["webhookDeliveries"]
+            assert [(d["id"], d["attemptCount"]) for d in sent] == [(dead["id"], 2)]
+            arrived = [(r.event_type, r.status, r.verified) for r in receiver.requests]
+            assert arrived == [("ping", 410, True), ("ping", 200, True)]
+            assert len({r.webhook_id for r in receiver.requests}) == 1, "one delivery, twice"
+    finally:
+        await redis.aclose()
+        await workers.dispose()
