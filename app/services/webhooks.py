@@ -47,11 +47,26 @@ def new_secret() -> str:
 
 
 def _refuse_unless_admin(actor: Actor | None) -> Refused | None:
+    """A partner's admin manages its endpoints; so does the platform's admin, whose sellers and
+    marketers hear by webhook what becomes of the leads they sent (`sent_lead.*`)."""
     if actor is None:
         return Refused.one(ErrorCode.UNAUTHENTICATED, "sign in to manage webhooks")
-    if actor.organisation_kind != "PARTNER" or not actor.has(Role.PARTNER_ADMIN):
-        return Refused.one(ErrorCode.FORBIDDEN, "only partner admins manage webhooks")
+    if not (
+        (actor.organisation_kind == "PARTNER" and actor.has(Role.PARTNER_ADMIN))
+        or (actor.organisation_kind == "PLATFORM" and actor.has(Role.PLATFORM_ADMIN))
+    ):
+        return Refused.one(
+            ErrorCode.FORBIDDEN, "only partner admins and platform admins manage webhooks"
+        )
     return None
+
+
+def events_for(actor: Actor) -> tuple[str, ...]:
+    """What the actor's organisation can hear of: the platform receives no leads, so only
+    what becomes of the leads its people sent."""
+    if actor.organisation_kind == "PLATFORM":
+        return tuple(SENT_LEAD_EVENTS.values())
+    return WEBHOOK_EVENTS
 
 
 async def _own_endpoint(
@@ -99,7 +114,9 @@ async def check_url(
     return (raw or "").strip()  # the text Checker.url parsed
 
 
-def check_events(checker: Checker, raw: list[str] | None) -> list[str]:
+def check_events(
+    checker: Checker, raw: list[str] | None, allowed: tuple[str, ...] = WEBHOOK_EVENTS
+) -> list[str]:
     """The subscribed events, duplicates dropped, in the order given."""
     if not raw:
         checker.fail("events", "subscribe to at least one event")
@@ -107,10 +124,10 @@ def check_events(checker: Checker, raw: list[str] | None) -> list[str]:
     chosen: list[str] = []
     for index, name in enumerate(raw):
         event = (name or "").strip()
-        if event not in WEBHOOK_EVENTS:
+        if event not in allowed:
             checker.fail(
                 ("events", str(index)),
-                f"'{name}' is not a webhook event; use one of {', '.join(WEBHOOK_EVENTS)}",
+                f"'{name}' is not a webhook event here; use one of {', '.join(allowed)}",
             )
         elif event not in chosen:
             chosen.append(event)
@@ -138,7 +155,7 @@ async def create_endpoint(
     assert actor is not None
     checker = Checker()
     clean_url = await check_url(checker, url, settings, resolver)
-    chosen = check_events(checker, events)
+    chosen = check_events(checker, events, events_for(actor))
     if checker.problems or clean_url is None:
         return Refused.invalid(checker.problems)
     # Serialize creations per organisation so that two concurrent ones cannot both pass the
@@ -355,7 +372,8 @@ async def update_endpoint(
         return endpoint
     checker = Checker()
     clean_url = await check_url(checker, url, settings, resolver) if url is not None else None
-    chosen = check_events(checker, events) if events is not None else None
+    assert actor is not None  # _own_endpoint refuses anonymous callers
+    chosen = check_events(checker, events, events_for(actor)) if events is not None else None
     if checker.problems:
         return Refused.invalid(checker.problems)
     if clean_url is not None:

@@ -310,3 +310,43 @@ async def test_a_reroute_is_an_event_for_the_partner_and_the_sender(
         (told,) = sender_hook.received
         assert told.verified and told.event_type == "sent_lead.rerouted"
         assert told.payload["lead"]["outcome"] == "DECLINED"
+
+
+async def test_the_platform_hears_by_webhook_what_became_of_its_sellers_lead(
+    session: AsyncSession,
+    settings: Settings,
+    world: World,
+    admin: Actor,
+    deps: Deps,
+    receiver: WebhookReceiver,
+) -> None:
+    """Sellers and marketers subscribe through their platform's admin, to `sent_lead.*` only
+    (the platform receives no leads); the body is the sender's cut: no deal, no notes."""
+    platform = await actor_for(session, world.platform_admin)
+    refused = await webhooks.create_endpoint(
+        session, platform, url=receiver.url(), events=["lead.declined"], settings=settings
+    )
+    assert isinstance(refused, Refused) and refused.errors[0].field == ("events", "0")
+    created = await webhooks.create_endpoint(
+        session, platform, url=receiver.url(), events=["sent_lead.declined"], settings=settings
+    )
+    assert not isinstance(created, Refused)
+    receiver.secret = created[1]
+    seller = await actor_for(session, world.seller)
+    lead = await receive_lead(
+        session,
+        world.contoso.organisation_id,
+        incoming_lead(
+            type=LeadType.SALES_QUALIFIED,
+            sender_user_id=seller.user_id,
+            sender_organisation_id=seller.organisation_id,
+        ),
+        now=NOW,
+        settings=settings,
+    )
+    await decline_lead(session, admin, str(lead.id), DeclineReason.OTHER, SECRET_NOTES, now=NOW)
+    await relay(session, deps)
+    [hook] = [r for r in receiver.requests if r.payload.get("leadId") == str(lead.id)]
+    assert (hook.event_type, hook.verified) == ("sent_lead.declined", True)
+    assert hook.payload["lead"]["stage"] == "ARCHIVED" and "deal" not in hook.payload["lead"]
+    assert SECRET_NOTES not in hook.body.decode()

@@ -80,7 +80,6 @@ async def test_every_lead_event_can_be_subscribed(
     [
         ("referrals_admin", "FORBIDDEN"),
         ("member", "FORBIDDEN"),
-        ("platform_admin", "FORBIDDEN"),
         ("seller", "FORBIDDEN"),
         ("anonymous", "UNAUTHENTICATED"),
     ],
@@ -92,7 +91,6 @@ async def test_only_partner_admins_manage_endpoints(
     user_id = {
         "referrals_admin": world.contoso.referrals_admin,
         "member": world.contoso.member,
-        "platform_admin": world.platform_admin,
         "seller": world.seller,
         "anonymous": None,
     }[who]
