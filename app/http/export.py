@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from app.domain.lifecycle import LeadOutcome, LeadStage, LeadTab, LeadType
-from app.domain.reference import in_minor_units
+from app.domain.reference import CompanySize, in_minor_units
 from app.http.common import (
     Edge,
     HttpError,
@@ -58,6 +58,10 @@ class ExportRequest:
     order: lead_queries.LeadOrder
 
 
+# Parameters that may repeat or hold a comma-separated list, as `types` does.
+LISTS = ("countries", "industries", "companySizes", "senderOrganisationIds", "campaignIds")
+ENUM_LISTS = frozenset({"types", "stages", "outcomes"})
+
 # Query parameters, as the `leads` field names its arguments and filter fields.
 PARAMETERS = frozenset(
     {
@@ -70,6 +74,9 @@ PARAMETERS = frozenset(
         "receivedFrom",
         "receivedTo",
         "contactRequested",
+        "updatedAfter",
+        *LISTS,
+        "dueWithinHours",
     }
 )
 
@@ -105,6 +112,21 @@ def _time(name: str, value: str | None) -> datetime | None:
     return parsed
 
 
+def _texts(values: Sequence[str]) -> list[str] | None:
+    """Like `_enums`; the service checks each value (lead_queries.check_filter)."""
+    if not values:
+        return None
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def _hours(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.strip().isdigit() or len(value.strip()) > 6:
+        raise _bad("dueWithinHours", "is a whole number of hours")
+    return int(value)
+
+
 def _boolean(name: str, value: str | None) -> bool | None:
     if value is None:
         return None
@@ -125,7 +147,7 @@ def export_request(request: Request) -> ExportRequest:
                 f"unknown parameter; use {', '.join(sorted(PARAMETERS))}",
                 [name],
             )
-    for name in PARAMETERS - {"types", "stages", "outcomes"}:
+    for name in PARAMETERS - ENUM_LISTS - set(LISTS):
         if len(params.getlist(name)) > 1:
             raise _bad(name, "is given more than once")
     tab = params.get("tab")
@@ -145,15 +167,23 @@ def export_request(request: Request) -> ExportRequest:
             received_from=_time("receivedFrom", params.get("receivedFrom")),
             received_to=_time("receivedTo", params.get("receivedTo")),
             contact_requested=_boolean("contactRequested", params.get("contactRequested")),
+            updated_after=_time("updatedAfter", params.get("updatedAfter")),
+            countries=_texts(params.getlist("countries")),
+            industries=_texts(params.getlist("industries")),
+            company_sizes=_enums(CompanySize, "companySizes", params.getlist("companySizes")),
+            sender_organisation_ids=_texts(params.getlist("senderOrganisationIds")),
+            campaign_ids=_texts(params.getlist("campaignIds")),
+            due_within_hours=_hours(params.get("dueWithinHours")),
         ),
     )
 
 
 def _filter_path(path: tuple[str, ...]) -> list[str]:
-    """The service's `("filter", "received_from")` is the parameter `receivedFrom`."""
-    name = path[-1]
+    """The service's `("filter", "received_from")` is the parameter `receivedFrom`;
+    `("filter", "countries", "0")` is `countries`, `0`."""
+    name, *index = path[1:] if len(path) > 1 else path
     head, *rest = name.split("_")
-    return [head + "".join(part.capitalize() for part in rest)]
+    return [head + "".join(part.capitalize() for part in rest), *index]
 
 
 def _cell(value: Any) -> str:

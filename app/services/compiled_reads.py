@@ -19,7 +19,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.tenancy import NOBODY, Tenant, tenant_statement
-from app.domain.lifecycle import LeadTab
+from app.domain.lifecycle import LeadStage, LeadTab
 from app.services.auth import Actor
 from app.services.lead_queries import ORDERS, CheckedFilter, LeadOrder
 
@@ -155,6 +155,23 @@ def _filter_sql(f: CheckedFilter, params: Params) -> list[str]:
         where.append(f"l.updated_at > {params(f.updated_after)}")
     if f.crm_ids is not None:
         where.append(f"l.crm_id = ANY({params(list(f.crm_ids))}::text[])")
+    lists: tuple[tuple[str, Sequence[object] | None, str], ...] = (
+        ("country", f.countries, "text"),
+        ("industry", f.industries, "text"),
+        ("company_size", f.company_sizes, "text"),
+        ("sender_organisation_id", f.sender_organisation_ids, "uuid"),
+        ("campaign_id", f.campaign_ids, "text"),
+    )
+    for column, wanted, kind in lists:
+        if wanted is not None:
+            where.append(f"l.{column} = ANY({params(list(wanted))}::{kind}[])")
+    if f.due_within_hours is not None:
+        # lead_queries' `_filters` reads the same statement clock.
+        hours = params(f.due_within_hours)
+        where.append(
+            f"l.stage = {params(LeadStage.RECEIVED.value)} AND l.respond_by >= now() "
+            f"AND l.respond_by < now() + make_interval(0, 0, 0, 0, {hours})"
+        )
     return where
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Lead, LeadFavorite
 from app.domain.lifecycle import LeadOutcome, LeadStage, LeadTab, LeadType
+from app.domain.reference import CompanySize
 from app.services.auth import Actor
 from app.services.errors import ErrorCode, Refused
 from app.services.paging import Key, Keyset, Page, as_utc, decode_cursor, keyset_page, page_size
@@ -26,6 +27,12 @@ MAX_SEARCH = 200
 # A connector looks up one sync batch of its own ids at a time.
 MAX_CRM_IDS = 100
 CRM_ID_LENGTH = 100  # the column's
+# A saved view or a list filter names a handful of values; more is a mistake, not a need.
+MAX_FILTER_VALUES = 50
+TEXT_VALUE_LENGTH = 100  # industry and campaign_id columns
+# "Due within N hours": a month covers every response deadline (R7's longest is days).
+MAX_DUE_WITHIN_HOURS = 720
+COUNTRY_CODE = re.compile(r"[A-Z]{2}")
 
 LeadPage = Page[Lead]
 
@@ -60,6 +67,14 @@ class LeadFilter:
     updated_after: datetime | None = None
     # Exactly these CRM ids (the partner's own, set with the deal).
     crm_ids: Sequence[str] | None = None
+    # ISO 3166-1 alpha-2 codes, matched exactly.
+    countries: Sequence[str] | None = None
+    industries: Sequence[str] | None = None
+    company_sizes: Sequence[CompanySize] | None = None
+    sender_organisation_ids: Sequence[str] | None = None
+    campaign_ids: Sequence[str] | None = None
+    # RECEIVED leads whose response deadline falls in the next N hours.
+    due_within_hours: int | None = None
 
 
 def prefix_tsquery(text: str) -> str | None:
@@ -93,6 +108,87 @@ class CheckedFilter:
     contact_requested: bool | None
     updated_after: datetime | None
     crm_ids: tuple[str, ...] | None
+    countries: tuple[str, ...] | None = None
+    industries: tuple[str, ...] | None = None
+    company_sizes: tuple[str, ...] | None = None
+    sender_organisation_ids: tuple[uuid.UUID, ...] | None = None
+    campaign_ids: tuple[str, ...] | None = None
+    due_within_hours: int | None = None
+
+
+def _check_values(
+    name: str, values: Sequence[str] | None, valid: re.Pattern[str] | None, what: str
+) -> tuple[str, ...] | Refused | None:
+    """At most MAX_FILTER_VALUES values, each 1 to TEXT_VALUE_LENGTH characters (or matching
+    `valid`); a bad one is named by its index."""
+    if values is None:
+        return None
+    if len(values) > MAX_FILTER_VALUES:
+        return Refused.one(
+            ErrorCode.VALIDATION, f"must list at most {MAX_FILTER_VALUES} values", "filter", name
+        )
+    for i, value in enumerate(values):
+        if valid is not None and not valid.fullmatch(value):
+            return Refused.one(ErrorCode.VALIDATION, f"is not {what}", "filter", name, str(i))
+        if not 0 < len(value) <= TEXT_VALUE_LENGTH:
+            return Refused.one(
+                ErrorCode.VALIDATION,
+                f"must be 1 to {TEXT_VALUE_LENGTH} characters",
+                "filter",
+                name,
+                str(i),
+            )
+    return tuple(values)
+
+
+def _check_uuids(name: str, values: Sequence[str] | None) -> tuple[uuid.UUID, ...] | Refused | None:
+    if values is None:
+        return None
+    if len(values) > MAX_FILTER_VALUES:
+        return Refused.one(
+            ErrorCode.VALIDATION, f"must list at most {MAX_FILTER_VALUES} values", "filter", name
+        )
+    ids = []
+    for i, value in enumerate(values):
+        try:
+            ids.append(uuid.UUID(str(value)))
+        except ValueError:
+            return Refused.one(ErrorCode.VALIDATION, "is not an id", "filter", name, str(i))
+    return tuple(ids)
+
+
+def _check_more(f: LeadFilter) -> dict[str, Any] | Refused:
+    """The team filters (issue 11): country, industry, size, sender, campaign, due within."""
+    checked: dict[str, Any] = {}
+    for name, values, valid, what in (
+        ("countries", f.countries, COUNTRY_CODE, "an ISO 3166-1 alpha-2 code, e.g. BR"),
+        ("industries", f.industries, None, ""),
+        ("campaign_ids", f.campaign_ids, None, ""),
+    ):
+        result = _check_values(name, values, valid, what)
+        if isinstance(result, Refused):
+            return result
+        checked[name] = result
+    senders = _check_uuids("sender_organisation_ids", f.sender_organisation_ids)
+    if isinstance(senders, Refused):
+        return senders
+    checked["sender_organisation_ids"] = senders
+    sizes = f.company_sizes
+    if sizes is not None and len(sizes) > len(CompanySize):
+        return Refused.one(ErrorCode.VALIDATION, "lists a size twice", "filter", "company_sizes")
+    checked["company_sizes"] = (
+        tuple(CompanySize(s).value for s in sizes) if sizes is not None else None
+    )
+    hours = f.due_within_hours
+    if hours is not None and not 1 <= hours <= MAX_DUE_WITHIN_HOURS:
+        return Refused.one(
+            ErrorCode.VALIDATION,
+            f"must be 1 to {MAX_DUE_WITHIN_HOURS} hours",
+            "filter",
+            "due_within_hours",
+        )
+    checked["due_within_hours"] = hours
+    return checked
 
 
 def _check_crm_ids(crm_ids: Sequence[str] | None) -> tuple[str, ...] | Refused | None:
@@ -138,6 +234,9 @@ def check_filter(f: LeadFilter) -> CheckedFilter | Refused:
     crm_ids = _check_crm_ids(f.crm_ids)
     if isinstance(crm_ids, Refused):
         return crm_ids
+    more = _check_more(f)
+    if isinstance(more, Refused):
+        return more
     return CheckedFilter(
         types=tuple(t.value for t in f.types) if f.types is not None else None,
         stages=tuple(s.value for s in f.stages) if f.stages is not None else None,
@@ -148,6 +247,7 @@ def check_filter(f: LeadFilter) -> CheckedFilter | Refused:
         contact_requested=f.contact_requested,
         updated_after=bounds["updated_after"],
         crm_ids=crm_ids,
+        **more,
     )
 
 
@@ -177,6 +277,22 @@ def _filters(f: LeadFilter) -> list[ColumnElement[bool]] | Refused:
         conditions.append(Lead.updated_at > checked.updated_after)
     if checked.crm_ids is not None:
         conditions.append(Lead.crm_id.in_(checked.crm_ids))
+    for column, values in (
+        (Lead.country, checked.countries),
+        (Lead.industry, checked.industries),
+        (Lead.company_size, checked.company_sizes),
+        (Lead.sender_organisation_id, checked.sender_organisation_ids),
+        (Lead.campaign_id, checked.campaign_ids),
+    ):
+        if values is not None:
+            conditions.append(column.in_(values))
+    if checked.due_within_hours is not None:
+        # The statement's clock (`now()`), as the compiled path reads it: both agree.
+        conditions.append(Lead.stage == LeadStage.RECEIVED.value)
+        conditions.append(Lead.respond_by >= func.now())
+        conditions.append(
+            Lead.respond_by < func.now() + func.make_interval(0, 0, 0, 0, checked.due_within_hours)
+        )
     return conditions
 
 

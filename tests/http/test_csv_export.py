@@ -332,3 +332,47 @@ async def test_other_methods_get_a_typed_405_and_head_runs_no_export(
         b"",
     )
     assert (await http.head(URL, params={"tab": "NOPE"}, headers=auth)).status_code == 400
+
+
+async def test_team_filters_export_what_leads_lists_and_bad_values_are_typed(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    session: AsyncSession,
+    partner: WorldPartner,
+    world: World,
+) -> None:
+    org, sender = partner.organisation_id, world.contoso.organisation_id
+    br = await make_lead(
+        session,
+        organisation_id=org,
+        country="BR",
+        sender_organisation_id=sender,
+        campaign_id="spring-26",
+        company_size="SIZE_1_9",
+    )
+    pt = await make_lead(session, organisation_id=org, country="PT", industry="Banking")
+    await make_lead(session, organisation_id=org, country="US")
+    user = partner.referrals_admin
+
+    async def exported(**params: Any) -> set[str]:
+        return {r["id"] for r in await export(http, settings, user, tab="MARKETPLACE", **params)}
+
+    assert await exported(countries="BR,PT") == {str(br.id), str(pt.id)}
+    assert await exported(countries=["BR", "PT"], industries="Banking") == {str(pt.id)}
+    assert await exported(senderOrganisationIds=str(sender)) == {str(br.id)}
+    assert await exported(campaignIds="spring-26", companySizes="SIZE_1_9") == {str(br.id)}
+    assert await exported(dueWithinHours="24", countries="PT") == set()  # due in 14 days
+    assert await exported(dueWithinHours="720", countries="PT") == {str(pt.id)}
+    for params, path in (
+        ({"countries": "BR,bra"}, ["countries", "1"]),
+        ({"companySizes": "HUGE"}, ["companySizes"]),
+        ({"senderOrganisationIds": "nope"}, ["senderOrganisationIds", "0"]),
+        ({"dueWithinHours": "soon"}, ["dueWithinHours"]),
+        ({"dueWithinHours": "0"}, ["dueWithinHours"]),
+    ):
+        response = await http.get(
+            URL, params={"tab": "MARKETPLACE", **params}, headers=bearer(settings, user)
+        )
+        assert response.status_code == 400, params
+        [error] = response.json()["errors"]
+        assert (error["code"], error["field"]) == ("VALIDATION", path), error

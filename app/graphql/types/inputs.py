@@ -8,7 +8,14 @@ from typing import Any
 
 import strawberry
 
-from app.graphql.types.enums import DeclineReason, LeadOutcome, LeadStage, LeadType, LostReason
+from app.graphql.types.enums import (
+    CompanySize,
+    DeclineReason,
+    LeadOutcome,
+    LeadStage,
+    LeadType,
+    LostReason,
+)
 from app.graphql.types.rows import to_service
 from app.services import lead_queries, leads
 from app.services.leads import Money, TeamMemberInput
@@ -173,6 +180,23 @@ class LeadFilter:
     )
     crm_ids: list[str] | None = strawberry.field(
         default=None, description="Exactly these CRM ids (at most 100)."
+    )
+    countries: list[str] | None = strawberry.field(
+        default=None, description="The customer's country: ISO 3166-1 alpha-2 codes, e.g. BR."
+    )
+    industries: list[str] | None = strawberry.field(
+        default=None, description="Exactly these industries (at most 50)."
+    )
+    company_sizes: list[CompanySize] | None = None
+    sender_organisation_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Sent by users of these organisations (at most 50)."
+    )
+    campaign_ids: list[str] | None = strawberry.field(
+        default=None, description="Came from these campaigns (at most 50)."
+    )
+    due_within_hours: int | None = strawberry.field(
+        default=None,
+        description="RECEIVED leads whose response deadline is in the next N hours (1 to 720).",
     )
 
     def to_service(self) -> lead_queries.LeadFilter:
