@@ -443,6 +443,27 @@ class LeadFavorite(Base):
     created_at: Mapped[datetime] = _created()
 
 
+class LeadView(Base):
+    """A user's saved list: a tab, a checked filter (lead_queries.LeadFilter as JSON) and an
+    order; `shared` shows it to the whole organisation (issue 11)."""
+
+    __tablename__ = "lead_views"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[uuid.UUID] = _uuid()
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    tab: Mapped[str] = mapped_column(String(32))
+    filter: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    order_by: Mapped[str] = mapped_column(String(32))
+    shared: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class LeadHistory(Base):
     __tablename__ = "lead_history"
     __table_args__ = (

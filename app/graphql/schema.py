@@ -25,6 +25,7 @@ from app.graphql.bulk import BulkMutation
 from app.graphql.changes import ChangesQuery
 from app.graphql.context import Context
 from app.graphql.intake import IntakeMutation, IntakeQuery
+from app.graphql.lead_views import LeadViewMutation, LeadViewQuery
 from app.graphql.mutations import Mutation as LeadMutation
 from app.graphql.notifications import NotificationMutation, NotificationQuery
 from app.graphql.posture import Posture, Schema
@@ -45,6 +46,7 @@ Query = merge_types(
         IntakeQuery,
         ApiKeyQuery,
         ChangesQuery,
+        LeadViewQuery,
     ),
 )
 Mutation = merge_types(
@@ -57,6 +59,7 @@ Mutation = merge_types(
         ProfileMutation,
         IntakeMutation,
         ApiKeyMutation,
+        LeadViewMutation,
     ),
 )
 
