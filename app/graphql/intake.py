@@ -13,6 +13,7 @@ from app.graphql.errors import ARGUMENTS, ArgumentPaths, query_error
 from app.graphql.mutations import LeadPayload, lead_change
 from app.graphql.queries import LeadConnection
 from app.graphql.types.enums import CompanySize
+from app.graphql.types.inputs import SentLeadFilter
 from app.services import intake, lead_queries
 from app.services.errors import Refused
 
@@ -181,10 +182,20 @@ class IntakeQuery:
         "with their stage and outcome (first <= 100)."
     )
     async def sent_leads(
-        self, info: Info[Context, None], first: int | None = None, after: str | None = None
+        self,
+        info: Info[Context, None],
+        first: int | None = None,
+        after: str | None = None,
+        filter: SentLeadFilter | None = None,
     ) -> LeadConnection:
         async with info.context.db() as session:
-            page = await lead_queries.list_sent_leads(session, info.context.actor, first, after)
+            page = await lead_queries.list_sent_leads(
+                session,
+                info.context.actor,
+                first,
+                after,
+                filter.to_service() if filter else None,
+            )
         if isinstance(page, Refused):
             raise query_error(page, ARGUMENTS)
         return LeadConnection.build(page, info.context)

@@ -201,8 +201,8 @@ def inbox_where(
     return (*where, *_filter_sql(checked, params))
 
 
-def sent_where(actor: Actor, params: Params) -> tuple[str, ...]:
-    return (f"l.sender_user_id = {params(actor.user_id)}",)
+def sent_where(actor: Actor, checked: CheckedFilter, params: Params) -> tuple[str, ...]:
+    return (f"l.sender_user_id = {params(actor.user_id)}", *_filter_sql(checked, params))
 
 
 def lead_page(

@@ -77,6 +77,24 @@ class LeadFilter:
     due_within_hours: int | None = None
 
 
+# What a sender narrows `sentLeads` by: the lead's own facts, never the partner's work on it
+# (a search would probe the deal's name, CRM ids are the partner's, the deadline its concern).
+SENDER_FILTER_FIELDS = frozenset(
+    {
+        "types",
+        "stages",
+        "outcomes",
+        "received_from",
+        "received_to",
+        "updated_after",
+        "countries",
+        "industries",
+        "company_sizes",
+        "campaign_ids",
+    }
+)
+
+
 def prefix_tsquery(text: str) -> str | None:
     """`acme corp` -> `'acme':* & 'corp':*`, so the list search matches as the user types."""
     words = re.findall(r"\w+", text.lower())[:16]
@@ -358,16 +376,23 @@ async def list_sent_leads(
     actor: Actor | None,
     first: int | None = None,
     after: str | None = None,
+    filter: LeadFilter | None = None,
 ) -> LeadPage | Refused:
     """What the caller sent, newest first, with each lead's stage and outcome: for platform
-    staff and for partners who referred leads. Others (and anonymous callers) get nothing."""
+    staff and for partners who referred leads. Others (and anonymous callers) get nothing.
+    `filter` holds only what a sender may narrow by (SENDER_FILTER_FIELDS)."""
     order = LeadOrder.RECEIVED_AT_DESC
     request = _page_request(first, after, order)
     if isinstance(request, Refused):
         return request
+    conditions = _filters(filter or LeadFilter())
+    if isinstance(conditions, Refused):
+        return conditions
     if actor is None or not (actor.organisation_kind == "PLATFORM" or actor.manages_leads):
         return Page.empty()
-    return await _lead_page(session, Lead.sender_user_id == actor.user_id, request)
+    return await _lead_page(
+        session, and_(Lead.sender_user_id == actor.user_id, *conditions), request
+    )
 
 
 async def count_page(session: AsyncSession, page: LeadPage) -> int:

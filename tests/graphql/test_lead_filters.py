@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import models
 from app.domain.lifecycle import LeadStage
 from tests.factories import World, WorldPartner, make_lead
 from tests.graphql.inbox_support import only_error
@@ -121,3 +123,59 @@ async def test_a_member_without_a_referrals_role_gets_no_leads_whatever_the_filt
 ) -> None:
     await make_lead(session, organisation_id=partner.organisation_id, country="BR")
     assert await ids(gql.as_user(partner.member), countries=["BR"]) == set()
+
+
+SENT = """
+query Sent($filter: SentLeadFilter) {
+  sentLeads(filter: $filter, first: 100) { nodes { id } totalCount }
+}"""
+
+
+async def test_senders_narrow_sent_leads_by_the_leads_own_facts_on_both_paths(
+    session: AsyncSession, world: World, gql: GraphQLClient
+) -> None:
+    seller_org = await session.scalar(
+        select(models.User.organisation_id).where(models.User.id == world.seller)
+    )
+
+    async def sent(**fields: Any) -> models.Lead:
+        return await make_lead(
+            session,
+            organisation_id=world.fabrikam.organisation_id,
+            sender_user_id=world.seller,
+            sender_organisation_id=seller_org,
+            **fields,
+        )
+
+    # The world's seller sent leads already: these two carry campaigns of their own.
+    both = ["test-spring", "test-fall"]
+    br = await sent(country="BR", campaign_id="test-spring")
+    us = await sent(
+        country="US", industry="Banking", stage=LeadStage.ACCEPTED, campaign_id="test-fall"
+    )
+    # A lead someone else sent, matching everything, stays out.
+    await make_lead(
+        session,
+        organisation_id=world.fabrikam.organisation_id,
+        country="BR",
+        campaign_id="test-spring",
+    )
+    seller = gql.as_user(world.seller)
+    compiled = seller.differential.compiled if seller.differential else 0
+
+    async def sent_ids(**filter: Any) -> set[str]:
+        data = (await seller.data(SENT, {"filter": filter}))["sentLeads"]
+        assert data["totalCount"] == len(data["nodes"])
+        return {n["id"] for n in data["nodes"]}
+
+    assert await sent_ids(campaignIds=both) == {str(br.id), str(us.id)}
+    assert await sent_ids(campaignIds=both, countries=["BR"]) == {str(br.id)}
+    assert await sent_ids(campaignIds=both, stages=["ACCEPTED"]) == {str(us.id)}
+    assert await sent_ids(campaignIds=both, industries=["Banking"]) == {str(us.id)}
+    assert seller.differential is not None and seller.differential.compiled == compiled + 4
+
+    error = only_error(await seller(SENT, {"filter": {"countries": ["Brazil"]}}))
+    assert error["extensions"] == {"code": "VALIDATION", "field": ["filter", "countries", "0"]}
+    # The partner's own work is not a sender's to probe: no search, no CRM ids, no deadline.
+    for field in ("search", "crmIds", "dueWithinHours"):
+        assert "errors" in await seller(SENT, {"filter": {field: "x"}})

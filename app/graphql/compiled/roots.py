@@ -262,15 +262,15 @@ class LeadConnectionRoot(RootField):
         if isinstance(key, Refused):
             raise Unsupported("after")
         actor = run.actor
+        given = args.get("filter") or {}
+        checked = check_filter(LeadFilter(**{to_snake_case(k): v for k, v in given.items()}))
+        if isinstance(checked, Refused):
+            raise Unsupported("filter")
         if self.sent:
             if actor is None or not (actor.organisation_kind == "PLATFORM" or actor.manages_leads):
                 return None, order, False
-            where = compiled_reads.sent_where(actor, params)
+            where = compiled_reads.sent_where(actor, checked, params)
         else:
-            given = args.get("filter") or {}
-            checked = check_filter(LeadFilter(**{to_snake_case(k): v for k, v in given.items()}))
-            if isinstance(checked, Refused):
-                raise Unsupported("filter")
             if actor is None or not actor.manages_leads:
                 return None, order, False
             where = compiled_reads.inbox_where(actor, LeadTab(args["tab"]), checked, params)

@@ -201,3 +201,26 @@ class LeadFilter:
 
     def to_service(self) -> lead_queries.LeadFilter:
         return to_service(lead_queries.LeadFilter, self)
+
+
+@strawberry.input(description="What a sender narrows sentLeads by: the lead's own facts.")
+class SentLeadFilter:
+    types: list[LeadType] | None = None
+    stages: list[LeadStage] | None = None
+    outcomes: list[LeadOutcome] | None = None
+    received_from: dt.datetime | None = strawberry.field(default=None, description="Inclusive.")
+    received_to: dt.datetime | None = strawberry.field(default=None, description="Exclusive.")
+    updated_after: dt.datetime | None = strawberry.field(
+        default=None, description="Changed after this instant (exclusive)."
+    )
+    countries: list[str] | None = strawberry.field(
+        default=None, description="The customer's country: ISO 3166-1 alpha-2 codes, e.g. BR."
+    )
+    industries: list[str] | None = None
+    company_sizes: list[CompanySize] | None = None
+    campaign_ids: list[str] | None = None
+
+    def to_service(self) -> lead_queries.LeadFilter:
+        return lead_queries.LeadFilter(
+            **{name: getattr(self, name) for name in lead_queries.SENDER_FILTER_FIELDS}
+        )
