@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import LeadView, User
@@ -150,7 +151,13 @@ async def save_view(
     view.order_by = data.order_by.value
     view.shared = data.shared
     view.updated_at = now
-    await session.flush()
+    try:
+        # Two saves of one name at once: the unique key refuses the second, in a savepoint so
+        # the caller's transaction stays usable.
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        return Refused.one(ErrorCode.CONFLICT, "you already have a view of this name", "name")
     return ViewRow(view, who.name, True, filter_from_json(view.filter))
 
 

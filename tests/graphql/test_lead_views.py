@@ -4,17 +4,18 @@ keeps a colleague's private views and every other organisation's views out of si
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db import models
 from app.services.lead_views import MAX_VIEWS_PER_USER
-from tests.factories import World, WorldPartner, make_lead
+from tests.factories import World, WorldPartner, make_lead, make_partner
 from tests.graphql_client import GraphQLClient
 
 SAVE = """
@@ -277,3 +278,25 @@ async def test_row_level_security_hides_private_and_foreign_views_and_refuses_th
         await session.scalar(select(models.LeadView.name).where(models.LeadView.id == shared.id))
         == "shared"
     )
+
+
+async def test_two_saves_of_one_name_at_once_make_one_view_and_a_conflict(
+    engine: AsyncEngine, committed_gql: GraphQLClient
+) -> None:
+    """Real concurrent transactions (they commit, on a partner of their own)."""
+    async with AsyncSession(engine) as session, session.begin():
+        partner = await make_partner(session)
+    me = committed_gql.as_user(partner.referrals_admin)
+    for n in range(10):
+        payloads = await asyncio.gather(
+            *(me(SAVE, {"input": {"name": f"Race {n}", "tab": "MARKETPLACE"}}) for _ in range(2))
+        )
+        codes = sorted(e["code"] for p in payloads for e in p["data"]["saveLeadView"]["errors"])
+        assert codes == ["CONFLICT"], payloads
+    async with AsyncSession(engine) as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(models.LeadView)
+            .where(models.LeadView.user_id == partner.referrals_admin)
+        )
+    assert count == 10
