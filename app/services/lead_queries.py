@@ -193,7 +193,12 @@ def _check_more(f: LeadFilter) -> dict[str, Any] | Refused:
     checked["sender_organisation_ids"] = senders
     sizes = f.company_sizes
     if sizes is not None and len(sizes) > len(CompanySize):
-        return Refused.one(ErrorCode.VALIDATION, "lists a size twice", "filter", "company_sizes")
+        return Refused.one(
+            ErrorCode.VALIDATION,
+            f"must list at most {len(CompanySize)} sizes",
+            "filter",
+            "company_sizes",
+        )
     checked["company_sizes"] = (
         tuple(CompanySize(s).value for s in sizes) if sizes is not None else None
     )
