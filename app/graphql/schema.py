@@ -27,6 +27,7 @@ from app.graphql.context import Context
 from app.graphql.intake import IntakeMutation, IntakeQuery
 from app.graphql.mutations import Mutation as LeadMutation
 from app.graphql.notifications import NotificationMutation, NotificationQuery
+from app.graphql.pipeline import PipelineQuery
 from app.graphql.posture import Posture, Schema
 from app.graphql.profiles import ProfileMutation, ProfileQuery
 from app.graphql.queries import Query as LeadQuery
@@ -45,6 +46,7 @@ Query = merge_types(
         IntakeQuery,
         ApiKeyQuery,
         ChangesQuery,
+        PipelineQuery,
     ),
 )
 Mutation = merge_types(
