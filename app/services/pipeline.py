@@ -137,15 +137,18 @@ WITH base AS (
       AND l.type = ANY(:types) AND l.tab = ANY(:tabs)
 ),
 counts AS (
-    SELECT {grouping} AS g, {key_names},
+    SELECT {grouping} AS g, {selected},
            count(*) AS received,
            count(*) FILTER (WHERE stage = 'ACCEPTED' OR outcome IN ('WON', 'LOST')) AS accepted,
            count(*) FILTER (WHERE outcome = 'DECLINED') AS declined,
            count(*) FILTER (WHERE outcome = 'EXPIRED') AS expired,
            count(*) FILTER (WHERE outcome = 'WON') AS won,
            count(*) FILTER (WHERE outcome = 'LOST') AS lost,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY hours) AS median_hours,
-           percentile_cont(0.9) WITHIN GROUP (ORDER BY hours) AS p90_hours
+           -- The filters keep unanswered leads out of the sorts (nulls would be ignored anyway).
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY hours) FILTER (WHERE hours IS NOT NULL)
+               AS median_hours,
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY hours) FILTER (WHERE hours IS NOT NULL)
+               AS p90_hours
     FROM base
     GROUP BY {sets}
 ),
@@ -161,7 +164,7 @@ amounts AS (
     WHERE final_value_currency IS NOT NULL AND outcome = 'WON'
 ),
 money AS (
-    SELECT {grouping} AS g, {key_names}, kind, currency, sum(amount) AS amount
+    SELECT {grouping} AS g, {selected}, kind, currency, sum(amount) AS amount
     FROM amounts
     GROUP BY {money_sets}
 ),
@@ -257,13 +260,14 @@ def _statement(scope: str, group_by: list[PipelineGrouping]) -> str:
         sets = f"GROUPING SETS ((), ({key_names}))"
         money_sets = f"GROUPING SETS ((kind, currency), ({key_names}, kind, currency))"
     else:
-        # k0 is a constant: grouping by it is the overall figures alone.
-        grouping, sets, money_sets = "1", "k0", "k0, kind, currency"
+        # The overall figures alone: one group, no sort by a key.
+        grouping, sets, money_sets = "1", "()", "kind, currency"
     return _SQL.format(
         keys=keys,
         scope=scope,
         grouping=grouping,
         key_names=key_names,
+        selected=key_names if group_by else "NULL::text AS k0",
         sets=sets,
         money_sets=money_sets,
         join=" AND ".join(f"f.{k} IS NOT DISTINCT FROM c.{k}" for k in names),
