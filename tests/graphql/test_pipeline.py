@@ -354,3 +354,59 @@ async def test_who_may_ask(gql: GraphQLClient, world: World, partner: WorldPartn
     # A sender has no received pipeline.
     got = await error(gql.as_user(world.seller), {"filter": {**RANGE, "audience": "RECEIVED"}})
     assert got["code"] == "FORBIDDEN"
+
+
+README_MANAGER = """{ pipeline(filter: {from: "2026-01-01T00:00:00Z", sources: [MARKETPLACE]},
+  groupBy: [MONTH]) { overall { received accepted declined expired won lost acceptanceRate
+  winRate medianResponseHours p90ResponseHours estimatedValue { amount currency }
+  wonValue { amount currency } } groups { key { month } figures { received winRate
+  wonValue { amount currency } } } } }"""
+README_SELLER = """{ pipeline(groupBy: [PARTNER]) { overall { received won lost winRate }
+  groups { key { partnerId } figures { received acceptanceRate } } } }"""
+
+
+async def test_readme_examples_answer(
+    gql: GraphQLClient, world: World, partner: WorldPartner
+) -> None:
+    """The README's two queries, on the demo world plus the constructed leads."""
+    manager = await gql.as_user(partner.referrals_admin).data(README_MANAGER)
+    months = [g["key"]["month"] for g in manager["pipeline"]["groups"]]
+    assert months[:2] == ["2026-09", "2026-10"]
+    assert manager["pipeline"]["overall"]["received"] == 4
+    seller = await gql.as_user(world.seller).data(README_SELLER)
+    groups = seller["pipeline"]["groups"]
+    assert (
+        sum(g["figures"]["received"] for g in groups) == seller["pipeline"]["overall"]["received"]
+    )
+    assert all(g["key"]["partnerId"] for g in groups)
+
+
+async def test_grouped_by_sender_organisation(
+    gql: GraphQLClient, session: AsyncSession, partner: WorldPartner
+) -> None:
+    referrer = await make_partner(session, name="Referrer")
+    for _ in range(2):
+        await archived(
+            session,
+            partner.organisation_id,
+            "EXPIRED",
+            at("2026-09-28"),
+            type=SQ,
+            sender_organisation_id=referrer.organisation_id,
+            sender_user_id=referrer.partner_admin,
+        )
+    data = await gql.as_user(partner.partner_admin).data(
+        PIPELINE, {"filter": RANGE, "groupBy": ["SENDER_ORGANISATION"]}
+    )
+    keys = [
+        (g["key"]["senderOrganisationId"], g["figures"]["received"], g["figures"]["expired"])
+        for g in data["pipeline"]["groups"]
+    ]
+    assert keys == [(str(referrer.organisation_id), 2, 2), (None, 7, 1)]
+    # The referrer's admin sees the two it sent, in the receiving partner's group.
+    sent = await gql.as_user(referrer.partner_admin).data(
+        PIPELINE, {"filter": {**RANGE, "audience": "SENT"}, "groupBy": ["PARTNER"]}
+    )
+    assert [
+        (g["key"]["partnerId"], g["figures"]["expired"]) for g in sent["pipeline"]["groups"]
+    ] == [(str(partner.organisation_id), 2)]
