@@ -39,6 +39,9 @@ from app.services.errors import ErrorCode, Refused
 
 MAX_RANGE = timedelta(days=731)  # two years (a leap day included)
 DEFAULT_RANGE = timedelta(days=365)
+# A bounded answer (R20): more groups than this is refused, not truncated. Two years by month,
+# type and company size (24 x 3 x 9 = 648) fit; a grouping by campaign over years may not.
+MAX_GROUPS = 1000
 
 
 class PipelineAudience(StrEnum):
@@ -179,6 +182,7 @@ SELECT c.*, f.amounts
 FROM counts AS c
 LEFT JOIN folded AS f ON f.g = c.g AND {join}
 ORDER BY c.g DESC, {order}
+LIMIT :limit
 """
 
 
@@ -246,8 +250,16 @@ async def pipeline(
         received_to=received_to,
         types=[t.value for t in (filter.types or list(LeadType))],
         tabs=[t.value for t in (filter.sources or [LeadTab.MARKETPLACE, LeadTab.QUALIFIED])],
+        # The overall row, MAX_GROUPS groups, and one more to tell that there are too many.
+        limit=MAX_GROUPS + 2,
     )
     rows = (await session.execute(statement)).mappings().all()
+    if len(rows) > MAX_GROUPS + 1:
+        return Refused.one(
+            ErrorCode.VALIDATION,
+            f"more than {MAX_GROUPS} groups: narrow the filter or group by less",
+            "group_by",
+        )
     return _pipeline(rows, group_by)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import models
 from app.domain.lifecycle import LeadStage, LeadType
+from app.services import pipeline as pipeline_service
 from tests.factories import World, WorldPartner, make_lead, make_partner
 from tests.graphql_client import GraphQLClient
 
@@ -410,3 +411,16 @@ async def test_grouped_by_sender_organisation(
     assert [
         (g["key"]["partnerId"], g["figures"]["expired"]) for g in sent["pipeline"]["groups"]
     ] == [(str(partner.organisation_id), 2)]
+
+
+async def test_too_many_groups_is_refused_not_truncated(
+    gql: GraphQLClient, partner: WorldPartner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = gql.as_user(partner.partner_admin)
+    by_month_and_industry = {"filter": RANGE, "groupBy": ["MONTH", "INDUSTRY"]}
+    monkeypatch.setattr(pipeline_service, "MAX_GROUPS", 3)
+    assert len((await admin.data(PIPELINE, by_month_and_industry))["pipeline"]["groups"]) == 3
+    monkeypatch.setattr(pipeline_service, "MAX_GROUPS", 2)
+    got = await error(admin, by_month_and_industry)
+    assert (got["code"], got["field"]) == ("VALIDATION", ["groupBy"])
+    assert "more than 2 groups" in got["message"]
