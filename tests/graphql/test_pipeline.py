@@ -335,6 +335,12 @@ async def test_bad_input_is_typed(gql: GraphQLClient, partner: WorldPartner) -> 
     too_long = {"from": "2023-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}
     got = await error(admin, {"filter": too_long})
     assert (got["code"], got["field"]) == ("VALIDATION", ["filter", "to"])
+    got = await error(admin, {"filter": {"from": "0001-01-01T00:00:00Z"}})
+    assert (got["code"], got["field"]) == ("VALIDATION", ["filter", "from"])
+    # A time without an offset is read as UTC (as the leads filter reads it).
+    naive = {"from": "2026-09-01T00:00:00", "to": "2026-11-01T00:00:00"}
+    data = await admin.data(PIPELINE, {"filter": naive})
+    assert data["pipeline"]["overall"]["received"] == 7
     got = await error(admin, {"filter": RANGE, "groupBy": ["PARTNER"]})
     assert (got["code"], got["field"]) == ("VALIDATION", ["groupBy"])
     got = await error(admin, {"filter": RANGE, "groupBy": ["TYPE", "TYPE"]})
