@@ -28,6 +28,7 @@ from app.graphql.intake import IntakeMutation, IntakeQuery
 from app.graphql.lead_views import LeadViewMutation, LeadViewQuery
 from app.graphql.mutations import Mutation as LeadMutation
 from app.graphql.notifications import NotificationMutation, NotificationQuery
+from app.graphql.pipeline import PipelineQuery
 from app.graphql.posture import Posture, Schema
 from app.graphql.profiles import ProfileMutation, ProfileQuery
 from app.graphql.queries import Query as LeadQuery
@@ -47,6 +48,7 @@ Query = merge_types(
         ApiKeyQuery,
         ChangesQuery,
         LeadViewQuery,
+        PipelineQuery,
     ),
 )
 Mutation = merge_types(
