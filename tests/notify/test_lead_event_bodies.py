@@ -214,14 +214,10 @@ async def test_a_referring_partner_hears_of_its_lead_by_webhook_mail_and_in_app(
     assert sorted(kinds) == ["SENT_LEAD_ACCEPTED", "SENT_LEAD_WON"]
 
 
-async def test_a_seller_hears_that_its_lead_was_declined(
-    session: AsyncSession,
-    settings: Settings,
-    world: World,
-    admin: Actor,
-    deps: Deps,
-    sink: MailSink,
-) -> None:
+async def a_sellers_lead_declined(
+    session: AsyncSession, settings: Settings, world: World, admin: Actor
+) -> Lead:
+    """The platform seller's lead to contoso, declined by contoso's admin with private notes."""
     seller = await actor_for(session, world.seller)
     lead = await receive_lead(
         session,
@@ -235,6 +231,18 @@ async def test_a_seller_hears_that_its_lead_was_declined(
         settings=settings,
     )
     await decline_lead(session, admin, str(lead.id), DeclineReason.OTHER, SECRET_NOTES, now=NOW)
+    return lead
+
+
+async def test_a_seller_hears_that_its_lead_was_declined(
+    session: AsyncSession,
+    settings: Settings,
+    world: World,
+    admin: Actor,
+    deps: Deps,
+    sink: MailSink,
+) -> None:
+    lead = await a_sellers_lead_declined(session, settings, world, admin)
     await relay(session, deps)
     mails = [m for m in sink.messages() if m["X-Delivered-To"] == "seller@platform.example"]
     assert [" declined your lead from Adatum" in str(m["Subject"]) for m in mails] == [True]
@@ -332,19 +340,7 @@ async def test_the_platform_hears_by_webhook_what_became_of_its_sellers_lead(
     )
     assert not isinstance(created, Refused)
     receiver.secret = created[1]
-    seller = await actor_for(session, world.seller)
-    lead = await receive_lead(
-        session,
-        world.contoso.organisation_id,
-        incoming_lead(
-            type=LeadType.SALES_QUALIFIED,
-            sender_user_id=seller.user_id,
-            sender_organisation_id=seller.organisation_id,
-        ),
-        now=NOW,
-        settings=settings,
-    )
-    await decline_lead(session, admin, str(lead.id), DeclineReason.OTHER, SECRET_NOTES, now=NOW)
+    lead = await a_sellers_lead_declined(session, settings, world, admin)
     await relay(session, deps)
     [hook] = [r for r in receiver.requests if r.payload.get("leadId") == str(lead.id)]
     assert (hook.event_type, hook.verified) == ("sent_lead.declined", True)
