@@ -14,7 +14,13 @@ from starlette.responses import Response
 
 from app.config import Settings
 from app.jobs import JobQueue
-from app.services.auth import Actor, AuthenticationError, Lookup, session_lookup
+from app.services.auth import (
+    Actor,
+    AuthenticationError,
+    Lookup,
+    bearer_token,
+    session_lookup,
+)
 from app.services.errors import Refused
 
 
@@ -88,7 +94,7 @@ async def authenticate(edge: Edge, request: Request, session: AsyncSession) -> A
     """The caller, from `Authorization: Bearer <credential>` as the GraphQL view reads it; its
     lookup is the session's first statement and makes the transaction the caller's tenant.
     401 when missing or not acceptable."""
-    header = f"Bearer {bearer_token(request)}"
+    header = bearer_header(request)
     try:
         # As GraphQL authenticates (a JWT's user or an API key), in the route's own session.
         actor = await edge.authenticate(header, session_lookup(session), edge.clock())
@@ -99,15 +105,17 @@ async def authenticate(edge: Edge, request: Request, session: AsyncSession) -> A
     return actor
 
 
-def bearer_token(request: Request) -> str:
-    """The credential of `Authorization: Bearer <credential>`, not yet checked; 401 without."""
+def bearer_header(request: Request) -> str:
+    """The `Authorization` header when it has the form `Bearer <credential>` (the credential
+    not yet checked); 401 otherwise."""
     header = request.headers.get("authorization")
     if not header:
         raise _unauthenticated("send 'Authorization: Bearer <token>'")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthenticated("use 'Authorization: Bearer <token>'")
-    return token.strip()
+    try:
+        bearer_token(header)
+    except AuthenticationError as exc:
+        raise _unauthenticated(str(exc)) from exc
+    return header
 
 
 def allow(request: Request, *methods: str) -> None:

@@ -29,7 +29,7 @@ from app.http.common import (
     HttpError,
     allow,
     authenticate,
-    bearer_token,
+    bearer_header,
     request_session,
     require_lead_manager,
 )
@@ -341,7 +341,7 @@ def import_route(edge: Edge) -> Callable[[Request], Any]:
                 raise HttpError(415, "UNSUPPORTED_MEDIA_TYPE", "send Content-Type: text/csv")
             # Anonymous callers are refused before their body is read; the caller's lookup
             # (and the connection it takes) waits until the whole body is in.
-            bearer_token(request)
+            bearer_header(request)
             try:
                 body = await read_body(
                     request.receive, request.headers, edge.settings.csv_import_max_bytes
