@@ -16,7 +16,7 @@ import sys
 import time
 import tracemalloc
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +26,7 @@ from app.db import models
 from app.db.migrate import upgrade
 from app.db.session import create_engine
 from app.db.urls import database_url_for
-from app.dev.copy_writer import LEAD_COLUMNS, copy_records
+from app.dev.copy_writer import LEAD_COLUMNS, copy_records, inquiry_record
 from app.dev.stack import DevStack, drop_database, ensure_database
 from app.domain.roles import Role
 from app.main import create_app
@@ -34,33 +34,6 @@ from app.services.auth import issue_token
 
 DATABASE = "partner_leads_bench_csv"
 URL = "/export/leads.csv"
-
-
-def lead_record(organisation_id: uuid.UUID, n: int, now: datetime) -> tuple[Any, ...]:
-    received = now - timedelta(hours=1, seconds=n)
-    values: dict[str, Any] = dict.fromkeys(LEAD_COLUMNS)
-    values.update(
-        id=uuid.uuid4(),
-        organisation_id=organisation_id,
-        type="CUSTOMER_INQUIRY",
-        stage="RECEIVED",
-        company_name=f"Company {n}",
-        company_size="SIZE_51_250",
-        industry="Retail",
-        country="US",
-        contact_name=f"Contact {n}",
-        contact_email=f"contact{n}@example.com",
-        contact_phone="+1 555 0100",
-        need="Move the shop to the cloud, with a pilot first, then the warehouse",
-        contact_requested=False,
-        consent_to_contact=True,
-        received_at=received,
-        respond_by=received + timedelta(days=14),
-        version=1,
-        created_at=received,
-        updated_at=received,
-    )
-    return tuple(values[c] for c in LEAD_COLUMNS)
 
 
 async def partner_with_leads(settings: Settings, count: int) -> uuid.UUID:
@@ -85,7 +58,14 @@ async def partner_with_leads(settings: Settings, count: int) -> uuid.UUID:
             org_id, user_id = org.id, user.id
         for start in range(0, count, 20_000):
             records = [
-                lead_record(org_id, n, now) for n in range(start, min(count, start + 20_000))
+                inquiry_record(
+                    org_id,
+                    n,
+                    now=now,
+                    contact_phone="+1 555 0100",
+                    need="Move the shop to the cloud, with a pilot first, then the warehouse",
+                )
+                for n in range(start, min(count, start + 20_000))
             ]
             async with engine.begin() as conn:
                 await copy_records(conn, "leads", LEAD_COLUMNS, records)

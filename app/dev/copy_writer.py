@@ -3,7 +3,9 @@ table, the rows of a batch, and the writer."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -98,3 +100,34 @@ async def write_lead_rows(conn: AsyncConnection, rows: LeadRows) -> None:
     await copy_records(conn, "lead_history", HISTORY_COLUMNS, rows.history)
     await copy_records(conn, "lead_team_members", TEAM_COLUMNS, rows.team)
     await copy_records(conn, "lead_favorites", FAVORITE_COLUMNS, rows.favorites)
+
+
+def inquiry_record(
+    organisation_id: uuid.UUID, n: int, *, now: datetime | None = None, **fields: Any
+) -> tuple[Any, ...]:
+    """A RECEIVED customer inquiry as a row of LEAD_COLUMNS, received `n` seconds before an
+    hour ago: many leads at once for COPY (benchmarks, tests of large exports)."""
+    received = (now or datetime.now(UTC)) - timedelta(hours=1, seconds=n)
+    values: dict[str, Any] = dict.fromkeys(LEAD_COLUMNS)
+    values.update(
+        id=uuid.uuid4(),
+        organisation_id=organisation_id,
+        type="CUSTOMER_INQUIRY",
+        stage="RECEIVED",
+        company_name=f"Company {n}",
+        company_size="SIZE_51_250",
+        industry="Retail",
+        country="US",
+        contact_name=f"Contact {n}",
+        contact_email=f"contact{n}@example.com",
+        need="Move to the cloud, with a pilot first",
+        contact_requested=False,
+        consent_to_contact=True,
+        received_at=received,
+        respond_by=received + timedelta(days=14),
+        version=1,
+        created_at=received,
+        updated_at=received,
+    )
+    values.update(fields)
+    return tuple(values[c] for c in LEAD_COLUMNS)
