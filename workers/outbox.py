@@ -9,7 +9,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from app.notify.deliver import Deps, deliver
+from app.notify.deliver import Deps, deliver, published_after_commit
 from app.notify.relay import due_deliveries, fan_out
 
 CONCURRENCY = 8
@@ -27,8 +27,10 @@ async def relay(ctx: dict[str, Any]) -> dict[str, int]:
     semaphore = asyncio.Semaphore(CONCURRENCY)
 
     async def one(delivery_id: int) -> None:
-        async with semaphore, sessionmaker() as session, session.begin():
-            outcome = await deliver(session, delivery_id, deps, now=_now())
+        async with semaphore, sessionmaker() as session:
+            async with session.begin():
+                outcome = await deliver(session, delivery_id, deps, now=_now())
+            await published_after_commit(session, deps)
         counts[outcome] = counts.get(outcome, 0) + 1
 
     for _ in range(MAX_ROUNDS):

@@ -1,4 +1,5 @@
-"""Live lead events for SPAs (graphql-transport-ws), as `app.notify.live` hears them."""
+"""Live lead events and notifications for SPAs (graphql-transport-ws), as `app.notify.live`
+hears them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from app.graphql.context import Context
+from app.graphql.notifications import Notification
 from app.graphql.types.enums import LeadOutcome, LeadStage
 from app.notify import live
 
@@ -72,3 +74,40 @@ class Subscription:
         async with aclosing(live.listen(redis_url, actor.organisation_id)) as events:
             async for payload in events:
                 yield LeadEvent.from_payload(payload)
+
+    @strawberry.subscription(
+        description="The viewer's new in-app notifications, as the worker delivers them: the "
+        "same records `notifications` lists (deduplicate on `id`). A reconnecting client reads "
+        "what it missed from `notifications(unreadOnly: true)`."
+    )
+    async def notification_added(
+        self, info: Info[Context, None]
+    ) -> AsyncGenerator[Notification, None]:
+        actor = info.context.actor
+        if actor is None:
+            raise GraphQLError("sign in to subscribe", extensions={"code": "UNAUTHENTICATED"})
+        if actor.api_key_id is not None:
+            raise GraphQLError(
+                "an API key is not a person and gets no notifications",
+                extensions={"code": "FORBIDDEN"},
+            )
+        redis_url = info.context.settings.redis_url
+        if not redis_url:
+            raise GraphQLError("live events are not configured", extensions={"code": "INTERNAL"})
+        channel = live.notification_channel(actor.user_id)
+        async with aclosing(live.listen_to(redis_url, channel)) as notes:
+            async for note in notes:
+                yield notification_from(note)
+
+
+def notification_from(note: dict[str, Any]) -> Notification:
+    lead_id = note.get("leadId")
+    return Notification(
+        id=strawberry.ID(str(note["id"])),
+        kind=str(note["kind"]),
+        title=str(note["title"]),
+        body=str(note["body"]),
+        lead_id=strawberry.ID(str(lead_id)) if lead_id else None,
+        created_at=dt.datetime.fromisoformat(str(note["createdAt"])),
+        read_at=None,
+    )

@@ -64,6 +64,23 @@ class SendFailed(Exception):
         self.status_code = status_code
 
 
+LIVE_NOTIFICATIONS = "live_notifications"
+
+
+async def published_after_commit(session: AsyncSession, deps: Deps) -> None:
+    """Publish the in-app notifications a committed delivery transaction wrote, to their users'
+    live subscriptions. Best effort: the notification is stored either way, and a subscriber
+    that missed one (Redis down) finds it in `notifications`."""
+    queued = session.info.pop(LIVE_NOTIFICATIONS, [])
+    if not queued or deps.redis is None:
+        return
+    try:
+        for user_id, note in queued:
+            await live.publish_notification(deps.redis, user_id, note)
+    except Exception as exc:  # Redis down: the stored notification is what counts
+        log.warning("live notifications not published: %s", exc)
+
+
 def _kind(topic: str, lead: Lead | None) -> MessageKind | None:
     match topic:
         case Topic.NOTIFY_NEW_LEAD:
@@ -201,19 +218,38 @@ async def _send(
             if context is None:
                 return "skipped"
             content = render_in_app(context)
-            await session.execute(
-                pg_insert(Notification)
-                .values(
-                    user_id=uuid.UUID(delivery.recipient),
-                    outbox_id=event.id,
-                    lead_id=event.lead_id,
-                    kind=context.kind.value,
-                    title=content.title,
-                    body=content.body,
-                    created_at=now,
+            note = (
+                await session.execute(
+                    pg_insert(Notification)
+                    .values(
+                        user_id=uuid.UUID(delivery.recipient),
+                        outbox_id=event.id,
+                        lead_id=event.lead_id,
+                        kind=context.kind.value,
+                        title=content.title,
+                        body=content.body,
+                        created_at=now,
+                    )
+                    .on_conflict_do_nothing(constraint="uq_notifications_event_user")
+                    .returning(Notification.id)
                 )
-                .on_conflict_do_nothing(constraint="uq_notifications_event_user")
-            )
+            ).scalar_one_or_none()
+            if note is not None:
+                # Published once committed (see `published_after_commit`), so a subscriber
+                # that then reads its notifications finds this one.
+                session.info.setdefault(LIVE_NOTIFICATIONS, []).append(
+                    (
+                        delivery.recipient,
+                        {
+                            "id": note,
+                            "kind": context.kind.value,
+                            "title": content.title,
+                            "body": content.body,
+                            "leadId": event.lead_id,
+                            "createdAt": now.isoformat(),
+                        },
+                    )
+                )
             return "sent"
         case Channel.EMAIL:
             context = await _message_context(session, event, lead, delivery.recipient, deps)

@@ -1,10 +1,12 @@
-"""leadEvents over a real websocket (graphql-transport-ws), fed by the relay through Redis."""
+"""leadEvents and notificationAdded over a real websocket (graphql-transport-ws), fed by the
+relay through Redis."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,11 +18,14 @@ import websockets
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.db.models import Notification
 from app.main import create_app
 from app.notify.deliver import Deps
-from app.notify.live import live_channel
+from app.notify.live import live_channel, notification_channel
 from app.services.auth import issue_token
-from tests.factories import WorldPartner, make_lead, make_partner
+from app.services.receive import receive_lead
+from tests.factories import WorldPartner, incoming_lead, make_lead, make_partner
+from tests.stack import utcnow
 from tests.waiting import eventually
 from workers.outbox import relay
 
@@ -143,3 +148,87 @@ async def test_users_without_a_referrals_role_cannot_subscribe(
         assert codes == ({"FORBIDDEN"} if token else {"UNAUTHENTICATED"})
         assert (await _next(ws))["type"] == "complete"
         await ws.close()
+
+
+NOTIFICATIONS = (
+    """subscription { notificationAdded { id kind title body leadId createdAt readAt } }"""
+)
+
+
+async def _subscribed_to_notifications(address: str, settings: Settings, user: Any) -> Any:
+    ws = await _connect(address, issue_token(settings, user))
+    assert (await _next(ws))["type"] == "connection_ack"
+    await ws.send(json.dumps({"id": "n", "type": "subscribe", "payload": {"query": NOTIFICATIONS}}))
+    probe = aioredis.from_url(settings.redis_url or "")
+    channel = notification_channel(user)
+
+    async def listening() -> bool:
+        return bool(dict(await probe.pubsub_numsub(channel)).get(channel.encode(), 0))
+
+    await eventually(listening, timeout=5, describe="the subscription listens")
+    await probe.aclose()
+    return ws
+
+
+async def _new_lead_relayed(
+    settings: Settings, engine: AsyncEngine, worker_engine: AsyncEngine, partner: WorldPartner
+) -> str:
+    """A lead arrives for `partner` (NEW_LEAD for its lead managers) and the relay delivers."""
+    async with AsyncSession(engine) as session, session.begin():
+        lead = await receive_lead(
+            session,
+            partner.organisation_id,
+            incoming_lead(contact_requested=False),
+            now=utcnow(),
+            settings=settings,
+        )
+        lead_id = str(lead.id)
+    redis = aioredis.from_url(settings.redis_url or "")
+    async with httpx.AsyncClient() as client:
+        ctx = {
+            "sessionmaker": async_sessionmaker(worker_engine, expire_on_commit=False),
+            "deps": Deps(settings=settings, http=client, redis=redis),
+        }
+        await relay(ctx)
+    await redis.aclose()
+    return lead_id
+
+
+async def test_notifications_arrive_live_for_their_own_user_only(
+    server: str,
+    settings: Settings,
+    engine: AsyncEngine,
+    worker_engine: AsyncEngine,
+    partner: WorldPartner,
+) -> None:
+    async with AsyncSession(engine) as session, session.begin():
+        other = await make_partner(session)
+    mine = await _subscribed_to_notifications(server, settings, partner.referrals_admin)
+    theirs = await _subscribed_to_notifications(server, settings, other.referrals_admin)
+
+    lead_id = await _new_lead_relayed(settings, engine, worker_engine, partner)
+    message = await _next(mine)
+    assert message["type"] == "next" and message["id"] == "n"
+    note = message["payload"]["data"]["notificationAdded"]
+    assert (note["kind"], note["leadId"], note["readAt"]) == ("NEW_LEAD", lead_id, None)
+    async with AsyncSession(engine) as session:
+        stored = await session.get(Notification, uuid.UUID(note["id"]))
+    assert stored is not None and stored.user_id == partner.referrals_admin
+    assert (stored.title, stored.body) == (note["title"], note["body"])
+
+    # The other partner's manager heard nothing of it: the first thing they hear is their own.
+    their_lead = await _new_lead_relayed(settings, engine, worker_engine, other)
+    heard = (await _next(theirs))["payload"]["data"]["notificationAdded"]
+    assert heard["leadId"] == their_lead
+    for ws in (mine, theirs):
+        await ws.close()
+
+
+async def test_notifications_need_a_signed_in_user(server: str) -> None:
+    ws = await _connect(server, None)
+    assert (await _next(ws))["type"] == "connection_ack"
+    await ws.send(json.dumps({"id": "n", "type": "subscribe", "payload": {"query": NOTIFICATIONS}}))
+    message = await _next(ws)
+    assert message["type"] == "next" and message["payload"]["data"] is None
+    assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["UNAUTHENTICATED"]
+    await ws.close()
