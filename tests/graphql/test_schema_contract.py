@@ -29,10 +29,10 @@ def baseline_ref() -> str:
         return tag.stdout.strip()
     if _git("diff", "--quiet", "HEAD", "--", "schema.graphql").returncode != 0:
         return "HEAD"
-    if _git("rev-parse", "--verify", "--quiet", "HEAD~1").returncode != 0:
+    no_parent = _git("rev-parse", "--verify", "--quiet", "HEAD~1").returncode != 0
+    if no_parent and _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
         # A shallow clone has no parent to compare with: fetch just that one commit.
-        if _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true":
-            _git("fetch", "--quiet", "--deepen=1")
+        _git("fetch", "--quiet", "--deepen=1")
     return "HEAD~1"
 
 
