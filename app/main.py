@@ -15,11 +15,13 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.config import Settings, get_settings
 from app.db.session import create_engine, create_sessionmaker, refuse_to_bypass_the_wall
+from app.graphql.graphiql import ASSETS, ASSETS_PATH
 from app.graphql.view import GraphQLView
 from app.http.csv_import import import_route
 from app.http.export import export_route
@@ -124,6 +126,8 @@ def create_app(
             # Every method reaches them: they answer a typed 405 themselves.
             Route("/export/leads.csv", export_route(view), methods=ANY_METHOD),
             Route("/import/leads.csv", import_route(view), methods=ANY_METHOD),
+            # GraphiQL's own files, where the IDE is on (dev): no CDN needed.
+            *([Mount(ASSETS_PATH, StaticFiles(directory=ASSETS))] if settings.is_dev else []),
         ],
         lifespan=lifespan,
     )

@@ -28,6 +28,7 @@ from strawberry.types.unset import UnsetType
 from app.config import Settings
 from app.graphql.context import Context
 from app.graphql.fast_path import FastPath
+from app.graphql.graphiql import offline_graphiql_html
 from app.graphql.http_edge import (
     GRAPHQL_RESPONSE,
     JSON,
@@ -111,6 +112,10 @@ class GraphQLView(GraphQL[Context, None]):
         self.fast_path = FastPath(schema, settings)
         # Set by the app's lifespan when the compiled read path is on.
         self.fetch: compiled_reads.Fetch | None = None
+
+    @property
+    def graphql_ide_html(self) -> str:
+        return offline_graphiql_html()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
