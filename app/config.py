@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     csv_import_max_bytes: int = Field(default=5_000_000, ge=1024)
     # JSON nested deeper than this (variables, extensions) is refused with 400.
     max_json_depth: int = Field(default=32, ge=4, le=512)
+    # Automatic persisted queries (extensions.persistedQuery): SPAs send a hash, not the text.
+    persisted_queries: bool = True
+    persisted_query_ttl_seconds: int = Field(default=7 * 86400, ge=60)
     graphql_introspection: bool | None = None
     # "Did you mean ...?" in validation errors: they map the schema for whoever asks.
     graphql_suggestions: bool | None = None

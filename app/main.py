@@ -26,6 +26,7 @@ from app.graphql.view import GraphQLView
 from app.http.csv_import import import_route
 from app.http.export import export_route
 from app.jobs import JobQueue
+from app.persisted_queries import PersistedQueries
 from app.ratelimit import RateLimiter
 from app.services.compiled_reads import create_read_pools, pool_fetch, session_fetch
 
@@ -99,12 +100,19 @@ def create_app(
                 await read_pool.close()
             await queue.close()
             await limiter.close()
+            if persisted is not None:
+                await persisted.close()
             if engine is not None:
                 await engine.dispose()
 
     queue = JobQueue(settings.redis_url)
     limiter = RateLimiter(settings.redis_url)
-    view = GraphQLView(settings, sessionmaker, queue, limiter, clock=clock)
+    persisted = (
+        PersistedQueries(settings.redis_url, ttl_seconds=settings.persisted_query_ttl_seconds)
+        if settings.persisted_queries
+        else None
+    )
+    view = GraphQLView(settings, sessionmaker, queue, limiter, clock=clock, persisted=persisted)
 
     async def health(request: Request) -> JSONResponse:
         try:

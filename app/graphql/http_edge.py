@@ -180,6 +180,11 @@ def graphql_request(params: Any) -> GraphQLRequest:
 
 def query_string_request(params: Mapping[str, str], max_depth: int) -> GraphQLRequest:
     """A GET request's parameters: variables and extensions are JSON in the query string."""
+    return graphql_request(query_string_params(params, max_depth))
+
+
+def query_string_params(params: Mapping[str, str], max_depth: int) -> dict[str, Any]:
+    """A GET request's parameters as a POST body would carry them."""
     decoded: dict[str, Any] = {
         "query": params.get("query"),
         "operationName": params.get("operationName"),
@@ -188,4 +193,4 @@ def query_string_request(params: Mapping[str, str], max_depth: int) -> GraphQLRe
         raw = params.get(name)
         if raw is not None and raw != "":
             decoded[name] = load_json(raw, max_depth, f"'{name}'")
-    return graphql_request(decoded)
+    return decoded

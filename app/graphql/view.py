@@ -37,13 +37,14 @@ from app.graphql.http_edge import (
     check_content_type,
     graphql_request,
     load_json,
-    query_string_request,
+    query_string_params,
     read_body,
     response_media_type,
 )
 from app.graphql.posture import error_code, is_bug
 from app.graphql.schema import INTERNAL_MESSAGE, schema
 from app.jobs import JobQueue
+from app.persisted_queries import PersistedQueries
 from app.ratelimit import RateLimiter
 from app.services import compiled_reads
 from app.services.auth import (
@@ -86,6 +87,7 @@ class GraphQLView(GraphQL[Context, None]):
         limiter: RateLimiter | None = None,
         *,
         clock: Callable[[], datetime] | None = None,
+        persisted: PersistedQueries | None = None,
     ) -> None:
         protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
         if settings.graphql_ws_legacy:
@@ -107,6 +109,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.sessionmaker = sessionmaker
         self.queue = queue
         self.limiter = limiter
+        self.persisted = persisted
         self.auth = Authenticator(settings)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.fast_path = FastPath(schema, settings)
@@ -144,6 +147,11 @@ class GraphQLView(GraphQL[Context, None]):
             text = data if isinstance(data, str) else data.decode("utf-8", "replace")
             raise json.JSONDecodeError(exc.message, text[:100], 0) from exc
 
+    async def _persisted(self, params: Any) -> Any:
+        if self.persisted is None:
+            return params
+        return await self.persisted.complete(params)
+
     def _allowed_methods(self) -> str:
         return ALLOWED_METHODS if self.settings.get_enabled else "POST, OPTIONS"
 
@@ -158,13 +166,15 @@ class GraphQLView(GraphQL[Context, None]):
         if request.method == "GET":
             if not self.settings.get_enabled:
                 raise EdgeError("send queries by POST", "METHOD_NOT_ALLOWED", 405, Allow="POST")
-            graphql = query_string_request(request.query_params, self.settings.max_json_depth)
+            params = query_string_params(request.query_params, self.settings.max_json_depth)
+            graphql = graphql_request(await self._persisted(params))
         elif request.method == "POST":
             check_content_type(request.headers.get("content-type"))
             body = await read_body(receive, request.headers, self.settings.max_body_bytes)
             if not body.strip():
                 raise EdgeError("the request has no body")
-            graphql = graphql_request(load_json(body, self.settings.max_json_depth))
+            params = load_json(body, self.settings.max_json_depth)
+            graphql = graphql_request(await self._persisted(params))
         elif request.method == "OPTIONS":
             # Not a CORS preflight (the middleware answers those): what may be sent here.
             return Response(status_code=204, headers={"Allow": self._allowed_methods()})
