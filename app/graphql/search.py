@@ -160,8 +160,31 @@ class PartnerSuggestion:
     reasons: list[str]
 
 
+async def _count_public_read(context: Context) -> None:
+    """Public reads (search, a partner's page) share one budget per client."""
+    if context.limiter is None:
+        return
+    decision = await context.limiter.hit(SEARCH_LIMIT, context.client_ip)
+    if not decision.allowed:
+        raise GraphQLError(
+            "too many searches; try again later",
+            extensions={"code": "RATE_LIMITED", "retryAfterSeconds": decision.retry_after_seconds},
+        )
+
+
 @strawberry.type
 class SearchQuery:
+    @strawberry.field(
+        description="Public: a partner's page — the published profile with this id (what "
+        "submitInquiry takes), or null. Rate limited with searchPartners, per client."
+    )
+    async def profile(self, info: Info[Context, None], id: strawberry.ID) -> PublicProfile | None:
+        context = info.context
+        await _count_public_read(context)
+        async with context.db() as session:
+            found = await public_profiles.published_profile(session, id)
+        return PublicProfile.build(found) if found is not None else None
+
     @strawberry.field(
         description="Public partner search (R2) over published profiles, best first; first <= 50. "
         "Rate limited per client: RATE_LIMITED with retryAfterSeconds."
@@ -175,16 +198,7 @@ class SearchQuery:
         after: str | None = None,
     ) -> PartnerSearchConnection:
         context = info.context
-        if context.limiter is not None:
-            decision = await context.limiter.hit(SEARCH_LIMIT, context.client_ip)
-            if not decision.allowed:
-                raise GraphQLError(
-                    "too many searches; try again later",
-                    extensions={
-                        "code": "RATE_LIMITED",
-                        "retryAfterSeconds": decision.retry_after_seconds,
-                    },
-                )
+        await _count_public_read(context)
         async with context.db() as session:
             page = await search.search_partners(
                 session,

@@ -10,6 +10,10 @@ import uuid
 from dataclasses import dataclass, fields
 from typing import Any
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.responsiveness import PRIOR_SCORE
 from app.services.profiles import PROFILE_FIELDS
 
 
@@ -59,3 +63,25 @@ def public_profile(row: Any) -> PublicProfile:
     return PublicProfile(
         **{column.name: getattr(row, column.name) for column in fields(PublicProfile)}
     )
+
+
+async def published_profile(session: AsyncSession, profile_id: str) -> PublicProfile | None:
+    """A partner's page: the published profile with this id, as search shows it; None when
+    there is none (unknown, unpublished, or not an id at all)."""
+    try:
+        wanted = uuid.UUID(profile_id)
+    except ValueError:
+        return None
+    row = (
+        await session.execute(
+            text(
+                f"SELECT {public_columns('p')}, "
+                "coalesce(rs.score, CAST(:prior AS float8)) AS responsiveness_score "
+                f"FROM (SELECT {profile_columns('bp')} FROM business_profiles AS bp "
+                "WHERE bp.id = :id AND bp.published) AS p "
+                "LEFT JOIN responsiveness_scores AS rs ON rs.profile_id = p.id"
+            ),
+            {"id": wanted, "prior": PRIOR_SCORE},
+        )
+    ).one_or_none()
+    return public_profile(row) if row is not None else None

@@ -288,3 +288,50 @@ async def test_graphql_errors_name_the_arguments_clients_sent(
     result = await execute(document, variables, client_ip=ip, actor=seller)
     assert result.data is None
     assert result.errors[0].extensions == {"code": "VALIDATION", "field": field}
+
+
+PROFILE = """query($id: ID!) {
+  profile(id: $id) {
+    id name description website keywords industries solutionAreas preferredSizes
+    competencies endorsements countries responsivenessScore
+  }
+}"""
+
+
+async def test_a_partners_page_is_its_published_profile_as_search_shows_it(
+    execute: Execute, session: AsyncSession, world: World
+) -> None:
+    profile = await make_profile(
+        session,
+        name="Pagepartner Ltd",
+        keywords=["pagepartner"],
+        description="Seen on its own page.",
+        industries=["Retail"],
+        countries=["BR", "PT"],
+        score=61.0,
+    )
+    hidden = await make_profile(session, name="Unpublished Ltd", published=False)
+    await session.commit()
+    ip = f"10.1.0.{uuid.uuid4().int % 250}"
+    page = await execute(PROFILE, {"id": str(profile.id)}, client_ip=ip)
+    search = await execute(SEARCH, {"q": "pagepartner"}, client_ip=ip)
+    assert page.errors is None and search.errors is None, (page.errors, search.errors)
+    [found] = search.data["searchPartners"]["nodes"]
+    assert page.data["profile"] == found["profile"]
+    assert page.data["profile"]["countries"] == ["BR", "PT"]
+    assert page.data["profile"]["responsivenessScore"] == 61.0
+    # Unpublished, unknown or not an id at all: nothing, the same way for each.
+    for missing in (str(hidden.id), str(uuid.uuid4()), "not-an-id"):
+        result = await execute(PROFILE, {"id": missing}, client_ip=ip)
+        assert (result.errors, result.data) == (None, {"profile": None}), missing
+
+
+async def test_a_partners_page_counts_against_the_search_budget(
+    execute: Execute, limiter: RateLimiter, world: World
+) -> None:
+    ip = f"page-test-{uuid.uuid4().hex[:8]}"
+    for _ in range(SEARCH_LIMIT.per_window):
+        assert (await limiter.hit(SEARCH_LIMIT, ip)).allowed
+    result = await execute(PROFILE, {"id": str(uuid.uuid4())}, client_ip=ip)
+    assert result.data == {"profile": None}
+    assert [e.extensions["code"] for e in result.errors] == ["RATE_LIMITED"]
