@@ -31,7 +31,7 @@ from app.domain.lifecycle import LeadAction, TransitionRefused, work_step
 from app.domain.validation import Checker
 from app.services.auth import Actor
 from app.services.errors import ErrorCode, Refused, parse_id
-from app.services.history import json_value, record_step, snapshot
+from app.services.history import record_step, snapshot
 from app.services.leads import lead_state, own_lead
 from app.services.paging import page_size
 
@@ -82,7 +82,7 @@ async def add_activity(
     before = snapshot(lead)
     if lead.last_activity_at is None or when > lead.last_activity_at:
         lead.last_activity_at = when
-    entry = {"id": str(activity.id), "kind": kind.value, "occurredAt": json_value(when)}
+    entry = {"id": str(activity.id), "kind": kind.value, "occurredAt": when.isoformat()}
     # The history keeps what happened, not the text (a retention job may redact that later);
     # the event carries the text so a receiver needs no follow-up query.
     await record_step(

@@ -436,7 +436,8 @@ class ContactCustomer:
             return {}
         lead.customer_contacted_at = now
         lead.customer_contacted_by = self.by
-        return {api_name("customer_contacted_at"): field_change(None, now)}
+        # ISO 8601, as the API shows times.
+        return {api_name("customer_contacted_at"): field_change(None, now.isoformat())}
 
 
 async def mark_customer_contacted(
