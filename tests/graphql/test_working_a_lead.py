@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.config import Settings
 from app.db.models import LeadActivity, Organisation, OutboxMessage
 from app.domain.lifecycle import LeadStage
-from tests.factories import World, make_api_key, make_lead, make_partner
+from tests.factories import World, WorldPartner, make_api_key, make_lead, make_partner
 from tests.graphql import lead_documents as docs
 from tests.graphql_client import GraphQLClient
 
@@ -307,6 +307,57 @@ async def test_the_compiled_path_answers_the_rest_and_falls_back_for_the_log(
     )
     assert without.headers.get("x-execution-path") == "compiled"
     assert without.json()["data"]["lead"]["lastActivityAt"] is not None
+
+
+LOG_PAGE = """
+query Page($first: Int!) {
+  leads(tab: MARKETPLACE, first: $first) {
+    edges { node { id lastActivityAt activities(first: 3) { kind body author { name } } } }
+  }
+}"""
+
+
+async def test_a_page_of_leads_with_their_logs_costs_the_same_statements_for_2_and_20(
+    session: AsyncSession,
+    partner: WorldPartner,
+    strawberry_gql: GraphQLClient,
+    count_queries: Any,
+) -> None:
+    authors = (partner.referrals_admin, partner.partner_admin)
+    for i in range(24):
+        lead = await make_lead(
+            session,
+            organisation_id=partner.organisation_id,
+            received_at=datetime.now(UTC) - timedelta(hours=i + 2),
+        )
+        for n in range(4):
+            session.add(
+                LeadActivity(
+                    lead_id=lead.id,
+                    organisation_id=partner.organisation_id,
+                    author_user_id=authors[n % 2],
+                    kind="NOTE",
+                    body=f"{i}-{n}",
+                    occurred_at=lead.received_at + timedelta(minutes=n),
+                )
+            )
+    await session.flush()
+    client = strawberry_gql.as_user(partner.referrals_admin)
+    statements: dict[int, list[str]] = {}
+    for first in (2, 20):
+        with count_queries() as counter:
+            data = await client.data(LOG_PAGE, {"first": first})
+        statements[first] = counter.statements
+        nodes = [e["node"] for e in data["leads"]["edges"]]
+        assert len(nodes) == first
+        assert [[a["body"] for a in n["activities"]] for n in nodes] == [
+            [f"{i}-{n}" for n in (3, 2, 1)] for i in range(first)
+        ]
+        assert all(a["author"]["name"] for n in nodes for a in n["activities"])
+    # Pinned: the actor lookup, the page of leads, the activities loader (every lead of the
+    # page in one statement) and the user loader (their authors).
+    assert len(statements[2]) == len(statements[20]) == 4, "\n\n".join(statements[20])
+    assert sum("FROM lead_activities" in sql for sql in statements[20]) == 1
 
 
 # --- markCustomerContacted ----------------------------------------------------------------------
