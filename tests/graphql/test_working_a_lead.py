@@ -3,9 +3,12 @@ and the response clock's `markCustomerContacted`, over GraphQL on both execution
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -486,3 +489,28 @@ async def test_the_change_feed_reports_contacts_and_activities(
     assert [c["field"] for c in nodes[2]["changes"]] == ["customerContactedAt"]
     assert nodes[-1]["lead"]["contactAlert"] is None
     assert nodes[-1]["lead"]["customerContactedAt"] is not None
+
+
+async def test_the_readme_example_works_as_written(
+    gql: GraphQLClient, session: AsyncSession, world: World
+) -> None:
+    """The three requests of the README's "Working a lead", sent as they are written there."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("### Working a lead", 1)[1].split("\n### ", 1)[0]
+    bodies = [json.loads(line) for line in re.findall(r"^gql '(.*)'$", section, re.MULTILINE)]
+    assert len(bodies) == 3
+    lead = await make_lead(
+        session, organisation_id=world.contoso.organisation_id, contact_requested=True
+    )
+    client = gql.as_user(world.contoso.referrals_admin)
+    answers = []
+    for body in bodies:
+        variables = {
+            k: str(lead.id) if v == "<lead id>" else v for k, v in body["variables"].items()
+        }
+        answers.append(await client.data(body["query"], variables))
+    noted, contacted, read = answers
+    assert noted["addLeadNote"]["errors"] == []
+    assert contacted["markCustomerContacted"]["lead"]["contactAlert"] is None
+    [activity] = read["lead"]["activities"]
+    assert (activity["kind"], activity["body"]) == ("CALL", "Called Ana: demo on Tuesday")
