@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     smtp_url: str | None = None
     mail_from: str = "Partner Leads <leads@partner-leads.example>"
     # Reminders to the partner's team before the response deadline, in hours left.
-    reminder_hours: list[int] = Field(default_factory=lambda: [72, 24])
+    reminder_hours: list[int] = Field(default_factory=lambda: [72, 24, 1])
     # Webhooks: an endpoint failing for this long is disabled and its owner told.
     webhook_disable_after_hours: int = 5 * 24
     webhook_timeout_seconds: float = 10.0

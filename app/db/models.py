@@ -34,6 +34,7 @@ from sqlalchemy.dialects.postgresql.base import ischema_names
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import UserDefinedType
 
+from app.domain.activities import MAX_ACTIVITY_BODY, ActivityKind
 from app.domain.events import Channel, DeliveryStatus, Topic
 from app.domain.lifecycle import LeadAction, LeadOutcome, LeadStage, LeadType
 from app.domain.reference import CompanySize, DeclineReason, LostReason
@@ -393,6 +394,13 @@ class Lead(Base):
     rerouted_from: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("leads.id", ondelete="SET NULL")
     )
+    # Working the lead (issue 11): when the partner first reached the customer, and who; the
+    # newest activity's time (`lead_activities`), kept here so inbox lists read no other table.
+    customer_contacted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    customer_contacted_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     created_at: Mapped[datetime] = _created()
@@ -462,6 +470,37 @@ class LeadView(Base):
     shared: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LeadActivity(Base):
+    """One entry of a lead's activity log: a note, call, e-mail or meeting, by its author. Append
+    only: the API may insert and read, never change or delete (migration 0015)."""
+
+    __tablename__ = "lead_activities"
+    __table_args__ = (
+        CheckConstraint(_in("kind", ActivityKind), name="kind"),
+        CheckConstraint(f"char_length(body) BETWEEN 1 AND {MAX_ACTIVITY_BODY}", name="body"),
+        # A lead's log, newest first (`Lead.activities`).
+        Index("ix_lead_activities_lead", "lead_id", text("occurred_at DESC"), text("id DESC")),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid()
+    lead_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    # The lead's partner: the tenant whose rows these are (row-level security).
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE")
+    )
+    author_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    # The key an integration logged it with (then there is no author user).
+    author_api_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="SET NULL")
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created()
 
 
 class LeadHistory(Base):

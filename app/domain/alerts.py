@@ -24,10 +24,12 @@ def contact_alert(
     stage: LeadStage,
     now: datetime,
     urgent_hours: int = 72,
+    contacted: bool = False,
 ) -> ContactAlert | None:
     """URGENT for `urgent_hours` after receipt when the customer asked to be contacted, REMINDER
-    after that while the lead is still open; archived leads carry no alert."""
-    if not contact_requested or stage is LeadStage.ARCHIVED:
+    after that while the lead is still open; archived leads, and leads whose customer the
+    partner marked contacted (`markCustomerContacted`), carry no alert."""
+    if not contact_requested or contacted or stage is LeadStage.ARCHIVED:
         return None
     if now < received_at + timedelta(hours=urgent_hours):
         return ContactAlert.URGENT

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from app.domain.lifecycle import LeadOutcome, LeadStage, LeadState, Transition
+from app.domain.lifecycle import LeadAction, LeadOutcome, LeadStage, LeadState, Transition
 
 S, O = LeadStage, LeadOutcome
 
@@ -29,6 +29,8 @@ class Topic(StrEnum):
     LEAD_REMINDER = "lead.reminder"
     # Declined or expired and offered to the next partner (return to pool).
     LEAD_REROUTED = "lead.rerouted"
+    # A note, call, e-mail or meeting logged on the lead (`addLeadNote`).
+    LEAD_ACTIVITY_ADDED = "lead.activity_added"
     # A test event an admin sends to one endpoint (`pingWebhookEndpoint`).
     PING = "ping"
     NOTIFY_NEW_LEAD = "notify.new_lead"
@@ -99,6 +101,11 @@ REMINDER_EFFECTS: tuple[Effect, ...] = (
 
 
 def effects_of(step: Transition) -> list[Effect]:
+    # Working actions leave the stage as it is; they are told apart by what they did.
+    if step.action is LeadAction.ADD_ACTIVITY:
+        return [Effect(Topic.LEAD_ACTIVITY_ADDED)]
+    if step.action is LeadAction.CONTACT_CUSTOMER:
+        return [Effect(Topic.LEAD_UPDATED)]
     previous = step.previous.stage if step.previous is not None else None
     match (previous, step.current):
         case (None, LeadState(S.RECEIVED)):

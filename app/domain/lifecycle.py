@@ -43,6 +43,10 @@ class LeadAction(StrEnum):
     # Not a stage change: the system offered an archived lead to the next partner (return to
     # pool). Recorded in history only, so it is not in TRANSITIONS.
     REROUTE = "REROUTE"
+    # Working a lead without moving it (issue 11): recorded in history and the change feed,
+    # allowed at WORKING_STAGES, never in TRANSITIONS (allowedActions lists what the table does).
+    ADD_ACTIVITY = "ADD_ACTIVITY"
+    CONTACT_CUSTOMER = "CONTACT_CUSTOMER"
 
 
 class ActorKind(StrEnum):
@@ -126,6 +130,39 @@ def transition(
             where = f"an archived ({previous.outcome.value}) lead"
         return TransitionRefused(stage, action, f"{action.value} is not allowed on {where}")
     return Transition(previous, current, action)
+
+
+# Where a person may work a lead without moving it: partners may call the customer before they
+# accept (Partner Center's advice for contact-me leads); an archived lead is closed.
+WORKING_STAGES: dict[LeadAction, frozenset[LeadStage]] = {
+    A.ADD_ACTIVITY: frozenset({S.RECEIVED, S.ACCEPTED}),
+    A.CONTACT_CUSTOMER: frozenset({S.RECEIVED, S.ACCEPTED}),
+}
+
+
+def work_step(previous: LeadState, action: LeadAction) -> Transition | TransitionRefused:
+    """A working action (WORKING_STAGES) on a lead in state `previous`: the lead stays where it
+    is, or the refusal says why."""
+    stages = WORKING_STAGES.get(action)
+    if stages is None:
+        raise ValueError(f"{action.value} is not a working action")
+    if previous.stage not in stages:
+        where = f"a lead in stage {previous.stage.value}"
+        if previous.outcome is not None:
+            where = f"an archived ({previous.outcome.value}) lead"
+        return TransitionRefused(
+            previous.stage, action, f"{action.value} is not allowed on {where}"
+        )
+    return Transition(previous, previous, action)
+
+
+def step_for(
+    previous: LeadState | None, action: LeadAction, *, actor: ActorKind = ActorKind.USER
+) -> Transition | TransitionRefused:
+    """`transition`, or `work_step` for a working action."""
+    if action in WORKING_STAGES and previous is not None:
+        return work_step(previous, action)
+    return transition(previous, action, actor=actor)
 
 
 def allowed_actions(stage: LeadStage, *, actor: ActorKind = ActorKind.USER) -> list[LeadAction]:

@@ -12,6 +12,7 @@ from strawberry.types import Info
 from app.graphql.context import Context
 from app.graphql.errors import INPUT, ArgumentPaths, UserError, user_errors
 from app.graphql.types.enums import LeadOutcome, LeadStage
+from app.graphql.types.history import FieldChange
 from app.graphql.types.inputs import (
     AcceptLeadInput,
     DeclineLeadInput,
@@ -19,7 +20,6 @@ from app.graphql.types.inputs import (
     MarkLeadWonInput,
     UpdateLeadInput,
 )
-from app.graphql.types.lead import FieldChange
 from app.services import bulk
 from app.services.errors import Refused
 

@@ -11,7 +11,8 @@ from strawberry.types import Info
 
 from app.graphql.context import Context
 from app.graphql.errors import query_error
-from app.graphql.types.lead import Lead, LeadHistoryEntry
+from app.graphql.types.history import LeadHistoryEntry
+from app.graphql.types.lead import Lead
 from app.services import lead_changes, lead_queries
 from app.services.errors import Refused
 from app.services.lead_changes import DEFAULT_PAGE as CHANGES_PAGE

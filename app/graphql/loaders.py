@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from app.db.models import (
+    LeadActivity,
     LeadHistory,
     LeadTeamMember,
     LocationContact,
@@ -21,6 +22,7 @@ from app.db.models import (
     ProfileLocation,
 )
 from app.services import batch_reads
+from app.services.activities import ActivityKey, activities_by_lead
 from app.services.profiles import load_locations
 
 K = TypeVar("K")
@@ -56,6 +58,10 @@ class Loaders:
     @cached_property
     def history_by_lead(self) -> DataLoader[uuid.UUID, list[LeadHistory]]:
         return self._loader(batch_reads.history_by_lead, list)
+
+    @cached_property
+    def activities(self) -> DataLoader[ActivityKey, list[LeadActivity]]:
+        return self._loader(activities_by_lead, list)
 
     @cached_property
     def favorite_by_lead(self) -> DataLoader[uuid.UUID, bool]:

@@ -74,6 +74,13 @@ def favorite_action(context: Context, input: Any) -> Action:
     return lambda s: leads.set_favorite(s, context.actor, input.id, input.favorite)
 
 
+def contact_action(context: Context, input: Any) -> Action:
+    """`markCustomerContacted` (app/graphql/activities.py) by the viewer."""
+    return lambda s: leads.mark_customer_contacted(
+        s, context.actor, input.id, expected_version=input.expected_version, now=context.now
+    )
+
+
 # Each lead mutation's service call from its `input`; the compiled path runs the same.
 LEAD_ACTIONS: dict[str, Callable[[Context, Any], Action]] = {
     "acceptLead": lifecycle_action,
@@ -84,6 +91,7 @@ LEAD_ACTIONS: dict[str, Callable[[Context, Any], Action]] = {
     "markLeadWon": lifecycle_action,
     "markLeadLost": lifecycle_action,
     "setLeadFavorite": favorite_action,
+    "markCustomerContacted": contact_action,
 }
 
 

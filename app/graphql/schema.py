@@ -20,6 +20,7 @@ from strawberry.types.graphql import OperationType
 
 from app.config import MAX_QUERY_COST, REQUEST_TIMEOUT_SECONDS, Settings
 from app.graphql import cost
+from app.graphql.activities import ActivityMutation
 from app.graphql.api_keys import ApiKeyMutation, ApiKeyQuery
 from app.graphql.bulk import BulkMutation
 from app.graphql.changes import ChangesQuery
@@ -62,6 +63,7 @@ Mutation = merge_types(
         IntakeMutation,
         ApiKeyMutation,
         LeadViewMutation,
+        ActivityMutation,
     ),
 )
 

@@ -84,11 +84,9 @@ async def published_after_commit(session: AsyncSession, deps: Deps) -> None:
 def _kind(topic: str, lead: Lead | None) -> MessageKind | None:
     match topic:
         case Topic.NOTIFY_NEW_LEAD:
-            return (
-                MessageKind.URGENT_CONTACT
-                if lead and lead.contact_requested
-                else MessageKind.NEW_LEAD
-            )
+            # A partner that already reached the customer is not urged to (a delayed alert).
+            urgent = lead and lead.contact_requested and lead.customer_contacted_at is None
+            return MessageKind.URGENT_CONTACT if urgent else MessageKind.NEW_LEAD
         case Topic.NOTIFY_REMINDER:
             return MessageKind.REMINDER
         case Topic.NOTIFY_LEAD_DECLINED:

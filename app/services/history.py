@@ -119,10 +119,13 @@ async def record_step(
     now: datetime,
     changes: Mapping[str, Any],
     previous: dict[str, Any] | None,
+    *,
+    event: Mapping[str, Any] | None = None,
 ) -> None:
     """History row and outbox rows for one applied step, in the caller's transaction; the relay
     that delivers them (and, when the step answers the lead, the refresh of the partner's
-    similar-deal counts) is staged for after the commit."""
+    similar-deal counts) is staged for after the commit. `event`: more keys for the events'
+    bodies only (what the history need not keep, e.g. an activity's text)."""
     # The statement below is not the ORM's: the lead's own INSERT or UPDATE goes out first.
     await session.flush()
     current = snapshot(lead)
@@ -142,6 +145,7 @@ async def record_step(
             "current": current,
             "changes": dict(changes),
             "lead": state,
+            **(event or {}),
         }
         if effect.audience is Audience.CUSTOMER:
             payload["recipient"] = {"name": lead.contact_name, "email": lead.contact_email}

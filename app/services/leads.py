@@ -24,7 +24,7 @@ from app.domain.lifecycle import (
     LeadStage,
     LeadState,
     TransitionRefused,
-    transition,
+    step_for,
 )
 from app.domain.reference import DeclineReason, LostReason
 from app.domain.validation import MAX_NAME, MAX_NOTES, MAX_REF, Checker
@@ -41,6 +41,8 @@ from app.services.history import (
 )
 
 MAX_TEAM_MEMBERS = 50
+# Actions that, changing nothing, leave no trace (asking twice is asking once).
+IDEMPOTENT_ACTIONS = frozenset({LeadAction.UPDATE, LeadAction.CONTACT_CUSTOMER})
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,7 @@ def lead_state(lead: Lead) -> LeadState:
     return LeadState(LeadStage(lead.stage), LeadOutcome(lead.outcome) if lead.outcome else None)
 
 
-async def _own_lead(
+async def own_lead(
     session: AsyncSession, actor: Actor | None, raw_id: str, *, lock: bool
 ) -> Lead | Refused:
     """The lead if `actor` may work on it (locked for this transaction when `lock`)."""
@@ -121,7 +123,7 @@ async def act(
     expected_version: int | None = None,
     now: datetime,
 ) -> Lead | Refused:
-    lead = await _own_lead(session, actor, lead_id, lock=True)
+    lead = await own_lead(session, actor, lead_id, lock=True)
     if isinstance(lead, Refused):
         return lead
     applied = await act_on(
@@ -171,7 +173,7 @@ async def act_on(
             "expected_version",
         )
     previous = lead_state(lead)
-    step = transition(previous, command.action)
+    step = step_for(previous, command.action)
     if isinstance(step, TransitionRefused):
         return Refused.one(ErrorCode.INVALID_TRANSITION, step.reason)
     before = snapshot(lead)
@@ -183,7 +185,7 @@ async def act_on(
         return changes
     if changes is None:
         changes = {}
-    if command.action is LeadAction.UPDATE and not changes:
+    if command.action in IDEMPOTENT_ACTIONS and not changes:
         return Applied(lead, {})  # nothing changed: no new version, no history, no event
     if step.current != previous:
         lead.stage = step.current.stage.value
@@ -420,6 +422,38 @@ class MarkLost:
         return changes
 
 
+@dataclass(frozen=True, slots=True)
+class ContactCustomer:
+    """The partner reached the customer (the response clock, issue 11): the first time is kept,
+    and the contact-me flame goes out. Allowed while RECEIVED or ACCEPTED (WORKING_STAGES)."""
+
+    action: ClassVar[LeadAction] = LeadAction.CONTACT_CUSTOMER
+    # The user who did; None for an API key, which is nobody.
+    by: uuid.UUID | None
+
+    async def apply(self, session: AsyncSession, lead: Lead, c: Checker, now: datetime) -> Changes:
+        if lead.customer_contacted_at is not None:
+            return {}
+        lead.customer_contacted_at = now
+        lead.customer_contacted_by = self.by
+        # ISO 8601, as the API shows times.
+        return {api_name("customer_contacted_at"): field_change(None, now.isoformat())}
+
+
+async def mark_customer_contacted(
+    session: AsyncSession,
+    actor: Actor | None,
+    lead_id: str,
+    *,
+    expected_version: int | None = None,
+    now: datetime,
+) -> Lead | Refused:
+    """`act` with `ContactCustomer` by the actor."""
+    by = actor.user_id if actor is not None and actor.api_key_id is None else None
+    command = ContactCustomer(by)
+    return await act(session, actor, lead_id, command, expected_version=expected_version, now=now)
+
+
 async def decline_lead(
     session: AsyncSession,
     actor: Actor | None,
@@ -437,7 +471,7 @@ async def set_favorite(
     session: AsyncSession, actor: Actor | None, raw_id: str, favorite: bool
 ) -> Lead | Refused:
     """Idempotent at any stage; a personal mark, so it neither versions nor records history."""
-    lead = await _own_lead(session, actor, raw_id, lock=False)
+    lead = await own_lead(session, actor, raw_id, lock=False)
     if isinstance(lead, Refused):
         return lead
     assert actor is not None

@@ -18,7 +18,7 @@ def alert_after(
     *,
     stage: LeadStage = S.RECEIVED,
     contact_requested: bool = True,
-    **kwargs: int,
+    **kwargs: int | bool,
 ) -> ContactAlert | None:
     return contact_alert(
         contact_requested=contact_requested,
@@ -69,6 +69,23 @@ def test_archived_leads_carry_no_alert(elapsed: timedelta) -> None:
 )
 def test_accepted_leads_keep_their_alert(elapsed: timedelta, expected: ContactAlert) -> None:
     assert alert_after(elapsed, stage=S.ACCEPTED) is expected
+
+
+@pytest.mark.parametrize("stage", [S.RECEIVED, S.ACCEPTED])
+@pytest.mark.parametrize(
+    "elapsed", [timedelta(0), timedelta(hours=71), timedelta(hours=72), timedelta(days=30)]
+)
+def test_the_flame_goes_out_once_the_customer_was_contacted(
+    stage: LeadStage, elapsed: timedelta
+) -> None:
+    """markCustomerContacted (issue 11): no URGENT and no REMINDER afterwards, at any age."""
+    assert alert_after(elapsed, stage=stage) is not None
+    assert alert_after(elapsed, stage=stage, contacted=True) is None
+
+
+def test_contacted_changes_nothing_for_leads_without_a_flame() -> None:
+    assert alert_after(timedelta(hours=1), contact_requested=False, contacted=True) is None
+    assert alert_after(timedelta(hours=1), stage=S.ARCHIVED, contacted=True) is None
 
 
 def test_custom_urgent_window() -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from app.domain.events import Effect, effects_of
-from app.domain.lifecycle import LeadAction, LeadStage, LeadState, Transition, transition
+from app.domain.lifecycle import (
+    LeadAction,
+    LeadStage,
+    LeadState,
+    Transition,
+    transition,
+    work_step,
+)
 from tests.domain.lifecycle_names import SYSTEM, A, Out, S
 
 # Every step of the lifecycle table and the effects it must cause, written out by hand.
@@ -69,3 +76,15 @@ def test_every_step_emits_exactly_one_lead_event_first() -> None:
 def test_a_step_outside_the_lifecycle_has_no_effects_and_raises(step: Transition) -> None:
     with pytest.raises(ValueError, match="no side effects defined"):
         effects_of(step)
+
+
+@pytest.mark.parametrize("stage", [S.RECEIVED, S.ACCEPTED])
+def test_working_steps_leave_the_stage_and_say_what_they_did(stage: LeadStage) -> None:
+    """Issue 11: a logged activity is its own event; contacting the customer is an update."""
+    state = LeadState(stage)
+    noted = work_step(state, A.ADD_ACTIVITY)
+    contacted = work_step(state, A.CONTACT_CUSTOMER)
+    assert isinstance(noted, Transition) and isinstance(contacted, Transition)
+    assert noted.current == contacted.current == state
+    assert effects_of(noted) == [Effect("lead.activity_added")]
+    assert effects_of(contacted) == [Effect("lead.updated")]

@@ -13,7 +13,9 @@ from app.domain.lifecycle import (
     Transition,
     TransitionRefused,
     allowed_actions,
+    step_for,
     transition,
+    work_step,
 )
 from tests.domain.lifecycle_names import SYSTEM, USER, A, Out, S
 
@@ -186,3 +188,33 @@ def test_allowed_actions_agree_with_transition(stage: LeadStage, actor: ActorKin
         if isinstance(transition(state_at(stage), action, actor=actor), Transition)
     ]
     assert sorted(allowed_actions(stage, actor=actor)) == sorted(succeeding)
+
+
+# --- working a lead (issue 11) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("action", [A.ADD_ACTIVITY, A.CONTACT_CUSTOMER])
+@pytest.mark.parametrize("stage", list(LeadStage))
+def test_working_actions_are_allowed_while_open_and_move_nothing(
+    action: LeadAction, stage: LeadStage
+) -> None:
+    previous = state_at(stage)
+    assert previous is not None
+    step = work_step(previous, action)
+    if stage is S.ARCHIVED:
+        assert step == TransitionRefused(
+            S.ARCHIVED, action, f"{action.value} is not allowed on an archived (WON) lead"
+        )
+    else:
+        assert step == Transition(previous, previous, action)
+    # The same through `step_for`, which services use for any action.
+    assert step_for(previous, action) == step
+    # Never part of the lifecycle table, so never in allowedActions.
+    assert isinstance(transition(previous, action), TransitionRefused)
+    assert action not in allowed_actions(stage)
+
+
+def test_work_step_is_for_working_actions_only() -> None:
+    with pytest.raises(ValueError, match="not a working action"):
+        work_step(LeadState(S.RECEIVED), A.ACCEPT)
+    assert step_for(LeadState(S.RECEIVED), A.ACCEPT) == transition(LeadState(S.RECEIVED), A.ACCEPT)

@@ -234,3 +234,40 @@ async def test_no_reminder_for_answered_or_overdue_leads(session: AsyncSession) 
         .where(Lead.organisation_id == partner.organisation_id)
     )
     assert count == 0 and sent >= 0
+
+
+async def test_the_last_hour_reminder_goes_out_once_by_default(session: AsyncSession) -> None:
+    """Issue 11's response clock: 72, 24 and 1 hours before the deadline by default; the last
+    one comes once, however often the sweep runs in that hour."""
+    hours = Settings().reminder_hours
+    assert hours == [72, 24, 1]
+    (lead,) = await leads_received(session, RESPONSE_TIME - timedelta(hours=30))
+
+    async def reminded() -> list[int]:
+        found = await session.scalars(
+            select(LeadReminder.hours_before).where(LeadReminder.lead_id == lead.id)
+        )
+        return sorted(found.all())
+
+    await send_reminders(session, now=NOW, hours=hours)  # 30 h left: the 72-hour one
+    await send_reminders(session, now=NOW + timedelta(hours=7), hours=hours)  # 23 h left
+    assert await reminded() == [24, 72]
+    await send_reminders(session, now=NOW + timedelta(hours=28, minutes=30), hours=hours)
+    assert await reminded() == [24, 72], "not yet: 90 minutes left"
+    for minutes in (45, 50, 59):  # 75, 70 and 61 minutes left
+        await send_reminders(session, now=NOW + timedelta(hours=28, minutes=minutes), hours=hours)
+    assert await reminded() == [24, 72]
+    for minutes in (1, 20, 59):  # 59, 40 and 1 minute left: one reminder
+        await send_reminders(session, now=NOW + timedelta(hours=29, minutes=minutes), hours=hours)
+    assert await reminded() == [1, 24, 72]
+    payloads = (
+        await session.scalars(
+            select(OutboxMessage.payload)
+            .where(OutboxMessage.lead_id == lead.id, OutboxMessage.topic == "notify.reminder")
+            .order_by(OutboxMessage.id)
+        )
+    ).all()
+    assert [(p["reminderHours"], p["hoursLeft"]) for p in payloads] == [(72, 30), (24, 23), (1, 1)]
+    # Past the deadline nothing more comes.
+    await send_reminders(session, now=NOW + timedelta(hours=30, minutes=1), hours=hours)
+    assert await outbox_topics(session, lead.id) == ["lead.reminder", "notify.reminder"] * 3

@@ -16,9 +16,10 @@ from app.domain.alerts import contact_alert, seconds_left_to_respond
 from app.domain.lifecycle import allowed_actions, tab_of
 from app.domain.reference import in_minor_units
 from app.graphql.context import Context
+from app.graphql.errors import query_error
 from app.graphql.reads import Column, Computed, Nested, Read, Records, Run, columns
+from app.graphql.types.activity import LeadActivity
 from app.graphql.types.enums import (
-    ActorKind,
     CompanySize,
     ContactAlert,
     DeclineReason,
@@ -29,8 +30,11 @@ from app.graphql.types.enums import (
     LeadType,
     LostReason,
 )
+from app.graphql.types.history import LeadHistoryEntry
 from app.graphql.types.rows import from_row, from_rows
+from app.services.activities import activities_key
 from app.services.compiled_reads import HISTORY_COLUMNS, TEAM_COLUMNS
+from app.services.errors import Refused
 from app.services.paging import Page
 
 
@@ -87,68 +91,6 @@ class TeamMember:
     added_at: dt.datetime
 
 
-@strawberry.type
-class FieldChange:
-    field: str
-    from_value: strawberry.scalars.JSON | None = strawberry.field(name="from")
-    to_value: strawberry.scalars.JSON | None = strawberry.field(name="to")
-
-
-@strawberry.type(
-    description="Who did something: a user, an API key, or the system (expiry, intake)."
-)
-class HistoryActor:
-    kind: ActorKind
-    name: str | None
-
-
-@strawberry.type(description="One applied lifecycle action (R10).")
-class LeadHistoryEntry:
-    id: strawberry.ID
-    action: LeadAction
-    from_stage: LeadStage | None
-    to_stage: LeadStage
-    outcome: LeadOutcome | None
-    at: dt.datetime
-    changes: list[FieldChange] = strawberry.field(description="What the action changed.")
-    actor_kind: strawberry.Private[ActorKind]
-    actor_user_id: strawberry.Private[uuid.UUID | None]
-    api_key_id: strawberry.Private[uuid.UUID | None]
-
-    @classmethod
-    def from_row(cls, row: models.LeadHistory) -> LeadHistoryEntry:
-        changes = []
-        for name, change in (row.changes or {}).items():
-            if isinstance(change, dict) and set(change) == {"from", "to"}:
-                changes.append(
-                    FieldChange(field=name, from_value=change["from"], to_value=change["to"])
-                )
-            else:
-                changes.append(FieldChange(field=name, from_value=None, to_value=change))
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            action=LeadAction(row.action),
-            from_stage=LeadStage(row.from_stage) if row.from_stage else None,
-            to_stage=LeadStage(row.to_stage),
-            outcome=LeadOutcome(row.outcome) if row.outcome else None,
-            at=row.at,
-            changes=changes,
-            actor_kind=ActorKind(row.actor_kind),
-            actor_user_id=row.actor_user_id,
-            api_key_id=row.api_key_id,
-        )
-
-    @strawberry.field
-    async def actor(self, info: Info[Context, None]) -> HistoryActor:
-        if self.api_key_id is not None:
-            name = await info.context.loaders.api_key_name_by_id.load(self.api_key_id)
-            return HistoryActor(kind=self.actor_kind, name=name)
-        if self.actor_user_id is None:
-            return HistoryActor(kind=self.actor_kind, name=None)
-        user = await info.context.loaders.user_by_id.load(self.actor_user_id)
-        return HistoryActor(kind=self.actor_kind, name=user.name if user else None)
-
-
 @strawberry.type(description="Who sent the lead: the customer, platform staff, or a partner.")
 class LeadSender:
     kind: str = strawberry.field(description="CUSTOMER, PLATFORM or PARTNER.")
@@ -201,6 +143,12 @@ class Lead:
     rerouted_from: strawberry.ID | None = strawberry.field(
         description="The declined or expired lead this one was offered on from (autoReroute)."
     )
+    customer_contacted_at: dt.datetime | None = strawberry.field(
+        description="When the partner first marked the customer contacted (the flame goes out)."
+    )
+    last_activity_at: dt.datetime | None = strawberry.field(
+        description="When the newest logged activity happened (addLeadNote)."
+    )
 
     @classmethod
     def from_row(cls, r: models.Lead, context: Context) -> Lead:
@@ -245,6 +193,7 @@ class Lead:
                 stage=stage,
                 now=context.now,
                 urgent_hours=context.settings.contact_alert_urgent_hours,
+                contacted=r.customer_contacted_at is not None,
             ),
             allowed_actions=allowed_actions(stage) if works_it else [],
             customer=from_row(Customer, r, company_size=CompanySize(r.company_size)),
@@ -254,6 +203,8 @@ class Lead:
             possible_duplicate_of=_id(r.possible_duplicate_of) if works_it else None,
             engagement_id=_id(r.engagement_id),
             rerouted_from=_id(r.rerouted_from) if works_it else None,
+            customer_contacted_at=r.customer_contacted_at if works_it else None,
+            last_activity_at=r.last_activity_at if works_it else None,
         )
 
     @strawberry.field(description="Marked with the heart by the viewer (R5).")
@@ -295,6 +246,20 @@ class Lead:
             return []
         rows = await info.context.loaders.history_by_lead.load(self.row.id)
         return [LeadHistoryEntry.from_row(h) for h in rows]
+
+    @strawberry.field(
+        description="The activity log, newest first: `first` (default 20, at most 100) entries "
+        "older than the activity `after` (the last id of the previous page)."
+    )
+    async def activities(
+        self, info: Info[Context, None], first: int = 20, after: strawberry.ID | None = None
+    ) -> list[LeadActivity]:
+        key = activities_key(self.row.id, first, after)
+        if isinstance(key, Refused):
+            raise query_error(key)
+        if not self.works_it:
+            return []
+        return [LeadActivity.from_row(a) for a in await info.context.loaders.activities.load(key)]
 
 
 def _id(value: uuid.UUID | None) -> strawberry.ID | None:
@@ -456,13 +421,14 @@ LEAD_READS: dict[str, Read] = {
         ),
     ),
     "contact_alert": Computed(
-        ("contact_requested", "received_at", "stage"),
-        lambda run, requested, received_at, stage: contact_alert(
+        ("contact_requested", "received_at", "stage", "customer_contacted_at"),
+        lambda run, requested, received_at, stage, contacted_at: contact_alert(
             contact_requested=requested,
             received_at=received_at,
             stage=LeadStage(stage),
             now=run.now,
             urgent_hours=run.settings.contact_alert_urgent_hours,
+            contacted=contacted_at is not None,
         ),
     ),
     "allowed_actions": Computed(
@@ -471,6 +437,8 @@ LEAD_READS: dict[str, Read] = {
     ),
     "possible_duplicate_of": Computed(("organisation_id", "possible_duplicate_of"), _when_worked),
     "rerouted_from": Computed(("organisation_id", "rerouted_from"), _when_worked),
+    "customer_contacted_at": Computed(("organisation_id", "customer_contacted_at"), _when_worked),
+    "last_activity_at": Computed(("organisation_id", "last_activity_at"), _when_worked),
     "customer": Nested(CUSTOMER_READS),
     "deal": Nested(
         DEAL_READS,
