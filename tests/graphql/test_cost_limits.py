@@ -26,11 +26,9 @@ from app.main import create_app
 from tests.factories import World
 from tests.graphql_client import GraphQLClient, asgi_client
 
-# Wall time over HTTP, so generous (the machine may be busy): before these limits the same
-# documents took 1.3 s to more than 120 s. What the checks themselves cost is pinned in CPU time
-# below (CHECKED_WITHIN_SECONDS).
-REFUSED_WITHIN_SECONDS = 2.0
-# The checks alone, without HTTP and the app around them.
+# What the checks alone cost, without HTTP and the app around them, in this process's CPU time
+# (other processes' load does not count): before these limits the same documents took 1.3 s to
+# more than 120 s; the checks take microseconds to a few milliseconds.
 CHECKED_WITHIN_SECONDS = 0.05
 
 
@@ -102,17 +100,14 @@ def _code(body: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
-async def test_a_hostile_document_is_refused_quickly_on_both_paths(
+async def test_a_hostile_document_is_refused_on_both_paths(
     gql: GraphQLClient, world: World, name: str
 ) -> None:
     document, code = HOSTILE[name]
     for user in (None, world.contoso.referrals_admin):
         client = gql.as_user(user)
-        started = time.perf_counter()
         response = await client.alone().raw(document)  # the compiled path first, uncached
-        elapsed = time.perf_counter() - started
         assert _code(response.json()) == code, response.json()
-        assert elapsed < REFUSED_WITHIN_SECONDS, f"{name}: refused after {elapsed:.3f}s"
         # Strawberry's answer is the same. (Sent to the twin directly: the client's own
         # differential check parses the document, and some of these do not parse.)
         assert gql.differential is not None

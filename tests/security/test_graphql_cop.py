@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from typing import Any
 
 import httpx
@@ -19,8 +18,6 @@ from tests.edge.conftest import PRODUCTION, PairFactory
 from tests.factories import World
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
-# Generous: the machine is shared; each refusal is milliseconds on an idle one.
-REFUSED_WITHIN_SECONDS = 0.5
 INTERNALS = re.compile(
     r"Traceback|File \"|asyncpg|sqlalchemy|psycopg|strawberry|graphql\.|line \d+", re.I
 )
@@ -43,13 +40,10 @@ def _codes(response: httpx.Response) -> set[str]:
 async def test_alias_overloading(edge: PairFactory, world: World) -> None:
     aliases = " ".join(f"alias{i}: __typename" for i in range(101))
     async with edge(**PRODUCTION) as pair:
-        started = time.perf_counter()
         response = await pair.post({"query": f"query cop {{ {aliases} }}"})
-        elapsed = time.perf_counter() - started
     assert response.json()["data"] is None
     assert _codes(response) == {"QUERY_TOO_COMPLEX"}
     assert "101 aliases" in response.json()["errors"][0]["message"]
-    assert elapsed < REFUSED_WITHIN_SECONDS * 2  # two apps answered
 
 
 async def test_batch_queries(edge: PairFactory, world: World) -> None:
@@ -67,16 +61,13 @@ async def test_directive_overloading(edge: PairFactory, world: World) -> None:
     them all. Ours refuses the field's directives as a whole, with one error."""
     async with edge(**PRODUCTION) as pair:
         for count in (10, 2000):
-            started = time.perf_counter()
             response = await pair.post(
                 {"query": "query cop { __typename " + "@aa" * count + " }"},
                 headers={"accept": GRAPHQL_RESPONSE},
             )
-            elapsed = time.perf_counter() - started
             assert response.status_code == 400
             assert _codes(response) == {"QUERY_TOO_COMPLEX"}
             assert len(response.json()["errors"]) == 1
-            assert elapsed < REFUSED_WITHIN_SECONDS * 2
         # Ordinary use of the standard directives still works.
         ok = await pair.post(
             {"query": "{ a: __typename @include(if: true) @skip(if: false) b: __typename }"}
@@ -90,23 +81,17 @@ async def test_circular_query_using_introspection(edge: PairFactory, world: Worl
         "{ fields { type { name } } } } } } } } } } }"
     )
     async with edge(**PRODUCTION) as pair:
-        started = time.perf_counter()
         response = await pair.post({"query": circular})
-        elapsed = time.perf_counter() - started
     assert response.json()["data"] is None
     assert _codes(response) <= {"VALIDATION", "QUERY_TOO_COMPLEX"}
-    assert elapsed < REFUSED_WITHIN_SECONDS * 2
 
 
 async def test_field_duplication(edge: PairFactory, world: World) -> None:
     fields = "\n".join(["__typename"] * 500)
     async with edge(**PRODUCTION) as pair:
-        started = time.perf_counter()
         response = await pair.post({"query": f"query cop {{ {fields} }}"})
-        elapsed = time.perf_counter() - started
     assert response.json()["data"] is None
     assert _codes(response) == {"QUERY_TOO_COMPLEX"}
-    assert elapsed < REFUSED_WITHIN_SECONDS * 2
 
 
 async def test_field_suggestions(edge: PairFactory, world: World) -> None:
