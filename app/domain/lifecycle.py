@@ -43,6 +43,9 @@ class LeadAction(StrEnum):
     # Not a stage change: the system offered an archived lead to the next partner (return to
     # pool). Recorded in history only, so it is not in TRANSITIONS.
     REROUTE = "REROUTE"
+    # Not a stage change either: the customer's personal data was redacted (retention or an
+    # erasure request, app/services/privacy.py).
+    REDACT = "REDACT"
 
 
 class ActorKind(StrEnum):
