@@ -14,6 +14,7 @@ from strawberry.types import Info
 from app.db import models
 from app.domain.alerts import contact_alert, seconds_left_to_respond
 from app.domain.lifecycle import allowed_actions, tab_of
+from app.domain.privacy import contact_hidden, shown
 from app.domain.reference import in_minor_units
 from app.graphql.context import Context
 from app.graphql.reads import Column, Computed, Nested, Read, Records, Run, columns
@@ -29,7 +30,7 @@ from app.graphql.types.enums import (
     LeadType,
     LostReason,
 )
-from app.graphql.types.rows import from_row, from_rows
+from app.graphql.types.rows import from_rows
 from app.services.compiled_reads import HISTORY_COLUMNS, TEAM_COLUMNS
 from app.services.paging import Page
 
@@ -52,14 +53,52 @@ class Customer:
     company_size: CompanySize
     industry: str | None
     country: str = strawberry.field(description="ISO 3166-1 alpha-2.")
-    contact_name: str
-    contact_email: str
+    contact_name: str | None = strawberry.field(description="Null when `contactHidden`.")
+    contact_email: str | None = strawberry.field(description="Null when `contactHidden`.")
     contact_phone: str | None
-    need: str
+    need: str | None = strawberry.field(
+        description="Null once the customer's data was redacted (`personalDataRedactedAt`)."
+    )
     contact_requested: bool = strawberry.field(
         description="The customer asked partners to contact them directly (the flame, R7)."
     )
     consent_to_contact: bool
+    consent_to_share_with_other_partners: bool = strawberry.field(
+        description="The customer agreed that other partners may receive the request (return "
+        "to pool offers the lead onward only with it)."
+    )
+    contact_hidden: bool = strawberry.field(
+        description="The contact is withheld: the lead was declined or expired more than "
+        "CONTACT_HIDDEN_AFTER_DAYS ago, or the customer's personal data was redacted."
+    )
+    personal_data_redacted_at: dt.datetime | None = strawberry.field(
+        description="When the customer's personal data was redacted (retention or erasure)."
+    )
+
+    @classmethod
+    def from_row(cls, r: models.Lead, now: dt.datetime, hidden_after_days: int) -> Customer:
+        hidden = contact_hidden(
+            outcome=r.outcome,
+            archived_at=r.archived_at,
+            redacted_at=r.pii_redacted_at,
+            now=now,
+            hidden_after_days=hidden_after_days,
+        )
+        return cls(
+            company_name=r.company_name,
+            company_size=CompanySize(r.company_size),
+            industry=r.industry,
+            country=r.country,
+            contact_name=shown(r.contact_name, hidden),
+            contact_email=shown(r.contact_email, hidden),
+            contact_phone=shown(r.contact_phone, hidden),
+            need=shown(r.need, False),
+            contact_requested=r.contact_requested,
+            consent_to_contact=r.consent_to_contact,
+            consent_to_share_with_other_partners=r.consent_to_share,
+            contact_hidden=hidden,
+            personal_data_redacted_at=r.pii_redacted_at,
+        )
 
 
 @strawberry.type(description="What the partner reports about the deal (R6, R8, R14).")
@@ -247,7 +286,7 @@ class Lead:
                 urgent_hours=context.settings.contact_alert_urgent_hours,
             ),
             allowed_actions=allowed_actions(stage) if works_it else [],
-            customer=from_row(Customer, r, company_size=CompanySize(r.company_size)),
+            customer=Customer.from_row(r, context.now, context.settings.contact_hidden_after_days),
             deal=deal if works_it and any(v is not None for v in vars(deal).values()) else None,
             row=r,
             works_it=works_it,
@@ -266,9 +305,8 @@ class Lead:
     async def sender(self, info: Info[Context, None]) -> LeadSender:
         r = self.row
         if r.sender_organisation_id is None:
-            return LeadSender(
-                kind="CUSTOMER", name=r.contact_name, organisation_name=r.company_name
-            )
+            name = None if self.customer.contact_hidden else shown(r.contact_name, False)
+            return LeadSender(kind="CUSTOMER", name=name, organisation_name=r.company_name)
         # Both loads are requested before either is awaited, so they batch with other leads'.
         org_load = info.context.loaders.organisation_by_id.load(r.sender_organisation_id)
         user_load = (
@@ -367,16 +405,46 @@ def _changes_rows(run: Run, changes: str) -> list[tuple[str, Any, Any]]:
     return rows
 
 
+def _hidden(
+    run: Run, outcome: str | None, archived_at: dt.datetime | None, redacted_at: dt.datetime | None
+) -> bool:
+    return contact_hidden(
+        outcome=outcome,
+        archived_at=archived_at,
+        redacted_at=redacted_at,
+        now=run.now,
+        hidden_after_days=run.settings.contact_hidden_after_days,
+    )
+
+
+# What `_hidden` reads, before the value it hides.
+_HIDING = ("outcome", "archived_at", "pii_redacted_at")
+
+
+def _contact(name: str) -> Computed:
+    """A contact field as `Customer.from_row` shows it."""
+    return Computed(
+        (*_HIDING, name),
+        lambda run, outcome, archived_at, redacted_at, value: shown(
+            value, _hidden(run, outcome, archived_at, redacted_at)
+        ),
+    )
+
+
 def _sender_row(
     run: Run,
     sender_organisation_id: uuid.UUID | None,
+    outcome: str | None,
+    archived_at: dt.datetime | None,
+    redacted_at: dt.datetime | None,
     contact_name: str,
     company_name: str,
     sender: tuple[str, str, str | None] | None,
 ) -> tuple[str, str | None, str | None]:
     """(kind, name, organisation name), as `Lead.sender` answers."""
     if sender_organisation_id is None:
-        return ("CUSTOMER", contact_name, company_name)
+        hidden = _hidden(run, outcome, archived_at, redacted_at)
+        return ("CUSTOMER", shown(contact_name, hidden), company_name)
     if sender is None:
         return ("PLATFORM", None, None)
     kind, organisation_name, user_name = sender
@@ -412,18 +480,17 @@ DEAL_READS: dict[str, Read] = {
         single=True,
     ),
 }
-CUSTOMER_READS = columns(
-    "company_name",
-    "company_size",
-    "industry",
-    "country",
-    "contact_name",
-    "contact_email",
-    "contact_phone",
-    "need",
-    "contact_requested",
-    "consent_to_contact",
-)
+CUSTOMER_READS: dict[str, Read] = {
+    **columns("company_name", "company_size", "industry", "country"),
+    "contact_name": _contact("contact_name"),
+    "contact_email": _contact("contact_email"),
+    "contact_phone": _contact("contact_phone"),
+    "need": Computed(("need",), lambda run, need: shown(need, False)),
+    **columns("contact_requested", "consent_to_contact"),
+    "consent_to_share_with_other_partners": Column("consent_to_share"),
+    "contact_hidden": Computed(_HIDING, _hidden),
+    "personal_data_redacted_at": Column("pii_redacted_at"),
+}
 HISTORY_READS: dict[str, Read] = {
     **columns("id", "action", "from_stage", "to_stage", "outcome", "at"),
     "changes": Records(
@@ -484,7 +551,7 @@ LEAD_READS: dict[str, Read] = {
         lambda run, org, favorite: bool(favorite) and works_it(run, org),
     ),
     "sender": Records(
-        ("sender_organisation_id", "contact_name", "company_name", "sender"),
+        ("sender_organisation_id", *_HIDING, "contact_name", "company_name", "sender"),
         _sender_row,
         ("kind", "name", "organisation_name"),
         columns("kind", "name", "organisation_name"),

@@ -48,10 +48,10 @@ REDACTED_BODY = "The customer's personal data was removed (privacy)."
 _PAYLOAD_PATHS = (
     "{recipient}",
     *(
-        "{lead,customer,%s}" % key
+        "{lead,customer," + key + "}"
         for key in ("contactName", "contactEmail", "contactPhone", "need")
     ),
-    *("{lead,deal,%s}" % key for key in ("notes", "declineNotes", "lostNotes")),
+    *("{lead,deal," + key + "}" for key in ("notes", "declineNotes", "lostNotes")),
     "{previous,notes}",
     "{current,notes}",
 )
@@ -113,9 +113,7 @@ def upgrade() -> None:
         sa.Column(
             "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),
-        sa.CheckConstraint(
-            "kind IN ('EXPORT', 'ERASURE')", name=op.f("ck_privacy_requests_kind")
-        ),
+        sa.CheckConstraint("kind IN ('EXPORT', 'ERASURE')", name=op.f("ck_privacy_requests_kind")),
         sa.ForeignKeyConstraint(
             ["requested_by"],
             ["users.id"],
@@ -140,7 +138,7 @@ def upgrade() -> None:
     )
 
     op.execute(
-        f"""CREATE FUNCTION {CUSTOMER_LEADS.replace('(text)', '(email text)')}
+        f"""CREATE FUNCTION {CUSTOMER_LEADS.replace("(text)", "(email text)")}
         RETURNS TABLE (id uuid, organisation_id uuid)
         LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
             SELECT l.id, l.organisation_id FROM leads AS l
@@ -153,7 +151,7 @@ def upgrade() -> None:
     # recipients' rows, out of a partner tenant's reach) and in its outbox payloads. Safe to
     # offer both roles: it only ever blanks data of leads already redacted.
     op.execute(
-        f"""CREATE FUNCTION {SCRUB.replace('(uuid[])', '(lead_ids uuid[])')}
+        f"""CREATE FUNCTION {SCRUB.replace("(uuid[])", "(lead_ids uuid[])")}
         RETURNS integer
         LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
         DECLARE
