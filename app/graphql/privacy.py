@@ -4,6 +4,8 @@ and Mutation; answered by strawberry (the compiled path's planner does not know 
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from strawberry.types import Info
 
@@ -55,11 +57,12 @@ class PrivacyQuery:
         result = await ctx.transact(lambda s: privacy.customer_data_export(s, ctx.actor, email))
         if isinstance(result, Refused):
             raise query_error(result)
+        leads: Any = result.leads
         return CustomerDataExport(
             email=result.email,
             organisation_count=result.organisation_count,
             lead_count=len(result.leads),
-            leads=result.leads,
+            leads=leads,
         )
 
 
