@@ -240,7 +240,6 @@ async def erase_customer_data(
     by_partner = await _customer_leads(session, email)
     if isinstance(by_partner, Refused):
         return by_partner
-    # What the ORM holds of these leads is stale after the statement.
     await session.flush()
     erased: list[uuid.UUID] = []
     for organisation_id, ids in by_partner.items():
@@ -258,9 +257,10 @@ async def erase_customer_data(
             done = [row[0] for row in rows]
             await _scrub(session, done)
             erased += done
-    request = _record(session, actor, "ERASURE", email, len(erased), len(by_partner))
+    request_id = _record(session, actor, "ERASURE", email, len(erased), len(by_partner)).id
     await session.flush()
+    # What the session holds of the erased leads is stale after the statements.
     session.expire_all()
     return Erasure(
-        request_id=request.id, lead_count=len(erased), organisation_count=len(by_partner)
+        request_id=request_id, lead_count=len(erased), organisation_count=len(by_partner)
     )

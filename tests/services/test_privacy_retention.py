@@ -25,9 +25,13 @@ SECRET = "call Ana Silva on +1 555 0100"
 
 
 async def _archived(
-    session: AsyncSession, partner: WorldPartner, outcome: str, archived_days_ago: int, **fields: Any
+    session: AsyncSession,
+    partner: WorldPartner,
+    outcome: str,
+    archived_days_ago: int,
+    **fields: Any,
 ) -> models.Lead:
-    archived_at = NOW - timedelta(days=archived_days_ago)
+    archived_at = NOW - timedelta(days=days_ago)
     received = archived_at - timedelta(days=10)
     values: dict[str, Any] = {"outcome": outcome, "archived_at": archived_at}
     if outcome in ("WON", "LOST"):
@@ -225,4 +229,3 @@ async def test_the_retention_period_is_a_setting(
         await worker.commit()
     await session.refresh(lead)
     assert lead.contact_email == "" and lead.pii_redacted_at == NOW
-
