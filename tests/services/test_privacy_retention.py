@@ -28,7 +28,7 @@ async def _archived(
     session: AsyncSession,
     partner: WorldPartner,
     outcome: str,
-    archived_days_ago: int,
+    days_ago: int,
     **fields: Any,
 ) -> models.Lead:
     archived_at = NOW - timedelta(days=days_ago)
