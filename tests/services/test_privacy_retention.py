@@ -18,6 +18,7 @@ from app.services import pipeline as pipeline_service
 from app.services.auth import load_actor
 from app.services.privacy import redact_due
 from tests.factories import WorldPartner, history_entry, make_lead, make_partner
+from workers.privacy import redact_retained
 
 # Long before the test world's own leads, so that only this test's leads are due.
 NOW = datetime(2020, 6, 1, tzinfo=UTC)
@@ -229,3 +230,26 @@ async def test_the_retention_period_is_a_setting(
         await worker.commit()
     await session.refresh(lead)
     assert lead.contact_email == "" and lead.pii_redacted_at == NOW
+
+
+async def test_the_worker_job_drains_what_is_due(
+    session: AsyncSession,
+    worker_sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> None:
+    """privacy.redact_retained as arq runs it (its own transactions, the worker's role, now)."""
+    partner = await make_partner(session)
+    archived_at = datetime.now(UTC) - timedelta(days=settings.pii_retention_days + 1)
+    lead = await make_lead(
+        session,
+        organisation_id=partner.organisation_id,
+        stage=LeadStage.ARCHIVED,
+        outcome="EXPIRED",
+        received_at=archived_at - timedelta(days=14),
+        archived_at=archived_at,
+    )
+    ctx = {"sessionmaker": worker_sessionmaker, "jobs": None, "settings": settings}
+    assert await redact_retained(ctx) >= 1
+    assert await redact_retained(ctx) == 0
+    await session.refresh(lead)
+    assert lead.contact_email == "" and lead.pii_redacted_at is not None
