@@ -51,6 +51,22 @@ _SET = ", ".join(f"{column} = {_literal(value)}" for column, value in REDACTED_C
 _FIELDS = "ARRAY[" + ", ".join(f"'{f}'" for f in REDACTED_HISTORY_FIELDS) + "]"
 
 
+# Other tables holding customer free text per lead (`lead_id`), emptied in the same statement
+# as the lead, by the retention sweep and the erasure alike: (table, SET clause). The API's
+# erasure writes as the lead's partner, so such a table's policies must let the partner UPDATE.
+LEAD_TEXT_TABLES: tuple[tuple[str, str], ...] = ()
+
+
+def _text_tables_sql() -> str:
+    return "".join(
+        f""",
+{table}_redacted AS (
+    UPDATE {table} AS t SET {assignments} FROM redacted WHERE t.lead_id = redacted.id
+)"""
+        for table, assignments in LEAD_TEXT_TABLES
+    )
+
+
 def _redact_sql(due: str) -> str:
     """One statement: lock the leads `due` selects, empty their personal data, empty the same
     fields' values in their history, and write each a REDACT entry (with the lead's new version:
@@ -71,7 +87,7 @@ history AS (
     FROM redacted
     WHERE h.lead_id = redacted.id AND jsonb_typeof(h.changes) = 'object'
       AND h.changes ?| {_FIELDS}
-)
+){_text_tables_sql()}
 INSERT INTO lead_history
     (lead_id, action, from_stage, to_stage, outcome, actor_kind, actor_user_id, changes, at,
      version)
