@@ -14,13 +14,13 @@ from strawberry.types import Info
 from app.db import models
 from app.domain.alerts import contact_alert, seconds_left_to_respond
 from app.domain.lifecycle import allowed_actions, tab_of
-from app.domain.privacy import contact_hidden, shown
+from app.domain.privacy import shown
 from app.domain.reference import in_minor_units
 from app.graphql.context import Context
 from app.graphql.reads import Column, Computed, Nested, Read, Records, Run, columns
+from app.graphql.types.customer import CUSTOMER_READS, HIDING_COLUMNS, Customer, hidden_in_run
 from app.graphql.types.enums import (
     ActorKind,
-    CompanySize,
     ContactAlert,
     DeclineReason,
     LeadAction,
@@ -45,60 +45,6 @@ def money(amount: Decimal | None, currency: str | None) -> Money | None:
     if amount is None or not currency:
         return None
     return Money(amount=in_minor_units(amount, currency), currency=currency)
-
-
-@strawberry.type(description="The customer and what they need.")
-class Customer:
-    company_name: str
-    company_size: CompanySize
-    industry: str | None
-    country: str = strawberry.field(description="ISO 3166-1 alpha-2.")
-    contact_name: str | None = strawberry.field(description="Null when `contactHidden`.")
-    contact_email: str | None = strawberry.field(description="Null when `contactHidden`.")
-    contact_phone: str | None
-    need: str | None = strawberry.field(
-        description="Null once the customer's data was redacted (`personalDataRedactedAt`)."
-    )
-    contact_requested: bool = strawberry.field(
-        description="The customer asked partners to contact them directly (the flame, R7)."
-    )
-    consent_to_contact: bool
-    consent_to_share_with_other_partners: bool = strawberry.field(
-        description="The customer agreed that other partners may receive the request (return "
-        "to pool offers the lead onward only with it)."
-    )
-    contact_hidden: bool = strawberry.field(
-        description="The contact is withheld: the lead was declined or expired more than "
-        "CONTACT_HIDDEN_AFTER_DAYS ago, or the customer's personal data was redacted."
-    )
-    personal_data_redacted_at: dt.datetime | None = strawberry.field(
-        description="When the customer's personal data was redacted (retention or erasure)."
-    )
-
-    @classmethod
-    def from_row(cls, r: models.Lead, now: dt.datetime, hidden_after_days: int) -> Customer:
-        hidden = contact_hidden(
-            outcome=r.outcome,
-            archived_at=r.archived_at,
-            redacted_at=r.pii_redacted_at,
-            now=now,
-            hidden_after_days=hidden_after_days,
-        )
-        return cls(
-            company_name=r.company_name,
-            company_size=CompanySize(r.company_size),
-            industry=r.industry,
-            country=r.country,
-            contact_name=shown(r.contact_name, hidden),
-            contact_email=shown(r.contact_email, hidden),
-            contact_phone=shown(r.contact_phone, hidden),
-            need=shown(r.need, False),
-            contact_requested=r.contact_requested,
-            consent_to_contact=r.consent_to_contact,
-            consent_to_share_with_other_partners=r.consent_to_share,
-            contact_hidden=hidden,
-            personal_data_redacted_at=r.pii_redacted_at,
-        )
 
 
 @strawberry.type(description="What the partner reports about the deal (R6, R8, R14).")
@@ -305,7 +251,7 @@ class Lead:
     async def sender(self, info: Info[Context, None]) -> LeadSender:
         r = self.row
         if r.sender_organisation_id is None:
-            name = None if self.customer.contact_hidden else shown(r.contact_name, False)
+            name = shown(r.contact_name, self.customer.contact_hidden)
             return LeadSender(kind="CUSTOMER", name=name, organisation_name=r.company_name)
         # Both loads are requested before either is awaited, so they batch with other leads'.
         org_load = info.context.loaders.organisation_by_id.load(r.sender_organisation_id)
@@ -405,32 +351,6 @@ def _changes_rows(run: Run, changes: str) -> list[tuple[str, Any, Any]]:
     return rows
 
 
-def _hidden(
-    run: Run, outcome: str | None, archived_at: dt.datetime | None, redacted_at: dt.datetime | None
-) -> bool:
-    return contact_hidden(
-        outcome=outcome,
-        archived_at=archived_at,
-        redacted_at=redacted_at,
-        now=run.now,
-        hidden_after_days=run.settings.contact_hidden_after_days,
-    )
-
-
-# What `_hidden` reads, before the value it hides.
-_HIDING = ("outcome", "archived_at", "pii_redacted_at")
-
-
-def _contact(name: str) -> Computed:
-    """A contact field as `Customer.from_row` shows it."""
-    return Computed(
-        (*_HIDING, name),
-        lambda run, outcome, archived_at, redacted_at, value: shown(
-            value, _hidden(run, outcome, archived_at, redacted_at)
-        ),
-    )
-
-
 def _sender_row(
     run: Run,
     sender_organisation_id: uuid.UUID | None,
@@ -443,7 +363,7 @@ def _sender_row(
 ) -> tuple[str, str | None, str | None]:
     """(kind, name, organisation name), as `Lead.sender` answers."""
     if sender_organisation_id is None:
-        hidden = _hidden(run, outcome, archived_at, redacted_at)
+        hidden = hidden_in_run(run, outcome, archived_at, redacted_at)
         return ("CUSTOMER", shown(contact_name, hidden), company_name)
     if sender is None:
         return ("PLATFORM", None, None)
@@ -479,17 +399,6 @@ DEAL_READS: dict[str, Read] = {
         _MONEY,
         single=True,
     ),
-}
-CUSTOMER_READS: dict[str, Read] = {
-    **columns("company_name", "company_size", "industry", "country"),
-    "contact_name": _contact("contact_name"),
-    "contact_email": _contact("contact_email"),
-    "contact_phone": _contact("contact_phone"),
-    "need": Computed(("need",), lambda run, need: shown(need, False)),
-    **columns("contact_requested", "consent_to_contact"),
-    "consent_to_share_with_other_partners": Column("consent_to_share"),
-    "contact_hidden": Computed(_HIDING, _hidden),
-    "personal_data_redacted_at": Column("pii_redacted_at"),
 }
 HISTORY_READS: dict[str, Read] = {
     **columns("id", "action", "from_stage", "to_stage", "outcome", "at"),
@@ -551,7 +460,7 @@ LEAD_READS: dict[str, Read] = {
         lambda run, org, favorite: bool(favorite) and works_it(run, org),
     ),
     "sender": Records(
-        ("sender_organisation_id", *_HIDING, "contact_name", "company_name", "sender"),
+        ("sender_organisation_id", *HIDING_COLUMNS, "contact_name", "company_name", "sender"),
         _sender_row,
         ("kind", "name", "organisation_name"),
         columns("kind", "name", "organisation_name"),
