@@ -126,6 +126,13 @@ class Settings(BaseSettings):
     # answered with TIMEOUT: no request holds a connection or the server's shutdown for longer.
     request_timeout_seconds: float = Field(default=REQUEST_TIMEOUT_SECONDS, gt=0)
 
+    # --- Privacy (issue 11, section 4) ---
+    # A declined or expired lead's customer contact is hidden from readers this many days after
+    # it was archived (worked out at read time).
+    contact_hidden_after_days: int = Field(default=30, ge=0, le=3650)
+    # Archived leads' customer personal data is redacted this many days after archiving.
+    pii_retention_days: int = Field(default=365, ge=1, le=3650)
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.app_env is AppEnv.PRODUCTION:

@@ -34,6 +34,7 @@ JOB_SCORE_ALL = "score.recompute_all"
 JOB_SCORE_PROFILE = "score.recompute_profile"
 JOB_AFFINITY_REFRESH = "affinity.refresh_organisation"
 JOB_AFFINITY_REBUILD = "affinity.rebuild"
+JOB_REDACT_RETAINED = "privacy.redact_retained"
 # One relay queued at a time: a burst of commits collapses into one job, and a running relay
 # keeps going until the outbox is empty, so it also takes what was committed meanwhile.
 RELAY_JOB_ID = "outbox.relay:next"

@@ -16,6 +16,7 @@ from app.jobs import (
     JOB_AFFINITY_REBUILD,
     JOB_AFFINITY_REFRESH,
     JOB_EXPIRE,
+    JOB_REDACT_RETAINED,
     JOB_RELAY,
     JOB_REMIND,
     JOB_REROUTE,
@@ -25,7 +26,7 @@ from app.jobs import (
     redis_settings,
 )
 from app.notify.deliver import Deps
-from workers import affinity, outbox, scoring, sweeps
+from workers import affinity, outbox, privacy, scoring, sweeps
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
             func(scoring.recompute_profile_score, name=JOB_SCORE_PROFILE, keep_result=0),
             func(affinity.refresh_organisation, name=JOB_AFFINITY_REFRESH, keep_result=0),
             func(affinity.rebuild, name=JOB_AFFINITY_REBUILD),
+            func(privacy.redact_retained, name=JOB_REDACT_RETAINED),
         ],
         "cron_jobs": [
             cron(sweeps.expire, name=f"cron:{JOB_EXPIRE}", second=0, run_at_startup=True),
@@ -95,6 +97,14 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
                 name=f"cron:{JOB_AFFINITY_REBUILD}",
                 minute={10, 40},
                 second=20,
+                run_at_startup=True,
+            ),
+            # Retention is counted in days: once an hour is plenty, and a run drains the backlog.
+            cron(
+                privacy.redact_retained,
+                name=f"cron:{JOB_REDACT_RETAINED}",
+                minute=25,
+                second=40,
                 run_at_startup=True,
             ),
         ],

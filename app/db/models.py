@@ -325,6 +325,20 @@ class Lead(Base):
             "received_at",
             postgresql_include=["responded_at", "respond_by", "outcome", "stage"],
         ),
+        # Deleting a lead looks for leads pointing at it (`rerouted_from` has its unique index).
+        Index(
+            "ix_leads_possible_duplicate_of",
+            "possible_duplicate_of",
+            postgresql_where=text("possible_duplicate_of IS NOT NULL"),
+        ),
+        # The retention sweep (services/privacy.py): archived leads not yet redacted, oldest first.
+        Index(
+            "ix_leads_pii_retention",
+            "archived_at",
+            postgresql_where=text("stage = 'ARCHIVED' AND pii_redacted_at IS NULL"),
+        ),
+        # A customer's leads at every partner by e-mail (subject-access and erasure requests).
+        Index("ix_leads_contact_email", text("lower(contact_email)")),
     )
 
     id: Mapped[uuid.UUID] = _uuid()
@@ -401,6 +415,10 @@ class Lead(Base):
         ForeignKey("users.id", ondelete="SET NULL")
     )
     last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Privacy (issue 11): the customer agreed that other partners may see the request (return to
+    # pool copies the contact only with it); when the customer's personal data was redacted.
+    consent_to_share: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    pii_redacted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     created_at: Mapped[datetime] = _created()
@@ -474,7 +492,7 @@ class LeadView(Base):
 
 class LeadActivity(Base):
     """One entry of a lead's activity log: a note, call, e-mail or meeting, by its author. Append
-    only: the API may insert and read, never change or delete (migration 0015)."""
+    only: the API may insert and read, never change or delete (migration 0014)."""
 
     __tablename__ = "lead_activities"
     __table_args__ = (
@@ -500,6 +518,27 @@ class LeadActivity(Base):
     kind: Mapped[str] = mapped_column(String(16))
     body: Mapped[str] = mapped_column(Text)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _created()
+
+
+class PrivacyRequest(Base):
+    """A subject-access export or an erasure of one customer's data, by a platform admin: who,
+    when, how many leads; the e-mail only as a hash (services/privacy.py)."""
+
+    __tablename__ = "privacy_requests"
+    __table_args__ = (
+        CheckConstraint("kind IN ('EXPORT', 'ERASURE')", name="kind"),
+        Index("ix_privacy_requests_email_hash", "email_hash", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid()
+    kind: Mapped[str] = mapped_column(String(16))
+    email_hash: Mapped[str] = mapped_column(String(64))
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    leads_count: Mapped[int] = mapped_column(Integer)
+    organisations_count: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = _created()
 
 
@@ -630,6 +669,8 @@ class Notification(Base):
             text("id DESC"),
             postgresql_where=text("read_at IS NULL"),
         ),
+        # A deleted lead's notifications cascade; a redacted lead's are scrubbed (migration 0015).
+        Index("ix_notifications_lead", "lead_id"),
     )
 
     id: Mapped[uuid.UUID] = _uuid()
@@ -743,6 +784,7 @@ class IntakeRequest(Base):
     with different input is refused."""
 
     __tablename__ = "intake_requests"
+    __table_args__ = (Index("ix_intake_requests_lead", "lead_id"),)
 
     scope: Mapped[str] = mapped_column(String(100), primary_key=True)  # who may reuse the key
     key: Mapped[str] = mapped_column(String(200), primary_key=True)

@@ -47,6 +47,9 @@ class LeadAction(StrEnum):
     # allowed at WORKING_STAGES, never in TRANSITIONS (allowedActions lists what the table does).
     ADD_ACTIVITY = "ADD_ACTIVITY"
     CONTACT_CUSTOMER = "CONTACT_CUSTOMER"
+    # Not a stage change either: the customer's personal data was redacted (retention or an
+    # erasure request, app/services/privacy.py).
+    REDACT = "REDACT"
 
 
 class ActorKind(StrEnum):

@@ -17,6 +17,11 @@ from app.graphql.types.inputs import SentLeadFilter
 from app.services import intake, lead_queries
 from app.services.errors import Refused
 
+CONSENT_TO_SHARE = (
+    "The customer agrees that other partners may receive this request if this partner declines "
+    "it or lets it expire (return to pool). Without it the request goes to nobody else."
+)
+
 
 @strawberry.input(description="The customer's company.")
 class CompanyInput:
@@ -55,6 +60,9 @@ class InquiryInput:
     consent_to_contact: bool = strawberry.field(
         description="Must be true: the customer agrees that the partner contacts them."
     )
+    consent_to_share_with_other_partners: bool = strawberry.field(
+        default=False, description=CONSENT_TO_SHARE
+    )
 
     def to_service(self) -> intake.InquiryData:
         return intake.InquiryData(
@@ -63,6 +71,7 @@ class InquiryInput:
             need=self.need,
             contact_requested=self.contact_requested,
             consent_to_contact=self.consent_to_contact,
+            consent_to_share=self.consent_to_share_with_other_partners,
         )
 
 
@@ -74,6 +83,9 @@ class QualifiedLeadInput:
     contact_requested: bool = False
     consent_to_contact: bool = strawberry.field(
         description="Must be true: the customer agreed to be contacted by a partner."
+    )
+    consent_to_share_with_other_partners: bool = strawberry.field(
+        default=False, description=CONSENT_TO_SHARE
     )
     campaign_id: str | None = strawberry.field(
         default=None, description="Required for marketing-qualified leads (MARKETER)."
@@ -91,6 +103,7 @@ class QualifiedLeadInput:
             need=self.need,
             contact_requested=self.contact_requested,
             consent_to_contact=self.consent_to_contact,
+            consent_to_share=self.consent_to_share_with_other_partners,
             campaign_id=self.campaign_id,
             solution_area=self.solution_area,
             auto_reroute=self.auto_reroute,

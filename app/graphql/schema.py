@@ -31,6 +31,7 @@ from app.graphql.mutations import Mutation as LeadMutation
 from app.graphql.notifications import NotificationMutation, NotificationQuery
 from app.graphql.pipeline import PipelineQuery
 from app.graphql.posture import Posture, Schema
+from app.graphql.privacy import PrivacyMutation, PrivacyQuery
 from app.graphql.profiles import ProfileMutation, ProfileQuery
 from app.graphql.queries import Query as LeadQuery
 from app.graphql.search import SearchQuery
@@ -50,6 +51,7 @@ Query = merge_types(
         ChangesQuery,
         LeadViewQuery,
         PipelineQuery,
+        PrivacyQuery,
     ),
 )
 Mutation = merge_types(
@@ -64,6 +66,7 @@ Mutation = merge_types(
         ApiKeyMutation,
         LeadViewMutation,
         ActivityMutation,
+        PrivacyMutation,
     ),
 )
 

@@ -11,7 +11,7 @@ import io
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -244,7 +244,14 @@ def export_route(edge: Edge) -> Callable[[Request], Any]:
             wanted = export_request(request)
             actor = await authenticate(edge, request, session)
             require_lead_manager(actor)
-            statement = lead_export.export_query(actor, wanted.tab, wanted.filter, wanted.order)
+            statement = lead_export.export_query(
+                actor,
+                wanted.tab,
+                wanted.filter,
+                wanted.order,
+                contact_hidden_before=edge.clock()
+                - timedelta(days=edge.settings.contact_hidden_after_days),
+            )
             if isinstance(statement, Refused):
                 raise HttpError.refused(400, statement, _filter_path)
         except HttpError as refused:

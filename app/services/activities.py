@@ -1,7 +1,7 @@
 """A lead's activity log (issue 11): notes, calls, e-mails and meetings its partner logs.
 
 Append-only: an entry is written once, with its author and time, and never changed through the
-API (the table's grants and policies say so too, migration 0015). Logging one is a working step
+API (the table's grants and policies say so too, migration 0014). Logging one is a working step
 of the lead (`ADD_ACTIVITY`): allowed while RECEIVED or ACCEPTED, recorded in the history (so
 the change feed carries it) and told as a `lead.activity_added` event, in the caller's
 transaction. It does not change the lead's version: a note never makes a colleague's edit

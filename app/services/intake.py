@@ -66,6 +66,8 @@ class InquiryData:
     need: str
     contact_requested: bool = False
     consent_to_contact: bool = False
+    # The customer agreed that other partners may receive the request (return to pool).
+    consent_to_share: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,9 @@ _NOT_TYPED = frozenset(
 
 def _digest(lead: IncomingLead) -> str:
     typed = {f.name: getattr(lead, f.name) for f in fields(lead) if f.name not in _NOT_TYPED}
+    # Keys stored before the consent existed hash as they did: it is in the hash only when given.
+    if not typed["consent_to_share"]:
+        del typed["consent_to_share"]
     canonical = json.dumps(
         {"type": lead.type.value, **typed},
         sort_keys=True,
@@ -140,6 +145,7 @@ def _incoming(
         need=need,
         contact_requested=bool(data.contact_requested),
         consent_to_contact=True,
+        consent_to_share=bool(data.consent_to_share),
         campaign_id=campaign_id,
         solution_area=solution_area,
         auto_reroute=auto_reroute,

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select
+from sqlalchemy import ColumnElement, DateTime, Select, and_, bindparam, case, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Lead
 from app.domain.lifecycle import LeadTab
+from app.domain.privacy import HIDDEN_OUTCOMES
 from app.services import lead_queries
 from app.services.auth import Actor
 from app.services.errors import Refused
@@ -33,6 +35,19 @@ def _c(header: str, column: Any, user_text: bool = False) -> ExportColumn:
     return ExportColumn(header, column, user_text)
 
 
+# A declined or expired lead archived before this is shown without its contact, as the API
+# shows it (app/domain/privacy.py); a redacted lead's emptied fields are empty cells.
+HIDDEN_BEFORE = bindparam("contact_hidden_before", type_=DateTime(timezone=True))
+_HIDDEN = or_(
+    Lead.pii_redacted_at.is_not(None),
+    and_(Lead.outcome.in_(sorted(HIDDEN_OUTCOMES)), Lead.archived_at <= HIDDEN_BEFORE),
+)
+
+
+def _contact(column: Any) -> Any:
+    return case((_HIDDEN, None), else_=func.nullif(column, ""))
+
+
 EXPORT_COLUMNS: tuple[ExportColumn, ...] = (
     _c("id", Lead.id),
     _c("version", Lead.version),
@@ -48,10 +63,10 @@ EXPORT_COLUMNS: tuple[ExportColumn, ...] = (
     _c("companySize", Lead.company_size),
     _c("industry", Lead.industry, True),
     _c("country", Lead.country),
-    _c("contactName", Lead.contact_name, True),
-    _c("contactEmail", Lead.contact_email, True),
-    _c("contactPhone", Lead.contact_phone, True),
-    _c("need", Lead.need, True),
+    _c("contactName", _contact(Lead.contact_name), True),
+    _c("contactEmail", _contact(Lead.contact_email), True),
+    _c("contactPhone", _contact(Lead.contact_phone), True),
+    _c("need", func.nullif(Lead.need, ""), True),
     _c("contactRequested", Lead.contact_requested),
     _c("dealName", Lead.deal_name, True),
     _c("estimatedValueAmount", Lead.estimated_value_amount),
@@ -67,6 +82,7 @@ EXPORT_COLUMNS: tuple[ExportColumn, ...] = (
     _c("closingDate", Lead.closing_date),
     _c("lostReason", Lead.lost_reason),
     _c("lostNotes", Lead.lost_notes, True),
+    _c("contactHidden", _HIDDEN),
 )
 
 
@@ -75,9 +91,17 @@ def export_query(
     tab: LeadTab,
     filter: lead_queries.LeadFilter | None,
     order: lead_queries.LeadOrder,
+    *,
+    contact_hidden_before: datetime,
 ) -> Select[Any] | Refused:
-    """The export's statement, or why the filter is wrong (checked before anything streams)."""
-    return lead_queries.export_query(actor, tab, filter, order, [c.column for c in EXPORT_COLUMNS])
+    """The export's statement, or why the filter is wrong (checked before anything streams).
+    `contact_hidden_before`: now less CONTACT_HIDDEN_AFTER_DAYS."""
+    statement = lead_queries.export_query(
+        actor, tab, filter, order, [c.column for c in EXPORT_COLUMNS]
+    )
+    if isinstance(statement, Refused):
+        return statement
+    return statement.params(contact_hidden_before=contact_hidden_before)
 
 
 async def stream_rows(

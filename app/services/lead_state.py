@@ -16,6 +16,7 @@ from typing import Any
 
 from app.db.models import Lead
 from app.domain.lifecycle import LeadType
+from app.domain.privacy import REDACTED_COLUMNS
 from app.domain.reference import CURRENCY_MINOR_UNITS, in_minor_units
 
 
@@ -96,6 +97,8 @@ LEAD_STATE_COLUMNS: tuple[str, ...] = tuple(
         ]
     )
 )
+# Columns redaction empties to '' (app/domain/privacy.py): null in the document.
+_EMPTIED = frozenset(c for c, v in REDACTED_COLUMNS.items() if v == "")
 # What a sender never sees of a lead it sent (the partner's deal and internal links).
 _PARTNER_ONLY = ("deal", "crmId", "possibleDuplicateOf", "reroutedFrom")
 
@@ -118,7 +121,11 @@ def lead_state_json(lead: Lead) -> dict[str, Any]:
     }
     # `tab` is computed by the database: a lead not yet flushed has none.
     state["tab"] = _tab(lead.type)
-    state["customer"] = {key: getattr(lead, column) for key, column in _CUSTOMER.items()}
+    # A redacted lead's emptied fields read as null, as the API shows them.
+    state["customer"] = {
+        key: getattr(lead, column) if column not in _EMPTIED else (getattr(lead, column) or None)
+        for key, column in _CUSTOMER.items()
+    }
     deal: dict[str, Any] = {key: _json(getattr(lead, col)) for key, col in _DEAL.items()}
     for key, (amount, currency) in _DEAL_MONEY.items():
         deal[key] = money_json(getattr(lead, amount), getattr(lead, currency))
@@ -150,6 +157,8 @@ def lead_state_json_sql(alias: str) -> str:
             return f"to_jsonb({_text(alias, column)})"
         if column in ("estimated_purchase_date", "closing_date"):
             return f"to_jsonb({_text(alias, column)})"
+        if column in _EMPTIED:
+            return f"to_jsonb(nullif({alias}.{column}, ''))"
         return f"to_jsonb({alias}.{column})"
 
     def money(amount: str, currency: str) -> str:

@@ -38,6 +38,7 @@ class IncomingLead:
     contact_phone: str | None = None
     contact_requested: bool = False
     consent_to_contact: bool = True
+    consent_to_share: bool = False
     campaign_id: str | None = None
     sender_user_id: uuid.UUID | None = None
     sender_organisation_id: uuid.UUID | None = None

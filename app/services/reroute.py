@@ -1,6 +1,8 @@
 """Return to pool (beyond Partner Center): a sender may mark a qualified lead `autoReroute`;
 when it is declined or expires, the worker offers a new lead to the next suggested partner
-that has not had this engagement yet, at most `reroute_max_hops` times.
+that has not had this engagement yet, at most `reroute_max_hops` times, and only when the
+customer consented to share the request with other partners (`consent_to_share`; the new lead
+carries the consent on).
 
 Decided once: the old lead is locked (`FOR UPDATE SKIP LOCKED`), a REROUTE row in its history
 marks it done, and a unique index on `rerouted_from` refuses a second offer."""
@@ -23,6 +25,8 @@ from app.services.matching import LeadNeed, rank_partners
 from app.services.receive import incoming_from, receive_lead
 
 BATCH = 20
+NO_CONSENT = "the customer did not consent to share the request with other partners"
+_NOBODY = {api_name("rerouted_to"): field_change(None, None)}
 
 
 async def reroute_due(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
@@ -54,6 +58,13 @@ async def reroute_due(session: AsyncSession, *, now: datetime, settings: Setting
 
 
 async def _reroute(session: AsyncSession, lead: Lead, *, now: datetime, settings: Settings) -> None:
+    if not lead.consent_to_share:
+        # Without the customer's consent nobody else sees the request, not even its need: a
+        # partner cannot work a lead it may not contact, and the customer, told to choose
+        # another partner (the decline notice), chooses for themselves.
+        _record_reroute(session, lead, now, {**_NOBODY, "reason": NO_CONSENT})
+        await session.flush()
+        return
     engagement = lead.engagement_id or lead.id
     offered = set(
         (
@@ -92,16 +103,21 @@ async def _reroute(session: AsyncSession, lead: Lead, *, now: datetime, settings
         rerouted_to = {"leadId": str(offered_lead.id), "partner": pick.name}
         changes = {api_name("rerouted_to"): field_change(None, rerouted_to)}
     else:
-        changes = {
-            api_name("rerouted_to"): field_change(None, None),
-            "reason": "no suggested partner has not had this lead",
-        }
+        changes = {**_NOBODY, "reason": "no suggested partner has not had this lead"}
     if lead.engagement_id is None:
         lead.engagement_id = engagement
     if picks:
         # Its partner's tooling and its sender hear that it went on to the next partner.
         session.add(system_event(lead, Topic.LEAD_REROUTED, LeadAction.REROUTE.value, now, changes))
         stage(session, relay())
+    _record_reroute(session, lead, now, changes)
+    await session.flush()
+
+
+def _record_reroute(
+    session: AsyncSession, lead: Lead, now: datetime, changes: dict[str, object]
+) -> None:
+    """The REROUTE entry that marks the lead decided, offered onward or not."""
     session.add(
         LeadHistory(
             lead_id=lead.id,
@@ -114,4 +130,3 @@ async def _reroute(session: AsyncSession, lead: Lead, *, now: datetime, settings
             at=now,
         )
     )
-    await session.flush()

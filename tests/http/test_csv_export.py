@@ -376,3 +376,52 @@ async def test_team_filters_export_what_leads_lists_and_bad_values_are_typed(
         assert response.status_code == 400, params
         [error] = response.json()["errors"]
         assert (error["code"], error["field"]) == ("VALIDATION", path), error
+
+
+async def test_a_hidden_contact_is_exported_as_the_api_shows_it(
+    http: httpx.AsyncClient, settings: Settings, session: AsyncSession, partner: WorldPartner
+) -> None:
+    """CONTACT_HIDDEN_AFTER_DAYS after a decline or expiry, and once redacted, the contact
+    cells are empty and `contactHidden` says why (app/domain/privacy.py)."""
+    now = datetime.now(UTC)
+
+    async def archived(outcome: str, days: int, **fields: Any) -> str:
+        lead = await make_lead(
+            session,
+            organisation_id=partner.organisation_id,
+            stage=LeadStage.ARCHIVED,
+            received_at=now - timedelta(days=days + 2),
+            outcome=outcome,
+            archived_at=now - timedelta(days=days),
+            **{
+                "contact_phone": "+1 555 0100",
+                **({"decline_reason": "OTHER"} if outcome == "DECLINED" else {}),
+                **fields,
+            },
+        )
+        return str(lead.id)
+
+    recent = await archived("DECLINED", 10)
+    old = await archived("EXPIRED", 31)
+    redacted = await archived(
+        "EXPIRED",
+        5,
+        contact_name="",
+        contact_email="",
+        need="",
+        contact_phone=None,
+        pii_redacted_at=now,
+    )
+    rows = {
+        r["id"]: r for r in await export(http, settings, partner.referrals_admin, tab="MARKETPLACE")
+    }
+    contact = ("contactName", "contactEmail", "contactPhone", "contactHidden")
+    assert [rows[recent][c] for c in contact] == [
+        "Ana Silva",
+        "ana@adatum.example",
+        "'+1 555 0100",  # formula-safe
+        "false",
+    ]
+    assert [rows[old][c] for c in contact] == ["", "", "", "true"]
+    assert rows[old]["need"] == "Cloud migration"
+    assert [rows[redacted][c] for c in (*contact, "need")] == ["", "", "", "true", ""]

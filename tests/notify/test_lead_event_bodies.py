@@ -295,6 +295,7 @@ async def test_a_reroute_is_an_event_for_the_partner_and_the_sender(
                 need=f"{word} rollout",
                 contact_email=f"ana-{word}@adatum.example",
                 auto_reroute=True,
+                consent_to_share=True,
                 sender_organisation_id=world.northwind.organisation_id,
             ),
             now=NOW - timedelta(days=1),

@@ -1,4 +1,4 @@
-"""The activity log behind the wall (issue 11, migration 0015): append-only for the API, the
+"""The activity log behind the wall (issue 11, migration 0014): append-only for the API, the
 lead's partner's own, and open to the workers (a retention job may redact bodies)."""
 
 from __future__ import annotations

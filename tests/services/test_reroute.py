@@ -91,6 +91,7 @@ async def test_a_reroute_chain_of_three_partners(
             company_size="SIZE_51_250",
             need=f"{WORD} {WORD}x {WORD}y",
             auto_reroute=True,
+            consent_to_share=True,
             sender_user_id=seller.user_id,
             sender_organisation_id=seller.organisation_id,
         ),
@@ -138,7 +139,12 @@ async def test_no_reroute_without_the_flag_or_past_the_hop_limit(
     await _partner(session, [WORD, "two"])
     unflagged = _sales_lead("Ana", "Litware", need=WORD)
     last_hop = _sales_lead(
-        "Bo", "Proseware", need=WORD, auto_reroute=True, reroute_hop=settings.reroute_max_hops
+        "Bo",
+        "Proseware",
+        need=WORD,
+        auto_reroute=True,
+        consent_to_share=True,
+        reroute_hop=settings.reroute_max_hops,
     )
     received = NOW - timedelta(days=20)
     plain, capped = [
@@ -149,3 +155,42 @@ async def test_no_reroute_without_the_flag_or_past_the_hop_limit(
     await reroute_due(session, now=NOW, settings=settings)
     for lead in (plain, capped):
         assert len(await _chain(session, lead.id)) == 1
+
+
+async def test_without_consent_to_share_nobody_else_gets_the_lead(
+    session: AsyncSession, world: World, settings: Settings
+) -> None:
+    """Return to pool copies the customer's contact only with the customer's consent; without
+    it the lead is offered to nobody (not even its need), and the history says why."""
+    first = await _partner(session, [WORD, f"{WORD}x", "first"])
+    await _partner(session, [WORD, f"{WORD}x", "second"])
+    admin = await load_actor(session, first.referrals_admin)
+    consenting, private = [
+        await receive_lead(
+            session,
+            first.organisation_id,
+            _sales_lead(contact, company, need=f"{WORD} {WORD}x", auto_reroute=True, **consent),
+            now=NOW - timedelta(days=2),
+            settings=settings,
+        )
+        for contact, company, consent in (
+            ("Ola", "Fourth Coffee", {"consent_to_share": True}),
+            ("Pia", "Wingtip", {}),
+        )
+    ]
+    for lead in (consenting, private):
+        await decline_lead(
+            session, admin, str(lead.id), DeclineReason.NO_CAPACITY, None, now=NOW - timedelta(1)
+        )
+    assert await reroute_due(session, now=NOW, settings=settings) >= 2
+    assert await reroute_due(session, now=NOW, settings=settings) == 0  # both decided once
+
+    offered = (await _chain(session, consenting.id))[1]
+    assert offered.contact_email == consenting.contact_email and offered.consent_to_share
+    assert len(await _chain(session, private.id)) == 1
+    skipped = await _only_history(session, private.id, "REROUTE")
+    assert skipped.actor_kind == "SYSTEM"
+    assert skipped.changes == {
+        "reroutedTo": {"from": None, "to": None},
+        "reason": "the customer did not consent to share the request with other partners",
+    }

@@ -262,6 +262,7 @@ async def test_reroute_is_decided_by_the_worker_once(
                 need="analytics and AI for retail",
                 industry="Retail",
                 auto_reroute=True,
+                consent_to_share=True,
             ),
             now=utcnow(),
             settings=stack.settings,

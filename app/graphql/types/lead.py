@@ -14,13 +14,14 @@ from strawberry.types import Info
 from app.db import models
 from app.domain.alerts import contact_alert, seconds_left_to_respond
 from app.domain.lifecycle import allowed_actions, tab_of
+from app.domain.privacy import shown
 from app.domain.reference import in_minor_units
 from app.graphql.context import Context
 from app.graphql.errors import query_error
 from app.graphql.reads import Column, Computed, Nested, Read, Records, Run, columns
 from app.graphql.types.activity import LeadActivity
+from app.graphql.types.customer import CUSTOMER_READS, HIDING_COLUMNS, Customer, hidden_in_run
 from app.graphql.types.enums import (
-    CompanySize,
     ContactAlert,
     DeclineReason,
     LeadAction,
@@ -31,7 +32,7 @@ from app.graphql.types.enums import (
     LostReason,
 )
 from app.graphql.types.history import LeadHistoryEntry
-from app.graphql.types.rows import from_row, from_rows
+from app.graphql.types.rows import from_rows
 from app.services.activities import activities_key
 from app.services.compiled_reads import HISTORY_COLUMNS, TEAM_COLUMNS
 from app.services.errors import Refused
@@ -48,22 +49,6 @@ def money(amount: Decimal | None, currency: str | None) -> Money | None:
     if amount is None or not currency:
         return None
     return Money(amount=in_minor_units(amount, currency), currency=currency)
-
-
-@strawberry.type(description="The customer and what they need.")
-class Customer:
-    company_name: str
-    company_size: CompanySize
-    industry: str | None
-    country: str = strawberry.field(description="ISO 3166-1 alpha-2.")
-    contact_name: str
-    contact_email: str
-    contact_phone: str | None
-    need: str
-    contact_requested: bool = strawberry.field(
-        description="The customer asked partners to contact them directly (the flame, R7)."
-    )
-    consent_to_contact: bool
 
 
 @strawberry.type(description="What the partner reports about the deal (R6, R8, R14).")
@@ -196,7 +181,7 @@ class Lead:
                 contacted=r.customer_contacted_at is not None,
             ),
             allowed_actions=allowed_actions(stage) if works_it else [],
-            customer=from_row(Customer, r, company_size=CompanySize(r.company_size)),
+            customer=Customer.from_row(r, context.now, context.settings.contact_hidden_after_days),
             deal=deal if works_it and any(v is not None for v in vars(deal).values()) else None,
             row=r,
             works_it=works_it,
@@ -217,9 +202,8 @@ class Lead:
     async def sender(self, info: Info[Context, None]) -> LeadSender:
         r = self.row
         if r.sender_organisation_id is None:
-            return LeadSender(
-                kind="CUSTOMER", name=r.contact_name, organisation_name=r.company_name
-            )
+            name = shown(r.contact_name, self.customer.contact_hidden)
+            return LeadSender(kind="CUSTOMER", name=name, organisation_name=r.company_name)
         # Both loads are requested before either is awaited, so they batch with other leads'.
         org_load = info.context.loaders.organisation_by_id.load(r.sender_organisation_id)
         user_load = (
@@ -335,13 +319,17 @@ def _changes_rows(run: Run, changes: str) -> list[tuple[str, Any, Any]]:
 def _sender_row(
     run: Run,
     sender_organisation_id: uuid.UUID | None,
+    outcome: str | None,
+    archived_at: dt.datetime | None,
+    redacted_at: dt.datetime | None,
     contact_name: str,
     company_name: str,
     sender: tuple[str, str, str | None] | None,
 ) -> tuple[str, str | None, str | None]:
     """(kind, name, organisation name), as `Lead.sender` answers."""
     if sender_organisation_id is None:
-        return ("CUSTOMER", contact_name, company_name)
+        hidden = hidden_in_run(run, outcome, archived_at, redacted_at)
+        return ("CUSTOMER", shown(contact_name, hidden), company_name)
     if sender is None:
         return ("PLATFORM", None, None)
     kind, organisation_name, user_name = sender
@@ -377,18 +365,6 @@ DEAL_READS: dict[str, Read] = {
         single=True,
     ),
 }
-CUSTOMER_READS = columns(
-    "company_name",
-    "company_size",
-    "industry",
-    "country",
-    "contact_name",
-    "contact_email",
-    "contact_phone",
-    "need",
-    "contact_requested",
-    "consent_to_contact",
-)
 HISTORY_READS: dict[str, Read] = {
     **columns("id", "action", "from_stage", "to_stage", "outcome", "at"),
     "changes": Records(
@@ -452,7 +428,7 @@ LEAD_READS: dict[str, Read] = {
         lambda run, org, favorite: bool(favorite) and works_it(run, org),
     ),
     "sender": Records(
-        ("sender_organisation_id", "contact_name", "company_name", "sender"),
+        ("sender_organisation_id", *HIDING_COLUMNS, "contact_name", "company_name", "sender"),
         _sender_row,
         ("kind", "name", "organisation_name"),
         columns("kind", "name", "organisation_name"),
