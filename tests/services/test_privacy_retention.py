@@ -125,6 +125,25 @@ async def test_archived_leads_past_retention_are_redacted_once_and_the_pipeline_
             },
         )
     )
+    # What was said on a call, in the append-only log and in its webhook event.
+    session.add(
+        models.LeadActivity(
+            lead_id=won.id,
+            organisation_id=partner.organisation_id,
+            author_user_id=partner.referrals_admin,
+            kind="CALL",
+            body=SECRET,
+            occurred_at=NOW - timedelta(days=420),
+        )
+    )
+    session.add(
+        models.OutboxMessage(
+            topic="lead.activity_added",
+            lead_id=won.id,
+            organisation_id=partner.organisation_id,
+            payload={"activity": {"kind": "CALL", "body": SECRET}},
+        )
+    )
     await session.flush()
     before = await _pipeline(session, partner)
     versions = {lead.id: lead.version for lead in (won, declined, expired)}
@@ -197,6 +216,18 @@ async def test_archived_leads_past_retention_are_redacted_once_and_the_pipeline_
         "changes": {"declineNotes": {"from": None, "to": None}},
         "recipient": None,
     }
+    activity = await session.scalar(
+        select(models.LeadActivity).where(models.LeadActivity.lead_id == won.id)
+    )
+    assert activity is not None and activity.kind == "CALL"
+    assert SECRET not in activity.body and "Ana" not in activity.body
+    event = await session.scalar(
+        select(models.OutboxMessage).where(
+            models.OutboxMessage.lead_id == won.id,
+            models.OutboxMessage.topic == "lead.activity_added",
+        )
+    )
+    assert event is not None and event.payload == {"activity": {"kind": "CALL", "body": None}}
 
     # Untouched: archived within the retention period, and open leads whatever their age.
     for lead in (recent, open_lead):
