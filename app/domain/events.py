@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from app.domain.lifecycle import LeadOutcome, LeadStage, LeadState, Transition
+from app.domain.lifecycle import LeadAction, LeadOutcome, LeadStage, LeadState, Transition
 
 S, O = LeadStage, LeadOutcome
 
@@ -29,6 +29,8 @@ class Topic(StrEnum):
     LEAD_REMINDER = "lead.reminder"
     # Declined or expired and offered to the next partner (return to pool).
     LEAD_REROUTED = "lead.rerouted"
+    # The lead's owner changed (assignLead, or routing as the lead arrived).
+    LEAD_ASSIGNED = "lead.assigned"
     # A test event an admin sends to one endpoint (`pingWebhookEndpoint`).
     PING = "ping"
     NOTIFY_NEW_LEAD = "notify.new_lead"
@@ -36,6 +38,8 @@ class Topic(StrEnum):
     NOTIFY_LEAD_DECLINED = "notify.lead_declined"
     NOTIFY_LEAD_EXPIRED = "notify.lead_expired"
     NOTIFY_WEBHOOK_DISABLED = "notify.webhook_disabled"
+    # The new owner is told a colleague gave them the lead.
+    NOTIFY_LEAD_ASSIGNED = "notify.lead_assigned"
 
     @property
     def is_lead_event(self) -> bool:
@@ -67,6 +71,7 @@ class Audience(StrEnum):
     CUSTOMER = "customer"
     SENDER = "sender"
     PARTNER_ADMINS = "partner_admins"
+    OWNER = "owner"  # the lead's owner named by the event (`lead.ownerId`)
 
 
 class Channel(StrEnum):
@@ -99,6 +104,9 @@ REMINDER_EFFECTS: tuple[Effect, ...] = (
 
 
 def effects_of(step: Transition) -> list[Effect]:
+    if step.action is LeadAction.ASSIGN:
+        # The relay tells the new owner only when someone else gave them the lead.
+        return [Effect(Topic.LEAD_ASSIGNED), Effect(Topic.NOTIFY_LEAD_ASSIGNED, Audience.OWNER)]
     previous = step.previous.stage if step.previous is not None else None
     match (previous, step.current):
         case (None, LeadState(S.RECEIVED)):

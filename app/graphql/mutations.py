@@ -13,6 +13,7 @@ from strawberry.types import Info
 from app.db import models
 from app.graphql.context import Context
 from app.graphql.errors import LEAD_INPUT, ArgumentPaths, UserError, user_errors
+from app.graphql.owners import AssignLeadInput
 from app.graphql.types.inputs import (
     AcceptLeadInput,
     AddLeadTeamMemberInput,
@@ -24,7 +25,7 @@ from app.graphql.types.inputs import (
     UpdateLeadInput,
 )
 from app.graphql.types.lead import Lead
-from app.services import leads
+from app.services import leads, owners
 from app.services.errors import Refused
 
 
@@ -74,6 +75,17 @@ def favorite_action(context: Context, input: Any) -> Action:
     return lambda s: leads.set_favorite(s, context.actor, input.id, input.favorite)
 
 
+def assign_action(context: Context, input: Any) -> Action:
+    return lambda s: owners.assign_lead(
+        s,
+        context.actor,
+        input.id,
+        input.owner_id,
+        expected_version=input.expected_version,
+        now=context.now,
+    )
+
+
 # Each lead mutation's service call from its `input`; the compiled path runs the same.
 LEAD_ACTIONS: dict[str, Callable[[Context, Any], Action]] = {
     "acceptLead": lifecycle_action,
@@ -84,6 +96,7 @@ LEAD_ACTIONS: dict[str, Callable[[Context, Any], Action]] = {
     "markLeadWon": lifecycle_action,
     "markLeadLost": lifecycle_action,
     "setLeadFavorite": favorite_action,
+    "assignLead": assign_action,
 }
 
 
@@ -128,6 +141,13 @@ class Mutation:
         self, info: Info[Context, None], input: MarkLeadLostInput
     ) -> LeadPayload:
         return await _act(info, input)
+
+    @strawberry.mutation(
+        description="Give a RECEIVED or ACCEPTED lead to one of the partner's lead managers, or "
+        "to nobody (ownerId null); the stage never changes."
+    )
+    async def assign_lead(self, info: Info[Context, None], input: AssignLeadInput) -> LeadPayload:
+        return await lead_change(info, assign_action(info.context, input))
 
     @strawberry.mutation(description="Heart or un-heart a lead for the viewer; idempotent.")
     async def set_lead_favorite(

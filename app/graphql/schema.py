@@ -28,6 +28,7 @@ from app.graphql.intake import IntakeMutation, IntakeQuery
 from app.graphql.lead_views import LeadViewMutation, LeadViewQuery
 from app.graphql.mutations import Mutation as LeadMutation
 from app.graphql.notifications import NotificationMutation, NotificationQuery
+from app.graphql.owners import RoutingMutation, RoutingQuery
 from app.graphql.pipeline import PipelineQuery
 from app.graphql.posture import Posture, Schema
 from app.graphql.profiles import ProfileMutation, ProfileQuery
@@ -49,6 +50,7 @@ Query = merge_types(
         ChangesQuery,
         LeadViewQuery,
         PipelineQuery,
+        RoutingQuery,
     ),
 )
 Mutation = merge_types(
@@ -62,6 +64,7 @@ Mutation = merge_types(
         IntakeMutation,
         ApiKeyMutation,
         LeadViewMutation,
+        RoutingMutation,
     ),
 )
 

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Lead
+from app.db.models import Lead, User
 from app.domain.lifecycle import LeadTab
 from app.services import lead_queries
 from app.services.auth import Actor
@@ -67,6 +67,11 @@ EXPORT_COLUMNS: tuple[ExportColumn, ...] = (
     _c("closingDate", Lead.closing_date),
     _c("lostReason", Lead.lost_reason),
     _c("lostNotes", Lead.lost_notes, True),
+    _c("ownerId", Lead.owner_user_id),
+    _c(
+        "ownerEmail",
+        select(User.email).where(User.id == Lead.owner_user_id).scalar_subquery(),
+    ),
 )
 
 

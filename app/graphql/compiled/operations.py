@@ -104,6 +104,7 @@ LEAD_MUTATIONS = frozenset(
         "markLeadWon",
         "markLeadLost",
         "setLeadFavorite",
+        "assignLead",
     }
 )
 
