@@ -4,13 +4,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.config import Settings
+from app.config import PROJECT_ROOT, Settings
 from app.db import models
 from app.domain.lifecycle import LeadStage
 from tests.factories import World, WorldPartner, make_lead, make_partner
@@ -324,3 +326,43 @@ async def test_a_page_of_owned_leads_costs_the_same_statements_for_2_and_20_lead
     # batch of the owners (the user loader), whatever the page's size.
     expected = 1 if path == "compiled" else 2
     assert [len(data_statements[2]), len(data_statements[20])] == [expected] * 2, statements
+
+
+def _readme_examples() -> list[tuple[str, dict[str, Any]]]:
+    """The `gql '{...}'` examples of the README's "Owners and routing"."""
+    text = (PROJECT_ROOT / "README.md").read_text()
+    section = text.split("### Owners and routing", 1)[1].split("\n## ", 1)[0]
+    bodies = re.findall(r"^gql '(\{.*\})'$", section, re.M)
+    assert len(bodies) == 4, "the README's examples moved: update this test"
+    return [(json.loads(b)["query"], json.loads(b).get("variables") or {}) for b in bodies]
+
+
+async def test_the_readmes_examples_work(
+    gql: GraphQLClient, session: AsyncSession, world: World
+) -> None:
+    contoso = world.contoso
+    lead = await make_lead(session, organisation_id=contoso.organisation_id)
+    ids = {
+        "<user id>": str(contoso.referrals_admin),
+        "<other user id>": str(contoso.partner_admin),
+        "<lead id>": str(lead.id),
+    }
+
+    def filled(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: filled(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [filled(v) for v in value]
+        return ids.get(value, value)
+
+    admin = gql.as_user(contoso.partner_admin)
+    answers = [
+        await admin.data(query, filled(variables)) for query, variables in _readme_examples()
+    ]
+    assert answers[0]["setRoutingRules"]["errors"] == []
+    assert [r["position"] for r in answers[1]["routingRules"]] == [1, 2]
+    assert answers[2]["assignLead"]["errors"] == []
+    owner = await session.get(models.User, contoso.referrals_admin)
+    assert owner is not None
+    assert answers[2]["assignLead"]["lead"]["owner"] == {"name": owner.name}
+    assert answers[3]["leads"]["totalCount"] == 0  # the partner admin owns none of them
