@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import BusinessProfile, Lead, LocationContact, ProfileLocation, RoutingRule, User
@@ -177,6 +177,12 @@ async def set_routing_rules(
         return Refused.one(ErrorCode.FORBIDDEN, "only partner admins set routing rules")
     if len(rules) > MAX_RULES:
         return Refused.one(ErrorCode.VALIDATION, f"at most {MAX_RULES} rules", "rules")
+    # Two admins saving at once take turns: the second replaces what the first saved, rather
+    # than both inserting the same positions.
+    lock = f"routing_rules {actor.organisation_id}"
+    await session.execute(
+        select(func.pg_advisory_xact_lock(func.hashtextextended(literal(lock), 0)))
+    )
     made: list[RoutingRule] = []
     for i, rule in enumerate(rules):
         checked = await _checked_rule(session, actor.organisation_id, i, rule, i + 1)

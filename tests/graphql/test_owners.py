@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -366,3 +367,30 @@ async def test_the_readmes_examples_work(
     assert owner is not None
     assert answers[2]["assignLead"]["lead"]["owner"] == {"name": owner.name}
     assert answers[3]["leads"]["totalCount"] == 0  # the partner admin owns none of them
+
+
+async def test_two_admins_saving_rules_at_once_both_succeed_and_one_set_remains(
+    engine: AsyncEngine, committed_gql: GraphQLClient
+) -> None:
+    """Real concurrent transactions (they commit, on a partner of their own, removed after)."""
+    async with AsyncSession(engine) as session, session.begin():
+        partner = await make_partner(session)
+    try:
+        a, b = str(partner.referrals_admin), str(partner.partner_admin)
+        sets = [[{"ownerId": a}, {"ownerId": b}], [{"roundRobinUserIds": [a, b]}]]
+        for _ in range(5):
+            bodies = await asyncio.gather(
+                *(
+                    committed_gql.as_user(partner.partner_admin)(RULES, {"rules": rules})
+                    for rules in sets
+                )
+            )
+            assert [b["data"]["setRoutingRules"]["errors"] for b in bodies] == [[], []], bodies
+            read = await committed_gql.as_user(partner.referrals_admin).data(READ_RULES)
+            assert len(read["routingRules"]) in (1, 2)
+            shown = [(r["ownerId"], r["roundRobinUserIds"]) for r in read["routingRules"]]
+            assert shown in ([(a, []), (b, [])], [(None, [a, b])])
+    finally:
+        async with AsyncSession(engine) as session, session.begin():
+            org = partner.organisation_id
+            await session.execute(delete(models.Organisation).where(models.Organisation.id == org))
