@@ -324,8 +324,14 @@ class Lead(Base):
             "received_at",
             postgresql_include=["responded_at", "respond_by", "outcome", "stage"],
         ),
-        # The owner filters (`owners`, `assignedToMe`, `unassigned`) within one partner.
-        Index("ix_leads_owner", "organisation_id", "owner_user_id"),
+        # The owner filters (`owners`, `assignedToMe`) within one partner. Partial: a lead
+        # nobody owns costs the index nothing (bulk loads, partners without routing).
+        Index(
+            "ix_leads_owner",
+            "organisation_id",
+            "owner_user_id",
+            postgresql_where=text("owner_user_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = _uuid()

@@ -5,7 +5,8 @@ Revises: 0013
 Create Date: 2026-11-30 13:00:00.000000
 
 - `leads.owner_user_id`: the user of the lead's partner who works it (null: nobody yet). Indexed
-  by (organisation_id, owner_user_id) for the `owners` / `assignedToMe` / `unassigned` filters.
+  by (organisation_id, owner_user_id) where set, for the `owners` / `assignedToMe` filters: a
+  lead nobody owns costs the index nothing (bulk loads, partners without routing).
   A deleted user leaves the lead unowned (SET NULL).
 - History takes one more action, `ASSIGN` (the owner changed; never the stage), and the outbox
   two more topics: `lead.assigned` (webhooks, live) and `notify.lead_assigned` (the new owner
@@ -60,7 +61,12 @@ def upgrade() -> None:
         ["id"],
         ondelete="SET NULL",
     )
-    op.create_index("ix_leads_owner", "leads", ["organisation_id", "owner_user_id"])
+    op.create_index(
+        "ix_leads_owner",
+        "leads",
+        ["organisation_id", "owner_user_id"],
+        postgresql_where=sa.text("owner_user_id IS NOT NULL"),
+    )
     op.drop_constraint(op.f("ck_lead_history_action"), "lead_history", type_="check")
     op.create_check_constraint(op.f("ck_lead_history_action"), "lead_history", ACTIONS_AFTER)
     op.drop_constraint(op.f("ck_outbox_topic"), "outbox", type_="check")
