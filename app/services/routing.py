@@ -15,6 +15,7 @@ each person n / k of them, give or take one, however they race.
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,15 @@ def _values(
             return Refused.one(
                 ErrorCode.VALIDATION,
                 "is not an ISO 3166-1 alpha-2 code, e.g. BR",
+                "rules",
+                str(rule),
+                name,
+                str(i),
+            )
+        if any(unicodedata.category(ch) == "Cc" for ch in value):
+            return Refused.one(
+                ErrorCode.VALIDATION,
+                "must not contain control characters",
                 "rules",
                 str(rule),
                 name,

@@ -134,6 +134,10 @@ async def test_only_partner_admins_set_rules_and_bad_rules_are_refused(
             (ErrorCode.VALIDATION, ("rules", "0", "industries", "0")),
         ),
         (
+            RuleInput(solution_areas=["Data", "A\x00I"], owner_id=me),
+            (ErrorCode.VALIDATION, ("rules", "0", "solution_areas", "1")),
+        ),
+        (
             RuleInput(round_robin_user_ids=[me, str(partner.member)]),
             (ErrorCode.VALIDATION, ("rules", "0", "round_robin_user_ids", "1")),
         ),
