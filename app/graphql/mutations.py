@@ -26,7 +26,7 @@ from app.graphql.types.inputs import (
 )
 from app.graphql.types.lead import Lead
 from app.services import leads, owners
-from app.services.errors import Refused
+from app.services.errors import ErrorCode, Refused
 
 
 @strawberry.type(description="The lead after the mutation, or why nothing changed.")
@@ -75,7 +75,15 @@ def favorite_action(context: Context, input: Any) -> Action:
     return lambda s: leads.set_favorite(s, context.actor, input.id, input.favorite)
 
 
+async def _owner_missing(session: AsyncSession) -> Refused:
+    return Refused.one(
+        ErrorCode.VALIDATION, "is required: a user id, or null to unassign", "owner_id"
+    )
+
+
 def assign_action(context: Context, input: Any) -> Action:
+    if input.owner_id is strawberry.UNSET:
+        return _owner_missing
     return lambda s: owners.assign_lead(
         s,
         context.actor,

@@ -18,7 +18,9 @@ from app.services.errors import Refused
 class AssignLeadInput:
     id: strawberry.ID
     owner_id: strawberry.ID | None = strawberry.field(
-        description="A PARTNER_ADMIN or REFERRALS_ADMIN of the lead's partner; null unassigns."
+        default=strawberry.UNSET,
+        description="Required: a PARTNER_ADMIN or REFERRALS_ADMIN of the lead's partner, or null "
+        "to unassign (omitting it is refused, so a forgotten field never unassigns).",
     )
     expected_version: int | None = None
 

@@ -129,6 +129,15 @@ async def test_assign_lead_refusals_are_typed(
     assert await errors(partner.partner_admin, {"id": str(won.id), "owner": me}) == [
         ("INVALID_TRANSITION", None)
     ]
+    # A forgotten ownerId never unassigns: it is refused.
+    omitted = await gql.as_user(partner.partner_admin).data(
+        "mutation($id: ID!) { assignLead(input: {id: $id}) { lead { id } errors { code field } } }",
+        {"id": str(lead.id)},
+    )
+    assert omitted["assignLead"] == {
+        "lead": None,
+        "errors": [{"code": "VALIDATION", "field": ["input", "ownerId"]}],
+    }
 
 
 async def test_owner_filters_on_both_paths(
