@@ -152,22 +152,25 @@ async def _checked_rule(
         return Refused.one(
             ErrorCode.VALIDATION, f"must list at most {MAX_VALUES} users", *here, name
         )
-    ids: list[uuid.UUID] = []
+
+    def path(j: int) -> tuple[str, ...]:
+        return (*here, name) if rule.owner_id is not None else (*here, name, str(j))
+
+    # Each user once, in the order given, with where it was given (to name a bad one).
+    given: dict[uuid.UUID, int] = {}
     for j, value in enumerate(raw):
-        path = (*here, name) if rule.owner_id is not None else (*here, name, str(j))
-        parsed = parse_id(str(value), *path)
+        parsed = parse_id(str(value), *path(j))
         if isinstance(parsed, Refused):
             return parsed
-        if parsed not in ids:
-            ids.append(parsed)
+        given.setdefault(parsed, j)
+    ids = list(given)
     managers = await lead_managers(session, organisation_id, ids)
-    for j, user_id in enumerate(ids):
+    for user_id, j in given.items():
         if user_id not in managers:
-            path = (*here, name) if rule.owner_id is not None else (*here, name, str(j))
             return Refused.one(
                 ErrorCode.VALIDATION,
                 "is not an active partner admin or referrals admin of this partner",
-                *path,
+                *path(j),
             )
     if rule.owner_id is not None:
         made.owner_user_id = ids[0]

@@ -142,6 +142,10 @@ async def test_only_partner_admins_set_rules_and_bad_rules_are_refused(
             (ErrorCode.VALIDATION, ("rules", "0", "round_robin_user_ids", "1")),
         ),
         (
+            RuleInput(round_robin_user_ids=[me, me, str(partner.member)]),
+            (ErrorCode.VALIDATION, ("rules", "0", "round_robin_user_ids", "2")),
+        ),
+        (
             RuleInput(owner_id=str(other.partner_admin)),
             (ErrorCode.VALIDATION, ("rules", "0", "owner_id")),
         ),
