@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import models
+from app.db.tenancy import acting_for
 from app.domain.roles import Role
 from app.services.auth import load_actor
 from app.services.errors import ErrorCode, Refused
@@ -307,3 +308,20 @@ async def test_round_robin_is_fair_when_leads_arrive_at_once(
             ).all()
         )
     assert stored == {person: 4 for person in people}
+
+
+async def test_routing_works_behind_the_tenancy_wall_as_intake_receives(
+    session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    """An anonymous inquiry is received as the partner's (`acting_for`) by the API's role: the
+    rules, the location's contacts and the users are the partner's own rows."""
+    partner = await make_partner(session)
+    ana = await _manager(session, partner, "ana")
+    location = await _location(session, partner, [(f"ana@{partner.slug}.example", False)])
+    rules = [RuleInput(round_robin_location_id=str(location))]
+    assert isinstance(await _set(sessionmaker, partner.partner_admin, rules), list)
+    async with sessionmaker() as app:
+        async with acting_for(app, partner.organisation_id):
+            lead = await _arrive(app, settings, partner)
+        await app.commit()
+    assert lead.owner_user_id == ana
