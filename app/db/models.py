@@ -339,6 +339,14 @@ class Lead(Base):
         ),
         # A customer's leads at every partner by e-mail (subject-access and erasure requests).
         Index("ix_leads_contact_email", text("lower(contact_email)")),
+        # The owner filters (`owners`, `assignedToMe`) within one partner. Partial: a lead
+        # nobody owns costs the index nothing (bulk loads, partners without routing).
+        Index(
+            "ix_leads_owner",
+            "organisation_id",
+            "owner_user_id",
+            postgresql_where=text("owner_user_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = _uuid()
@@ -423,6 +431,10 @@ class Lead(Base):
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # The lead manager of the partner who works the lead (issue 11); null: nobody yet.
+    owner_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
     search_document: Mapped[Any] = mapped_column(
         TSVECTOR,
         Computed(
@@ -539,6 +551,41 @@ class PrivacyRequest(Base):
     )
     leads_count: Mapped[int] = mapped_column(Integer)
     organisations_count: Mapped[int] = mapped_column(Integer)
+
+
+class RoutingRule(Base):
+    """One of a partner's ordered rules that pick a lead's owner as it arrives (issue 11): a
+    match on the customer's industry, solution area and country (an empty list matches any),
+    and a target: one owner, round-robin among listed users, or round-robin among the lead
+    managers who are a location's alert contacts. `assigned_count` is the round-robin counter,
+    bumped under the row's lock (app/services/routing.py)."""
+
+    __tablename__ = "routing_rules"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "position"),
+        CheckConstraint(
+            "(owner_user_id IS NOT NULL)::int + (cardinality(user_ids) > 0)::int "
+            "+ (location_id IS NOT NULL)::int = 1",
+            name="one_target",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = _uuid()
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE")
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    industries: Mapped[list[str]] = mapped_column(ARRAY(String(100)))
+    solution_areas: Mapped[list[str]] = mapped_column(ARRAY(String(100)))
+    countries: Mapped[list[str]] = mapped_column(ARRAY(String(2)))
+    owner_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE")
+    )
+    user_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(UUID(as_uuid=True)))
+    location_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("profile_locations.id", ondelete="CASCADE")
+    )
+    assigned_count: Mapped[int] = mapped_column(BigInteger, server_default="0")
     created_at: Mapped[datetime] = _created()
 
 

@@ -31,6 +31,8 @@ class Topic(StrEnum):
     LEAD_REROUTED = "lead.rerouted"
     # A note, call, e-mail or meeting logged on the lead (`addLeadNote`).
     LEAD_ACTIVITY_ADDED = "lead.activity_added"
+    # The lead's owner changed (assignLead, or routing as the lead arrived).
+    LEAD_ASSIGNED = "lead.assigned"
     # A test event an admin sends to one endpoint (`pingWebhookEndpoint`).
     PING = "ping"
     NOTIFY_NEW_LEAD = "notify.new_lead"
@@ -38,6 +40,8 @@ class Topic(StrEnum):
     NOTIFY_LEAD_DECLINED = "notify.lead_declined"
     NOTIFY_LEAD_EXPIRED = "notify.lead_expired"
     NOTIFY_WEBHOOK_DISABLED = "notify.webhook_disabled"
+    # The new owner is told a colleague gave them the lead.
+    NOTIFY_LEAD_ASSIGNED = "notify.lead_assigned"
 
     @property
     def is_lead_event(self) -> bool:
@@ -69,6 +73,7 @@ class Audience(StrEnum):
     CUSTOMER = "customer"
     SENDER = "sender"
     PARTNER_ADMINS = "partner_admins"
+    OWNER = "owner"  # the lead's owner named by the event (`lead.ownerId`)
 
 
 class Channel(StrEnum):
@@ -106,6 +111,9 @@ def effects_of(step: Transition) -> list[Effect]:
         return [Effect(Topic.LEAD_ACTIVITY_ADDED)]
     if step.action is LeadAction.CONTACT_CUSTOMER:
         return [Effect(Topic.LEAD_UPDATED)]
+    if step.action is LeadAction.ASSIGN:
+        # The relay tells the new owner only when someone else gave them the lead.
+        return [Effect(Topic.LEAD_ASSIGNED), Effect(Topic.NOTIFY_LEAD_ASSIGNED, Audience.OWNER)]
     previous = step.previous.stage if step.previous is not None else None
     match (previous, step.current):
         case (None, LeadState(S.RECEIVED)):

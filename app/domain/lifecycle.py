@@ -50,6 +50,8 @@ class LeadAction(StrEnum):
     # Not a stage change either: the customer's personal data was redacted (retention or an
     # erasure request, app/services/privacy.py).
     REDACT = "REDACT"
+    # Not a stage change either: the lead's owner changed (a person, or routing as it arrived).
+    ASSIGN = "ASSIGN"
 
 
 class ActorKind(StrEnum):
@@ -166,6 +168,21 @@ def step_for(
     if action in WORKING_STAGES and previous is not None:
         return work_step(previous, action)
     return transition(previous, action, actor=actor)
+
+
+# Where a lead may change hands: while the partner still has something to do with it. An archived
+# lead keeps the owner it had, as a record of who worked it.
+ASSIGNABLE_STAGES: frozenset[LeadStage] = frozenset({S.RECEIVED, S.ACCEPTED})
+
+
+def assignment(previous: LeadState) -> Transition | TransitionRefused:
+    """A change of owner of a lead in state `previous`: the same state after it, or why not."""
+    if previous.stage not in ASSIGNABLE_STAGES:
+        where = f"a lead in stage {previous.stage.value}"
+        if previous.outcome is not None:
+            where = f"an archived ({previous.outcome.value}) lead"
+        return TransitionRefused(previous.stage, A.ASSIGN, f"ASSIGN is not allowed on {where}")
+    return Transition(previous, previous, A.ASSIGN)
 
 
 def allowed_actions(stage: LeadStage, *, actor: ActorKind = ActorKind.USER) -> list[LeadAction]:

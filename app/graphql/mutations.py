@@ -13,6 +13,7 @@ from strawberry.types import Info
 from app.db import models
 from app.graphql.context import Context
 from app.graphql.errors import LEAD_INPUT, ArgumentPaths, UserError, user_errors
+from app.graphql.owners import AssignLeadInput
 from app.graphql.types.inputs import (
     AcceptLeadInput,
     AddLeadTeamMemberInput,
@@ -24,8 +25,8 @@ from app.graphql.types.inputs import (
     UpdateLeadInput,
 )
 from app.graphql.types.lead import Lead
-from app.services import leads
-from app.services.errors import Refused
+from app.services import leads, owners
+from app.services.errors import ErrorCode, Refused
 
 
 @strawberry.type(description="The lead after the mutation, or why nothing changed.")
@@ -81,6 +82,25 @@ def contact_action(context: Context, input: Any) -> Action:
     )
 
 
+async def _owner_missing(session: AsyncSession) -> Refused:
+    return Refused.one(
+        ErrorCode.VALIDATION, "is required: a user id, or null to unassign", "owner_id"
+    )
+
+
+def assign_action(context: Context, input: Any) -> Action:
+    if input.owner_id is strawberry.UNSET:
+        return _owner_missing
+    return lambda s: owners.assign_lead(
+        s,
+        context.actor,
+        input.id,
+        input.owner_id,
+        expected_version=input.expected_version,
+        now=context.now,
+    )
+
+
 # Each lead mutation's service call from its `input`; the compiled path runs the same.
 LEAD_ACTIONS: dict[str, Callable[[Context, Any], Action]] = {
     "acceptLead": lifecycle_action,
@@ -92,6 +112,7 @@ LEAD_ACTIONS: dict[str, Callable[[Context, Any], Action]] = {
     "markLeadLost": lifecycle_action,
     "setLeadFavorite": favorite_action,
     "markCustomerContacted": contact_action,
+    "assignLead": assign_action,
 }
 
 
@@ -136,6 +157,13 @@ class Mutation:
         self, info: Info[Context, None], input: MarkLeadLostInput
     ) -> LeadPayload:
         return await _act(info, input)
+
+    @strawberry.mutation(
+        description="Give a RECEIVED or ACCEPTED lead to one of the partner's lead managers, or "
+        "to nobody (ownerId null); the stage never changes."
+    )
+    async def assign_lead(self, info: Info[Context, None], input: AssignLeadInput) -> LeadPayload:
+        return await lead_change(info, assign_action(info.context, input))
 
     @strawberry.mutation(description="Heart or un-heart a lead for the viewer; idempotent.")
     async def set_lead_favorite(

@@ -29,6 +29,7 @@ from app.graphql.intake import IntakeMutation, IntakeQuery
 from app.graphql.lead_views import LeadViewMutation, LeadViewQuery
 from app.graphql.mutations import Mutation as LeadMutation
 from app.graphql.notifications import NotificationMutation, NotificationQuery
+from app.graphql.owners import RoutingMutation, RoutingQuery
 from app.graphql.pipeline import PipelineQuery
 from app.graphql.posture import Posture, Schema
 from app.graphql.privacy import PrivacyMutation, PrivacyQuery
@@ -52,6 +53,7 @@ Query = merge_types(
         LeadViewQuery,
         PipelineQuery,
         PrivacyQuery,
+        RoutingQuery,
     ),
 )
 Mutation = merge_types(
@@ -67,6 +69,7 @@ Mutation = merge_types(
         LeadViewMutation,
         ActivityMutation,
         PrivacyMutation,
+        RoutingMutation,
     ),
 )
 

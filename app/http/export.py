@@ -59,7 +59,14 @@ class ExportRequest:
 
 
 # Parameters that may repeat or hold a comma-separated list, as `types` does.
-LISTS = ("countries", "industries", "companySizes", "senderOrganisationIds", "campaignIds")
+LISTS = (
+    "countries",
+    "industries",
+    "companySizes",
+    "senderOrganisationIds",
+    "campaignIds",
+    "owners",
+)
 ENUM_LISTS = frozenset({"types", "stages", "outcomes"})
 
 # Query parameters, as the `leads` field names its arguments and filter fields.
@@ -77,6 +84,8 @@ PARAMETERS = frozenset(
         "updatedAfter",
         *LISTS,
         "dueWithinHours",
+        "assignedToMe",
+        "unassigned",
     }
 )
 
@@ -174,6 +183,9 @@ def export_request(request: Request) -> ExportRequest:
             sender_organisation_ids=_texts(params.getlist("senderOrganisationIds")),
             campaign_ids=_texts(params.getlist("campaignIds")),
             due_within_hours=_hours(params.get("dueWithinHours")),
+            assigned_to_me=_boolean("assignedToMe", params.get("assignedToMe")),
+            owners=_texts(params.getlist("owners")),
+            unassigned=_boolean("unassigned", params.get("unassigned")),
         ),
     )
 

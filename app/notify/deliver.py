@@ -95,6 +95,8 @@ def _kind(topic: str, lead: Lead | None) -> MessageKind | None:
             return MessageKind.LEAD_EXPIRED
         case Topic.NOTIFY_WEBHOOK_DISABLED:
             return MessageKind.WEBHOOK_DISABLED
+        case Topic.NOTIFY_LEAD_ASSIGNED:
+            return MessageKind.LEAD_ASSIGNED
     # A lead event reaches people only as news for its sender (fan-out's `_sender_follows`).
     return SENT_LEAD_KINDS.get(topic)
 

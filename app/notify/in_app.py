@@ -73,6 +73,11 @@ def _title_and_body(ctx: MessageContext) -> tuple[str, str]:
                 f"{ctx.partner_name} is not able to take on your request at this time. Please "
                 "choose a different partner.",
             )
+        case MessageKind.LEAD_ASSIGNED:
+            return (
+                f"Assigned to you: the lead from {company}",
+                f"{lead.company_name} ({summary}) is now yours.",
+            )
         case MessageKind.LEAD_EXPIRED:
             return (
                 f"Lead to {clip(ctx.partner_name, 45)} from {clip(company, 45)} expired",

@@ -8,6 +8,7 @@ Audiences:
 - LEAD_DECLINED: the customer. Never the partner's decline reason or notes (internal).
 - LEAD_EXPIRED: whoever sent the lead (platform staff or a referring partner).
 - WEBHOOK_DISABLED: the partner's admins.
+- LEAD_ASSIGNED: the lead manager a colleague made the lead's owner.
 - SENT_LEAD_ACCEPTED, _DECLINED, _WON, _LOST: whoever sent the lead, who hears the outcome
   and the facts it sent; never the partner's deal, reasons or notes.
 
@@ -48,6 +49,7 @@ class MessageKind(StrEnum):
     SENT_LEAD_DECLINED = "SENT_LEAD_DECLINED"
     SENT_LEAD_WON = "SENT_LEAD_WON"
     SENT_LEAD_LOST = "SENT_LEAD_LOST"
+    LEAD_ASSIGNED = "LEAD_ASSIGNED"
 
 
 # What happened to a lead, as its sender is told: (subject verb, sentence).
@@ -330,6 +332,23 @@ def _sent_lead_news(ctx: MessageContext) -> _Doc:
     )
 
 
+def _lead_assigned(ctx: MessageContext) -> _Doc:
+    lead = ctx.need_lead()
+    company = clip(lead.company_name, _SUBJECT_VALUE_MAX)
+    paras = [_Para(f"The lead from {lead.company_name} to {ctx.partner_name} is now yours.")]
+    return _Doc(
+        subject=f"Assigned to you: the lead from {company}",
+        greeting=_greeting(ctx.recipient_name),
+        blocks=(
+            *paras,
+            *_asked_for_contact(lead),
+            _Facts(tuple(_lead_rows(lead))),
+            _Link("Open the lead", lead_url(ctx.app_base_url, lead.id)),
+        ),
+        footer=f"You receive this e-mail because you own this lead at {ctx.partner_name}.",
+    )
+
+
 def _webhook_disabled(ctx: MessageContext) -> _Doc:
     url = ctx.need_webhook_url()
     partner = clip(ctx.partner_name, _SUBJECT_VALUE_MAX)
@@ -361,6 +380,7 @@ _BUILDERS = {
     MessageKind.LEAD_DECLINED: _lead_declined,
     MessageKind.LEAD_EXPIRED: _lead_expired,
     MessageKind.WEBHOOK_DISABLED: _webhook_disabled,
+    MessageKind.LEAD_ASSIGNED: _lead_assigned,
     **dict.fromkeys(SENT_LEAD_NEWS, _sent_lead_news),
 }
 

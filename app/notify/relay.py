@@ -161,7 +161,9 @@ class _Audience:
                 endpoint = (row.payload or {}).get("webhookEndpointId")
                 return [Target(Channel.WEBHOOK, str(endpoint))] if endpoint else []
             case Topic.NOTIFY_NEW_LEAD | Topic.NOTIFY_REMINDER:
-                return self._partner_team(org)
+                return self._lead_team(org, lead)
+            case Topic.NOTIFY_LEAD_ASSIGNED:
+                return self._new_owner(org, row.payload or {})
             case Topic.NOTIFY_LEAD_DECLINED:
                 recipient = (row.payload or {}).get("recipient") or {}
                 email = recipient.get("email") or (lead.contact_email if lead else None)
@@ -176,6 +178,34 @@ class _Audience:
         return [Target(Channel.EMAIL, email) for email in self.contacts.get(org, [])] + [
             Target(Channel.IN_APP, str(user_id)) for user_id in self.managers.get(org, [])
         ]
+
+    def _manager(self, org: uuid.UUID, user_id: Any) -> User | None:
+        """The user if still an active lead manager of `org` (a stale owner is nobody)."""
+        try:
+            user = self.users.get(uuid.UUID(str(user_id)))
+        except ValueError:
+            return None
+        if user is None or user.organisation_id != org:
+            return None
+        return user if user.id in self.managers.get(org, []) else None
+
+    def _lead_team(self, org: uuid.UUID, lead: Lead | None) -> list[Target]:
+        """A lead's alerts and reminders: its owner alone, by e-mail and in-app; while it has
+        none (or the owner is no longer a lead manager), the whole team as before."""
+        owner = self._manager(org, lead.owner_user_id) if lead and lead.owner_user_id else None
+        if owner is not None:
+            return _by_mail_and_in_app(owner.id, owner.email)
+        return self._partner_team(org)
+
+    def _new_owner(self, org: uuid.UUID, payload: dict[str, Any]) -> list[Target]:
+        """The owner the assignment named, when someone else gave them the lead: routing's new
+        owner hears of the lead by its alert, and nobody is told what they did themselves."""
+        owner_id = (payload.get("lead") or {}).get("ownerId")
+        actor = payload.get("actor") or {}
+        if owner_id is None or actor.get("kind") == "SYSTEM" or actor.get("userId") == owner_id:
+            return []
+        owner = self._manager(org, owner_id)
+        return _by_mail_and_in_app(owner.id, owner.email) if owner is not None else []
 
     def _sender(self, lead: Lead | None) -> list[Target]:
         """Platform staff who sent the lead, or the partner that referred it (R6)."""

@@ -24,6 +24,7 @@ from app.services.auth import Actor
 from app.services.lead_queries import ORDERS, CheckedFilter, LeadOrder
 
 TEAM_COLUMNS = ("id", "name", "email", "phone", "added_at")
+OWNER_COLUMNS = ("id", "name", "email")
 HISTORY_COLUMNS = (
     "id",
     "action",
@@ -90,11 +91,16 @@ class LeadProjection:
     history: bool = False
     sender: bool = False
     favorite: bool = False
+    owner: bool = False
     slots: dict[str, int] = field(init=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         names = [*self.columns]
-        names += [name for name in ("team", "history", "sender", "favorite") if getattr(self, name)]
+        names += [
+            name
+            for name in ("team", "history", "sender", "favorite", "owner")
+            if getattr(self, name)
+        ]
         object.__setattr__(self, "slots", {name: i for i, name in enumerate(names)})
 
 
@@ -128,6 +134,11 @@ def lead_record(
             "EXISTS (SELECT 1 FROM lead_favorites AS f "
             f"WHERE f.lead_id = {alias}.id AND f.user_id = {params(actor.user_id)})"
         )
+    if p.owner:
+        parts.append(
+            "(SELECT ROW(ou.id, ou.name, ou.email) FROM users AS ou "
+            f"WHERE ou.id = {alias}.owner_user_id)"
+        )
     return f"ROW({', '.join(parts)})"
 
 
@@ -136,7 +147,7 @@ def lead_record(
 WORD_SEARCH = "l.search_document @@ to_tsquery('simple', "
 
 
-def _filter_sql(f: CheckedFilter, params: Params) -> list[str]:
+def _filter_sql(f: CheckedFilter, params: Params, actor: Actor) -> list[str]:
     where = []
     for column, values in (("type", f.types), ("stage", f.stages), ("outcome", f.outcomes)):
         if values is not None:
@@ -172,6 +183,14 @@ def _filter_sql(f: CheckedFilter, params: Params) -> list[str]:
             f"l.stage = {params(LeadStage.RECEIVED.value)} AND l.respond_by >= now() "
             f"AND l.respond_by < now() + make_interval(0, 0, 0, 0, {hours})"
         )
+    # lead_queries' `_owner_filters`.
+    if f.assigned_to_me is not None:
+        operator = "=" if f.assigned_to_me else "IS DISTINCT FROM"
+        where.append(f"l.owner_user_id {operator} {params(actor.user_id)}::uuid")
+    if f.owners is not None:
+        where.append(f"l.owner_user_id = ANY({params(list(f.owners))}::uuid[])")
+    if f.unassigned is not None:
+        where.append(f"l.owner_user_id IS {'' if f.unassigned else 'NOT '}NULL")
     return where
 
 
@@ -198,11 +217,14 @@ def inbox_where(
         )
     else:
         where.append(f"l.tab = {params(tab.value)}")
-    return (*where, *_filter_sql(checked, params))
+    return (*where, *_filter_sql(checked, params, actor))
 
 
 def sent_where(actor: Actor, checked: CheckedFilter, params: Params) -> tuple[str, ...]:
-    return (f"l.sender_user_id = {params(actor.user_id)}", *_filter_sql(checked, params))
+    return (
+        f"l.sender_user_id = {params(actor.user_id)}",
+        *_filter_sql(checked, params, actor),
+    )
 
 
 def lead_page(
@@ -220,6 +242,8 @@ def lead_page(
         comparison = "<" if descending else ">"
         keyset = f" AND (l.{column}, l.id) {comparison} ({params(value)}, {params(row_id)})"
     needed = dict.fromkeys((*p.columns, "id", column, "sender_user_id", "sender_organisation_id"))
+    if p.owner:
+        needed["owner_user_id"] = None
     selected = ", ".join(
         f"{_column('l', c)} AS {c}" if c in DERIVED_COLUMNS else f"l.{c}" for c in needed
     )

@@ -8,10 +8,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, DateTime, Select, and_, bindparam, case, func, or_
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Lead
+from app.db.models import Lead, User
 from app.domain.lifecycle import LeadTab
 from app.domain.privacy import HIDDEN_OUTCOMES
 from app.services import lead_queries
@@ -83,6 +93,11 @@ EXPORT_COLUMNS: tuple[ExportColumn, ...] = (
     _c("lostReason", Lead.lost_reason),
     _c("lostNotes", Lead.lost_notes, True),
     _c("contactHidden", _HIDDEN),
+    _c("ownerId", Lead.owner_user_id),
+    _c(
+        "ownerEmail",
+        select(User.email).where(User.id == Lead.owner_user_id).scalar_subquery(),
+    ),
 )
 
 

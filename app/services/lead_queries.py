@@ -75,6 +75,11 @@ class LeadFilter:
     campaign_ids: Sequence[str] | None = None
     # RECEIVED leads whose response deadline falls in the next N hours.
     due_within_hours: int | None = None
+    # Owners (issue 11): the caller's own leads (or, false, everyone else's and nobody's),
+    # leads owned by these users, leads nobody owns (or, false, leads somebody owns).
+    assigned_to_me: bool | None = None
+    owners: Sequence[str] | None = None
+    unassigned: bool | None = None
 
 
 # What a sender narrows `sentLeads` by: the lead's own facts, never the partner's work on it
@@ -132,6 +137,9 @@ class CheckedFilter:
     sender_organisation_ids: tuple[uuid.UUID, ...] | None = None
     campaign_ids: tuple[str, ...] | None = None
     due_within_hours: int | None = None
+    assigned_to_me: bool | None = None
+    owners: tuple[uuid.UUID, ...] | None = None
+    unassigned: bool | None = None
 
 
 def _check_values(
@@ -191,6 +199,12 @@ def _check_more(f: LeadFilter) -> dict[str, Any] | Refused:
     if isinstance(senders, Refused):
         return senders
     checked["sender_organisation_ids"] = senders
+    owners = _check_uuids("owners", f.owners)
+    if isinstance(owners, Refused):
+        return owners
+    checked["owners"] = owners
+    checked["assigned_to_me"] = f.assigned_to_me
+    checked["unassigned"] = f.unassigned
     sizes = f.company_sizes
     if sizes is not None and len(sizes) > len(CompanySize):
         return Refused.one(
@@ -274,7 +288,24 @@ def check_filter(f: LeadFilter) -> CheckedFilter | Refused:
     )
 
 
-def _filters(f: LeadFilter) -> list[ColumnElement[bool]] | Refused:
+def _owner_filters(checked: CheckedFilter, actor: Actor | None) -> list[ColumnElement[bool]]:
+    """The owner filters; the compiled path's `_filter_sql` writes the same conditions."""
+    conditions: list[ColumnElement[bool]] = []
+    me = actor.user_id if actor is not None else None
+    if checked.assigned_to_me is True:
+        conditions.append(Lead.owner_user_id == me)
+    elif checked.assigned_to_me is False:
+        conditions.append(Lead.owner_user_id.is_distinct_from(me))
+    if checked.owners is not None:
+        conditions.append(Lead.owner_user_id.in_(checked.owners))
+    if checked.unassigned is True:
+        conditions.append(Lead.owner_user_id.is_(None))
+    elif checked.unassigned is False:
+        conditions.append(Lead.owner_user_id.is_not(None))
+    return conditions
+
+
+def _filters(f: LeadFilter, actor: Actor | None = None) -> list[ColumnElement[bool]] | Refused:
     checked = check_filter(f)
     if isinstance(checked, Refused):
         return checked
@@ -316,7 +347,7 @@ def _filters(f: LeadFilter) -> list[ColumnElement[bool]] | Refused:
         conditions.append(
             Lead.respond_by < func.now() + func.make_interval(0, 0, 0, 0, checked.due_within_hours)
         )
-    return conditions
+    return conditions + _owner_filters(checked, actor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,7 +398,7 @@ async def list_leads(
     request = _page_request(first, after, order)
     if isinstance(request, Refused):
         return request
-    conditions = _filters(filter or LeadFilter())
+    conditions = _filters(filter or LeadFilter(), actor)
     if isinstance(conditions, Refused):
         return conditions
     if actor is None or not actor.manages_leads:
@@ -481,7 +512,7 @@ def export_query(
 ) -> Select[Any] | Refused:
     """`columns` of every lead the `leads` field would list for this tab, filter and order (all
     pages, in the same keyset order), or why the filter is wrong. Lead managers only."""
-    conditions = _filters(filter or LeadFilter())
+    conditions = _filters(filter or LeadFilter(), actor)
     if isinstance(conditions, Refused):
         return conditions
     column_name, descending = ORDERS[order]

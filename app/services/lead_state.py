@@ -57,6 +57,7 @@ _TOP: dict[str, str] = {
     "engagementId": "engagement_id",
     "possibleDuplicateOf": "possible_duplicate_of",
     "reroutedFrom": "rerouted_from",
+    "ownerId": "owner_user_id",
 }
 _CUSTOMER: dict[str, str] = {
     "companyName": "company_name",
@@ -100,7 +101,7 @@ LEAD_STATE_COLUMNS: tuple[str, ...] = tuple(
 # Columns redaction empties to '' (app/domain/privacy.py): null in the document.
 _EMPTIED = frozenset(c for c, v in REDACTED_COLUMNS.items() if v == "")
 # What a sender never sees of a lead it sent (the partner's deal and internal links).
-_PARTNER_ONLY = ("deal", "crmId", "possibleDuplicateOf", "reroutedFrom")
+_PARTNER_ONLY = ("deal", "crmId", "possibleDuplicateOf", "reroutedFrom", "ownerId")
 
 
 def _json(value: Any) -> Any:
@@ -153,7 +154,13 @@ def lead_state_json_sql(alias: str) -> str:
                 f"{alias}.{column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '.000000', "
                 f"'') || '+00:00') END"
             )
-        if column in ("id", "engagement_id", "possible_duplicate_of", "rerouted_from"):
+        if column in (
+            "id",
+            "engagement_id",
+            "possible_duplicate_of",
+            "rerouted_from",
+            "owner_user_id",
+        ):
             return f"to_jsonb({_text(alias, column)})"
         if column in ("estimated_purchase_date", "closing_date"):
             return f"to_jsonb({_text(alias, column)})"

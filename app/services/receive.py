@@ -1,7 +1,8 @@
 """The RECEIVE step every lead goes through, whatever its source (an inquiry, a qualified lead,
 a referral, a reroute, demo seeding): a RECEIVED lead for a partner, flagged as a possible
 duplicate of the partner's recent lead for the same customer, grouped into the customer's
-engagement, with its history row and outbox rows. Flushes, never commits."""
+engagement, with its history row and outbox rows, then given the owner the partner's routing
+rules pick, if any (app/services/routing.py). Flushes, never commits."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from app.db.models import BusinessProfile, Lead
 from app.domain.alerts import respond_by
 from app.domain.lifecycle import ActorKind, LeadAction, LeadStage, LeadType, Transition, transition
 from app.services.history import record_step
+from app.services.routing import route_arrival
 
 # How far back a lead counts as the same customer (duplicates, engagements).
 DUPLICATE_WINDOW = timedelta(days=30)
@@ -168,4 +170,5 @@ async def receive_lead(
     )
     session.add(lead)
     await record_step(session, lead, step, None, now, {}, None)
+    await route_arrival(session, lead, now=now)
     return lead

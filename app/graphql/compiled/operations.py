@@ -105,6 +105,7 @@ LEAD_MUTATIONS = frozenset(
         "markLeadLost",
         "setLeadFavorite",
         "markCustomerContacted",
+        "assignLead",
     }
 )
 

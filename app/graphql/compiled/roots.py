@@ -39,7 +39,7 @@ from app.services.lead_queries import (
 from app.services.paging import decode_cursor, encode_cursor, page_size
 
 Shape = Callable[[Any, Run], Any]
-RELATIONS = ("team", "history", "sender", "favorite")
+RELATIONS = ("team", "history", "sender", "favorite", "owner")
 
 
 def lead_projection(needs: Iterable[str]) -> LeadProjection:
@@ -54,6 +54,7 @@ def lead_projection(needs: Iterable[str]) -> LeadProjection:
         history="history" in wanted,
         sender="sender" in wanted,
         favorite="favorite" in wanted,
+        owner="owner" in wanted,
     )
 
 

@@ -198,6 +198,15 @@ class LeadFilter:
         default=None,
         description="RECEIVED leads whose response deadline is in the next N hours (1 to 720).",
     )
+    assigned_to_me: bool | None = strawberry.field(
+        default=None, description="Leads you own (false: leads you do not own)."
+    )
+    owners: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Leads owned by these users (at most 50)."
+    )
+    unassigned: bool | None = strawberry.field(
+        default=None, description="Leads nobody owns (false: leads somebody owns)."
+    )
 
     def to_service(self) -> lead_queries.LeadFilter:
         return to_service(lead_queries.LeadFilter, self)

@@ -34,7 +34,7 @@ from app.graphql.types.enums import (
 from app.graphql.types.history import LeadHistoryEntry
 from app.graphql.types.rows import from_rows
 from app.services.activities import activities_key
-from app.services.compiled_reads import HISTORY_COLUMNS, TEAM_COLUMNS
+from app.services.compiled_reads import HISTORY_COLUMNS, OWNER_COLUMNS, TEAM_COLUMNS
 from app.services.errors import Refused
 from app.services.paging import Page
 
@@ -81,6 +81,13 @@ class LeadSender:
     kind: str = strawberry.field(description="CUSTOMER, PLATFORM or PARTNER.")
     name: str | None
     organisation_name: str | None
+
+
+@strawberry.type(description="The lead manager of the partner who works a lead (its owner).")
+class LeadOwner:
+    id: strawberry.ID
+    name: str
+    email: str
 
 
 @strawberry.type(description="A lead in a partner's inbox.")
@@ -216,6 +223,19 @@ class Lead:
             name=user.name if user else None,
             organisation_name=org.name if org else None,
         )
+
+    @strawberry.field(
+        description="The partner's lead manager working the lead (assignLead, routing rules); "
+        "null while nobody owns it. Only the partner's lead managers see it."
+    )
+    async def owner(self, info: Info[Context, None]) -> LeadOwner | None:
+        owner_id = self.row.owner_user_id
+        if not self.works_it or owner_id is None:
+            return None
+        user = await info.context.loaders.user_by_id.load(owner_id)
+        if user is None:
+            return None
+        return LeadOwner(id=strawberry.ID(str(user.id)), name=user.name, email=user.email)
 
     @strawberry.field
     async def team(self, info: Info[Context, None]) -> list[TeamMember]:
@@ -432,6 +452,13 @@ LEAD_READS: dict[str, Read] = {
         _sender_row,
         ("kind", "name", "organisation_name"),
         columns("kind", "name", "organisation_name"),
+        single=True,
+    ),
+    "owner": Records(
+        ("organisation_id", "owner"),
+        lambda run, org, owner: owner if works_it(run, org) else None,
+        OWNER_COLUMNS,
+        columns(*OWNER_COLUMNS),
         single=True,
     ),
     "team": Records(
