@@ -17,6 +17,15 @@ from app.graphql.types.inputs import SentLeadFilter
 from app.services import intake, lead_queries
 from app.services.errors import Refused
 
+LOCALE_DESCRIPTION = (
+    "The customer's language, BCP 47 (e.g. pt-BR; see supportedLocales): what the messages to "
+    "the customer are written in. Null: English. Else UNSUPPORTED_LOCALE."
+)
+TIME_ZONE_DESCRIPTION = (
+    "The customer's IANA time zone (e.g. America/Sao_Paulo), for dates in messages to them. "
+    "Null: UTC. Else UNKNOWN_TIME_ZONE."
+)
+
 
 @strawberry.input(description="The customer's company.")
 class CompanyInput:
@@ -55,6 +64,8 @@ class InquiryInput:
     consent_to_contact: bool = strawberry.field(
         description="Must be true: the customer agrees that the partner contacts them."
     )
+    locale: str | None = strawberry.field(default=None, description=LOCALE_DESCRIPTION)
+    time_zone: str | None = strawberry.field(default=None, description=TIME_ZONE_DESCRIPTION)
 
     def to_service(self) -> intake.InquiryData:
         return intake.InquiryData(
@@ -63,6 +74,8 @@ class InquiryInput:
             need=self.need,
             contact_requested=self.contact_requested,
             consent_to_contact=self.consent_to_contact,
+            locale=self.locale,
+            time_zone=self.time_zone,
         )
 
 
@@ -83,6 +96,8 @@ class QualifiedLeadInput:
         default=False,
         description="When declined or expired, offer the lead to the next suggested partner.",
     )
+    locale: str | None = strawberry.field(default=None, description=LOCALE_DESCRIPTION)
+    time_zone: str | None = strawberry.field(default=None, description=TIME_ZONE_DESCRIPTION)
 
     def to_service(self) -> intake.QualifiedData:
         return intake.QualifiedData(
@@ -94,6 +109,8 @@ class QualifiedLeadInput:
             campaign_id=self.campaign_id,
             solution_area=self.solution_area,
             auto_reroute=self.auto_reroute,
+            locale=self.locale,
+            time_zone=self.time_zone,
         )
 
 

@@ -30,6 +30,7 @@ from app.graphql.mutations import Mutation as LeadMutation
 from app.graphql.notifications import NotificationMutation, NotificationQuery
 from app.graphql.pipeline import PipelineQuery
 from app.graphql.posture import Posture, Schema
+from app.graphql.preferences import PreferencesMutation, PreferencesQuery
 from app.graphql.profiles import ProfileMutation, ProfileQuery
 from app.graphql.queries import Query as LeadQuery
 from app.graphql.search import SearchQuery
@@ -49,6 +50,7 @@ Query = merge_types(
         ChangesQuery,
         LeadViewQuery,
         PipelineQuery,
+        PreferencesQuery,
     ),
 )
 Mutation = merge_types(
@@ -62,6 +64,7 @@ Mutation = merge_types(
         IntakeMutation,
         ApiKeyMutation,
         LeadViewMutation,
+        PreferencesMutation,
     ),
 )
 

@@ -29,6 +29,12 @@ def company_size_label(size: str, lang: Language = ENGLISH) -> str:
     return size
 
 
+def country_name(code: str, lang: Language = ENGLISH) -> str:
+    """`BR` -> `Brazil` (`Brasil` in pt-BR); anything but a known ISO 3166-1 code as it is."""
+    key = code.strip().upper()
+    return lang.babel.territories.get(key, code) if len(key) == 2 else code
+
+
 def lead_type_label(lead_type: str, lang: Language = ENGLISH) -> str:
     match lead_type:
         case "CUSTOMER_INQUIRY":

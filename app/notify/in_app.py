@@ -10,6 +10,7 @@ from app.i18n import Language
 from app.notify.formatting import (
     clip,
     company_size_label,
+    country_name,
     format_datetime,
     lead_type_label,
     one_line,
@@ -49,7 +50,7 @@ def _title_and_body(ctx: MessageContext, lang: Language) -> tuple[str, str]:
     summary = lang.gettext(
         "{size}, {country}: {need}",
         size=company_size_label(lead.company_size, lang),
-        country=lead.country,
+        country=country_name(lead.country, lang),
         need=clip(lead.need, BODY_NEED_MAX),
     )
     match ctx.kind:

@@ -38,6 +38,7 @@ from app.i18n import DEFAULT_LOCALE, DEFAULT_TIME_ZONE, N_, Language
 from app.notify.formatting import (
     clip,
     company_size_label,
+    country_name,
     format_datetime,
     hours_phrase,
     lead_type_label,
@@ -194,7 +195,7 @@ def _lead_rows(lang: Language, lead: LeadFacts) -> list[tuple[str, str]]:
     if lead.industry:
         rows.append((lang.gettext("Industry"), lead.industry))
     rows += [
-        (lang.gettext("Country"), lead.country),
+        (lang.gettext("Country"), country_name(lead.country, lang)),
         (lang.gettext("Lead type"), lead_type_label(lead.type, lang)),
         (lang.gettext("Need"), lead.need),
         (lang.gettext("Received"), format_datetime(lead.received_at, lang)),
