@@ -158,6 +158,12 @@ class Language:
 ENGLISH = Language()
 
 
+def forget_catalogues() -> None:
+    """Read app/locales afresh on next use (a catalogue added or changed while running)."""
+    _catalogue_files.cache_clear()
+    translations.cache_clear()
+
+
 def N_(message: str) -> str:
     """Marks a message id for `pybabel extract` where it is defined; `Language.gettext`
     translates it where it is used."""
