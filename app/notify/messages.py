@@ -18,10 +18,8 @@ the customer (LEAD_DECLINED) in the locale and zone the inquiry form sent. Every
 translator may reorder it; a new message is translated in each catalogue under app/locales
 (README, "Languages and time zones").
 
-Every message is first built as a small document of plain-string blocks; the plain-text part
-lays it out here and the HTML part is a Jinja2 template (`templates/email.html`) with
-autoescape on, so every value is escaped by the engine and no builder can forget. The short
-in-app notification is in `app.notify.in_app`.
+Each message is built as a small document (`app.notify.document`), laid out as plain text and
+as autoescaped HTML. The short in-app notification is in `app.notify.in_app`.
 """
 
 from __future__ import annotations
@@ -31,10 +29,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup, escape
-
 from app.i18n import DEFAULT_LOCALE, DEFAULT_TIME_ZONE, N_, Language
+from app.notify.document import Doc, Facts, Link, Para, render_html, render_text
 from app.notify.formatting import (
     clip,
     company_size_label,
@@ -152,35 +148,6 @@ class Rendered:
 
 _SUBJECT_VALUE_MAX = 80
 
-# --- the document model -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Para:
-    text: str
-
-
-@dataclass(frozen=True)
-class _Facts:
-    rows: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class _Link:
-    label: str
-    url: str
-
-
-_Block = _Para | _Facts | _Link
-
-
-@dataclass(frozen=True)
-class _Doc:
-    subject: str
-    greeting: str
-    blocks: tuple[_Block, ...]
-    footer: str
-
 
 def _greeting(lang: Language, name: str | None) -> str:
     name = one_line(name) if name else ""
@@ -222,29 +189,29 @@ def _contact_rows(lang: Language, lead: LeadFacts) -> list[tuple[str, str]]:
     return rows
 
 
-def _asked_for_contact(lang: Language, lead: LeadFacts) -> list[_Para]:
+def _asked_for_contact(lang: Language, lead: LeadFacts) -> list[Para]:
     if not lead.contact_requested:
         return []
-    return [_Para(lang.gettext("The customer asked to be contacted directly."))]
+    return [Para(lang.gettext("The customer asked to be contacted directly."))]
 
 
 def _to_partner_team(
     ctx: MessageContext,
     lang: Language,
     subject: str,
-    paras: list[_Para],
+    paras: list[Para],
     rows: list[tuple[str, str]],
-) -> _Doc:
+) -> Doc:
     """A message to the partner's lead-alert contacts: what it says, then the lead's facts and
     a link to it."""
     lead = ctx.need_lead()
-    return _Doc(
+    return Doc(
         subject=subject,
         greeting=_greeting(lang, ctx.recipient_name),
         blocks=(
             *paras,
-            _Facts(tuple(rows + _deal_rows(lang, lead))),
-            _Link(lang.gettext("Open the lead"), lead_url(ctx.app_base_url, lead.id)),
+            Facts(tuple(rows + _deal_rows(lang, lead))),
+            Link(lang.gettext("Open the lead"), lead_url(ctx.app_base_url, lead.id)),
         ),
         footer=lang.gettext(
             "You receive this e-mail because you are a lead-alert contact for {partner}.",
@@ -256,11 +223,11 @@ def _to_partner_team(
 # --- one builder per kind -----------------------------------------------------------------------
 
 
-def _new_lead(ctx: MessageContext, lang: Language) -> _Doc:
+def _new_lead(ctx: MessageContext, lang: Language) -> Doc:
     lead = ctx.need_lead()
     company = clip(lead.company_name, _SUBJECT_VALUE_MAX)
     paras = [
-        _Para(
+        Para(
             lang.gettext(
                 "{partner} received a new lead from {company} ({lead_type}).",
                 partner=ctx.partner_name,
@@ -268,7 +235,7 @@ def _new_lead(ctx: MessageContext, lang: Language) -> _Doc:
                 lead_type=lead_type_label(lead.type, lang).lower(),
             )
         ),
-        _Para(
+        Para(
             lang.gettext(
                 "Please accept or decline it by {deadline}. If nobody answers by then, the lead "
                 "expires and is archived.",
@@ -281,12 +248,12 @@ def _new_lead(ctx: MessageContext, lang: Language) -> _Doc:
     return _to_partner_team(ctx, lang, subject, paras, _lead_rows(lang, lead))
 
 
-def _urgent_contact(ctx: MessageContext, lang: Language) -> _Doc:
+def _urgent_contact(ctx: MessageContext, lang: Language) -> Doc:
     lead = ctx.need_lead()
     company = clip(lead.company_name, _SUBJECT_VALUE_MAX)
     urgent_until = format_datetime(lead.received_at + timedelta(hours=ctx.urgent_hours), lang)
     paras = [
-        _Para(
+        Para(
             lang.gettext(
                 "{contact} from {company} asked {partner} to contact them directly. Please reach "
                 "out as quickly as possible: the request is flagged urgent for the first {hours} "
@@ -298,7 +265,7 @@ def _urgent_contact(ctx: MessageContext, lang: Language) -> _Doc:
                 until=urgent_until,
             )
         ),
-        _Para(
+        Para(
             lang.gettext(
                 "Accept or decline the lead by {deadline}.",
                 deadline=format_datetime(lead.respond_by, lang),
@@ -314,7 +281,7 @@ def _urgent_contact(ctx: MessageContext, lang: Language) -> _Doc:
     )
 
 
-def _reminder(ctx: MessageContext, lang: Language) -> _Doc:
+def _reminder(ctx: MessageContext, lang: Language) -> Doc:
     lead = ctx.need_lead()
     company = clip(lead.company_name, _SUBJECT_VALUE_MAX)
     deadline = format_datetime(lead.respond_by, lang)
@@ -353,31 +320,31 @@ def _reminder(ctx: MessageContext, lang: Language) -> _Doc:
             deadline=deadline,
         )
     paras = [
-        _Para(
+        Para(
             lang.gettext(
                 "The lead from {company} to {partner} is still waiting for an answer.",
                 company=lead.company_name,
                 partner=ctx.partner_name,
             )
         ),
-        _Para(when),
+        Para(when),
         *_asked_for_contact(lang, lead),
     ]
     return _to_partner_team(ctx, lang, subject, paras, _lead_rows(lang, lead))
 
 
-def _lead_declined(ctx: MessageContext, lang: Language) -> _Doc:
+def _lead_declined(ctx: MessageContext, lang: Language) -> Doc:
     # To the customer: no reason code, no notes, no link into the partners' app.
     lead = ctx.need_lead()
     partner = clip(ctx.partner_name, _SUBJECT_VALUE_MAX)
-    return _Doc(
+    return Doc(
         subject=lang.gettext("Your request to {partner}", partner=partner),
         greeting=_greeting(lang, ctx.recipient_name),
         blocks=(
-            _Para(
+            Para(
                 lang.gettext("Thank you for your interest in {partner}.", partner=ctx.partner_name)
             ),
-            _Para(
+            Para(
                 lang.gettext(
                     "Unfortunately, {partner} is not able to take on your request at this time. "
                     "Please choose a different partner to help you with it: other partners in "
@@ -385,14 +352,14 @@ def _lead_declined(ctx: MessageContext, lang: Language) -> _Doc:
                     partner=ctx.partner_name,
                 )
             ),
-            _Facts(
+            Facts(
                 (
                     (lang.gettext("Company"), lead.company_name),
                     (lang.gettext("Your request"), lead.need),
                     (lang.gettext("Received"), format_datetime(lead.received_at, lang)),
                 )
             ),
-            _Para(
+            Para(
                 lang.gettext(
                     "We are sorry we could not help this time, and wish you success with it."
                 )
@@ -406,10 +373,10 @@ def _lead_declined(ctx: MessageContext, lang: Language) -> _Doc:
     )
 
 
-def _lead_expired(ctx: MessageContext, lang: Language) -> _Doc:
+def _lead_expired(ctx: MessageContext, lang: Language) -> Doc:
     # To the sender, who cannot open the partner's lead: facts, no link.
     lead = ctx.need_lead()
-    return _Doc(
+    return Doc(
         subject=lang.gettext(
             "Lead to {partner} from {company} expired",
             partner=clip(ctx.partner_name, 50),
@@ -417,7 +384,7 @@ def _lead_expired(ctx: MessageContext, lang: Language) -> _Doc:
         ),
         greeting=_greeting(lang, ctx.recipient_name),
         blocks=(
-            _Para(
+            Para(
                 lang.gettext(
                     "The lead to {partner} from {company} was not answered within the response "
                     "time and was archived as expired.",
@@ -425,7 +392,7 @@ def _lead_expired(ctx: MessageContext, lang: Language) -> _Doc:
                     company=lead.company_name,
                 )
             ),
-            _Para(
+            Para(
                 lang.gettext(
                     "{partner} had until {deadline} to accept or decline it. You may want to "
                     "send it to a different partner.",
@@ -433,7 +400,7 @@ def _lead_expired(ctx: MessageContext, lang: Language) -> _Doc:
                     deadline=format_datetime(lead.respond_by, lang),
                 )
             ),
-            _Facts(((lang.gettext("Lead ID"), lead.id), *_lead_rows(lang, lead))),
+            Facts(((lang.gettext("Lead ID"), lead.id), *_lead_rows(lang, lead))),
         ),
         footer=_sender_footer(ctx, lang),
     )
@@ -446,38 +413,38 @@ def _sender_footer(ctx: MessageContext, lang: Language) -> str:
     )
 
 
-def _sent_lead_news(ctx: MessageContext, lang: Language) -> _Doc:
+def _sent_lead_news(ctx: MessageContext, lang: Language) -> Doc:
     # To the sender, who cannot open the partner's lead: what happened and the facts it sent.
     lead = ctx.need_lead()
     news = SENT_LEAD_NEWS[ctx.kind]
     headline = lang.gettext(
         news.headline, partner=clip(ctx.partner_name, 50), company=clip(lead.company_name, 50)
     )
-    return _Doc(
+    return Doc(
         subject=headline,
         greeting=_greeting(lang, ctx.recipient_name),
         blocks=(
-            _Para(
+            Para(
                 lang.gettext(
                     "{news}: {company}, which you sent.",
                     news=lang.gettext(news.sentence, partner=ctx.partner_name),
                     company=lead.company_name,
                 )
             ),
-            _Facts(((lang.gettext("Lead ID"), lead.id), *_lead_rows(lang, lead))),
+            Facts(((lang.gettext("Lead ID"), lead.id), *_lead_rows(lang, lead))),
         ),
         footer=_sender_footer(ctx, lang),
     )
 
 
-def _webhook_disabled(ctx: MessageContext, lang: Language) -> _Doc:
+def _webhook_disabled(ctx: MessageContext, lang: Language) -> Doc:
     url = ctx.need_webhook_url()
     partner = clip(ctx.partner_name, _SUBJECT_VALUE_MAX)
-    return _Doc(
+    return Doc(
         subject=lang.gettext("Webhook endpoint disabled for {partner}", partner=partner),
         greeting=_greeting(lang, ctx.recipient_name),
         blocks=(
-            _Para(
+            Para(
                 lang.gettext(
                     "The webhook endpoint {url} of {partner} was disabled after failing "
                     "repeatedly. Lead events are no longer sent to it.",
@@ -485,7 +452,7 @@ def _webhook_disabled(ctx: MessageContext, lang: Language) -> _Doc:
                     partner=ctx.partner_name,
                 )
             ),
-            _Para(
+            Para(
                 lang.gettext(
                     "To receive lead events again, make sure the endpoint answers with a 2xx "
                     "status, then switch it back on (updateWebhookEndpoint with active: true; "
@@ -494,8 +461,8 @@ def _webhook_disabled(ctx: MessageContext, lang: Language) -> _Doc:
                     "URL."
                 )
             ),
-            _Facts(((lang.gettext("Endpoint"), url),)),
-            _Link(lang.gettext("Open Partner Leads"), ctx.app_base_url),
+            Facts(((lang.gettext("Endpoint"), url),)),
+            Link(lang.gettext("Open Partner Leads"), ctx.app_base_url),
         ),
         footer=lang.gettext(
             "You receive this e-mail because you are an admin of {partner}.",
@@ -515,57 +482,19 @@ _BUILDERS = {
 }
 
 
-# --- renderers ----------------------------------------------------------------------------------
-
-
-def _text(doc: _Doc) -> str:
-    parts = [doc.greeting]
-    for block in doc.blocks:
-        match block:
-            case _Para(text):
-                parts.append(text)
-            case _Facts(rows):
-                width = max(len(label) for label, _ in rows) + 2
-                lines = []
-                for label, value in rows:
-                    first, *rest = value.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-                    lines.append(f"{label + ':':<{width}}{first}")
-                    lines += [" " * width + line for line in rest]
-                parts.append("\n".join(lines))
-            case _Link(label, url):
-                parts.append(f"{label}: {url}")
-    parts.append(f"-- \n{doc.footer}")
-    return "\n\n".join(parts) + "\n"
-
-
-def _with_line_breaks(value: str) -> Markup:
-    """Escaped, with each line break kept as `<br>`."""
-    lines = value.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    return Markup("<br>\n").join(escape(line) for line in lines)
-
-
-# Jinja2 with autoescape on: the engine escapes every value that reaches the markup.
-_TEMPLATES = Environment(
-    loader=PackageLoader("app.notify", "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
-_TEMPLATES.filters["lines"] = _with_line_breaks
-_TEMPLATES.tests.update(
-    para=lambda block: isinstance(block, _Para),
-    facts=lambda block: isinstance(block, _Facts),
-    link=lambda block: isinstance(block, _Link),
-)
+# --- rendering ----------------------------------------------------------------------------------
 
 
 def render_email(ctx: MessageContext) -> Rendered:
-    """Subject (one line, safe for a header), plain text and HTML for one message. Raises
-    ValueError when the context lacks what the kind needs (the lead, the webhook URL)."""
+    """Subject (one line, safe for a header), plain text and HTML for one message, in the
+    recipient's language. Raises ValueError when the context lacks what the kind needs (the
+    lead, the webhook URL)."""
     lang = ctx.lang
     doc = _BUILDERS[ctx.kind](ctx, lang)
     subject = one_line(doc.subject)
-    html = _TEMPLATES.get_template("email.html").render(doc=doc, subject=subject, lang=lang.locale)
-    return Rendered(subject=subject, text=_text(doc), html=html, locale=lang.locale)
+    return Rendered(
+        subject=subject,
+        text=render_text(doc),
+        html=render_html(doc, subject, lang.locale),
+        locale=lang.locale,
+    )
