@@ -122,6 +122,13 @@ async def test_the_inquiry_form_sends_the_customers_language_and_zone(
     assert payload["errors"] == []
     lead = await lead_of(session, payload["lead"]["id"])
     assert (lead.customer_locale, lead.customer_time_zone) == ("pt-BR", "America/Sao_Paulo")
+    # The partner sees which language the customer speaks (both execution paths).
+    partner = gql.as_user(world.contoso.referrals_admin)
+    shown = await partner.data(
+        "query($id: ID!) { lead(id: $id) { customer { locale timeZone } } }",
+        {"id": payload["lead"]["id"]},
+    )
+    assert shown["lead"]["customer"] == {"locale": "pt-BR", "timeZone": "America/Sao_Paulo"}
     # A form that says nothing: the customer reads English, in UTC.
     plain = {"profileId": profile_id, "input": inquiry(), "key": unique("k")}
     payload = (await customer.data(SUBMIT, plain))["submitInquiry"]

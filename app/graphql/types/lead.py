@@ -60,6 +60,13 @@ class Customer:
         description="The customer asked partners to contact them directly (the flame, R7)."
     )
     consent_to_contact: bool
+    locale: str | None = strawberry.field(
+        description="The customer's language (BCP 47, e.g. pt-BR) as the inquiry form or the "
+        "sender gave it; null: not given (messages to the customer are in English)."
+    )
+    time_zone: str | None = strawberry.field(
+        description="The customer's IANA time zone as given; null: not given (UTC)."
+    )
 
 
 @strawberry.type(description="What the partner reports about the deal (R6, R8, R14).")
@@ -247,7 +254,13 @@ class Lead:
                 urgent_hours=context.settings.contact_alert_urgent_hours,
             ),
             allowed_actions=allowed_actions(stage) if works_it else [],
-            customer=from_row(Customer, r, company_size=CompanySize(r.company_size)),
+            customer=from_row(
+                Customer,
+                r,
+                company_size=CompanySize(r.company_size),
+                locale=r.customer_locale,
+                time_zone=r.customer_time_zone,
+            ),
             deal=deal if works_it and any(v is not None for v in vars(deal).values()) else None,
             row=r,
             works_it=works_it,
@@ -423,7 +436,7 @@ CUSTOMER_READS = columns(
     "need",
     "contact_requested",
     "consent_to_contact",
-)
+) | {"locale": Column("customer_locale"), "time_zone": Column("customer_time_zone")}
 HISTORY_READS: dict[str, Read] = {
     **columns("id", "action", "from_stage", "to_stage", "outcome", "at"),
     "changes": Records(
