@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := .venv
 export UV_LINK_MODE := copy
 
-.PHONY: run test lint schema bench bench-full soak install clean
+.PHONY: run test lint schema bench bench-full soak install clean messages locale
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -37,6 +37,20 @@ lint: install
 
 schema: install ## regenerate schema.graphql from the code
 	.venv/bin/partner-leads export-schema
+
+# Languages (README, "Languages and time zones"): the catalogues under app/locales are read as
+# they are, compiled in memory; these targets only keep them in step with the code.
+PYBABEL := .venv/bin/pybabel
+LOCALES := app/locales
+
+messages: install ## extract message ids into app/locales/messages.pot, merge them into each catalogue
+	$(PYBABEL) extract -F babel.cfg --add-comments=Translators: --sort-output --no-location --no-wrap \
+		--project=partner-leads --copyright-holder=partner-leads -o $(LOCALES)/messages.pot app
+	$(PYBABEL) update -i $(LOCALES)/messages.pot -d $(LOCALES) --no-wrap --ignore-obsolete --ignore-pot-creation-date
+
+locale: install ## start a catalogue for LOCALE (e.g. LOCALE=es), then translate it
+	@test -n "$(LOCALE)" || { echo "usage: make locale LOCALE=es"; exit 2; }
+	$(PYBABEL) init -i $(LOCALES)/messages.pot -d $(LOCALES) -l $(LOCALE) --no-wrap
 
 BENCH_SCALE ?= small
 

@@ -134,6 +134,9 @@ class User(Base):
     roles: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default="{}")
     active: Mapped[bool] = mapped_column(Boolean, server_default="true")
     created_at: Mapped[datetime] = _created()
+    # What the user reads messages in (app/i18n.py): a supported BCP 47 tag, an IANA zone.
+    locale: Mapped[str] = mapped_column(String(35), server_default="en")
+    time_zone: Mapped[str] = mapped_column(String(64), server_default="UTC")
 
     organisation: Mapped[Organisation] = relationship(lazy="raise")
 
@@ -427,6 +430,10 @@ class Lead(Base):
     # pool copies the contact only with it); when the customer's personal data was redacted.
     consent_to_share: Mapped[bool] = mapped_column(Boolean, server_default="false")
     pii_redacted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The customer's language and zone as the inquiry form (or the sender) gave them; NULL:
+    # messages to the customer are in English, UTC.
+    customer_locale: Mapped[str | None] = mapped_column(String(35))
+    customer_time_zone: Mapped[str | None] = mapped_column(String(64))
 
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     created_at: Mapped[datetime] = _created()

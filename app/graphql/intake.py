@@ -21,6 +21,14 @@ CONSENT_TO_SHARE = (
     "The customer agrees that other partners may receive this request if this partner declines "
     "it or lets it expire (return to pool). Without it the request goes to nobody else."
 )
+LOCALE_DESCRIPTION = (
+    "The customer's language, BCP 47 (e.g. pt-BR; see supportedLocales): what the messages to "
+    "the customer are written in. Null: English. Else UNSUPPORTED_LOCALE."
+)
+TIME_ZONE_DESCRIPTION = (
+    "The customer's IANA time zone (e.g. America/Sao_Paulo), for dates in messages to them. "
+    "Null: UTC. Else UNKNOWN_TIME_ZONE."
+)
 
 
 @strawberry.input(description="The customer's company.")
@@ -63,6 +71,8 @@ class InquiryInput:
     consent_to_share_with_other_partners: bool = strawberry.field(
         default=False, description=CONSENT_TO_SHARE
     )
+    locale: str | None = strawberry.field(default=None, description=LOCALE_DESCRIPTION)
+    time_zone: str | None = strawberry.field(default=None, description=TIME_ZONE_DESCRIPTION)
 
     def to_service(self) -> intake.InquiryData:
         return intake.InquiryData(
@@ -72,6 +82,8 @@ class InquiryInput:
             contact_requested=self.contact_requested,
             consent_to_contact=self.consent_to_contact,
             consent_to_share=self.consent_to_share_with_other_partners,
+            locale=self.locale,
+            time_zone=self.time_zone,
         )
 
 
@@ -95,6 +107,8 @@ class QualifiedLeadInput:
         default=False,
         description="When declined or expired, offer the lead to the next suggested partner.",
     )
+    locale: str | None = strawberry.field(default=None, description=LOCALE_DESCRIPTION)
+    time_zone: str | None = strawberry.field(default=None, description=TIME_ZONE_DESCRIPTION)
 
     def to_service(self) -> intake.QualifiedData:
         return intake.QualifiedData(
@@ -107,6 +121,8 @@ class QualifiedLeadInput:
             campaign_id=self.campaign_id,
             solution_area=self.solution_area,
             auto_reroute=self.auto_reroute,
+            locale=self.locale,
+            time_zone=self.time_zone,
         )
 
 

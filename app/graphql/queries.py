@@ -49,7 +49,14 @@ class Query:
         # Only ever the caller's own organisation: its profile's score is not shown to others.
         async with info.context.db() as session:
             own = await viewer.own_organisation(session, actor)
-        return Viewer.build(actor, own.organisation, own.profile, own.score)
+        return Viewer.build(
+            actor,
+            own.organisation,
+            own.profile,
+            own.score,
+            locale=own.locale,
+            time_zone=own.time_zone,
+        )
 
     @strawberry.field(description="One lead of the viewer's organisation; null if not visible.")
     async def lead(self, info: Info[Context, None], id: strawberry.ID) -> Lead | None:

@@ -32,6 +32,7 @@ from app.graphql.notifications import NotificationMutation, NotificationQuery
 from app.graphql.owners import RoutingMutation, RoutingQuery
 from app.graphql.pipeline import PipelineQuery
 from app.graphql.posture import Posture, Schema
+from app.graphql.preferences import PreferencesMutation, PreferencesQuery
 from app.graphql.privacy import PrivacyMutation, PrivacyQuery
 from app.graphql.profiles import ProfileMutation, ProfileQuery
 from app.graphql.queries import Query as LeadQuery
@@ -54,6 +55,7 @@ Query = merge_types(
         PipelineQuery,
         PrivacyQuery,
         RoutingQuery,
+        PreferencesQuery,
     ),
 )
 Mutation = merge_types(
@@ -70,6 +72,7 @@ Mutation = merge_types(
         ActivityMutation,
         PrivacyMutation,
         RoutingMutation,
+        PreferencesMutation,
     ),
 )
 

@@ -33,6 +33,7 @@ from app.db.models import (
 )
 from app.domain.events import SENT_LEAD_EVENTS, Audience, Channel, DeliveryStatus, Topic
 from app.domain.retry import next_attempt_at
+from app.i18n import DEFAULT_LOCALE, DEFAULT_TIME_ZONE
 from app.notify import live
 from app.notify.in_app import render_in_app
 from app.notify.mailer import EmailMessage, MailError, send_email
@@ -263,7 +264,10 @@ async def _send(
                 text=rendered.text,
                 html=rendered.html,
                 message_id=f"<delivery-{delivery.id}@partner-leads>",
-                headers={"X-Partner-Leads-Event": str((event.payload or {}).get("eventId", ""))},
+                headers={
+                    "X-Partner-Leads-Event": str((event.payload or {}).get("eventId", "")),
+                    "Content-Language": rendered.locale,
+                },
             )
             try:
                 await send_email(deps.settings, message)
@@ -282,14 +286,22 @@ async def _message_context(
     partner = (
         await session.get(Organisation, event.organisation_id) if event.organisation_id else None
     )
+    # Each recipient reads in their own language and zone: the customer as the inquiry form
+    # said, staff as their user's preferences say; an alert contact who is no user in English.
     recipient_name: str | None = None
+    locale: str | None = None
+    time_zone: str | None = None
     if kind is MessageKind.LEAD_DECLINED and lead is not None:
         recipient_name = lead.contact_name
+        locale, time_zone = lead.customer_locale, lead.customer_time_zone
     else:
         user = await _user(session, recipient)
-        recipient_name = user.name if user else None
+        if user is not None:
+            recipient_name, locale, time_zone = user.name, user.locale, user.time_zone
     payload = event.payload or {}
     return MessageContext(
+        locale=locale or DEFAULT_LOCALE,
+        time_zone=time_zone or DEFAULT_TIME_ZONE,
         urgent_hours=deps.settings.contact_alert_urgent_hours,
         kind=kind,
         partner_name=partner.name if partner else "the partner",

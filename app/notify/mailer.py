@@ -81,12 +81,13 @@ def build_mime(settings: Settings, message: EmailMessage) -> email.message.Email
     mime["Subject"] = " ".join(message.subject.split())
     mime["Date"] = email.utils.format_datetime(datetime.now(UTC))
     mime["Message-ID"] = message.message_id
+    mime.set_content(message.text, subtype="plain", charset="utf-8")
+    mime.add_alternative(message.html, subtype="html", charset="utf-8")
+    # After the content: setting it drops every Content-* header (Content-Language).
     for name, value in message.headers.items():
         if not _HEADER_NAME.fullmatch(name) or name.lower() in RESERVED_HEADERS:
             raise ValueError(f"header {name!r} cannot be set as an extra header")
         mime[name] = value
-    mime.set_content(message.text, subtype="plain", charset="utf-8")
-    mime.add_alternative(message.html, subtype="html", charset="utf-8")
     return mime
 
 

@@ -12,28 +12,35 @@ Audiences:
 - SENT_LEAD_ACCEPTED, _DECLINED, _WON, _LOST: whoever sent the lead, who hears the outcome
   and the facts it sent; never the partner's deal, reasons or notes.
 
-Every message is first built as a small document of plain-string blocks; the plain-text part
-lays it out here and the HTML part is a Jinja2 template (`templates/email.html`) with
-autoescape on, so every value is escaped by the engine and no builder can forget. The short
-in-app notification is in `app.notify.in_app`.
+Each message is written for its recipient's `Language` (app/i18n.py): their locale's words,
+numbers and money, dates in their time zone. Staff read in their own user's locale and zone;
+the customer (LEAD_DECLINED) in the locale and zone the inquiry form sent. Every sentence is a
+`lang.gettext(...)` call with named `{placeholders}`, so `pybabel extract` finds it and a
+translator may reorder it; a new message is translated in each catalogue under app/locales
+(README, "Languages and time zones").
+
+Each message is built as a small document (`app.notify.document`), laid out as plain text and
+as autoescaped HTML. The short in-app notification is in `app.notify.in_app`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup, escape
-
+from app.i18n import DEFAULT_LOCALE, DEFAULT_TIME_ZONE, N_, Language
+from app.notify.document import Doc, Facts, Link, Para, render_html, render_text
 from app.notify.formatting import (
     clip,
     company_size_label,
+    country_name,
     format_datetime,
     hours_phrase,
     lead_type_label,
     lead_url,
+    money,
     one_line,
 )
 
@@ -52,12 +59,29 @@ class MessageKind(StrEnum):
     LEAD_ASSIGNED = "LEAD_ASSIGNED"
 
 
-# What happened to a lead, as its sender is told: (subject verb, sentence).
-SENT_LEAD_NEWS: dict[MessageKind, tuple[str, str]] = {
-    MessageKind.SENT_LEAD_ACCEPTED: ("accepted", "accepted the lead and is working on it"),
-    MessageKind.SENT_LEAD_DECLINED: ("declined", "declined the lead"),
-    MessageKind.SENT_LEAD_WON: ("won", "won the deal"),
-    MessageKind.SENT_LEAD_LOST: ("lost", "closed the lead as lost"),
+@dataclass(frozen=True)
+class SentLeadNews:
+    """What happened to a lead, as its sender is told (message ids, translated when rendered):
+    the subject or title (`{partner}`, `{company}`) and the sentence (`{partner}`)."""
+
+    headline: str
+    sentence: str
+
+
+SENT_LEAD_NEWS: dict[MessageKind, SentLeadNews] = {
+    MessageKind.SENT_LEAD_ACCEPTED: SentLeadNews(
+        N_("{partner} accepted your lead from {company}"),
+        N_("{partner} accepted the lead and is working on it"),
+    ),
+    MessageKind.SENT_LEAD_DECLINED: SentLeadNews(
+        N_("{partner} declined your lead from {company}"), N_("{partner} declined the lead")
+    ),
+    MessageKind.SENT_LEAD_WON: SentLeadNews(
+        N_("{partner} won your lead from {company}"), N_("{partner} won the deal")
+    ),
+    MessageKind.SENT_LEAD_LOST: SentLeadNews(
+        N_("{partner} lost your lead from {company}"), N_("{partner} closed the lead as lost")
+    ),
 }
 
 
@@ -81,6 +105,9 @@ class LeadFacts:
     # Internal to the partner: no message ever shows them (the customer must not see them).
     decline_reason: str | None = None
     decline_notes: str | None = None
+    # The partner's own deal: shown to the partner's team only, never to senders or customers.
+    estimated_value_amount: Decimal | None = None
+    estimated_value_currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +121,13 @@ class MessageContext:
     webhook_url: str | None = None  # WEBHOOK_DISABLED (required)
     # URGENT_CONTACT: how long the flame lasts (Settings.contact_alert_urgent_hours).
     urgent_hours: int = 72
+    # The recipient's BCP 47 locale and IANA time zone (app/i18n.py).
+    locale: str = DEFAULT_LOCALE
+    time_zone: str = DEFAULT_TIME_ZONE
+
+    @property
+    def lang(self) -> Language:
+        return Language(self.locale, self.time_zone)
 
     def need_lead(self) -> LeadFacts:
         if self.lead is None:
@@ -111,89 +145,79 @@ class Rendered:
     subject: str
     text: str
     html: str
+    locale: str = DEFAULT_LOCALE  # BCP 47: the HTML's lang and the Content-Language header
 
 
 _SUBJECT_VALUE_MAX = 80
 
-# --- the document model -------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class _Para:
-    text: str
-
-
-@dataclass(frozen=True)
-class _Facts:
-    rows: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class _Link:
-    label: str
-    url: str
-
-
-_Block = _Para | _Facts | _Link
-
-
-@dataclass(frozen=True)
-class _Doc:
-    subject: str
-    greeting: str
-    blocks: tuple[_Block, ...]
-    footer: str
-
-
-def _greeting(name: str | None) -> str:
+def _greeting(lang: Language, name: str | None) -> str:
     name = one_line(name) if name else ""
-    return f"Hello {name}," if name else "Hello,"
+    return lang.gettext("Hello {name},", name=name) if name else lang.gettext("Hello,")
 
 
-def _lead_rows(lead: LeadFacts) -> list[tuple[str, str]]:
+def _lead_rows(lang: Language, lead: LeadFacts) -> list[tuple[str, str]]:
     rows = [
-        ("Company", lead.company_name),
-        ("Company size", company_size_label(lead.company_size)),
+        (lang.gettext("Company"), lead.company_name),
+        (lang.gettext("Company size"), company_size_label(lead.company_size, lang)),
     ]
     if lead.industry:
-        rows.append(("Industry", lead.industry))
+        rows.append((lang.gettext("Industry"), lead.industry))
     rows += [
-        ("Country", lead.country),
-        ("Lead type", lead_type_label(lead.type)),
-        ("Need", lead.need),
-        ("Received", format_datetime(lead.received_at)),
-        ("Respond by", format_datetime(lead.respond_by)),
+        (lang.gettext("Country"), country_name(lead.country, lang)),
+        (lang.gettext("Lead type"), lead_type_label(lead.type, lang)),
+        (lang.gettext("Need"), lead.need),
+        (lang.gettext("Received"), format_datetime(lead.received_at, lang)),
+        (lang.gettext("Respond by"), format_datetime(lead.respond_by, lang)),
     ]
     return rows
 
 
-def _contact_rows(lead: LeadFacts) -> list[tuple[str, str]]:
-    rows = [("Contact", lead.contact_name), ("E-mail", lead.contact_email)]
+def _deal_rows(lang: Language, lead: LeadFacts) -> list[tuple[str, str]]:
+    """The partner's own figures: for the partner's team only."""
+    if lead.estimated_value_amount is None or not lead.estimated_value_currency:
+        return []
+    value = money(lead.estimated_value_amount, lead.estimated_value_currency, lang)
+    return [(lang.gettext("Estimated value"), value)]
+
+
+def _contact_rows(lang: Language, lead: LeadFacts) -> list[tuple[str, str]]:
+    rows = [
+        (lang.gettext("Contact"), lead.contact_name),
+        (lang.gettext("E-mail"), lead.contact_email),
+    ]
     if lead.contact_phone:
-        rows.append(("Phone", lead.contact_phone))
+        rows.append((lang.gettext("Phone"), lead.contact_phone))
     return rows
 
 
-def _asked_for_contact(lead: LeadFacts) -> list[_Para]:
-    return [_Para("The customer asked to be contacted directly.")] if lead.contact_requested else []
+def _asked_for_contact(lang: Language, lead: LeadFacts) -> list[Para]:
+    if not lead.contact_requested:
+        return []
+    return [Para(lang.gettext("The customer asked to be contacted directly."))]
 
 
 def _to_partner_team(
-    ctx: MessageContext, subject: str, paras: list[_Para], rows: list[tuple[str, str]]
-) -> _Doc:
+    ctx: MessageContext,
+    lang: Language,
+    subject: str,
+    paras: list[Para],
+    rows: list[tuple[str, str]],
+) -> Doc:
     """A message to the partner's lead-alert contacts: what it says, then the lead's facts and
     a link to it."""
     lead = ctx.need_lead()
-    return _Doc(
+    return Doc(
         subject=subject,
-        greeting=_greeting(ctx.recipient_name),
+        greeting=_greeting(lang, ctx.recipient_name),
         blocks=(
             *paras,
-            _Facts(tuple(rows)),
-            _Link("Open the lead", lead_url(ctx.app_base_url, lead.id)),
+            Facts(tuple(rows + _deal_rows(lang, lead))),
+            Link(lang.gettext("Open the lead"), lead_url(ctx.app_base_url, lead.id)),
         ),
-        footer=(
-            f"You receive this e-mail because you are a lead-alert contact for {ctx.partner_name}."
+        footer=lang.gettext(
+            "You receive this e-mail because you are a lead-alert contact for {partner}.",
+            partner=ctx.partner_name,
         ),
     )
 
@@ -201,175 +225,276 @@ def _to_partner_team(
 # --- one builder per kind -----------------------------------------------------------------------
 
 
-def _new_lead(ctx: MessageContext) -> _Doc:
+def _new_lead(ctx: MessageContext, lang: Language) -> Doc:
     lead = ctx.need_lead()
     company = clip(lead.company_name, _SUBJECT_VALUE_MAX)
     paras = [
-        _Para(
-            f"{ctx.partner_name} received a new lead from {lead.company_name} "
-            f"({lead_type_label(lead.type).lower()})."
+        Para(
+            lang.gettext(
+                "{partner} received a new lead from {company} ({lead_type}).",
+                partner=ctx.partner_name,
+                company=lead.company_name,
+                lead_type=lead_type_label(lead.type, lang).lower(),
+            )
         ),
-        _Para(
-            f"Please accept or decline it by {format_datetime(lead.respond_by)}. If nobody "
-            "answers by then, the lead expires and is archived."
+        Para(
+            lang.gettext(
+                "Please accept or decline it by {deadline}. If nobody answers by then, the lead "
+                "expires and is archived.",
+                deadline=format_datetime(lead.respond_by, lang),
+            )
         ),
-        *_asked_for_contact(lead),
+        *_asked_for_contact(lang, lead),
     ]
-    return _to_partner_team(ctx, f"New lead from {company}", paras, _lead_rows(lead))
+    subject = lang.gettext("New lead from {company}", company=company)
+    return _to_partner_team(ctx, lang, subject, paras, _lead_rows(lang, lead))
 
 
-def _urgent_contact(ctx: MessageContext) -> _Doc:
+def _urgent_contact(ctx: MessageContext, lang: Language) -> Doc:
     lead = ctx.need_lead()
     company = clip(lead.company_name, _SUBJECT_VALUE_MAX)
-    urgent_until = format_datetime(lead.received_at + timedelta(hours=ctx.urgent_hours))
+    urgent_until = format_datetime(lead.received_at + timedelta(hours=ctx.urgent_hours), lang)
     paras = [
-        _Para(
-            f"{lead.contact_name} from {lead.company_name} asked {ctx.partner_name} to "
-            "contact them directly. Please reach out as quickly as possible: the request is "
-            f"flagged urgent for the first {hours_phrase(ctx.urgent_hours)} after it arrived "
-            f"(until {urgent_until})."
+        Para(
+            lang.gettext(
+                "{contact} from {company} asked {partner} to contact them directly. Please reach "
+                "out as quickly as possible: the request is flagged urgent for the first {hours} "
+                "after it arrived (until {until}).",
+                contact=lead.contact_name,
+                company=lead.company_name,
+                partner=ctx.partner_name,
+                hours=hours_phrase(ctx.urgent_hours, lang),
+                until=urgent_until,
+            )
         ),
-        _Para(f"Accept or decline the lead by {format_datetime(lead.respond_by)}."),
+        Para(
+            lang.gettext(
+                "Accept or decline the lead by {deadline}.",
+                deadline=format_datetime(lead.respond_by, lang),
+            )
+        ),
     ]
     return _to_partner_team(
         ctx,
-        f"Urgent: {company} asked to be contacted directly",
+        lang,
+        lang.gettext("Urgent: {company} asked to be contacted directly", company=company),
         paras,
-        _contact_rows(lead) + _lead_rows(lead),
+        _contact_rows(lang, lead) + _lead_rows(lang, lead),
     )
 
 
-def _reminder(ctx: MessageContext) -> _Doc:
+def _reminder(ctx: MessageContext, lang: Language) -> Doc:
     lead = ctx.need_lead()
     company = clip(lead.company_name, _SUBJECT_VALUE_MAX)
-    deadline = format_datetime(lead.respond_by)
-    if ctx.hours_left is not None:
-        subject = f"Reminder: {hours_phrase(ctx.hours_left)} left to answer the lead from {company}"
-        when = (
-            f"You have {hours_phrase(ctx.hours_left)} left to accept or decline it (by {deadline})"
+    deadline = format_datetime(lead.respond_by, lang)
+    if ctx.hours_left is not None and ctx.hours_left >= 1:
+        subject = lang.ngettext(
+            "Reminder: {n} hour left to answer the lead from {company}",
+            "Reminder: {n} hours left to answer the lead from {company}",
+            ctx.hours_left,
+            company=company,
+        )
+        when = lang.ngettext(
+            "You have {n} hour left to accept or decline it (by {deadline}); after that it "
+            "expires and is archived.",
+            "You have {n} hours left to accept or decline it (by {deadline}); after that it "
+            "expires and is archived.",
+            ctx.hours_left,
+            deadline=deadline,
+        )
+    elif ctx.hours_left is not None:
+        subject = lang.gettext(
+            "Reminder: less than an hour left to answer the lead from {company}", company=company
+        )
+        when = lang.gettext(
+            "You have less than an hour left to accept or decline it (by {deadline}); after "
+            "that it expires and is archived.",
+            deadline=deadline,
         )
     else:
-        subject = f"Reminder: answer the lead from {company} by {deadline}"
-        when = f"Please accept or decline it by {deadline}"
+        subject = lang.gettext(
+            "Reminder: answer the lead from {company} by {deadline}",
+            company=company,
+            deadline=deadline,
+        )
+        when = lang.gettext(
+            "Please accept or decline it by {deadline}; after that it expires and is archived.",
+            deadline=deadline,
+        )
     paras = [
-        _Para(
-            f"The lead from {lead.company_name} to {ctx.partner_name} is still waiting for an "
-            "answer."
+        Para(
+            lang.gettext(
+                "The lead from {company} to {partner} is still waiting for an answer.",
+                company=lead.company_name,
+                partner=ctx.partner_name,
+            )
         ),
-        _Para(f"{when}; after that it expires and is archived."),
-        *_asked_for_contact(lead),
+        Para(when),
+        *_asked_for_contact(lang, lead),
     ]
-    return _to_partner_team(ctx, subject, paras, _lead_rows(lead))
+    return _to_partner_team(ctx, lang, subject, paras, _lead_rows(lang, lead))
 
 
-def _lead_declined(ctx: MessageContext) -> _Doc:
+def _lead_declined(ctx: MessageContext, lang: Language) -> Doc:
     # To the customer: no reason code, no notes, no link into the partners' app.
     lead = ctx.need_lead()
     partner = clip(ctx.partner_name, _SUBJECT_VALUE_MAX)
-    return _Doc(
-        subject=f"Your request to {partner}",
-        greeting=_greeting(ctx.recipient_name),
+    return Doc(
+        subject=lang.gettext("Your request to {partner}", partner=partner),
+        greeting=_greeting(lang, ctx.recipient_name),
         blocks=(
-            _Para(f"Thank you for your interest in {ctx.partner_name}."),
-            _Para(
-                f"Unfortunately, {ctx.partner_name} is not able to take on your request at this "
-                "time. Please choose a different partner to help you with it: other partners in "
-                "the directory may be a good fit for your need."
+            Para(
+                lang.gettext("Thank you for your interest in {partner}.", partner=ctx.partner_name)
             ),
-            _Facts(
-                (
-                    ("Company", lead.company_name),
-                    ("Your request", lead.need),
-                    ("Received", format_datetime(lead.received_at)),
+            Para(
+                lang.gettext(
+                    "Unfortunately, {partner} is not able to take on your request at this time. "
+                    "Please choose a different partner to help you with it: other partners in "
+                    "the directory may be a good fit for your need.",
+                    partner=ctx.partner_name,
                 )
             ),
-            _Para("We are sorry we could not help this time, and wish you success with it."),
+            Facts(
+                (
+                    (lang.gettext("Company"), lead.company_name),
+                    (lang.gettext("Your request"), lead.need),
+                    (lang.gettext("Received"), format_datetime(lead.received_at, lang)),
+                )
+            ),
+            Para(
+                lang.gettext(
+                    "We are sorry we could not help this time, and wish you success with it."
+                )
+            ),
         ),
-        footer=(
-            f"You receive this e-mail because your request was sent to {ctx.partner_name} "
-            "through Partner Leads."
+        footer=lang.gettext(
+            "You receive this e-mail because your request was sent to {partner} through "
+            "Partner Leads.",
+            partner=ctx.partner_name,
         ),
     )
 
 
-def _lead_expired(ctx: MessageContext) -> _Doc:
+def _lead_expired(ctx: MessageContext, lang: Language) -> Doc:
     # To the sender, who cannot open the partner's lead: facts, no link.
     lead = ctx.need_lead()
-    partner = clip(ctx.partner_name, 50)
-    company = clip(lead.company_name, 50)
-    return _Doc(
-        subject=f"Lead to {partner} from {company} expired",
-        greeting=_greeting(ctx.recipient_name),
-        blocks=(
-            _Para(
-                f"The lead to {ctx.partner_name} from {lead.company_name} was not answered "
-                "within the response time and was archived as expired."
-            ),
-            _Para(
-                f"{ctx.partner_name} had until {format_datetime(lead.respond_by)} to accept or "
-                "decline it. You may want to send it to a different partner."
-            ),
-            _Facts((("Lead ID", lead.id), *_lead_rows(lead))),
+    return Doc(
+        subject=lang.gettext(
+            "Lead to {partner} from {company} expired",
+            partner=clip(ctx.partner_name, 50),
+            company=clip(lead.company_name, 50),
         ),
-        footer=f"You receive this e-mail because you sent this lead to {ctx.partner_name}.",
+        greeting=_greeting(lang, ctx.recipient_name),
+        blocks=(
+            Para(
+                lang.gettext(
+                    "The lead to {partner} from {company} was not answered within the response "
+                    "time and was archived as expired.",
+                    partner=ctx.partner_name,
+                    company=lead.company_name,
+                )
+            ),
+            Para(
+                lang.gettext(
+                    "{partner} had until {deadline} to accept or decline it. You may want to "
+                    "send it to a different partner.",
+                    partner=ctx.partner_name,
+                    deadline=format_datetime(lead.respond_by, lang),
+                )
+            ),
+            Facts(((lang.gettext("Lead ID"), lead.id), *_lead_rows(lang, lead))),
+        ),
+        footer=_sender_footer(ctx, lang),
     )
 
 
-def _sent_lead_news(ctx: MessageContext) -> _Doc:
+def _sender_footer(ctx: MessageContext, lang: Language) -> str:
+    return lang.gettext(
+        "You receive this e-mail because you sent this lead to {partner}.",
+        partner=ctx.partner_name,
+    )
+
+
+def _sent_lead_news(ctx: MessageContext, lang: Language) -> Doc:
     # To the sender, who cannot open the partner's lead: what happened and the facts it sent.
     lead = ctx.need_lead()
-    verb, sentence = SENT_LEAD_NEWS[ctx.kind]
-    partner = clip(ctx.partner_name, 50)
-    company = clip(lead.company_name, 50)
-    return _Doc(
-        subject=f"{partner} {verb} your lead from {company}",
-        greeting=_greeting(ctx.recipient_name),
+    news = SENT_LEAD_NEWS[ctx.kind]
+    headline = lang.gettext(
+        news.headline, partner=clip(ctx.partner_name, 50), company=clip(lead.company_name, 50)
+    )
+    return Doc(
+        subject=headline,
+        greeting=_greeting(lang, ctx.recipient_name),
         blocks=(
-            _Para(f"{ctx.partner_name} {sentence}: {lead.company_name}, which you sent."),
-            _Facts((("Lead ID", lead.id), *_lead_rows(lead))),
+            Para(
+                lang.gettext(
+                    "{news}: {company}, which you sent.",
+                    news=lang.gettext(news.sentence, partner=ctx.partner_name),
+                    company=lead.company_name,
+                )
+            ),
+            Facts(((lang.gettext("Lead ID"), lead.id), *_lead_rows(lang, lead))),
         ),
-        footer=f"You receive this e-mail because you sent this lead to {ctx.partner_name}.",
+        footer=_sender_footer(ctx, lang),
     )
 
 
-def _lead_assigned(ctx: MessageContext) -> _Doc:
+def _lead_assigned(ctx: MessageContext, lang: Language) -> Doc:
     lead = ctx.need_lead()
     company = clip(lead.company_name, _SUBJECT_VALUE_MAX)
-    paras = [_Para(f"The lead from {lead.company_name} to {ctx.partner_name} is now yours.")]
-    return _Doc(
-        subject=f"Assigned to you: the lead from {company}",
-        greeting=_greeting(ctx.recipient_name),
+    return Doc(
+        subject=lang.gettext("Assigned to you: the lead from {company}", company=company),
+        greeting=_greeting(lang, ctx.recipient_name),
         blocks=(
-            *paras,
-            *_asked_for_contact(lead),
-            _Facts(tuple(_lead_rows(lead))),
-            _Link("Open the lead", lead_url(ctx.app_base_url, lead.id)),
+            Para(
+                lang.gettext(
+                    "The lead from {company} to {partner} is now yours.",
+                    company=lead.company_name,
+                    partner=ctx.partner_name,
+                )
+            ),
+            *_asked_for_contact(lang, lead),
+            Facts(tuple(_lead_rows(lang, lead))),
+            Link(lang.gettext("Open the lead"), lead_url(ctx.app_base_url, lead.id)),
         ),
-        footer=f"You receive this e-mail because you own this lead at {ctx.partner_name}.",
+        footer=lang.gettext(
+            "You receive this e-mail because you own this lead at {partner}.",
+            partner=ctx.partner_name,
+        ),
     )
 
 
-def _webhook_disabled(ctx: MessageContext) -> _Doc:
+def _webhook_disabled(ctx: MessageContext, lang: Language) -> Doc:
     url = ctx.need_webhook_url()
     partner = clip(ctx.partner_name, _SUBJECT_VALUE_MAX)
-    return _Doc(
-        subject=f"Webhook endpoint disabled for {partner}",
-        greeting=_greeting(ctx.recipient_name),
+    return Doc(
+        subject=lang.gettext("Webhook endpoint disabled for {partner}", partner=partner),
+        greeting=_greeting(lang, ctx.recipient_name),
         blocks=(
-            _Para(
-                f"The webhook endpoint {url} of {ctx.partner_name} was disabled "
-                "after failing repeatedly. Lead events are no longer sent to it."
+            Para(
+                lang.gettext(
+                    "The webhook endpoint {url} of {partner} was disabled after failing "
+                    "repeatedly. Lead events are no longer sent to it.",
+                    url=url,
+                    partner=ctx.partner_name,
+                )
             ),
-            _Para(
-                "To receive lead events again, make sure the endpoint answers with a 2xx status, "
-                "then switch it back on (updateWebhookEndpoint with active: true; events that "
-                "failed meanwhile can be sent again with redeliverWebhookDelivery), or create a "
-                "new webhook endpoint with the same URL."
+            Para(
+                lang.gettext(
+                    "To receive lead events again, make sure the endpoint answers with a 2xx "
+                    "status, then switch it back on (updateWebhookEndpoint with active: true; "
+                    "events that failed meanwhile can be sent again with "
+                    "redeliverWebhookDelivery), or create a new webhook endpoint with the same "
+                    "URL."
+                )
             ),
-            _Facts((("Endpoint", url),)),
-            _Link("Open Partner Leads", ctx.app_base_url),
+            Facts(((lang.gettext("Endpoint"), url),)),
+            Link(lang.gettext("Open Partner Leads"), ctx.app_base_url),
         ),
-        footer=f"You receive this e-mail because you are an admin of {ctx.partner_name}.",
+        footer=lang.gettext(
+            "You receive this e-mail because you are an admin of {partner}.",
+            partner=ctx.partner_name,
+        ),
     )
 
 
@@ -385,56 +510,19 @@ _BUILDERS = {
 }
 
 
-# --- renderers ----------------------------------------------------------------------------------
-
-
-def _text(doc: _Doc) -> str:
-    parts = [doc.greeting]
-    for block in doc.blocks:
-        match block:
-            case _Para(text):
-                parts.append(text)
-            case _Facts(rows):
-                width = max(len(label) for label, _ in rows) + 2
-                lines = []
-                for label, value in rows:
-                    first, *rest = value.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-                    lines.append(f"{label + ':':<{width}}{first}")
-                    lines += [" " * width + line for line in rest]
-                parts.append("\n".join(lines))
-            case _Link(label, url):
-                parts.append(f"{label}: {url}")
-    parts.append(f"-- \n{doc.footer}")
-    return "\n\n".join(parts) + "\n"
-
-
-def _with_line_breaks(value: str) -> Markup:
-    """Escaped, with each line break kept as `<br>`."""
-    lines = value.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    return Markup("<br>\n").join(escape(line) for line in lines)
-
-
-# Jinja2 with autoescape on: the engine escapes every value that reaches the markup.
-_TEMPLATES = Environment(
-    loader=PackageLoader("app.notify", "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
-_TEMPLATES.filters["lines"] = _with_line_breaks
-_TEMPLATES.tests.update(
-    para=lambda block: isinstance(block, _Para),
-    facts=lambda block: isinstance(block, _Facts),
-    link=lambda block: isinstance(block, _Link),
-)
+# --- rendering ----------------------------------------------------------------------------------
 
 
 def render_email(ctx: MessageContext) -> Rendered:
-    """Subject (one line, safe for a header), plain text and HTML for one message. Raises
-    ValueError when the context lacks what the kind needs (the lead, the webhook URL)."""
-    doc = _BUILDERS[ctx.kind](ctx)
+    """Subject (one line, safe for a header), plain text and HTML for one message, in the
+    recipient's language. Raises ValueError when the context lacks what the kind needs (the
+    lead, the webhook URL)."""
+    lang = ctx.lang
+    doc = _BUILDERS[ctx.kind](ctx, lang)
     subject = one_line(doc.subject)
-    html = _TEMPLATES.get_template("email.html").render(doc=doc, subject=subject)
-    return Rendered(subject=subject, text=_text(doc), html=html)
+    return Rendered(
+        subject=subject,
+        text=render_text(doc),
+        html=render_html(doc, subject, lang.locale),
+        locale=lang.locale,
+    )

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.tenancy import NOBODY, Tenant, tenant_statement
 from app.domain.lifecycle import LeadStage, LeadTab
+from app.i18n import DEFAULT_LOCALE, DEFAULT_TIME_ZONE
 from app.services.auth import Actor
 from app.services.lead_queries import ORDERS, CheckedFilter, LeadOrder
 
@@ -434,7 +435,14 @@ SCORE_COLUMNS = (
     "leads_considered",
     "computed_at",
 )
-VIEWER_COLUMNS = (*ORGANISATION_COLUMNS, *PROFILE_COLUMNS, *SCORE_COLUMNS, "locations")
+VIEWER_COLUMNS = (
+    *ORGANISATION_COLUMNS,
+    *PROFILE_COLUMNS,
+    *SCORE_COLUMNS,
+    "locations",
+    "user_locale",
+    "user_time_zone",
+)
 LOCATION_COLUMNS = ("id", "name", "address", "country", "contacts")
 CONTACT_COLUMNS = ("id", "name", "email", "phone", "alerts_opted_out")
 
@@ -452,8 +460,15 @@ def own_organisation(actor: Actor, params: Params) -> str:
         f"(SELECT array_agg(ROW(pl.id, pl.name, pl.address, pl.country, {contacts}) "
         "ORDER BY pl.name, pl.id) FROM profile_locations AS pl WHERE pl.profile_id = p.id)"
     )
+    # The user's own language and zone (an API key, no user, reads as the defaults).
+    user = f"(SELECT u.{{}} FROM users AS u WHERE u.id = {params(actor.user_id)})"
+    preferences = (
+        f"COALESCE({user.format('locale')}, '{DEFAULT_LOCALE}'), "
+        f"COALESCE({user.format('time_zone')}, '{DEFAULT_TIME_ZONE}')"
+    )
     return (
-        f"(SELECT array_agg(ROW(o.id, o.slug, o.name, o.kind, {profile}, {score}, {locations})) "
+        f"(SELECT array_agg(ROW(o.id, o.slug, o.name, o.kind, {profile}, {score}, {locations}, "
+        f"{preferences})) "
         "FROM organisations AS o "
         "LEFT JOIN business_profiles AS p ON p.organisation_id = o.id "
         "LEFT JOIN responsiveness_scores AS s ON s.profile_id = p.id "

@@ -18,6 +18,9 @@ class ErrorCode(StrEnum):
     VALIDATION = "VALIDATION"
     CONFLICT = "CONFLICT"
     RATE_LIMITED = "RATE_LIMITED"
+    # Languages and time zones (app/i18n.py): the message lists what is supported.
+    UNSUPPORTED_LOCALE = "UNSUPPORTED_LOCALE"
+    UNKNOWN_TIME_ZONE = "UNKNOWN_TIME_ZONE"
 
 
 @dataclass(frozen=True, slots=True)

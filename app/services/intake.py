@@ -29,7 +29,8 @@ from app.domain.roles import Role
 from app.domain.validation import MAX_NAME, MAX_REF, Checker
 from app.ratelimit import Limit, RateLimiter
 from app.services.auth import Actor
-from app.services.errors import ErrorCode, Refused, parse_id
+from app.services.errors import ErrorCode, Refused, UserError, parse_id
+from app.services.preferences import check_locale, check_time_zone
 from app.services.receive import IncomingLead, receive_lead
 
 MAX_NEED = 5000
@@ -68,6 +69,9 @@ class InquiryData:
     consent_to_contact: bool = False
     # The customer agreed that other partners may receive the request (return to pool).
     consent_to_share: bool = False
+    # The customer's language (BCP 47) and time zone (IANA): what messages to them are in.
+    locale: str | None = None
+    time_zone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,10 @@ _NOT_TYPED = frozenset(
         "engagement_id",
         "reroute_hop",
         "rerouted_from",
+        # How the customer reads, not what they asked: a retry from the form in another
+        # language is the same inquiry (and keys used before these existed hash as they did).
+        "customer_locale",
+        "customer_time_zone",
     )
 )
 
@@ -108,9 +116,16 @@ def _digest(lead: IncomingLead) -> str:
 
 
 def _incoming(
-    check: Checker, data: InquiryData, lead_type: LeadType, sender: Actor | None
+    check: Checker,
+    data: InquiryData,
+    lead_type: LeadType,
+    sender: Actor | None,
+    language: list[UserError],
 ) -> IncomingLead | None:
-    """The lead to receive, validated and normalised; None (with the problems) if invalid."""
+    """The lead to receive, validated and normalised; None (with the problems, and typed
+    errors for the customer's locale and zone in `language`) if invalid."""
+    customer_locale = check_locale(data.locale, language, "locale")
+    customer_time_zone = check_time_zone(data.time_zone, language, "time_zone")
     company, contact = data.company, data.contact
     company_name = check.text(("company", "name"), company.name, max_len=MAX_NAME, required=True)
     size = (company.size or "").strip()
@@ -130,7 +145,7 @@ def _incoming(
         campaign_id = check.text("campaign_id", data.campaign_id, max_len=MAX_REF)
         solution_area = check.text("solution_area", data.solution_area, max_len=MAX_SOLUTION_AREA)
         auto_reroute = bool(data.auto_reroute)
-    if check.problems:
+    if check.problems or language:
         return None
     assert company_name and country and contact_name and email and need
     return IncomingLead(
@@ -152,7 +167,13 @@ def _incoming(
         # An API key sends as its organisation: it is no user.
         sender_user_id=sender.user_id if sender and sender.api_key_id is None else None,
         sender_organisation_id=sender.organisation_id if sender else None,
+        customer_locale=customer_locale,
+        customer_time_zone=customer_time_zone,
     )
+
+
+def _invalid(check: Checker, language: list[UserError]) -> Refused:
+    return Refused([*Refused.invalid(check.problems).errors, *language])
 
 
 def _check_key(check: Checker, key: str | None, *, required: bool) -> str | None:
@@ -267,11 +288,11 @@ async def submit_inquiry(
 ) -> Lead | Refused:
     """A customer's inquiry to a published profile (R3): anonymous, rate limited per client
     address and per contact e-mail, idempotent by key."""
-    check = Checker()
-    incoming = _incoming(check, data, LeadType.CUSTOMER_INQUIRY, sender=None)
+    check, language = Checker(), list[UserError]()
+    incoming = _incoming(check, data, LeadType.CUSTOMER_INQUIRY, None, language)
     key = _check_key(check, idempotency_key, required=True)
     if check.problems or incoming is None or key is None:
-        return Refused.invalid(check.problems)
+        return _invalid(check, language)
     profile = await _published_profile(session, profile_id)
     if isinstance(profile, Refused):
         return profile
@@ -365,13 +386,13 @@ async def send_lead(
     lead_type = source.lead_type(actor, data)
     if lead_type is None:
         return Refused.one(ErrorCode.FORBIDDEN, source.forbidden)
-    check = Checker()
-    incoming = _incoming(check, data, lead_type, sender=actor)
+    check, language = Checker(), list[UserError]()
+    incoming = _incoming(check, data, lead_type, actor, language)
     if lead_type is LeadType.MARKETING_QUALIFIED and not (data.campaign_id or "").strip():
         check.fail("campaign_id", "is required for a marketing-qualified lead")
     key = _check_key(check, idempotency_key, required=False)
     if check.problems or incoming is None:
-        return Refused.invalid(check.problems)
+        return _invalid(check, language)
     profile = await _published_profile(session, profile_id)
     if isinstance(profile, Refused):
         return profile

@@ -70,6 +70,8 @@ _CUSTOMER: dict[str, str] = {
     "need": "need",
     "contactRequested": "contact_requested",
     "consentToContact": "consent_to_contact",
+    "locale": "customer_locale",
+    "timeZone": "customer_time_zone",
 }
 _DEAL: dict[str, str] = {
     "name": "deal_name",

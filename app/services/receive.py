@@ -50,6 +50,9 @@ class IncomingLead:
     engagement_id: uuid.UUID | None = None
     reroute_hop: int = 0
     rerouted_from: uuid.UUID | None = None
+    # The customer's BCP 47 locale and IANA zone, checked (app/services/preferences.py).
+    customer_locale: str | None = None
+    customer_time_zone: str | None = None
 
 
 # The lead's own columns an IncomingLead carries as they are.

@@ -40,6 +40,13 @@ class Customer:
     personal_data_redacted_at: dt.datetime | None = strawberry.field(
         description="When the customer's personal data was redacted (retention or erasure)."
     )
+    locale: str | None = strawberry.field(
+        description="The customer's language (BCP 47, e.g. pt-BR) as the inquiry form or the "
+        "sender gave it; null: not given (messages to the customer are in English)."
+    )
+    time_zone: str | None = strawberry.field(
+        description="The customer's IANA time zone as given; null: not given (UTC)."
+    )
 
     @classmethod
     def from_row(cls, r: models.Lead, now: dt.datetime, hidden_after_days: int) -> Customer:
@@ -64,6 +71,8 @@ class Customer:
             consent_to_share_with_other_partners=r.consent_to_share,
             contact_hidden=hidden,
             personal_data_redacted_at=r.pii_redacted_at,
+            locale=r.customer_locale,
+            time_zone=r.customer_time_zone,
         )
 
 
@@ -106,4 +115,6 @@ CUSTOMER_READS: dict[str, Read] = {
     "consent_to_share_with_other_partners": Column("consent_to_share"),
     "contact_hidden": Computed(HIDING_COLUMNS, hidden_in_run),
     "personal_data_redacted_at": Column("pii_redacted_at"),
+    "locale": Column("customer_locale"),
+    "time_zone": Column("customer_time_zone"),
 }

@@ -12,6 +12,7 @@ from app.domain.roles import Role as RoleValue
 from app.graphql.reads import Column, Computed, Nested, Read, Records, Run, columns
 from app.graphql.types.enums import CompanySize, Role
 from app.graphql.types.rows import from_row, from_rows
+from app.i18n import DEFAULT_LOCALE, DEFAULT_TIME_ZONE
 from app.services.auth import Actor
 from app.services.compiled_reads import CONTACT_COLUMNS, LOCATION_COLUMNS, SCORE_COLUMNS
 
@@ -148,6 +149,13 @@ class Viewer:
     can_manage_leads: bool = strawberry.field(
         description="PARTNER_ADMIN or REFERRALS_ADMIN of a partner: sees and works its leads."
     )
+    locale: str = strawberry.field(
+        description="BCP 47: the language of your e-mails and in-app notifications "
+        "(updateMyPreferences); en for an API key."
+    )
+    time_zone: str = strawberry.field(
+        description="IANA: the zone dates in your messages are shown in; UTC for an API key."
+    )
 
     @classmethod
     def build(
@@ -156,6 +164,9 @@ class Viewer:
         org: models.Organisation,
         profile: models.BusinessProfile | None,
         score: models.ResponsivenessScore | None = None,
+        *,
+        locale: str = DEFAULT_LOCALE,
+        time_zone: str = DEFAULT_TIME_ZONE,
     ) -> Viewer:
         return cls(
             user=User(id=strawberry.ID(str(actor.user_id)), name=actor.name, email=actor.email),
@@ -168,6 +179,8 @@ class Viewer:
             ),
             roles=sorted(actor.roles),
             can_manage_leads=actor.manages_leads,
+            locale=locale,
+            time_zone=time_zone,
         )
 
 
@@ -241,4 +254,6 @@ VIEWER_READS: dict[str, Read] = {
     ),
     "roles": Computed((), lambda run: sorted(run.actor.roles)),
     "can_manage_leads": Computed((), lambda run: run.actor.manages_leads),
+    "locale": Column("user_locale"),
+    "time_zone": Column("user_time_zone"),
 }
