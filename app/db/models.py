@@ -558,6 +558,7 @@ class PrivacyRequest(Base):
     )
     leads_count: Mapped[int] = mapped_column(Integer)
     organisations_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _created()
 
 
 class RoutingRule(Base):

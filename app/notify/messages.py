@@ -170,7 +170,17 @@ def _lead_rows(lang: Language, lead: LeadFacts) -> list[tuple[str, str]]:
         (lang.gettext("Received"), format_datetime(lead.received_at, lang)),
         (lang.gettext("Respond by"), format_datetime(lead.respond_by, lang)),
     ]
-    return rows
+    return [(label, value) for label, value in rows if value]  # a redacted need is ''
+
+
+def _contact_rows(lang: Language, lead: LeadFacts) -> list[tuple[str, str]]:
+    """The customer's contact; none once it was redacted (an erased open lead: '')."""
+    rows = [
+        (lang.gettext("Contact"), lead.contact_name),
+        (lang.gettext("E-mail"), lead.contact_email),
+        (lang.gettext("Phone"), lead.contact_phone or ""),
+    ]
+    return [(label, value) for label, value in rows if value]
 
 
 def _deal_rows(lang: Language, lead: LeadFacts) -> list[tuple[str, str]]:
@@ -179,16 +189,6 @@ def _deal_rows(lang: Language, lead: LeadFacts) -> list[tuple[str, str]]:
         return []
     value = money(lead.estimated_value_amount, lead.estimated_value_currency, lang)
     return [(lang.gettext("Estimated value"), value)]
-
-
-def _contact_rows(lang: Language, lead: LeadFacts) -> list[tuple[str, str]]:
-    rows = [
-        (lang.gettext("Contact"), lead.contact_name),
-        (lang.gettext("E-mail"), lead.contact_email),
-    ]
-    if lead.contact_phone:
-        rows.append((lang.gettext("Phone"), lead.contact_phone))
-    return rows
 
 
 def _asked_for_contact(lang: Language, lead: LeadFacts) -> list[Para]:

@@ -313,3 +313,22 @@ def test_optional_facts_are_left_out_not_printed_as_none() -> None:
         assert "None" not in rendered.html
         assert "Industry" not in rendered.text
         assert "Phone" not in rendered.text
+
+
+def test_a_redacted_lead_shows_no_empty_contact_or_need_rows() -> None:
+    """An erased open lead (issue 11 §4) keeps its facts; its contact and need are '' and
+    their rows go, rather than reading "Contact:" with nothing after it."""
+    erased = dataclasses.replace(
+        LEAD, contact_name="", contact_email="", contact_phone=None, need=""
+    )
+    for kind in (MessageKind.URGENT_CONTACT, MessageKind.NEW_LEAD, MessageKind.REMINDER):
+        rendered = render_email(ctx(kind, lead=erased))
+        lines = [line.strip() for line in rendered.text.splitlines()]
+        for label in ("Contact:", "E-mail:", "Phone:", "Need:"):
+            assert label not in lines and not any(
+                line.startswith(label) and line == label for line in lines
+            ), (kind, label)
+        assert not re.search(r"^(Contact|E-mail|Need):\s*$", rendered.text, re.M), kind
+        assert "Adatum Corporation" in rendered.text
+    full = render_email(ctx(MessageKind.URGENT_CONTACT)).text
+    assert re.search(r"^\s*Contact:\s+Rita Gomes", full, re.M)
