@@ -111,7 +111,7 @@ def count_errors(codes: Iterable[str], kind: str = "graphql") -> None:
 PoolReader = Callable[[], int]
 
 
-@dataclass
+@dataclass(eq=False)  # registries keep collectors in dicts
 class PoolGauges(Collector):
     """Connections in use, read from the pools when scraped (nothing counted per checkout).
     Apps register their pools for as long as they run; in multi-process mode a sampler copies
