@@ -162,7 +162,7 @@ def create_app(
     observer = Middleware(
         RequestObserver,
         routes=frozenset(getattr(route, "path", "") for route in routes),
-        on_finish=tracing.name_request_span(),
+        on_named=tracing.name_request_span(),
     )
     return Starlette(
         # The client's address first (the access line logs it), then the request's id.

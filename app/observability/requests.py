@@ -39,10 +39,15 @@ class RequestInfo:
     user_id: str | None = None
     organisation_id: str | None = None
     api_key_id: str | None = None
+    # Tracing's hook, called when the request starts and when its operation is named (the
+    # server span may end with the response, before the request's code returns).
+    on_named: Callable[[RequestInfo], None] | None = None
 
     def name_operation(self, operation: str, path: str) -> None:
         self.operation, self.path = operation, path
         structlog.contextvars.bind_contextvars(operation=operation)
+        if self.on_named is not None:
+            self.on_named(self)
 
     def name_actor(self, user_id: object, organisation_id: object, api_key_id: object) -> None:
         """The actor by ids only: never an e-mail address in a log line."""
@@ -78,12 +83,12 @@ class RequestObserver:
         self,
         app: ASGIApp,
         routes: frozenset[str] = frozenset(),
-        on_finish: Callable[[RequestInfo], None] | None = None,
+        on_named: Callable[[RequestInfo], None] | None = None,
     ) -> None:
         self.app = app
         self.routes = routes
         # Tracing's hook (names the server span after the operation); None when tracing is off.
-        self.on_finish = on_finish
+        self.on_named = on_named
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,8 +97,12 @@ class RequestObserver:
         started = time.perf_counter()
         path = scope["path"]
         info = RequestInfo(
-            request_id_from(scope["headers"]), path if path in self.routes else "(other)"
+            request_id_from(scope["headers"]),
+            path if path in self.routes else "(other)",
+            on_named=self.on_named,
         )
+        if self.on_named is not None:
+            self.on_named(info)
         token = _current.set(info)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=info.request_id)
@@ -121,8 +130,6 @@ class RequestObserver:
             metrics.REQUEST_SECONDS.labels(
                 info.operation or metrics.NOT_RUN, info.path or metrics.GENERAL
             ).observe(seconds)
-        if self.on_finish is not None:
-            self.on_finish(info)
         if info.route in ("/healthz", "/readyz", "/metrics", "/health"):
             return  # probes and scrapes every few seconds would drown the access log
         client = scope.get("client")
