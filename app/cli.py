@@ -304,7 +304,7 @@ def _serve(settings: Settings, signals: _StopSignals, *, with_worker: bool = Fal
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        log_level=settings.log_level.lower(),
+        log_level="info",
         # Our formatter (app/observability/logs.py) writes uvicorn's lines too, and the app
         # its own access line, with the request id and the operation.
         log_config=None,
