@@ -411,7 +411,8 @@ def run() -> None:
                 f'  curl -s {url} -H "Authorization: Bearer $TOKEN" '
                 "-H 'Content-Type: application/json' "
                 '-d \'{"query":"{ viewer { organisation { name } } }"}\'\n'
-                f"ready in {time.monotonic() - started:.1f}s; Ctrl-C stops everything\n"
+                + _operating_lines(settings)
+                + f"ready in {time.monotonic() - started:.1f}s; Ctrl-C stops everything\n"
             )
             sys.stdout.flush()
             _serve(settings, signals, with_worker=True)
@@ -421,6 +422,15 @@ def run() -> None:
         if sink is not None:
             sink.stop()
     typer.echo("stopped", err=True)
+
+
+def _operating_lines(settings: Settings) -> str:
+    """Where `run`'s health and metrics answer (README, "Operating it")."""
+    base = f"http://{settings.host}:{settings.port}"
+    line = f"Health: {base}/readyz  Metrics: {base}/metrics"
+    if settings.worker_health_listen_port:
+        line += f"  Worker: http://{settings.host}:{settings.worker_health_listen_port}/metrics"
+    return line + "\n"
 
 
 def configure_logging() -> None:

@@ -10,6 +10,7 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any
 
+import orjson
 import structlog
 from structlog.typing import EventDict, Processor
 
@@ -51,12 +52,18 @@ def console_line(logger: Any, method: str, event: MutableMapping[str, Any]) -> s
     return f"{line}\n{trace}" if trace else line
 
 
+def _json(event: Any, **_: Any) -> str:
+    # orjson: half the cost of a line with the standard library's json (an access line each
+    # request); `str` for whatever it cannot write (UUIDs it can, exceptions' args not).
+    return orjson.dumps(event, default=str).decode()
+
+
 def formatter(json: bool) -> structlog.stdlib.ProcessorFormatter:
     renderer: Processor
     if json:
         # Tracebacks as one string field: the line stays one JSON object.
         tail: list[Processor] = [structlog.processors.format_exc_info]
-        renderer = structlog.processors.JSONRenderer()
+        renderer = structlog.processors.JSONRenderer(serializer=_json)
     else:
         tail = [structlog.processors.format_exc_info]
         renderer = console_line
