@@ -132,8 +132,8 @@ class Settings(BaseSettings):
     # The worker's /healthz, /readyz and /metrics (jobs, outbox lag, deliveries, leads by
     # stage); 0 turns them off. Unset: 8081, off in tests (many workers run at once).
     worker_health_port: int | None = Field(default=None, ge=0, le=65535)
-    # Database-wide figures the worker's /metrics reads are cached this long.
-    metrics_db_cache_seconds: float = Field(default=15.0, ge=0)
+    # The worker's /metrics counts deliveries and leads (a scan each) at most this often.
+    metrics_db_cache_seconds: float = Field(default=60.0, ge=0)
     # OpenTelemetry traces go to this OTLP/HTTP collector (e.g. http://otel:4318); unset: no
     # tracing code is even imported.
     otel_exporter_otlp_endpoint: str | None = None

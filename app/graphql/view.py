@@ -87,7 +87,7 @@ def _name_operation(graphql: GraphQLRequest, path: str) -> None:
     if info is None:
         return
     name = graphql.operation_name
-    if name is None:
+    if name is None and isinstance(graphql.query, str):
         try:
             document = cost.parse(graphql.query)
         except GraphQLError:
