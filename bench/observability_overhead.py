@@ -20,7 +20,7 @@ from app.observability.logs import configure_logging
 from app.observability.requests import RequestObserver
 
 REQUESTS = 2_000
-ROUNDS = 5
+ROUNDS = 7
 
 
 def _app(observed: bool):  # type: ignore[no-untyped-def]
@@ -54,12 +54,14 @@ async def main() -> None:
     for _ in range(ROUNDS):
         for observed in (False, True):
             timings[observed].append(await _round(observed))
-    without, with_ = statistics.median(timings[False]), statistics.median(timings[True])
-    print(
-        f"{REQUESTS} requests x {ROUNDS} rounds, median per request: without {without:.0f} us, "
-        f"with the observer {with_:.0f} us, overhead {with_ - without:.0f} us "
-        f"({(with_ - without) / without:.1%})"
-    )
+    # The fastest round of each: the least disturbed by whatever else the machine runs.
+    for label, pick in (("fastest", min), ("median", statistics.median)):
+        without, with_ = pick(timings[False]), pick(timings[True])
+        print(
+            f"{REQUESTS} requests x {ROUNDS} rounds, {label} round, per request: without "
+            f"{without:.0f} us, with the observer {with_:.0f} us, overhead "
+            f"{with_ - without:.0f} us ({(with_ - without) / without:.1%})"
+        )
 
 
 if __name__ == "__main__":
