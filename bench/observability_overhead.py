@@ -13,6 +13,7 @@ import time
 
 import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from starlette.applications import Starlette
 
 from app.config import Settings
 from app.main import create_app
@@ -23,7 +24,7 @@ REQUESTS = 2_000
 ROUNDS = 7
 
 
-def _app(observed: bool):  # type: ignore[no-untyped-def]
+def _app(observed: bool) -> Starlette:
     settings = Settings(compiled_reads=False, gc_freeze=False, redis_url=None)
     app = create_app(settings, sessionmaker=async_sessionmaker())
     if not observed:
