@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.main import create_app
@@ -151,3 +151,19 @@ async def test_metrics_are_for_loopback_or_the_token(settings: Settings, world: 
             assert allowed.status_code == 200
             assert "partner_leads_graphql_request_duration_seconds" in allowed.text
             assert parse(allowed.text)
+
+
+async def test_refused_costs_are_counted(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], world: World
+) -> None:
+    app = create_app(settings.model_copy(update={"max_query_cost": 4}), sessionmaker=sessionmaker)
+    async with asgi_client(app) as http:
+        before = await scrape(http)
+        response = await http.post(
+            "/graphql",
+            json={"query": "query Big { viewer { roles organisation { name slug } } }"},  # costs 5
+            headers=_bearer(settings, world.contoso.referrals_admin),
+        )
+        assert response.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
+        after = await scrape(http)
+    assert delta(before, after, ERRORS, code="QUERY_TOO_COSTLY", kind="graphql") == 1
