@@ -14,6 +14,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -171,6 +172,16 @@ def render(extra: Iterable[Collector] = ()) -> bytes:
     finally:
         for collector in added:
             registry.unregister(collector)
+
+
+def prepare_multiprocess_dir(path: Path) -> None:
+    """For a supervisor about to start several serving processes (`serve --workers N`): an
+    empty directory, named in the environment the processes inherit. A previous run's files
+    would be added to this run's figures."""
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROC_ENV] = str(path)
 
 
 def process_stopped() -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import uuid
+from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -167,3 +170,15 @@ async def test_refused_costs_are_counted(
         assert response.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
         after = await scrape(http)
     assert delta(before, after, ERRORS, code="QUERY_TOO_COSTLY", kind="graphql") == 1
+
+
+def test_a_multiprocess_dir_starts_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Recorded by monkeypatch, so the variable it sets is undone after the test.
+    monkeypatch.setenv(metrics.MULTIPROC_ENV, "")
+    folder = tmp_path / "prometheus"
+    folder.mkdir()
+    (folder / "counter_123.db").write_bytes(b"stale")
+    (folder / "keep.txt").write_text("not ours")
+    metrics.prepare_multiprocess_dir(folder)
+    assert os.environ[metrics.MULTIPROC_ENV] == str(folder)
+    assert [p.name for p in folder.iterdir()] == ["keep.txt"]
