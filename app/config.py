@@ -132,6 +132,21 @@ class Settings(BaseSettings):
     contact_hidden_after_days: int = Field(default=30, ge=0, le=3650)
     # Archived leads' customer personal data is redacted this many days after archiving.
     pii_retention_days: int = Field(default=365, ge=1, le=3650)
+    # --- Operating it (issue 12, section 1: README "Operating it") ---
+    log_level: str = "INFO"
+    # JSON log lines (one object per line); unset: in production only.
+    log_json: bool | None = None
+    # /metrics answers loopback clients, and others that send `Authorization: Bearer <token>`.
+    metrics_token: str | None = None
+    # The worker's /healthz, /readyz and /metrics (jobs, outbox lag, deliveries, leads by
+    # stage); 0 turns them off. Unset: 8081, off in tests (many workers run at once).
+    worker_health_port: int | None = Field(default=None, ge=0, le=65535)
+    # The worker's /metrics counts deliveries and leads (a scan each) at most this often.
+    metrics_db_cache_seconds: float = Field(default=60.0, ge=0)
+    # OpenTelemetry traces go to this OTLP/HTTP collector (e.g. http://otel:4318); unset: no
+    # tracing code is even imported.
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str = "partner-leads"
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
@@ -183,6 +198,16 @@ class Settings(BaseSettings):
         # Its own key, not JWT_SECRET itself: a key's hash is no use for forging a token.
         secret = self.jwt_secret.encode()
         return hmac.new(secret, b"partner-leads api keys", hashlib.sha256).digest()
+
+    @property
+    def logs_as_json(self) -> bool:
+        return self.log_json if self.log_json is not None else self.app_env is AppEnv.PRODUCTION
+
+    @property
+    def worker_health_listen_port(self) -> int:
+        if self.worker_health_port is not None:
+            return self.worker_health_port
+        return 0 if self.app_env is AppEnv.TEST else 8081
 
     @property
     def is_dev(self) -> bool:

@@ -1,7 +1,8 @@
-"""The ASGI app: GraphQL (HTTP, GraphiQL in dev) and a health check."""
+"""The ASGI app: GraphQL (HTTP, GraphiQL in dev), CSV routes, health and metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -26,11 +27,16 @@ from app.graphql.view import GraphQLView
 from app.http.csv_import import import_route
 from app.http.export import export_route
 from app.jobs import JobQueue
+from app.observability import metrics, tracing
+from app.observability.health import database_check, healthz, readyz_route, redis_check
+from app.observability.requests import RequestObserver
 from app.persisted_queries import PersistedQueries
 from app.ratelimit import RateLimiter
 from app.services.compiled_reads import create_read_pools, pool_fetch, session_fetch
 
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# How often a process samples its pools in multi-process mode (else they are read when scraped).
+POOL_SAMPLE_SECONDS = 1.0
 
 
 def freeze_start_up_objects(gen0_threshold: int) -> None:
@@ -77,6 +83,7 @@ def create_app(
         if sessionmaker is None:
             engine = create_engine(settings, settings.api_database_url)
             await refuse_to_bypass_the_wall(engine, "the API")
+            tracing.instrument_engine(engine)
             view.sessionmaker = create_sessionmaker(engine)
         state["sessionmaker"] = view.sessionmaker
         read_pool = None
@@ -90,11 +97,19 @@ def create_app(
                     settings.db_statement_timeout_ms,
                 )
                 view.fetch = pool_fetch(read_pool)
+        metrics.POOLS.add(app, _pool_readers(engine, read_pool))
+        sampler = asyncio.ensure_future(_sample_pools()) if metrics.multiprocess() else None
         if settings.gc_freeze:
             freeze_start_up_objects(settings.gc_gen0_threshold)
         try:
             yield
         finally:
+            metrics.POOLS.remove(app)
+            if sampler is not None:
+                sampler.cancel()
+            metrics.process_stopped()
+            if traced:
+                tracing.stop()
             view.fetch = None
             if read_pool is not None:
                 await read_pool.close()
@@ -114,6 +129,17 @@ def create_app(
     )
     view = GraphQLView(settings, sessionmaker, queue, limiter, clock=clock, persisted=persisted)
 
+    async def metrics_route(request: Request) -> Response:
+        client = request.client.host if request.client else None
+        if not metrics.may_scrape(
+            client, request.headers.get("authorization"), settings.metrics_token
+        ):
+            return JSONResponse(
+                {"errors": [{"message": "metrics are for operators", "code": "FORBIDDEN"}]},
+                status_code=403,
+            )
+        return Response(metrics.render(), media_type=metrics.CONTENT_TYPE_LATEST)
+
     async def health(request: Request) -> JSONResponse:
         try:
             async with state["sessionmaker"]() as session:
@@ -124,18 +150,58 @@ def create_app(
             )
         return JSONResponse({"status": "ok"})
 
+    traced = tracing.start(settings, "api")
+    routes = [
+        # Route, not Mount: Mount("/graphql") answers /graphql with a 307 redirect.
+        Route("/graphql", view),
+        WebSocketRoute("/graphql", view),
+        Route("/health", health),
+        Route("/healthz", healthz),
+        Route(
+            "/readyz",
+            readyz_route(
+                [database_check(lambda: state.get("sessionmaker")), redis_check(settings.redis_url)]
+            ),
+        ),
+        Route("/metrics", metrics_route),
+        # Every method reaches them: they answer a typed 405 themselves.
+        Route("/export/leads.csv", export_route(view), methods=ANY_METHOD),
+        Route("/import/leads.csv", import_route(view), methods=ANY_METHOD),
+        # GraphiQL's own files, where the IDE is on (dev): no CDN needed.
+        *([Mount(ASSETS_PATH, StaticFiles(directory=ASSETS))] if settings.is_dev else []),
+    ]
+    proxy, *edge = edge_middleware(settings)
+    observer = Middleware(
+        RequestObserver,
+        routes=frozenset(getattr(route, "path", "") for route in routes),
+        on_named=tracing.name_request_span(),
+    )
     return Starlette(
-        middleware=edge_middleware(settings),
-        routes=[
-            # Route, not Mount: Mount("/graphql") answers /graphql with a 307 redirect.
-            Route("/graphql", view),
-            WebSocketRoute("/graphql", view),
-            Route("/health", health),
-            # Every method reaches them: they answer a typed 405 themselves.
-            Route("/export/leads.csv", export_route(view), methods=ANY_METHOD),
-            Route("/import/leads.csv", import_route(view), methods=ANY_METHOD),
-            # GraphiQL's own files, where the IDE is on (dev): no CDN needed.
-            *([Mount(ASSETS_PATH, StaticFiles(directory=ASSETS))] if settings.is_dev else []),
-        ],
+        # The client's address first (the access line logs it), then the request's id.
+        middleware=[*tracing.asgi_middleware(settings), proxy, observer, *edge],
+        routes=routes,
         lifespan=lifespan,
     )
+
+
+def _pool_readers(engine: Any, read_pool: Any) -> dict[str, metrics.PoolReader]:
+    readers: dict[str, metrics.PoolReader] = {}
+    if engine is not None:
+        readers["engine"] = engine.sync_engine.pool.checkedout
+    if read_pool is not None:
+        readers["reads"] = _asyncpg_in_use(read_pool.planned_once)
+        readers["searches"] = _asyncpg_in_use(read_pool.planned_each_time)
+    return readers
+
+
+def _asyncpg_in_use(pool: Any) -> metrics.PoolReader:
+    def in_use() -> int:
+        return int(pool.get_size() - pool.get_idle_size())
+
+    return in_use
+
+
+async def _sample_pools() -> None:
+    while True:
+        metrics.POOLS.sample()
+        await asyncio.sleep(POOL_SAMPLE_SECONDS)

@@ -26,7 +26,9 @@ from app.jobs import (
     redis_settings,
 )
 from app.notify.deliver import Deps
+from app.observability import tracing
 from workers import affinity, outbox, privacy, scoring, sweeps
+from workers.observability import HealthServer, health_app, observed
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +49,18 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
         if problem is not None:
             await engine.dispose()
             raise SchemaTooOld(problem)
+        if tracing.start(settings, "worker"):
+            tracing.instrument_engine(engine)
         ctx["settings"] = settings
         ctx["engine"] = engine
         ctx["sessionmaker"] = create_sessionmaker(engine)
+        if settings.worker_health_listen_port:
+            ctx["health"] = HealthServer(
+                health_app(settings, lambda: ctx.get("sessionmaker")),
+                settings.host,
+                settings.worker_health_listen_port,
+            )
+            await ctx["health"].start()
         # Webhooks go straight to the address their check resolved (app/notify/safe_address.py):
         # never through a proxy from the environment, which would resolve the name again.
         ctx["http"] = httpx.AsyncClient(follow_redirects=False, trust_env=False)
@@ -57,6 +68,9 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
         ctx["jobs"] = JobQueue(settings.redis_url, pool=ctx["redis"])
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        if "health" in ctx:
+            await ctx["health"].stop()
+        tracing.stop()
         if "http" in ctx:
             await ctx["http"].aclose()
         if "engine" in ctx:
@@ -120,4 +134,7 @@ def build_worker(settings: Settings, **overrides: Any) -> Worker:
         "handle_signals": True,
     }
     options.update(overrides)
-    return Worker(**options)
+    worker = Worker(**options)
+    for job in worker.functions.values():  # cron jobs included
+        job.coroutine = observed(job.name, job.coroutine)
+    return worker

@@ -16,6 +16,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.utils.str_converters import to_camel_case
 
+from app.observability import metrics
 from app.services.errors import ErrorCode, Refused
 
 strawberry.enum(
@@ -61,6 +62,7 @@ class UserError:
 
 
 def user_errors(refused: Refused, paths: ArgumentPaths = ARGUMENTS) -> list[UserError]:
+    metrics.count_errors((e.code.value for e in refused.errors), "payload")
     return [
         UserError(
             code=e.code,

@@ -44,6 +44,7 @@ from app.graphql.mutations import LEAD_ACTIONS
 from app.graphql.posture import posture_rules
 from app.graphql.reads import Run
 from app.graphql.schema import CACHE_SIZE, INTERNAL_MESSAGE, timeout_error
+from app.observability import metrics
 from app.services import compiled_reads
 from app.services.auth import Actor, AuthenticationError
 from app.services.errors import Refused
@@ -236,6 +237,7 @@ class FastPath:
             if not deadline.expired():
                 raise
             log.info("compiled operation cancelled after %gs", seconds)
+            metrics.count_errors(("TIMEOUT",))
             return orjson.dumps({"data": None, "errors": [timeout_error(seconds).formatted]})
 
     async def _respond(
@@ -256,6 +258,7 @@ class FastPath:
             except Exception:
                 # A bug: answered as strawberry masks one (its text stays in the log).
                 log.exception("compiled mutation failed")
+                metrics.count_errors(("INTERNAL",))
                 return orjson.dumps(
                     {
                         "data": None,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -26,6 +26,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
 from app.config import Settings
+from app.graphql import cost
 from app.graphql.context import Context
 from app.graphql.fast_path import FastPath
 from app.graphql.graphiql import offline_graphiql_html
@@ -44,6 +45,8 @@ from app.graphql.http_edge import (
 from app.graphql.posture import error_code, is_bug
 from app.graphql.schema import INTERNAL_MESSAGE, schema
 from app.jobs import JobQueue
+from app.observability import metrics
+from app.observability.requests import current as current_request
 from app.persisted_queries import PersistedQueries
 from app.ratelimit import RateLimiter
 from app.services import compiled_reads
@@ -62,6 +65,7 @@ ALLOWED_METHODS = "GET, POST, OPTIONS"
 
 def _unauthenticated(message: str) -> Response:
     log.info("UNAUTHENTICATED: %s", message)
+    metrics.count_errors(("UNAUTHENTICATED",))
     return JSONResponse(
         {"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]},
         status_code=401,
@@ -76,6 +80,35 @@ def _respond(body: bytes, status: int, media_type: str, **headers: str) -> Respo
         headers=headers,
         media_type=f"{media_type}; charset=utf-8",
     )
+
+
+def _name_operation(graphql: GraphQLRequest, path: str) -> None:
+    """The request's operation (it parsed and validated) for its metrics and log lines; the
+    document is in the parser's cache by now."""
+    info = current_request()
+    if info is None:
+        return
+    name = graphql.operation_name
+    if name is None and isinstance(graphql.query, str):
+        try:
+            document = cost.parse(graphql.query)
+        except GraphQLError:
+            document = None
+        operations = [
+            d
+            for d in (document.definitions if document else ())
+            if isinstance(d, OperationDefinitionNode)
+        ]
+        if len(operations) == 1 and operations[0].name is not None:
+            name = operations[0].name.value
+    info.name_operation(metrics.OPERATION_NAMES.label(name), path)
+
+
+def _name_actor(actor: Actor | None) -> Actor | None:
+    info = current_request()
+    if actor is not None and info is not None:
+        info.name_actor(actor.user_id, actor.organisation_id, actor.api_key_id)
+    return actor
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -133,6 +166,7 @@ class GraphQLView(GraphQL[Context, None]):
             response = await self._answer(request, scope, receive)
         except EdgeError as refused:
             log.info("%s: %s", refused.code, refused.message)
+            metrics.count_errors((refused.code,))
             response = _respond(
                 refused.body(), refused.status_for(media_type), media_type, **refused.headers
             )
@@ -194,6 +228,7 @@ class GraphQLView(GraphQL[Context, None]):
         if self.fetch is not None and request.method == "POST":
             answered = await self._compiled(scope, graphql, header, self.fetch)
             if answered is not None:
+                _name_operation(graphql, metrics.COMPILED)
                 return _respond(answered, 200, media_type, **{"x-execution-path": "compiled"})
         return await self._execute(request, scope, graphql, header, media_type)
 
@@ -228,6 +263,7 @@ class GraphQLView(GraphQL[Context, None]):
                 )
             except AuthenticationError as exc:
                 return _unauthenticated(str(exc))
+            _name_actor(context.actor)
             try:
                 result = await self.schema.execute(
                     graphql.query,
@@ -246,17 +282,22 @@ class GraphQLView(GraphQL[Context, None]):
                 raise EdgeError(exc.as_http_error_reason()) from exc
         finally:
             await context.close(final=True)
-        return self._result_response(result, media_type)
+        return self._result_response(result, media_type, graphql)
 
-    def _result_response(self, result: ExecutionResult, media_type: str) -> Response:
+    def _result_response(
+        self, result: ExecutionResult, media_type: str, graphql: GraphQLRequest
+    ) -> Response:
         payload = dict(self._format(result))
         errors = result.errors or []
         # A request error (the document, its variables): no field ran, nothing has a path.
         request_error = result.data is None and bool(errors) and all(e.path is None for e in errors)
+        codes = [error_code(e) for e in errors]
+        metrics.count_errors(codes)
+        if not request_error or set(codes) == {"TIMEOUT"}:
+            _name_operation(graphql, metrics.GENERAL)  # the document was valid
         status = 200
         if request_error and media_type == GRAPHQL_RESPONSE:
             payload.pop("data", None)
-            codes = {error_code(e) for e in errors}
             # Not the client's fault: the request deadline (TIMEOUT) or a bug.
             status = 504 if "TIMEOUT" in codes else 500 if "INTERNAL" in codes else 400
         return _respond(orjson.dumps(payload, default=str), status, media_type)
@@ -287,10 +328,12 @@ class GraphQLView(GraphQL[Context, None]):
             return await fetch(sql, params, None)
 
         async def reader() -> Actor | None:
-            return await self.authenticate(header, read_pool, now, cached=True)
+            return _name_actor(await self.authenticate(header, read_pool, now, cached=True))
 
         async def loader(context: Context) -> Actor | None:
-            return await self.authenticate(header, session_lookup(context.session), context.now)
+            return _name_actor(
+                await self.authenticate(header, session_lookup(context.session), context.now)
+            )
 
         client = scope.get("client")
         return await self.fast_path.answer(

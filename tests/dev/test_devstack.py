@@ -141,6 +141,7 @@ def test_run_serves_survives_kill_9_and_stops_cleanly(tmp_path: Path, data_dir: 
         output = (tmp_path / "first.log").read_text()
         assert "DATABASE_URL=postgresql://" in output and "REDIS_URL=redis://" in output
         assert "curl -s" in output
+        assert f"http://127.0.0.1:{port}/metrics" in output  # README, "Operating it"
         assert _viewer(port, token) == {
             "data": {
                 "viewer": {"organisation": {"name": "Contoso Ltd"}, "roles": ["REFERRALS_ADMIN"]}

@@ -1,0 +1,1 @@
+"""Metrics, logs, health and traces: what an operator watches (README, "Operating it")."""
