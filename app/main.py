@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.config import Settings, get_settings
+from app.db.replica import ReplicaReads
 from app.db.session import create_engine, create_sessionmaker, refuse_to_bypass_the_wall
 from app.graphql.graphiql import ASSETS, ASSETS_PATH
 from app.graphql.view import GraphQLView
@@ -28,7 +29,12 @@ from app.http.export import export_route
 from app.jobs import JobQueue
 from app.persisted_queries import PersistedQueries
 from app.ratelimit import RateLimiter
-from app.services.compiled_reads import create_read_pools, pool_fetch, session_fetch
+from app.services.compiled_reads import (
+    ReadPools,
+    create_read_pools,
+    pool_fetch,
+    session_fetch,
+)
 
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -41,6 +47,19 @@ def freeze_start_up_objects(gen0_threshold: int) -> None:
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(gen0_threshold, gen1, gen2)
+
+
+def primary_value(engine: AsyncEngine, pools: ReadPools | None) -> Callable[[str], Awaitable[Any]]:
+    """One value from the primary, on the compiled path's pool when there is one (a single
+    round trip: no BEGIN or ROLLBACK around it)."""
+
+    async def value(sql: str) -> Any:
+        if pools is not None:
+            return await pools.planned_once.fetchval(sql)
+        async with engine.connect() as conn:
+            return (await conn.exec_driver_sql(sql)).scalar()
+
+    return value
 
 
 def edge_middleware(settings: Settings) -> list[Middleware]:
@@ -90,12 +109,20 @@ def create_app(
                     settings.db_statement_timeout_ms,
                 )
                 view.fetch = pool_fetch(read_pool)
+        replica = None
+        if engine is not None and settings.api_replica_url:
+            replica = ReplicaReads(settings, primary_value(engine, read_pool))
+            await replica.start()
+            view.replica = replica
         if settings.gc_freeze:
             freeze_start_up_objects(settings.gc_gen0_threshold)
         try:
             yield
         finally:
             view.fetch = None
+            view.replica = None
+            if replica is not None:
+                await replica.close()
             if read_pool is not None:
                 await read_pool.close()
             await queue.close()
