@@ -4,76 +4,29 @@ SIGTERM to the parent stops them all, promptly and cleanly."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import psutil
 
-from app.config import PROJECT_ROOT, Settings
+from app.config import Settings
 from app.db.urls import database_url_for
 from app.dev.ports import free_port
 from app.services.auth import issue_token
 from tests.factories import World
+from tests.serving import api_processes, serve_api, wait_serving
 from tests.waiting import wait_until
 
-CLI = str(Path(sys.executable).parent / "partner-leads")
 EXITS_WITHIN_SECONDS = 30.0
-
-
-def serve_workers(
-    settings: Settings, port: int, log: Path, workers: int = 2
-) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env.update(
-        APP_ENV=settings.app_env.value,
-        DATABASE_URL=str(settings.database_url),
-        REDIS_URL=str(settings.redis_url),
-        SMTP_URL=str(settings.smtp_url or ""),
-        JWT_SECRET=settings.jwt_secret,
-        PORT=str(port),
-        REQUEST_TIMEOUT_SECONDS="2",
-        LOG_LEVEL="WARNING",
-    )
-    return subprocess.Popen(
-        [CLI, "serve", "--workers", str(workers)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def api_processes(parent: subprocess.Popen[bytes]) -> list[psutil.Process]:
-    """The children serving requests (not multiprocessing's helpers)."""
-    found = []
-    for child in psutil.Process(parent.pid).children():
-        try:
-            if "spawn_main" in " ".join(child.cmdline()) and child.status() != "zombie":
-                found.append(child)
-        except psutil.NoSuchProcess:
-            continue
-    return found
-
-
-def wait_serving(port: int, log: Path) -> None:
-    wait_until(
-        lambda: httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200,
-        timeout=90,
-        describe=lambda: f"serve did not come up:\n{log.read_text(errors='replace')}",
-        ignoring=(httpx.HTTPError,),
-    )
 
 
 def test_two_processes_serve_one_port_are_restarted_and_stop_on_sigterm(
     settings: Settings, world: World, tmp_path: Path
 ) -> None:
     port, log = free_port(), tmp_path / "serve.log"
-    server = serve_workers(settings, port, log)
+    server = serve_api(settings, port, log)
     try:
         wait_serving(port, log)
         children = wait_until(
@@ -130,7 +83,7 @@ async def test_a_child_that_cannot_start_stops_the_parent(
     broken = settings.model_copy(
         update={"database_url": database_url_for(str(settings.database_url), "no_such_database")}
     )
-    server = serve_workers(broken, port, log)
+    server = serve_api(broken, port, log)
     try:
         exit_code = await asyncio.to_thread(server.wait, 60)
         assert exit_code != 0, log.read_text(errors="replace")
