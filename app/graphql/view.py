@@ -218,6 +218,12 @@ class GraphQLView(GraphQL[Context, None]):
             header, lookup, self.sessionmaker, cached=cached, now=now
         )
 
+    async def wrote(self, header: str | None) -> None:
+        """After a commit outside a request's Context (the CSV import): the writer's reads
+        wait for the replica to replay it."""
+        if self.replica is not None:
+            await self.replica.wrote(consistency_key(self.auth, header))
+
     async def _execute(
         self,
         request: Request,

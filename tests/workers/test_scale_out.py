@@ -8,6 +8,7 @@ alert goes out. Both end with the same lead states and the same deliveries, each
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 import uuid
 from collections import Counter
@@ -230,6 +231,7 @@ async def _run(api: int, workers: int) -> Outcome:
         if server is not None:
             stop(server)
         await stack.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 async def _outcome(stack: IsolatedStack, roles: dict[uuid.UUID, str]) -> Outcome:
