@@ -112,7 +112,13 @@ def create_app(
         replica = None
         if engine is not None and settings.api_replica_url:
             replica = ReplicaReads(settings, primary_value(engine, read_pool))
-            await replica.start()
+            try:
+                await replica.start()
+            except BaseException:
+                if read_pool is not None:
+                    await read_pool.close()
+                await engine.dispose()
+                raise
             view.replica = replica
         if settings.gc_freeze:
             freeze_start_up_objects(settings.gc_gen0_threshold)

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db.session import create_engine, create_sessionmaker
+from app.db.tenancy import role_problem
 from app.domain import api_keys
 from app.services.auth import AuthenticationError, Authenticator, bearer_token
 from app.services.compiled_reads import Fetch, ReadPools, create_read_pools, pool_fetch
@@ -111,6 +112,8 @@ class ReplicaReads:
         self._polled_at = 0.0
         self._probe: asyncpg.Connection | None = None
         self._down_logged = False
+        # Set when the replica's role is not behind the wall: it is never read then.
+        self.wall_problem: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._local: dict[str, tuple[float, str]] = {}
         self._redis = (
@@ -121,7 +124,13 @@ class ReplicaReads:
         self._keep_latest = self._redis.register_script(KEEP_LATEST) if self._redis else None
 
     async def start(self) -> None:
+        """Raises when the replica URL's role would get past row-level security."""
         await self.poll()
+        if self.wall_problem is not None:
+            await self.close()
+            raise RuntimeError(
+                f"{self.wall_problem}: connect as partner_leads_app (APP_DATABASE_REPLICA_URL)"
+            )
         self._task = asyncio.create_task(self._watch(), name="replica replay position")
 
     async def close(self) -> None:
@@ -146,6 +155,8 @@ class ReplicaReads:
             await self.poll()
 
     async def poll(self) -> None:
+        if self.wall_problem is not None:
+            return
         try:
             if self._probe is None or self._probe.is_closed():
                 self._probe = await asyncpg.connect(self.url, timeout=2)
@@ -153,6 +164,11 @@ class ReplicaReads:
             if value is None:
                 raise RuntimeError("DATABASE_REPLICA_URL is not a replica (it replays no WAL)")
             if self.pools is None:
+                async with self.engine.connect() as conn:
+                    problem = await role_problem(conn)
+                if problem is not None:
+                    self.wall_problem = f"the API's replica reads {problem}"
+                    raise RuntimeError(self.wall_problem)
                 self.pools = await create_read_pools(
                     self.url, self.settings.read_pool_size, self.settings.db_statement_timeout_ms
                 )
@@ -209,7 +225,13 @@ class ReplicaReads:
         """After a commit by `key`'s actor: their reads wait for the replica to pass it."""
         if key is None:
             return
-        inserted = await self.primary_value("SELECT pg_current_wal_insert_lsn()::text")
+        try:
+            inserted = await self.primary_value("SELECT pg_current_wal_insert_lsn()::text")
+        except Exception as exc:
+            # The write is committed and answered; its author's reads may meet a replica
+            # that has not replayed it yet, for as long as the replica lags.
+            log.warning("could not read the primary's WAL position after a write: %s", exc)
+            return
         position = f"{lsn_number(inserted):016x}"
         if self._redis is None or self._keep_latest is None:
             current = self._local.get(key)
@@ -219,8 +241,6 @@ class ReplicaReads:
         try:
             await self._keep_latest(keys=[MARKER_PREFIX + key], args=[position, self.ttl_ms])
         except (RedisError, OSError) as exc:
-            # The write is committed; its author may read a replica that has not replayed it
-            # yet, for as long as the replica lags. Said in the log, not to the client.
             log.warning("could not record a write for read-after-write: %s", exc)
 
     async def _written(self, key: str) -> str | None:

@@ -204,3 +204,14 @@ async def test_a_key_the_replica_does_not_know_yet_is_checked_on_the_primary(api
         assert await api.version(secret) == await api.version(r.writer)
     finally:
         await servers.on_replica("SELECT pg_wal_replay_resume()")
+
+
+async def test_reading_the_replica_as_its_owner_is_refused_at_start(
+    replicated: Replicated,
+) -> None:
+    as_owner = replicated.settings.model_copy(
+        update={"app_database_replica_url": replicated.servers.url(DATABASE, replica=True)}
+    )
+    with pytest.raises(RuntimeError, match="replica reads connects as postgres, a superuser"):
+        async with asgi_client(create_app(as_owner)):
+            pass
