@@ -270,8 +270,8 @@ async def _outcome(stack: IsolatedStack, roles: dict[uuid.UUID, str]) -> Outcome
 
 
 async def test_two_api_processes_and_two_workers_do_what_one_of_each_does() -> None:
-    single = await _run(api=1, workers=1)
-    scaled = await _run(api=2, workers=2)
+    # Side by side, each on its own stack: most of a run is waiting for processes to start.
+    single, scaled = await asyncio.gather(_run(api=1, workers=1), _run(api=2, workers=2))
     assert single.deliveries, "the script caused deliveries"
     assert {channel for _, channel, _ in single.deliveries} >= {
         Channel.EMAIL.value,
