@@ -4,6 +4,7 @@ SIGTERM to the parent stops them all, promptly and cleanly."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ import psutil
 from app.config import Settings
 from app.db.urls import database_url_for
 from app.dev.ports import free_port
+from app.processes import process_count
 from app.services.auth import issue_token
 from tests.factories import World
 from tests.serving import api_processes, serve_api, wait_serving
@@ -91,3 +93,9 @@ async def test_a_child_that_cannot_start_stops_the_parent(
         if server.poll() is None:
             server.kill()
             server.wait(10)
+
+
+def test_workers_0_means_one_per_core_and_the_default_is_one() -> None:
+    assert process_count(0) == len(os.sched_getaffinity(0))
+    assert process_count(3) == 3
+    assert Settings().api_workers == 1
