@@ -122,11 +122,13 @@ class ReplicatedPostgres:
         )
 
     def stop(self) -> None:
-        if (self.replica_dir / "postmaster.pid").exists():
-            self.stop_replica()
-        self.primary.stop()
-        shutil.rmtree(self.sockets, ignore_errors=True)
-        shutil.rmtree(self.root, ignore_errors=True)
+        try:
+            if (self.replica_dir / "postmaster.pid").exists():
+                self.stop_replica()
+            self.primary.stop()
+        finally:
+            shutil.rmtree(self.sockets, ignore_errors=True)
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def url(self, database: str, *, replica: bool = False) -> str:
         base = self.replica_url if replica else self.primary_url
