@@ -363,11 +363,25 @@ def worker() -> None:
 
 
 @cli.command()
-def serve() -> None:
+def serve(
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="API processes on the port (0: one per CPU core; default API_WORKERS, 1).",
+        ),
+    ] = None,
+) -> None:
     """Serve the API against DATABASE_URL / REDIS_URL (no embedded servers)."""
+    from app.processes import process_count, serve_processes
+
+    settings = _settings()
+    count = process_count(settings.api_workers if workers is None else workers)
+    if count > 1:
+        raise typer.Exit(serve_processes(settings, count))
     signals = _StopSignals()
     signals.install()
-    _serve(_settings(), signals)
+    _serve(settings, signals)
 
 
 @cli.command()

@@ -42,6 +42,19 @@ class Settings(BaseSettings):
     app_database_url: str | None = None
     worker_database_url: str | None = None
     redis_url: str | None = None
+    # A streaming replica of DATABASE_URL's database (optional): the read path queries it, as
+    # partner_leads_app (APP_DATABASE_REPLICA_URL, or this URL with its user replaced), while
+    # writes, and an actor's reads until the replica has replayed their last write, stay on
+    # the primary (app/db/replica.py).
+    database_replica_url: str | None = None
+    app_database_replica_url: str | None = None
+    # How long after a write its author's reads wait for the replica before going there anyway
+    # (a replica further behind than this is lagging badly; see the README).
+    replica_read_after_write_seconds: float = Field(default=60.0, gt=0)
+    # How often each API process asks the replica how far it has replayed.
+    replica_poll_seconds: float = Field(default=0.05, gt=0)
+    # API processes `partner-leads serve` runs on one port (0: one per CPU core).
+    api_workers: int = Field(default=1, ge=0)
     data_dir: Path = PROJECT_ROOT / ".data"
 
     jwt_secret: str = DEV_JWT_SECRET
@@ -181,6 +194,15 @@ class Settings(BaseSettings):
     def api_database_url(self) -> str | None:
         """Where the API connects: as partner_leads_app, never as the tables' owner."""
         return self.app_database_url or self._as_role(APP_ROLE)
+
+    @property
+    def api_replica_url(self) -> str | None:
+        """Where the API reads when a replica is set: as partner_leads_app too."""
+        if self.app_database_replica_url:
+            return self.app_database_replica_url
+        if self.database_replica_url is None:
+            return None
+        return with_user(self.database_replica_url, APP_ROLE)
 
     @property
     def jobs_database_url(self) -> str | None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.config import Settings, get_settings
+from app.db.replica import ReplicaReads
 from app.db.session import create_engine, create_sessionmaker, refuse_to_bypass_the_wall
 from app.graphql.graphiql import ASSETS, ASSETS_PATH
 from app.graphql.view import GraphQLView
@@ -32,7 +33,12 @@ from app.observability.health import database_check, healthz, readyz_route, redi
 from app.observability.requests import RequestObserver
 from app.persisted_queries import PersistedQueries
 from app.ratelimit import RateLimiter
-from app.services.compiled_reads import create_read_pools, pool_fetch, session_fetch
+from app.services.compiled_reads import (
+    ReadPools,
+    create_read_pools,
+    pool_fetch,
+    session_fetch,
+)
 
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # How often a process samples its pools in multi-process mode (else they are read when scraped).
@@ -47,6 +53,19 @@ def freeze_start_up_objects(gen0_threshold: int) -> None:
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(gen0_threshold, gen1, gen2)
+
+
+def primary_value(engine: AsyncEngine, pools: ReadPools | None) -> Callable[[str], Awaitable[Any]]:
+    """One value from the primary, on the compiled path's pool when there is one (a single
+    round trip: no BEGIN or ROLLBACK around it)."""
+
+    async def value(sql: str) -> Any:
+        if pools is not None:
+            return await pools.planned_once.fetchval(sql)
+        async with engine.connect() as conn:
+            return (await conn.exec_driver_sql(sql)).scalar()
+
+    return value
 
 
 def edge_middleware(settings: Settings) -> list[Middleware]:
@@ -97,6 +116,17 @@ def create_app(
                     settings.db_statement_timeout_ms,
                 )
                 view.fetch = pool_fetch(read_pool)
+        replica = None
+        if engine is not None and settings.api_replica_url:
+            replica = ReplicaReads(settings, primary_value(engine, read_pool))
+            try:
+                await replica.start()
+            except BaseException:
+                if read_pool is not None:
+                    await read_pool.close()
+                await engine.dispose()
+                raise
+            view.replica = replica
         metrics.POOLS.add(app, _pool_readers(engine, read_pool))
         sampler = asyncio.ensure_future(_sample_pools()) if metrics.multiprocess() else None
         if settings.gc_freeze:
@@ -111,6 +141,9 @@ def create_app(
             if traced:
                 tracing.stop()
             view.fetch = None
+            view.replica = None
+            if replica is not None:
+                await replica.close()
             if read_pool is not None:
                 await read_pool.close()
             await queue.close()

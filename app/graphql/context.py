@@ -34,6 +34,8 @@ class Context:
     # Set by strawberry from a websocket's connection_init payload.
     connection_params: dict[str, Any] | None = None
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Run after each commit (with a replica: the writer's reads wait for it to replay this).
+    after_commit: Callable[[], Awaitable[None]] | None = None
     _session: AsyncSession | None = None
     # Resolvers run concurrently; an AsyncSession must not. Every use goes through this lock.
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -117,6 +119,8 @@ class Context:
                 take_staged(session)
                 return result
             await session.commit()
+        if self.after_commit is not None:
+            await self.after_commit()
         if self.queue is not None:
             await self.queue.flush(session)
         else:

@@ -210,8 +210,10 @@ class FastPath:
         fetch: compiled_reads.Fetch,
         context: Callable[[], Context],
         now: datetime,
+        primary: compiled_reads.Fetch | None = None,
     ) -> bytes | None:
         """The response body for a compiled operation, or None for strawberry to answer it.
+        A mutation reads its lead back with `primary` (default: `fetch`), where it just wrote.
         Queries read as `reader()` (a user's actor may be cached; a key's never is); mutations
         load the actor afresh in the request's `context()` (`loader`), as strawberry's path
         does. Credentials either refuses (AuthenticationError) are left to strawberry's path,
@@ -232,7 +234,9 @@ class FastPath:
         deadline = asyncio.timeout(seconds)
         try:
             async with deadline:
-                return await self._respond(compiled, variables, reader, loader, fetch, context, now)
+                return await self._respond(
+                    compiled, variables, reader, loader, fetch, context, now, primary or fetch
+                )
         except TimeoutError:
             if not deadline.expired():
                 raise
@@ -249,10 +253,11 @@ class FastPath:
         fetch: compiled_reads.Fetch,
         context: Callable[[], Context],
         now: datetime,
+        primary: compiled_reads.Fetch,
     ) -> bytes | None:
         if compiled.mutation is not None:
             try:
-                data = await self._mutate(compiled.mutation, variables, loader, fetch, context())
+                data = await self._mutate(compiled.mutation, variables, loader, primary, context())
             except AuthenticationError:
                 return None
             except Exception:

@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 from graphql import GraphQLError, OperationDefinitionNode
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -26,6 +28,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
 from app.config import Settings
+from app.db.replica import CONNECTION_ERRORS, ReplicaReads, RoutedFetch, consistency_key
 from app.graphql import cost
 from app.graphql.context import Context
 from app.graphql.fast_path import FastPath
@@ -42,6 +45,7 @@ from app.graphql.http_edge import (
     read_body,
     response_media_type,
 )
+from app.graphql.operation_type import operation_type
 from app.graphql.posture import error_code, is_bug
 from app.graphql.schema import INTERNAL_MESSAGE, schema
 from app.jobs import JobQueue
@@ -61,6 +65,12 @@ from app.services.auth import (
 log = logging.getLogger(__name__)
 
 ALLOWED_METHODS = "GET, POST, OPTIONS"
+# What a request's first statement on the replica may raise that the primary answers instead.
+REPLICA_FALLBACK: tuple[type[BaseException], ...] = (
+    AuthenticationError,
+    DBAPIError,
+    *CONNECTION_ERRORS,
+)
 
 
 def _unauthenticated(message: str) -> Response:
@@ -148,6 +158,8 @@ class GraphQLView(GraphQL[Context, None]):
         self.fast_path = FastPath(schema, settings)
         # Set by the app's lifespan when the compiled read path is on.
         self.fetch: compiled_reads.Fetch | None = None
+        # Set by the app's lifespan when DATABASE_REPLICA_URL is.
+        self.replica: ReplicaReads | None = None
 
     @property
     def graphql_ide_html(self) -> str:
@@ -225,12 +237,13 @@ class GraphQLView(GraphQL[Context, None]):
                 self.auth.check(header)
             except AuthenticationError as exc:
                 return _unauthenticated(str(exc))
+        key = consistency_key(self.auth, header) if self.replica is not None else None
         if self.fetch is not None and request.method == "POST":
-            answered = await self._compiled(scope, graphql, header, self.fetch)
+            answered = await self._compiled(scope, graphql, header, self.fetch, key)
             if answered is not None:
                 _name_operation(graphql, metrics.COMPILED)
                 return _respond(answered, 200, media_type, **{"x-execution-path": "compiled"})
-        return await self._execute(request, scope, graphql, header, media_type)
+        return await self._execute(request, scope, graphql, header, media_type, key)
 
     async def authenticate(
         self, header: str | None, lookup: Lookup, now: datetime, *, cached: bool = False
@@ -240,6 +253,12 @@ class GraphQLView(GraphQL[Context, None]):
             header, lookup, self.sessionmaker, cached=cached, now=now
         )
 
+    async def wrote(self, header: str | None) -> None:
+        """After a commit outside a request's Context (the CSV import): the writer's reads
+        wait for the replica to replay it."""
+        if self.replica is not None:
+            await self.replica.wrote(consistency_key(self.auth, header))
+
     async def _execute(
         self,
         request: Request,
@@ -247,10 +266,22 @@ class GraphQLView(GraphQL[Context, None]):
         graphql: GraphQLRequest,
         header: str | None,
         media_type: str,
+        key: str | None = None,
     ) -> Response:
         """Strawberry answers: one session per request, from the actor's lookup to the last
-        resolver."""
-        context = self._context(scope.get("client"))
+        resolver. A query may read on the replica (app/db/replica.py); a mutation, its
+        payload and whatever the operation is when it cannot be told, on the primary."""
+        replica = self.replica
+        on_replica = (
+            replica is not None
+            and operation_type(graphql.query, graphql.operation_name) is OperationType.QUERY
+            and await replica.reads_replica(key)
+        )
+        context = self._context(
+            scope.get("client"),
+            sessionmaker=replica.sessionmaker if replica is not None and on_replica else None,
+            key=key,
+        )
         allowed = (
             {OperationType.QUERY}
             if request.method == "GET"
@@ -258,9 +289,7 @@ class GraphQLView(GraphQL[Context, None]):
         )
         try:
             try:
-                context.actor = await self.authenticate(
-                    header, session_lookup(context.session), context.now
-                )
+                context.actor = await self._actor(context, header, on_replica)
             except AuthenticationError as exc:
                 return _unauthenticated(str(exc))
             _name_actor(context.actor)
@@ -302,15 +331,43 @@ class GraphQLView(GraphQL[Context, None]):
             status = 504 if "TIMEOUT" in codes else 500 if "INTERNAL" in codes else 400
         return _respond(orjson.dumps(payload, default=str), status, media_type)
 
-    def _context(self, client: Any) -> Context:
+    async def _actor(self, context: Context, header: str | None, on_replica: bool) -> Actor | None:
+        """The caller, looked up in the context's session. On the replica, credentials it does
+        not know yet (a key created a moment ago) or a replica gone away are asked of the
+        primary, whose session then serves the request."""
+        try:
+            return await self.authenticate(header, session_lookup(context.session), context.now)
+        except REPLICA_FALLBACK as exc:
+            if not on_replica or self.replica is None:
+                raise
+            if not isinstance(exc, AuthenticationError):
+                self.replica.went_away(exc)
+            await context.close()
+            context.sessionmaker = self.sessionmaker
+            return await self.authenticate(header, session_lookup(context.session), context.now)
+
+    def _context(
+        self,
+        client: Any,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession] | None = None,
+        key: str | None = None,
+    ) -> Context:
+        replica = self.replica
+
+        async def wrote() -> None:
+            if replica is not None:
+                await replica.wrote(key)
+
         return Context(
             settings=self.settings,
-            sessionmaker=self.sessionmaker,
+            sessionmaker=sessionmaker or self.sessionmaker,
             actor=None,
             queue=self.queue,
             limiter=self.limiter,
             client_ip=str(client[0]) if client else "unknown",
             now=self.clock(),
+            after_commit=wrote if replica is not None and key is not None else None,
         )
 
     async def _compiled(
@@ -318,17 +375,30 @@ class GraphQLView(GraphQL[Context, None]):
         scope: Scope,
         graphql: GraphQLRequest,
         header: str | None,
-        fetch: compiled_reads.Fetch,
+        primary: compiled_reads.Fetch,
+        key: str | None = None,
     ) -> bytes | None:
         """The compiled answer, or None for strawberry to answer (and to refuse credentials
-        the database does not accept)."""
+        the database does not accept). With a replica, queries read where `RoutedFetch` says;
+        a mutation reads its lead back on the primary."""
         now = self.clock()
+        fetch: compiled_reads.Fetch = primary
+        routed = None
+        if self.replica is not None:
+            fetch = routed = RoutedFetch(self.replica, primary, key)
 
         async def read_pool(sql: str, params: Sequence[Any]) -> Any:
             return await fetch(sql, params, None)
 
         async def reader() -> Actor | None:
-            return _name_actor(await self.authenticate(header, read_pool, now, cached=True))
+            try:
+                return _name_actor(await self.authenticate(header, read_pool, now, cached=True))
+            except AuthenticationError:
+                if routed is None or not routed.on_replica:
+                    raise
+                # Credentials the replica does not know yet: the primary decides.
+                routed.use_primary()
+                return _name_actor(await self.authenticate(header, read_pool, now))
 
         async def loader(context: Context) -> Actor | None:
             return _name_actor(
@@ -341,8 +411,9 @@ class GraphQLView(GraphQL[Context, None]):
             reader=reader,
             loader=loader,
             fetch=fetch,
-            context=lambda: self._context(client),
+            context=lambda: self._context(client, key=key),
             now=now,
+            primary=primary,
         )
 
     async def get_context(

@@ -36,6 +36,9 @@ class Edge(Protocol):
         self, header: str | None, lookup: Lookup, now: datetime, *, cached: bool = False
     ) -> Actor | None: ...
 
+    async def wrote(self, header: str | None) -> None:
+        """After a commit: the writer's next reads see it (app/db/replica.py)."""
+
 
 class HttpError(Exception):
     """A refused request: its status, a stable code, the offending parameter or column."""

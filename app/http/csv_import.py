@@ -352,6 +352,7 @@ def import_route(edge: Edge) -> Callable[[Request], Any]:
             require_lead_manager(actor)
             rows, by_crm_id = parse_csv(body)
             report = await _apply(edge, session, actor, rows, by_crm_id, dry_run)
+            await edge.wrote(request.headers.get("authorization"))
         except HttpError as refused:
             log.info("%s: %s", refused.code, refused.message)
             return refused.response()
