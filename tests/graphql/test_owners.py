@@ -341,7 +341,7 @@ async def test_a_page_of_owned_leads_costs_the_same_statements_for_2_and_20_lead
 def _readme_examples() -> list[tuple[str, dict[str, Any]]]:
     """The `gql '{...}'` examples of the README's "Owners and routing"."""
     text = (PROJECT_ROOT / "README.md").read_text()
-    section = text.split("### Owners and routing", 1)[1].split("\n## ", 1)[0]
+    section = text.split("### Owners and routing", 1)[1].split("\n### ", 1)[0]
     bodies = re.findall(r"^gql '(\{.*\})'$", section, re.M)
     assert len(bodies) == 4, "the README's examples moved: update this test"
     return [(json.loads(b)["query"], json.loads(b).get("variables") or {}) for b in bodies]
