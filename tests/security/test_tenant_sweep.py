@@ -401,11 +401,16 @@ async def test_no_mutation_reaches_another_tenant(
     # An address of its own: submitInquiry is rate limited per client.
     async with production(client=(f"198.18.201.{uuid.uuid4().int % 250 + 1}", 5000)) as pair:
         before = [(await pair.post({"query": d}, headers=owner)).json() for d in reads]
+        previous = None
         for document in sweep_documents(tenant_a.ids, "mutation"):
             # Mutations go to one app: the other would see the first one's writes.
-            response = await pair.compiled.post(
-                "/graphql", json={"query": document}, headers=headers
-            )
+            try:
+                response = await pair.compiled.post(
+                    "/graphql", json={"query": document}, headers=headers
+                )
+            except Exception as exc:  # say which request left the connection unusable
+                raise AssertionError(f"{document!r} failed after {previous!r}") from exc
+            previous = document
             assert response.status_code < 500, (document, response.text)
             assert not tenant_a.found_in(response.text), (document, response.text)
         after = [(await pair.post({"query": d}, headers=owner)).json() for d in reads]
