@@ -30,9 +30,9 @@ from tests.stack import IsolatedStack, utcnow
 from tests.waiting import eventually
 from workers.outbox import CONCURRENCY
 
-LEADS_PER_FAULT = 100  # 4 outbox events each: >= 400 events per fault, ~850 deliveries
+LEADS_PER_FAULT = 60  # 4 outbox events each: 240 events per fault, ~500 deliveries
 # Latency is measured below saturation: 5 declined leads a second, 8 deliveries each.
-LATENCY_LEADS, LATENCY_PACE = 100, 0.2
+LATENCY_LEADS, LATENCY_PACE = 50, 0.2
 
 
 @pytest.fixture(scope="module")
