@@ -16,6 +16,7 @@ from app.graphql.context import Context
 from app.graphql.notifications import Notification
 from app.graphql.types.enums import LeadOutcome, LeadStage
 from app.notify import live
+from app.services.auth import Actor
 
 
 @strawberry.type
@@ -53,6 +54,17 @@ class LeadEvent:
         )
 
 
+def _subscriber(info: Info[Context, None]) -> tuple[Actor, str]:
+    """The signed-in viewer and the Redis their live events come through."""
+    actor = info.context.actor
+    if actor is None:
+        raise GraphQLError("sign in to subscribe", extensions={"code": "UNAUTHENTICATED"})
+    redis_url = info.context.settings.redis_url
+    if not redis_url:
+        raise GraphQLError("live events are not configured", extensions={"code": "INTERNAL"})
+    return actor, redis_url
+
+
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
@@ -60,17 +72,12 @@ class Subscription:
         'Authenticate with {"Authorization": "Bearer <token>"} in connection_init.'
     )
     async def lead_events(self, info: Info[Context, None]) -> AsyncGenerator[LeadEvent, None]:
-        actor = info.context.actor
-        if actor is None:
-            raise GraphQLError("sign in to subscribe", extensions={"code": "UNAUTHENTICATED"})
+        actor, redis_url = _subscriber(info)
         if not actor.manages_leads:
             raise GraphQLError(
                 "only partner admins and referrals admins follow leads",
                 extensions={"code": "FORBIDDEN"},
             )
-        redis_url = info.context.settings.redis_url
-        if not redis_url:
-            raise GraphQLError("live events are not configured", extensions={"code": "INTERNAL"})
         async with aclosing(live.listen(redis_url, actor.organisation_id)) as events:
             async for payload in events:
                 yield LeadEvent.from_payload(payload)
@@ -83,17 +90,12 @@ class Subscription:
     async def notification_added(
         self, info: Info[Context, None]
     ) -> AsyncGenerator[Notification, None]:
-        actor = info.context.actor
-        if actor is None:
-            raise GraphQLError("sign in to subscribe", extensions={"code": "UNAUTHENTICATED"})
+        actor, redis_url = _subscriber(info)
         if actor.api_key_id is not None:
             raise GraphQLError(
                 "an API key is not a person and gets no notifications",
                 extensions={"code": "FORBIDDEN"},
             )
-        redis_url = info.context.settings.redis_url
-        if not redis_url:
-            raise GraphQLError("live events are not configured", extensions={"code": "INTERNAL"})
         channel = live.notification_channel(actor.user_id)
         async with aclosing(live.listen_to(redis_url, channel)) as notes:
             async for note in notes:

@@ -160,6 +160,18 @@ async def lock_own_leads(
     return {lead.id: lead for lead in (await session.execute(statement)).scalars()}
 
 
+def version_conflict(lead: Lead, expected_version: int | None) -> Refused | None:
+    """CONFLICT when the caller read another version of the lead than the one locked now."""
+    if expected_version is None or expected_version == lead.version:
+        return None
+    return Refused.one(
+        ErrorCode.CONFLICT,
+        f"the lead changed since you read it (version {expected_version}, now "
+        f"{lead.version}); reload and try again",
+        "expected_version",
+    )
+
+
 async def act_on(
     session: AsyncSession,
     actor: Actor | None,
@@ -170,13 +182,9 @@ async def act_on(
     now: datetime,
 ) -> Applied | Refused:
     """`command` on a lead the caller may work on, already locked for this transaction."""
-    if expected_version is not None and expected_version != lead.version:
-        return Refused.one(
-            ErrorCode.CONFLICT,
-            f"the lead changed since you read it (version {expected_version}, now "
-            f"{lead.version}); reload and try again",
-            "expected_version",
-        )
+    conflict = version_conflict(lead, expected_version)
+    if conflict is not None:
+        return conflict
     previous = lead_state(lead)
     step = step_for(previous, command.action)
     if isinstance(step, TransitionRefused):

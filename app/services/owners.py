@@ -19,7 +19,7 @@ from app.domain.roles import LEAD_MANAGER_ROLES
 from app.services.auth import Actor
 from app.services.errors import ErrorCode, Refused, parse_id
 from app.services.history import record_step, snapshot
-from app.services.leads import lead_state, lock_own_lead
+from app.services.leads import lead_state, lock_own_lead, version_conflict
 
 _MANAGER_ROLES = [r.value for r in LEAD_MANAGER_ROLES]
 
@@ -96,13 +96,9 @@ async def assign_lead(
     lead = await lock_own_lead(session, actor, lead_id)
     if isinstance(lead, Refused):
         return lead
-    if expected_version is not None and expected_version != lead.version:
-        return Refused.one(
-            ErrorCode.CONFLICT,
-            f"the lead changed since you read it (version {expected_version}, now "
-            f"{lead.version}); reload and try again",
-            "expected_version",
-        )
+    conflict = version_conflict(lead, expected_version)
+    if conflict is not None:
+        return conflict
     owner: User | None = None
     if owner_id is not None:
         parsed = parse_id(owner_id, "owner_id")
