@@ -138,10 +138,13 @@ def transition(
 
 
 # Where a person may work a lead without moving it: partners may call the customer before they
-# accept (Partner Center's advice for contact-me leads); an archived lead is closed.
+# accept (Partner Center's advice for contact-me leads); an archived lead is closed. A lead
+# changes hands while the partner still has something to do with it: an archived lead keeps
+# the owner it had, as a record of who worked it.
 WORKING_STAGES: dict[LeadAction, frozenset[LeadStage]] = {
     A.ADD_ACTIVITY: frozenset({S.RECEIVED, S.ACCEPTED}),
     A.CONTACT_CUSTOMER: frozenset({S.RECEIVED, S.ACCEPTED}),
+    A.ASSIGN: frozenset({S.RECEIVED, S.ACCEPTED}),
 }
 
 
@@ -168,21 +171,6 @@ def step_for(
     if action in WORKING_STAGES and previous is not None:
         return work_step(previous, action)
     return transition(previous, action, actor=actor)
-
-
-# Where a lead may change hands: while the partner still has something to do with it. An archived
-# lead keeps the owner it had, as a record of who worked it.
-ASSIGNABLE_STAGES: frozenset[LeadStage] = frozenset({S.RECEIVED, S.ACCEPTED})
-
-
-def assignment(previous: LeadState) -> Transition | TransitionRefused:
-    """A change of owner of a lead in state `previous`: the same state after it, or why not."""
-    if previous.stage not in ASSIGNABLE_STAGES:
-        where = f"a lead in stage {previous.stage.value}"
-        if previous.outcome is not None:
-            where = f"an archived ({previous.outcome.value}) lead"
-        return TransitionRefused(previous.stage, A.ASSIGN, f"ASSIGN is not allowed on {where}")
-    return Transition(previous, previous, A.ASSIGN)
 
 
 def allowed_actions(stage: LeadStage, *, actor: ActorKind = ActorKind.USER) -> list[LeadAction]:

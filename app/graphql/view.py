@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from graphql import GraphQLError, OperationDefinitionNode
+from graphql import GraphQLError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
@@ -29,7 +29,6 @@ from strawberry.types.unset import UnsetType
 
 from app.config import Settings
 from app.db.replica import CONNECTION_ERRORS, ReplicaReads, RoutedFetch, consistency_key
-from app.graphql import cost
 from app.graphql.context import Context
 from app.graphql.fast_path import FastPath
 from app.graphql.graphiql import offline_graphiql_html
@@ -45,7 +44,7 @@ from app.graphql.http_edge import (
     read_body,
     response_media_type,
 )
-from app.graphql.operation_type import operation_type
+from app.graphql.operation_type import operation_of, operation_type
 from app.graphql.posture import error_code, is_bug
 from app.graphql.schema import INTERNAL_MESSAGE, schema
 from app.jobs import JobQueue
@@ -99,18 +98,10 @@ def _name_operation(graphql: GraphQLRequest, path: str) -> None:
     if info is None:
         return
     name = graphql.operation_name
-    if name is None and isinstance(graphql.query, str):
-        try:
-            document = cost.parse(graphql.query)
-        except GraphQLError:
-            document = None
-        operations = [
-            d
-            for d in (document.definitions if document else ())
-            if isinstance(d, OperationDefinitionNode)
-        ]
-        if len(operations) == 1 and operations[0].name is not None:
-            name = operations[0].name.value
+    if name is None:
+        operation = operation_of(graphql.query, None)  # the only one, if there is one
+        if operation is not None and operation.name is not None:
+            name = operation.name.value
     info.name_operation(metrics.OPERATION_NAMES.label(name), path)
 
 

@@ -114,11 +114,6 @@ async def own_lead(
     return lead
 
 
-async def lock_own_lead(session: AsyncSession, actor: Actor | None, raw_id: str) -> Lead | Refused:
-    """The lead if `actor` may work on it, locked for this transaction (as `act` takes it)."""
-    return await own_lead(session, actor, raw_id, lock=True)
-
-
 async def act(
     session: AsyncSession,
     actor: Actor | None,

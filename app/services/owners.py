@@ -14,12 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Lead, User
-from app.domain.lifecycle import TransitionRefused, assignment
+from app.domain.lifecycle import LeadAction, TransitionRefused, work_step
 from app.domain.roles import LEAD_MANAGER_ROLES
 from app.services.auth import Actor
 from app.services.errors import ErrorCode, Refused, parse_id
 from app.services.history import record_step, snapshot
-from app.services.leads import lead_state, lock_own_lead, version_conflict
+from app.services.leads import lead_state, own_lead, version_conflict
 
 _MANAGER_ROLES = [r.value for r in LEAD_MANAGER_ROLES]
 
@@ -67,7 +67,7 @@ async def give_lead(
     new_id = owner.id if owner is not None else None
     if lead.owner_user_id == new_id:
         return lead
-    step = assignment(lead_state(lead))
+    step = work_step(lead_state(lead), LeadAction.ASSIGN)
     if isinstance(step, TransitionRefused):
         return Refused.one(ErrorCode.INVALID_TRANSITION, step.reason)
     previous = (
@@ -93,7 +93,7 @@ async def assign_lead(
 ) -> Lead | Refused:
     """`assignLead`: a lead manager gives a RECEIVED or ACCEPTED lead of their partner to one
     of its lead managers (themselves included), or to nobody (`owner_id` None)."""
-    lead = await lock_own_lead(session, actor, lead_id)
+    lead = await own_lead(session, actor, lead_id, lock=True)
     if isinstance(lead, Refused):
         return lead
     conflict = version_conflict(lead, expected_version)
