@@ -403,3 +403,27 @@ async def test_two_admins_saving_rules_at_once_both_succeed_and_one_set_remains(
         async with AsyncSession(engine) as session, session.begin():
             org = partner.organisation_id
             await session.execute(delete(models.Organisation).where(models.Organisation.id == org))
+
+
+async def test_lead_managers_lists_whom_a_lead_can_be_given_to(
+    gql: GraphQLClient, session: AsyncSession, partner: WorldPartner
+) -> None:
+    query = "{ leadManagers { id name email } }"
+    managers = (await gql.as_user(partner.referrals_admin).data(query))["leadManagers"]
+    assert managers == sorted(
+        [_owner(partner, "partner_admin"), _owner(partner, "referrals_admin")],
+        key=lambda user: user["name"].casefold(),
+    )
+    # Every one of them is accepted by assignLead.
+    lead = await make_lead(session, organisation_id=partner.organisation_id)
+    for user in managers:
+        data = await gql.as_user(partner.partner_admin).data(
+            ASSIGN, {"id": str(lead.id), "owner": user["id"]}
+        )
+        assert data["assignLead"]["errors"] == []
+    other = await make_partner(session)
+    assert str(other.partner_admin) not in {
+        u["id"] for u in (await gql.as_user(partner.partner_admin).data(query))["leadManagers"]
+    }
+    assert (await gql.as_user(partner.member).data(query))["leadManagers"] == []
+    assert (await gql.as_user(None).data(query))["leadManagers"] == []
