@@ -343,7 +343,7 @@ def _readme_examples() -> list[tuple[str, dict[str, Any]]]:
     text = (PROJECT_ROOT / "README.md").read_text()
     section = text.split("### Owners and routing", 1)[1].split("\n### ", 1)[0]
     bodies = re.findall(r"^gql '(\{.*\})'$", section, re.M)
-    assert len(bodies) == 4, "the README's examples moved: update this test"
+    assert len(bodies) == 5, "the README's examples moved: update this test"
     return [(json.loads(b)["query"], json.loads(b).get("variables") or {}) for b in bodies]
 
 
@@ -369,13 +369,14 @@ async def test_the_readmes_examples_work(
     answers = [
         await admin.data(query, filled(variables)) for query, variables in _readme_examples()
     ]
-    assert answers[0]["setRoutingRules"]["errors"] == []
-    assert [r["position"] for r in answers[1]["routingRules"]] == [1, 2]
-    assert answers[2]["assignLead"]["errors"] == []
+    assert {m["id"] for m in answers[0]["leadManagers"]} >= set(ids.values()) - {str(lead.id)}
+    assert answers[1]["setRoutingRules"]["errors"] == []
+    assert [r["position"] for r in answers[2]["routingRules"]] == [1, 2]
+    assert answers[3]["assignLead"]["errors"] == []
     owner = await session.get(models.User, contoso.referrals_admin)
     assert owner is not None
-    assert answers[2]["assignLead"]["lead"]["owner"] == {"name": owner.name}
-    assert answers[3]["leads"]["totalCount"] == 0  # the partner admin owns none of them
+    assert answers[3]["assignLead"]["lead"]["owner"] == {"name": owner.name}
+    assert answers[4]["leads"]["totalCount"] == 0  # the partner admin owns none of them
 
 
 async def test_two_admins_saving_rules_at_once_both_succeed_and_one_set_remains(
