@@ -72,7 +72,8 @@ MAX_FIELD_REPEATS = 4
 # has. graphql-cop's directive overloading check flags a server that reports each of ten.
 MAX_DIRECTIVES = 4
 
-SIZE_ARGUMENT = "first"
+# `last` sizes a page as `first` does (at most one of them is given; the larger counts).
+SIZE_ARGUMENTS = ("first", "last")
 # Every paged list's default and largest page (app/services refuse a larger `first`).
 PAGE_DEFAULT = lead_queries.DEFAULT_PAGE
 PAGE_MAX = max(lead_queries.MAX_PAGE, notifications.MAX_PAGE, search.MAX_PAGE)
@@ -287,18 +288,24 @@ class _Cost:
         return None
 
     def _size(self, node: FieldNode, definition: GraphQLField | None) -> int | None:
-        if definition is None or SIZE_ARGUMENT not in definition.args:
+        if definition is None or not any(name in definition.args for name in SIZE_ARGUMENTS):
             return None
-        value: Any = None
+        given: list[int] = []
         for argument in node.arguments or ():
-            if argument.name.value != SIZE_ARGUMENT:
+            if argument.name.value not in SIZE_ARGUMENTS:
                 continue
+            value: Any = None
             if isinstance(argument.value, IntValueNode):
                 value = int(argument.value.value)
             elif isinstance(argument.value, VariableNode):
                 value = self.variables.get(argument.value.name.value)
-        if not isinstance(value, int) or isinstance(value, bool):
-            default = definition.args[SIZE_ARGUMENT].default_value
+            if isinstance(value, int) and not isinstance(value, bool):
+                given.append(value)
+        if given:
+            value = max(given)
+        else:
+            first = definition.args.get(SIZE_ARGUMENTS[0])
+            default = first.default_value if first is not None else None
             value = default if isinstance(default, int) else PAGE_DEFAULT
         # A larger page is refused by the list's own resolver, with a better message.
         return min(max(value, 0), PAGE_MAX)

@@ -71,17 +71,28 @@ class MarkNotificationsReadPayload:
 
 @strawberry.type
 class NotificationQuery:
-    @strawberry.field(description="The viewer's notifications, newest first; empty if anonymous.")
+    @strawberry.field(
+        description="The viewer's notifications, newest first; empty if anonymous. `last`/"
+        "`before` page backwards."
+    )
     async def notifications(
         self,
         info: Info[Context, None],
         first: int | None = None,
         after: str | None = None,
         unread_only: bool = False,
+        last: int | None = None,
+        before: str | None = None,
     ) -> NotificationConnection:
         async with info.context.db() as session:
             page = await notifications.list_notifications(
-                session, info.context.actor, first=first, after=after, unread_only=unread_only
+                session,
+                info.context.actor,
+                first=first,
+                after=after,
+                unread_only=unread_only,
+                last=last,
+                before=before,
             )
         if isinstance(page, Refused):
             raise query_error(page, ARGUMENTS)
