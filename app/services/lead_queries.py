@@ -468,6 +468,18 @@ async def get_lead(session: AsyncSession, actor: Actor | None, raw_id: str) -> L
     ).scalar_one_or_none()
 
 
+async def leads_by_ids(
+    session: AsyncSession, actor: Actor | None, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Lead]:
+    """The leads `get_lead` would show the caller, by id, in one statement."""
+    if actor is None or not actor.manages_leads or not ids:
+        return {}
+    rows = await session.scalars(
+        select(Lead).where(Lead.id.in_(ids), Lead.organisation_id == actor.organisation_id)
+    )
+    return {lead.id: lead for lead in rows}
+
+
 async def get_lead_by_crm_id(
     session: AsyncSession, actor: Actor | None, crm_id: str
 ) -> Lead | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -51,6 +53,18 @@ async def list_notifications(
         window=window,
         key_of=lambda n: (n.created_at, n.id),
     )
+
+
+async def notifications_by_ids(
+    session: AsyncSession, actor: Actor | None, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Notification]:
+    """The caller's own notifications among `ids` (what `list_notifications` lists)."""
+    if actor is None or not ids:
+        return {}
+    rows = await session.scalars(
+        select(Notification).where(Notification.id.in_(ids), Notification.user_id == actor.user_id)
+    )
+    return {n.id: n for n in rows}
 
 
 async def count_unread(session: AsyncSession, actor: Actor | None) -> int:
