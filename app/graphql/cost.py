@@ -44,6 +44,7 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
@@ -74,6 +75,8 @@ MAX_DIRECTIVES = 4
 
 # `last` sizes a page as `first` does (at most one of them is given; the larger counts).
 SIZE_ARGUMENTS = ("first", "last")
+# A list fetched by ids has one item per id (the resolver refuses more than a page).
+COUNT_ARGUMENT = "ids"
 # Every paged list's default and largest page (app/services refuse a larger `first`).
 PAGE_DEFAULT = lead_queries.DEFAULT_PAGE
 PAGE_MAX = max(lead_queries.MAX_PAGE, notifications.MAX_PAGE, search.MAX_PAGE)
@@ -272,6 +275,8 @@ class _Cost:
         definition = self._definition(node.name.value, parent)
         is_list, named = _unwrap(definition.type) if definition else (False, None)
         size = self._size(node, definition)
+        if is_list and size is None:
+            size = self._count(node, definition)
         if is_list:
             count = size if size is not None else page if page is not None else DEFAULT_LIST_SIZE
             return 1 + count * self.of(node.selection_set, named, None)
@@ -285,6 +290,21 @@ class _Cost:
             return TypeMetaFieldDef
         if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
             return parent.fields.get(name)
+        return None
+
+    def _count(self, node: FieldNode, definition: GraphQLField | None) -> int | None:
+        """A list fetched by ids (`nodes(ids:)`) holds one item per id."""
+        if definition is None or COUNT_ARGUMENT not in definition.args:
+            return None
+        for argument in node.arguments or ():
+            if argument.name.value != COUNT_ARGUMENT:
+                continue
+            value: Any = argument.value
+            if isinstance(value, ListValueNode):
+                return min(len(value.values), PAGE_MAX)
+            if isinstance(value, VariableNode):
+                given = self.variables.get(value.name.value)
+                return min(len(given), PAGE_MAX) if isinstance(given, list) else PAGE_MAX
         return None
 
     def _size(self, node: FieldNode, definition: GraphQLField | None) -> int | None:

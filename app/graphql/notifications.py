@@ -12,6 +12,7 @@ from app.graphql.context import Context
 from app.graphql.errors import ARGUMENTS, UserError, query_error, user_errors
 from app.graphql.reads import columns
 from app.graphql.types.lead import PageInfo
+from app.graphql.types.node import Node
 from app.graphql.types.rows import from_rows
 from app.services import notifications
 from app.services.errors import Refused
@@ -19,7 +20,7 @@ from app.services.paging import Page
 
 
 @strawberry.type
-class Notification:
+class Notification(Node):
     id: strawberry.ID
     kind: str = strawberry.field(
         description="NEW_LEAD, URGENT_CONTACT, REMINDER, LEAD_EXPIRED, WEBHOOK_DISABLED, ..."
