@@ -539,3 +539,28 @@ async def test_node_lookups_of_partner_pages_share_the_public_read_budget(
         assert await codes(actor=await actor_of(session, member)) == ["RATE_LIMITED"]
     finally:
         await limiter.close()
+
+
+async def test_fragments_on_node_select_fields_on_both_paths(
+    session: AsyncSession, partner: WorldPartner, admin: GraphQLClient
+) -> None:
+    expected = await _leads(session, partner, 3)
+    note = models.Notification(user_id=partner.referrals_admin, kind="K", title="t", body="b")
+    session.add(note)
+    await session.flush()
+    data = await admin.data(
+        """
+        fragment Refetchable on Node { id }
+        query {
+          leads(tab: MARKETPLACE, last: 2) { nodes { ... on Node { __typename id } stage } }
+          notifications { edges { node { ...Refetchable } } }
+          lead(id: "%s") { ...Refetchable }
+        }
+        """
+        % expected[0]
+    )
+    assert data["leads"]["nodes"] == [
+        {"__typename": "Lead", "id": i, "stage": "RECEIVED"} for i in expected[1:]
+    ]
+    assert data["notifications"]["edges"] == [{"node": {"id": str(note.id)}}]
+    assert data["lead"] == {"id": expected[0]}
