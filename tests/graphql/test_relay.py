@@ -551,13 +551,13 @@ async def test_fragments_on_node_select_fields_on_both_paths(
     data = await admin.data(
         """
         fragment Refetchable on Node { id }
-        query {
+        query($id: ID!) {
           leads(tab: MARKETPLACE, last: 2) { nodes { ... on Node { __typename id } stage } }
           notifications { edges { node { ...Refetchable } } }
-          lead(id: "%s") { ...Refetchable }
+          lead(id: $id) { ...Refetchable }
         }
-        """
-        % expected[0]
+        """,
+        {"id": expected[0]},
     )
     assert data["leads"]["nodes"] == [
         {"__typename": "Lead", "id": i, "stage": "RECEIVED"} for i in expected[1:]
