@@ -39,18 +39,14 @@ SHOWN: dict[NodeKind, Callable[[Any, Context], Node]] = {
 
 
 async def _shown(context: Context, ids: list[str]) -> list[Node | None]:
-    # Partners' pages count against the public read budget, as `profile(id)` counts them:
-    # every id an anonymous caller asks for (pages are all it can see), every page found for
-    # a signed-in one.
-    anonymous = context.actor is None
-    if anonymous and 0 < len(ids) <= nodes.MAX_NODES:
-        await count_public_read(context, len(ids))
     async with context.db() as session:
         found = await nodes.find_nodes(session, context.actor, ids)
     if isinstance(found, Refused):
         raise query_error(found, ARGUMENTS)
+    # Each partner's page shown counts against the public read budget, as `profile(id)` counts
+    # it, so `nodes` is no way around it. Ids that find nothing show nothing: not counted.
     pages = sum(1 for f in found if f is not None and f.kind is NodeKind.PUBLIC_PROFILE)
-    if pages and not anonymous:
+    if pages:
         await count_public_read(context, pages)
     return [_node(f, context) for f in found]
 

@@ -517,12 +517,12 @@ async def test_node_lookups_of_partner_pages_share_the_public_read_budget(
     limiter = RateLimiter(settings.redis_url)
     ip = f"node-test-{uuid.uuid4().hex[:8]}"
 
-    async def codes(**context: Any) -> list[str]:
+    async def codes(ids: list[str] | None = None, **context: Any) -> list[str]:
         result = await execute_in_process(
             settings,
             sessionmaker,
             NODES,
-            {"ids": [str(profile.id)] * 10},
+            {"ids": ids if ids is not None else [str(profile.id)] * 10},
             limiter=limiter,
             client_ip=ip,
             **context,
@@ -530,6 +530,8 @@ async def test_node_lookups_of_partner_pages_share_the_public_read_budget(
         return [e.extensions["code"] for e in result.errors or []]
 
     try:
+        # Ids that find no page show nothing and spend nothing.
+        assert await codes([str(uuid.uuid4()) for _ in range(100)]) == []
         # Ten pages a call: the window's budget is spent after per_window / 10 calls.
         for _ in range(SEARCH_LIMIT.per_window // 10):
             assert await codes() == []
