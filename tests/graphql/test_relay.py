@@ -269,3 +269,26 @@ async def test_fragments_on_node_select_fields_on_both_paths(
     ]
     assert data["notifications"]["edges"] == [{"node": {"id": str(note.id)}}]
     assert data["lead"] == {"id": expected[0]}
+
+
+# About 120 per lead: a page of 100 is over MAX_QUERY_COST (10,000), a few are well under it.
+HEAVY = "history { at action actor { kind name } changes { field from to } } team { name email }"
+
+
+async def test_last_sizes_the_cost_as_first_does(admin: GraphQLClient) -> None:
+    costs = {}
+    for argument in ("first", "last"):
+        body = await admin(
+            f"query {{ leads(tab: MARKETPLACE, {argument}: 100) {{ nodes {{ {HEAVY} }} }} }}"
+        )
+        [error] = body["errors"]
+        assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
+        costs[argument] = error["extensions"]["cost"]
+    assert costs["first"] == costs["last"]
+
+
+async def test_nodes_costs_each_id(admin: GraphQLClient) -> None:
+    query = f"query($ids: [ID!]!) {{ nodes(ids: $ids) {{ ... on Lead {{ {HEAVY} }} }} }}"
+    assert (await admin(query, {"ids": ["x"] * 5}))["data"] == {"nodes": [None] * 5}
+    body = await admin(query, {"ids": ["x"] * 100})
+    assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
