@@ -59,13 +59,14 @@ class RateLimiter:
             )
             self._strategy = MovingWindowRateLimiter(storage)
 
-    async def hit(self, limit: Limit, subject: str) -> Decision:
-        """Count one request by `subject` (a client address, an e-mail) against `limit`."""
+    async def hit(self, limit: Limit, subject: str, cost: int = 1) -> Decision:
+        """Count one request by `subject` (a client address, an e-mail) against `limit`; `cost`:
+        as many requests at once (one call that reads several things the limit counts)."""
         if self._strategy is None:
             return Decision(True, 0)
         item = limit.item()
         try:
-            if await self._strategy.hit(item, subject):
+            if await self._strategy.hit(item, subject, cost=cost):
                 return Decision(True, 0)
             stats = await self._strategy.get_window_stats(item, subject)
         except StorageError as exc:

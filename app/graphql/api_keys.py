@@ -12,6 +12,7 @@ from app.db import models
 from app.graphql.context import Context
 from app.graphql.errors import INPUT, ArgumentPaths, UserError, user_errors
 from app.graphql.types.enums import Role
+from app.graphql.types.node import Node
 from app.graphql.types.rows import from_row
 from app.services import api_keys
 from app.services.errors import Refused
@@ -21,7 +22,7 @@ KEY_INPUT = ArgumentPaths(under=("input",), renames={"key_id": ("input", "id")})
 
 
 @strawberry.type(description="A machine credential of the organisation; its secret is not kept.")
-class ApiKey:
+class ApiKey(Node):
     id: strawberry.ID
     name: str
     prefix: str = strawberry.field(

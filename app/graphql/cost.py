@@ -44,6 +44,7 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
@@ -72,7 +73,10 @@ MAX_FIELD_REPEATS = 4
 # has. graphql-cop's directive overloading check flags a server that reports each of ten.
 MAX_DIRECTIVES = 4
 
-SIZE_ARGUMENT = "first"
+# `last` sizes a page as `first` does (at most one of them is given; the larger counts).
+SIZE_ARGUMENTS = ("first", "last")
+# A list fetched by ids has one item per id (the resolver refuses more than a page).
+COUNT_ARGUMENT = "ids"
 # Every paged list's default and largest page (app/services refuse a larger `first`).
 PAGE_DEFAULT = lead_queries.DEFAULT_PAGE
 PAGE_MAX = max(lead_queries.MAX_PAGE, notifications.MAX_PAGE, search.MAX_PAGE)
@@ -271,6 +275,8 @@ class _Cost:
         definition = self._definition(node.name.value, parent)
         is_list, named = _unwrap(definition.type) if definition else (False, None)
         size = self._size(node, definition)
+        if is_list and size is None:
+            size = self._count(node, definition)
         if is_list:
             count = size if size is not None else page if page is not None else DEFAULT_LIST_SIZE
             return 1 + count * self.of(node.selection_set, named, None)
@@ -286,19 +292,40 @@ class _Cost:
             return parent.fields.get(name)
         return None
 
-    def _size(self, node: FieldNode, definition: GraphQLField | None) -> int | None:
-        if definition is None or SIZE_ARGUMENT not in definition.args:
+    def _count(self, node: FieldNode, definition: GraphQLField | None) -> int | None:
+        """A list fetched by ids (`nodes(ids:)`) holds one item per id."""
+        if definition is None or COUNT_ARGUMENT not in definition.args:
             return None
-        value: Any = None
         for argument in node.arguments or ():
-            if argument.name.value != SIZE_ARGUMENT:
+            if argument.name.value != COUNT_ARGUMENT:
                 continue
+            value: Any = argument.value
+            if isinstance(value, ListValueNode):
+                return min(len(value.values), PAGE_MAX)
+            if isinstance(value, VariableNode):
+                given = self.variables.get(value.name.value)
+                return min(len(given), PAGE_MAX) if isinstance(given, list) else PAGE_MAX
+        return None
+
+    def _size(self, node: FieldNode, definition: GraphQLField | None) -> int | None:
+        if definition is None or not any(name in definition.args for name in SIZE_ARGUMENTS):
+            return None
+        given: list[int] = []
+        for argument in node.arguments or ():
+            if argument.name.value not in SIZE_ARGUMENTS:
+                continue
+            value: Any = None
             if isinstance(argument.value, IntValueNode):
                 value = int(argument.value.value)
             elif isinstance(argument.value, VariableNode):
                 value = self.variables.get(argument.value.name.value)
-        if not isinstance(value, int) or isinstance(value, bool):
-            default = definition.args[SIZE_ARGUMENT].default_value
+            if isinstance(value, int) and not isinstance(value, bool):
+                given.append(value)
+        if given:
+            value = max(given)
+        else:
+            first = definition.args.get(SIZE_ARGUMENTS[0])
+            default = first.default_value if first is not None else None
             value = default if isinstance(default, int) else PAGE_DEFAULT
         # A larger page is refused by the list's own resolver, with a better message.
         return min(max(value, 0), PAGE_MAX)

@@ -76,7 +76,7 @@ class _DirectiveVariables(Visitor):
                     self.names[argument.value.name.value] = None
 
     def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
-        if node.name.value == cost.SIZE_ARGUMENT and isinstance(node.value, VariableNode):
+        if node.name.value in cost.SIZE_ARGUMENTS and isinstance(node.value, VariableNode):
             self.sizes[node.value.name.value] = None
 
 

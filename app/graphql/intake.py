@@ -208,7 +208,7 @@ class IntakeMutation:
 class IntakeQuery:
     @strawberry.field(
         description="Leads the viewer sent (platform staff, referring partners), newest first, "
-        "with their stage and outcome (first <= 100)."
+        "with their stage and outcome (first or last <= 100; `last`/`before` page backwards)."
     )
     async def sent_leads(
         self,
@@ -216,6 +216,8 @@ class IntakeQuery:
         first: int | None = None,
         after: str | None = None,
         filter: SentLeadFilter | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> LeadConnection:
         async with info.context.db() as session:
             page = await lead_queries.list_sent_leads(
@@ -225,6 +227,8 @@ class IntakeQuery:
                 after,
                 filter.to_service() if filter else None,
                 contact_hidden_before=info.context.contact_hidden_before,
+                last=last,
+                before=before,
             )
         if isinstance(page, Refused):
             raise query_error(page, ARGUMENTS)

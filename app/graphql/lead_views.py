@@ -14,6 +14,7 @@ from app.graphql.context import Context
 from app.graphql.errors import ArgumentPaths, UserError, user_errors
 from app.graphql.types.enums import LeadOrder, LeadTab
 from app.graphql.types.inputs import LeadFilter
+from app.graphql.types.node import Node
 from app.services import lead_queries, lead_views
 from app.services.errors import Refused
 
@@ -22,7 +23,7 @@ VIEW_INPUT = ArgumentPaths(under=("input",), renames={"view_id": ("input", "id")
 
 
 @strawberry.type(description="A saved list: a tab, a filter and an order, by name.")
-class LeadView:
+class LeadView(Node):
     id: strawberry.ID
     name: str
     tab: LeadTab

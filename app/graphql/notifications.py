@@ -12,6 +12,7 @@ from app.graphql.context import Context
 from app.graphql.errors import ARGUMENTS, UserError, query_error, user_errors
 from app.graphql.reads import columns
 from app.graphql.types.lead import PageInfo
+from app.graphql.types.node import Node
 from app.graphql.types.rows import from_rows
 from app.services import notifications
 from app.services.errors import Refused
@@ -19,7 +20,7 @@ from app.services.paging import Page
 
 
 @strawberry.type
-class Notification:
+class Notification(Node):
     id: strawberry.ID
     kind: str = strawberry.field(
         description="NEW_LEAD, URGENT_CONTACT, REMINDER, LEAD_EXPIRED, WEBHOOK_DISABLED, ..."
@@ -71,17 +72,28 @@ class MarkNotificationsReadPayload:
 
 @strawberry.type
 class NotificationQuery:
-    @strawberry.field(description="The viewer's notifications, newest first; empty if anonymous.")
+    @strawberry.field(
+        description="The viewer's notifications, newest first; empty if anonymous. `last`/"
+        "`before` page backwards."
+    )
     async def notifications(
         self,
         info: Info[Context, None],
         first: int | None = None,
         after: str | None = None,
         unread_only: bool = False,
+        last: int | None = None,
+        before: str | None = None,
     ) -> NotificationConnection:
         async with info.context.db() as session:
             page = await notifications.list_notifications(
-                session, info.context.actor, first=first, after=after, unread_only=unread_only
+                session,
+                info.context.actor,
+                first=first,
+                after=after,
+                unread_only=unread_only,
+                last=last,
+                before=before,
             )
         if isinstance(page, Refused):
             raise query_error(page, ARGUMENTS)

@@ -10,6 +10,7 @@ from strawberry.types import Info
 from app.db import models
 from app.graphql.context import Context
 from app.graphql.errors import INPUT, UserError, user_errors
+from app.graphql.types.node import Node
 from app.graphql.types.viewer import User
 from app.services import owners, routing
 from app.services.errors import Refused
@@ -68,7 +69,7 @@ class SetRoutingRulesInput:
 
 
 @strawberry.type(description="A routing rule as stored: what it matches and whom it picks.")
-class RoutingRule:
+class RoutingRule(Node):
     id: strawberry.ID
     position: int = strawberry.field(description="1 for the rule tried first.")
     industries: list[str]

@@ -64,7 +64,10 @@ class Query:
             row = await lead_queries.get_lead(session, info.context.actor, id)
         return Lead.from_row(row, info.context) if row is not None else None
 
-    @strawberry.field(description="A tab's leads, filtered and paged (first <= 100).")
+    @strawberry.field(
+        description="A tab's leads, filtered and paged (first or last <= 100; `last`/`before` "
+        "page backwards)."
+    )
     async def leads(
         self,
         info: Info[Context, None],
@@ -73,6 +76,8 @@ class Query:
         order_by: LeadOrder = lead_queries.LeadOrder.RECEIVED_AT_DESC,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> LeadConnection:
         async with info.context.db() as session:
             page = await lead_queries.list_leads(
@@ -84,6 +89,8 @@ class Query:
                 first,
                 after,
                 contact_hidden_before=info.context.contact_hidden_before,
+                last=last,
+                before=before,
             )
         if isinstance(page, Refused):
             raise query_error(page)

@@ -28,6 +28,7 @@ from app.graphql.context import Context
 from app.graphql.intake import IntakeMutation, IntakeQuery
 from app.graphql.lead_views import LeadViewMutation, LeadViewQuery
 from app.graphql.mutations import Mutation as LeadMutation
+from app.graphql.nodes import NodeQuery
 from app.graphql.notifications import NotificationMutation, NotificationQuery
 from app.graphql.owners import RoutingMutation, RoutingQuery
 from app.graphql.pipeline import PipelineQuery
@@ -56,6 +57,7 @@ Query = merge_types(
         PrivacyQuery,
         RoutingQuery,
         PreferencesQuery,
+        NodeQuery,
     ),
 )
 Mutation = merge_types(

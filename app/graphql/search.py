@@ -12,6 +12,7 @@ from app.graphql.context import Context
 from app.graphql.errors import ARGUMENTS, query_error
 from app.graphql.types.enums import CompanySize, LeadType
 from app.graphql.types.lead import PageInfo
+from app.graphql.types.node import Node
 from app.graphql.types.rows import from_row, to_service
 from app.ratelimit import Limit
 from app.services import matching, public_profiles, search
@@ -33,7 +34,7 @@ _SIZES = {s.value for s in reference.CompanySize}
     description="What anyone may see of a published business profile. `id` is the profile id "
     "that submitInquiry takes."
 )
-class PublicProfile:
+class PublicProfile(Node):
     id: strawberry.ID
     name: str
     description: str | None
@@ -160,11 +161,11 @@ class PartnerSuggestion:
     reasons: list[str]
 
 
-async def _count_public_read(context: Context) -> None:
+async def count_public_read(context: Context, reads: int = 1) -> None:
     """Public reads (search, a partner's page) share one budget per client."""
     if context.limiter is None:
         return
-    decision = await context.limiter.hit(SEARCH_LIMIT, context.client_ip)
+    decision = await context.limiter.hit(SEARCH_LIMIT, context.client_ip, reads)
     if not decision.allowed:
         raise GraphQLError(
             "too many searches; try again later",
@@ -180,7 +181,7 @@ class SearchQuery:
     )
     async def profile(self, info: Info[Context, None], id: strawberry.ID) -> PublicProfile | None:
         context = info.context
-        await _count_public_read(context)
+        await count_public_read(context)
         async with context.db() as session:
             found = await public_profiles.published_profile(session, id)
         return PublicProfile.build(found) if found is not None else None
@@ -198,7 +199,7 @@ class SearchQuery:
         after: str | None = None,
     ) -> PartnerSearchConnection:
         context = info.context
-        await _count_public_read(context)
+        await count_public_read(context)
         async with context.db() as session:
             page = await search.search_partners(
                 session,

@@ -12,6 +12,7 @@ from app.db import models
 from app.domain.events import WEBHOOK_EVENTS, DeliveryStatus
 from app.graphql.context import Context
 from app.graphql.errors import ARGUMENTS, INPUT, ArgumentPaths, UserError, query_error, user_errors
+from app.graphql.types.node import Node
 from app.graphql.types.rows import from_row, from_rows
 from app.services import webhooks
 from app.services.errors import ErrorCode, Refused
@@ -27,7 +28,7 @@ DELIVERY_INPUT = ArgumentPaths(under=("input",), renames={"delivery_id": ("input
 
 
 @strawberry.type(description="Where a partner's tooling receives signed lead events.")
-class WebhookEndpoint:
+class WebhookEndpoint(Node):
     id: strawberry.ID
     url: str
     events: list[str] = strawberry.field(description="Subscribed event types, e.g. lead.won.")
@@ -49,7 +50,7 @@ class WebhookAttempt:
 
 
 @strawberry.type(description="One event owed to one endpoint, with every attempt made.")
-class WebhookDelivery:
+class WebhookDelivery(Node):
     id: strawberry.ID
     event_type: str
     lead_id: strawberry.ID | None

@@ -98,6 +98,21 @@ async def add_activity(
     return activity
 
 
+async def activities_by_ids(
+    session: AsyncSession, actor: Actor | None, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, LeadActivity]:
+    """The activities among `ids` that a lead's `activities` would list for the caller: those
+    of its organisation's leads, for its lead managers."""
+    if actor is None or not actor.manages_leads or not ids:
+        return {}
+    rows = await session.scalars(
+        select(LeadActivity).where(
+            LeadActivity.id.in_(ids), LeadActivity.organisation_id == actor.organisation_id
+        )
+    )
+    return {row.id: row for row in rows}
+
+
 ActivityKey = tuple[uuid.UUID, int, uuid.UUID | None]
 
 

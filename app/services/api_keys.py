@@ -7,6 +7,8 @@ Services take (session, actor, ...) and return rows or `Refused`; they flush, ne
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -124,6 +126,19 @@ async def list_keys(session: AsyncSession, actor: Actor | None) -> list[ApiKey] 
         .order_by(ApiKey.created_at.desc(), ApiKey.id)
     )
     return list(rows)
+
+
+async def keys_by_ids(
+    session: AsyncSession, actor: Actor | None, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, ApiKey]:
+    """The keys among `ids` that `list_keys` would list for the caller."""
+    if _refuse_unless_admin(actor) is not None or not ids:
+        return {}
+    assert actor is not None
+    rows = await session.scalars(
+        select(ApiKey).where(ApiKey.id.in_(ids), ApiKey.organisation_id == actor.organisation_id)
+    )
+    return {row.id: row for row in rows}
 
 
 async def revoke_key(

@@ -25,6 +25,7 @@ from app.domain.privacy import CONTACT_FREE_SEARCH_COLUMNS, HIDDEN_OUTCOMES
 from app.i18n import DEFAULT_LOCALE, DEFAULT_TIME_ZONE
 from app.services.auth import Actor
 from app.services.lead_queries import ORDERS, CheckedFilter, LeadOrder
+from app.services.paging import Window
 
 TEAM_COLUMNS = ("id", "name", "email", "phone", "added_at")
 OWNER_COLUMNS = ("id", "name", "email")
@@ -213,12 +214,11 @@ def _filter_sql(
 
 @dataclass(frozen=True)
 class LeadPageRequest:
-    """A checked page request: where it reads, in which order, how many, after which key."""
+    """A checked page request: where it reads, in which order, which window of it."""
 
     where: tuple[str, ...]
     order: LeadOrder
-    limit: int
-    after: tuple[Any, uuid.UUID] | None
+    window: Window
     count: bool
 
 
@@ -254,17 +254,15 @@ def sent_where(
 def lead_page(
     p: LeadProjection, request: LeadPageRequest, actor: Actor, params: Params
 ) -> tuple[str, str]:
-    """(total count or NULL, array of lead records in order): two columns, the page's limit + 1
-    rows so that the caller knows whether there is a next page. (Two columns, not one record:
-    asyncpg decodes arrays inside a record only when the outermost value is an array.)"""
+    """(total count or NULL, array of lead records): two columns, the window's limit + 1 rows
+    in the window's direction (`Window.trim` turns a backward page around) so that the caller
+    knows whether there is a further page. (Two columns, not one record: asyncpg decodes
+    arrays inside a record only when the outermost value is an array.)"""
     column, descending = ORDERS[request.order]
-    direction = "DESC" if descending else "ASC"
+    window = request.window
+    direction = "DESC" if descending != window.backward else "ASC"
     where = " AND ".join(request.where)
-    keyset = ""
-    if request.after is not None:
-        value, row_id = request.after
-        comparison = "<" if descending else ">"
-        keyset = f" AND (l.{column}, l.id) {comparison} ({params(value)}, {params(row_id)})"
+    keyset = _window_sql(f"l.{column}", "l.id", descending, window, params)
     needed = dict.fromkeys((*p.columns, "id", column, "sender_user_id", "sender_organisation_id"))
     if p.owner:
         needed["owner_user_id"] = None
@@ -274,7 +272,7 @@ def lead_page(
     inner = (
         f"SELECT {selected} FROM leads AS l "
         f"WHERE {where}{keyset} ORDER BY l.{column} {direction}, l.id {direction} "
-        f"LIMIT {params(request.limit + 1)}"
+        f"LIMIT {params(window.limit + 1)}"
     )
     rows = (
         f"(SELECT array_agg({lead_record(p, 'l', actor, params, derive=False)} "
@@ -282,6 +280,18 @@ def lead_page(
     )
     total = f"(SELECT count(*) FROM leads AS l WHERE {where})" if request.count else "NULL"
     return total, rows
+
+
+def _window_sql(
+    column: str, id_column: str, descending: bool, window: Window, params: Params
+) -> str:
+    """The window's keyset bounds (paging.Keyset's `after` and `before`) as SQL conditions."""
+    sql = ""
+    for key, later in ((window.after, True), (window.before, False)):
+        if key is not None:
+            comparison = "<" if descending == later else ">"
+            sql += f" AND ({column}, {id_column}) {comparison} ({params(key[0])}, {params(key[1])})"
+    return sql
 
 
 def lead_by_id(p: LeadProjection, lead_id: uuid.UUID, actor: Actor, params: Params) -> str:
@@ -326,21 +336,22 @@ def notification_page(
     actor: Actor,
     *,
     unread_only: bool,
-    limit: int,
-    after: tuple[Any, uuid.UUID] | None,
+    window: Window,
     unread_count: bool,
     params: Params,
 ) -> tuple[str, str]:
-    """(unread count or NULL, array of notification records, newest first): two columns."""
+    """(unread count or NULL, array of notification records, newest first, or oldest first
+    for a backward window): two columns."""
     user = params(actor.user_id)
     where = f"n.user_id = {user}" + (" AND n.read_at IS NULL" if unread_only else "")
-    if after is not None:
-        where += f" AND (n.created_at, n.id) < ({params(after[0])}, {params(after[1])})"
+    where += _window_sql("n.created_at", "n.id", True, window, params)
+    direction = "ASC" if window.backward else "DESC"
+    order = f"n.created_at {direction}, n.id {direction}"
     columns = ", ".join(f"n.{c}" for c in NOTIFICATION_COLUMNS)
     rows = (
-        f"(SELECT array_agg(ROW({columns}) ORDER BY n.created_at DESC, n.id DESC) FROM "
+        f"(SELECT array_agg(ROW({columns}) ORDER BY {order}) FROM "
         f"(SELECT * FROM notifications AS n WHERE {where} "
-        f"ORDER BY n.created_at DESC, n.id DESC LIMIT {params(limit + 1)}) AS n)"
+        f"ORDER BY {order} LIMIT {params(window.limit + 1)}) AS n)"
     )
     unread = (
         f"(SELECT count(*) FROM notifications AS n WHERE n.user_id = {user} AND n.read_at IS NULL)"

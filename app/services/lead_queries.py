@@ -20,7 +20,7 @@ from app.domain.privacy import CONTACT_FREE_SEARCH_COLUMNS, HIDDEN_OUTCOMES
 from app.domain.reference import CompanySize
 from app.services.auth import Actor
 from app.services.errors import ErrorCode, Refused
-from app.services.paging import Key, Keyset, Page, as_utc, decode_cursor, keyset_page, page_size
+from app.services.paging import Keyset, Page, Window, as_utc, keyset_page, page_window
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
@@ -373,22 +373,33 @@ def _filters(
 @dataclass(frozen=True, slots=True)
 class _PageRequest:
     order: LeadOrder
-    limit: int
     keyset: Keyset
-    after: tuple[Key, uuid.UUID] | None
+    window: Window
 
 
-def _page_request(first: int | None, after: str | None, order: LeadOrder) -> _PageRequest | Refused:
-    """The page size, the order's keyset and the cursor's key, or why they are wrong."""
-    limit = page_size(first, default=DEFAULT_PAGE, maximum=MAX_PAGE)
-    if isinstance(limit, Refused):
-        return limit
+def _page_request(
+    first: int | None,
+    after: str | None,
+    order: LeadOrder,
+    last: int | None = None,
+    before: str | None = None,
+) -> _PageRequest | Refused:
+    """The order's keyset and the checked window, or why the paging arguments are wrong."""
     column_name, descending = ORDERS[order]
     keyset = Keyset(order.value, getattr(Lead, column_name), Lead.id, descending)
-    key = decode_cursor(after, keyset.tag, datetime) if after is not None else None
-    if isinstance(key, Refused):
-        return key
-    return _PageRequest(order, limit, keyset, key)
+    window = page_window(
+        keyset.tag,
+        datetime,
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+        default=DEFAULT_PAGE,
+        maximum=MAX_PAGE,
+    )
+    if isinstance(window, Refused):
+        return window
+    return _PageRequest(order, keyset, window)
 
 
 async def _lead_page(
@@ -399,8 +410,7 @@ async def _lead_page(
         session,
         select(Lead).where(where),
         request.keyset,
-        limit=request.limit,
-        after=request.after,
+        window=request.window,
         key_of=lambda lead: (getattr(lead, column_name), lead.id),
         count_statement=select(func.count()).select_from(Lead).where(where),
     )
@@ -416,8 +426,10 @@ async def list_leads(
     after: str | None = None,
     *,
     contact_hidden_before: datetime,
+    last: int | None = None,
+    before: str | None = None,
 ) -> LeadPage | Refused:
-    request = _page_request(first, after, order)
+    request = _page_request(first, after, order, last, before)
     if isinstance(request, Refused):
         return request
     conditions = _filters(
@@ -439,12 +451,14 @@ async def list_sent_leads(
     filter: LeadFilter | None = None,
     *,
     contact_hidden_before: datetime,
+    last: int | None = None,
+    before: str | None = None,
 ) -> LeadPage | Refused:
     """What the caller sent, newest first, with each lead's stage and outcome: for platform
     staff and for partners who referred leads. Others (and anonymous callers) get nothing.
     `filter` holds only what a sender may narrow by (SENDER_FILTER_FIELDS)."""
     order = LeadOrder.RECEIVED_AT_DESC
-    request = _page_request(first, after, order)
+    request = _page_request(first, after, order, last, before)
     if isinstance(request, Refused):
         return request
     conditions = _filters(filter or LeadFilter(), contact_hidden_before=contact_hidden_before)
@@ -476,6 +490,18 @@ async def get_lead(session: AsyncSession, actor: Actor | None, raw_id: str) -> L
             select(Lead).where(Lead.id == lead_id, Lead.organisation_id == actor.organisation_id)
         )
     ).scalar_one_or_none()
+
+
+async def leads_by_ids(
+    session: AsyncSession, actor: Actor | None, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Lead]:
+    """The leads `get_lead` would show the caller, by id, in one statement."""
+    if actor is None or not actor.manages_leads or not ids:
+        return {}
+    rows = await session.scalars(
+        select(Lead).where(Lead.id.in_(ids), Lead.organisation_id == actor.organisation_id)
+    )
+    return {lead.id: lead for lead in rows}
 
 
 async def get_lead_by_crm_id(

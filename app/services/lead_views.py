@@ -6,6 +6,7 @@ invalid rather than breaking the list."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
@@ -182,6 +183,30 @@ async def list_views(session: AsyncSession, actor: Actor | None) -> list[ViewRow
         ViewRow(view, owner, view.user_id == who.user_id, filter_from_json(view.filter))
         for view, owner in rows
     ]
+
+
+async def views_by_ids(
+    session: AsyncSession, actor: Actor | None, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, ViewRow]:
+    """The views among `ids` that `list_views` would list for the caller."""
+    who = keeper(actor)
+    if isinstance(who, Refused) or not ids:
+        return {}
+    rows = (
+        await session.execute(
+            select(LeadView, User.name)
+            .join(User, User.id == LeadView.user_id)
+            .where(
+                LeadView.id.in_(ids),
+                LeadView.organisation_id == who.organisation_id,
+                or_(LeadView.user_id == who.user_id, LeadView.shared.is_(True)),
+            )
+        )
+    ).all()
+    return {
+        view.id: ViewRow(view, owner, view.user_id == who.user_id, filter_from_json(view.filter))
+        for view, owner in rows
+    }
 
 
 async def delete_view(

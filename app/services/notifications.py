@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -10,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import Notification
 from app.services.auth import Actor
 from app.services.errors import ErrorCode, Refused, parse_id
-from app.services.paging import Keyset, Page, decode_cursor, keyset_page, page_size
+from app.services.paging import Keyset, Page, keyset_page, page_window
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
@@ -24,13 +26,21 @@ async def list_notifications(
     first: int | None,
     after: str | None,
     unread_only: bool,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Page[Notification] | Refused:
-    limit = page_size(first, default=DEFAULT_PAGE, maximum=MAX_PAGE)
-    if isinstance(limit, Refused):
-        return limit
-    key = decode_cursor(after, NEWEST_FIRST.tag, datetime) if after is not None else None
-    if isinstance(key, Refused):
-        return key
+    window = page_window(
+        NEWEST_FIRST.tag,
+        datetime,
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+        default=DEFAULT_PAGE,
+        maximum=MAX_PAGE,
+    )
+    if isinstance(window, Refused):
+        return window
     if actor is None:
         return Page.empty()
     statement = select(Notification).where(Notification.user_id == actor.user_id)
@@ -40,10 +50,21 @@ async def list_notifications(
         session,
         statement,
         NEWEST_FIRST,
-        limit=limit,
-        after=key,
+        window=window,
         key_of=lambda n: (n.created_at, n.id),
     )
+
+
+async def notifications_by_ids(
+    session: AsyncSession, actor: Actor | None, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Notification]:
+    """The caller's own notifications among `ids` (what `list_notifications` lists)."""
+    if actor is None or not ids:
+        return {}
+    rows = await session.scalars(
+        select(Notification).where(Notification.id.in_(ids), Notification.user_id == actor.user_id)
+    )
+    return {n.id: n for n in rows}
 
 
 async def count_unread(session: AsyncSession, actor: Actor | None) -> int:

@@ -87,11 +87,72 @@ def decode_cursor(
     return float(raw_value), row_id
 
 
-def page_size(first: int | None, *, default: int, maximum: int) -> int | Refused:
+def page_size(
+    first: int | None, *, default: int, maximum: int, argument: str = "first"
+) -> int | Refused:
     size = default if first is None else first
     if not 0 <= size <= maximum:
-        return Refused.one(ErrorCode.VALIDATION, f"must be between 0 and {maximum}", "first")
+        return Refused.one(ErrorCode.VALIDATION, f"must be between 0 and {maximum}", argument)
     return size
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A checked Relay page request: how many rows, between which keys, from which end.
+    `backward`: the last `limit` rows (before `before`), as `last` asks; else the first."""
+
+    limit: int
+    after: tuple[Key, uuid.UUID] | None = None
+    before: tuple[Key, uuid.UUID] | None = None
+    backward: bool = False
+
+    def trim(self, rows: Sequence[T]) -> list[T]:
+        """The page from `limit + 1` rows fetched in the window's direction, in list order."""
+        items = list(rows[: self.limit])
+        if self.backward:
+            items.reverse()
+        return items
+
+    def has_next(self, fetched: int) -> bool:
+        # Backwards, the rows at and after `before` were there when the client paged past them.
+        return self.before is not None if self.backward else fetched > self.limit
+
+    def has_previous(self, fetched: int) -> bool:
+        return fetched > self.limit if self.backward else self.after is not None
+
+
+def page_window(
+    tag: str,
+    kind: type[datetime] | type[float],
+    *,
+    first: int | None,
+    after: str | None,
+    last: int | None = None,
+    before: str | None = None,
+    default: int,
+    maximum: int,
+) -> Window | Refused:
+    """Relay's paging arguments, checked: `first` and `last` exclude each other and share one
+    bound; `before` alone pages backwards from it, as `last` does; cursors must come from the
+    list `tag`."""
+    if first is not None and last is not None:
+        return Refused.one(ErrorCode.VALIDATION, "give either first or last, not both", "last")
+    backward = last is not None or (first is None and after is None and before is not None)
+    limit = page_size(
+        last if last is not None else first,
+        default=default,
+        maximum=maximum,
+        argument="last" if last is not None else "first",
+    )
+    if isinstance(limit, Refused):
+        return limit
+    after_key = decode_cursor(after, tag, kind) if after is not None else None
+    if isinstance(after_key, Refused):
+        return after_key
+    before_key = decode_cursor(before, tag, kind, argument="before") if before is not None else None
+    if isinstance(before_key, Refused):
+        return before_key
+    return Window(limit, after_key, before_key, backward)
 
 
 @dataclass(slots=True)
@@ -122,8 +183,13 @@ class Keyset:
         bound = tuple_(literal(key[0]), literal(key[1]))
         return row < bound if self.descending else row > bound
 
-    def ordering(self) -> tuple[Any, Any]:
-        if self.descending:
+    def before(self, key: tuple[Key, uuid.UUID]) -> ColumnElement[bool]:
+        row = tuple_(self.column, self.id_column)
+        bound = tuple_(literal(key[0]), literal(key[1]))
+        return row > bound if self.descending else row < bound
+
+    def ordering(self, *, reverse: bool = False) -> tuple[Any, Any]:
+        if self.descending != reverse:
             return self.column.desc(), self.id_column.desc()
         return self.column.asc(), self.id_column.asc()
 
@@ -133,22 +199,25 @@ async def keyset_page(
     statement: Select[Any],
     keyset: Keyset,
     *,
-    limit: int,
-    after: tuple[Key, uuid.UUID] | None,
+    window: Window,
     key_of: Callable[[T], tuple[Key, uuid.UUID]],
     count_statement: Select[Any] | None = None,
 ) -> Page[T]:
-    """One page of `statement`'s entities in `keyset` order, after the cursor's key."""
-    if after is not None:
-        statement = statement.where(keyset.after(after))
+    """One page of `statement`'s entities in `keyset` order, inside the window's keys: its
+    first rows, or (backwards) its last ones, read in reverse and turned around."""
+    if window.after is not None:
+        statement = statement.where(keyset.after(window.after))
+    if window.before is not None:
+        statement = statement.where(keyset.before(window.before))
+    ordering = keyset.ordering(reverse=window.backward)
     rows: Sequence[T] = (
-        await session.scalars(statement.order_by(*keyset.ordering()).limit(limit + 1))
+        await session.scalars(statement.order_by(*ordering).limit(window.limit + 1))
     ).all()  # fmt: skip
-    items = list(rows[:limit])
+    items = window.trim(rows)
     return Page(
         items=items,
         cursors=[encode_cursor(keyset.tag, *key_of(item)) for item in items],
-        has_next_page=len(rows) > limit,
-        has_previous_page=after is not None,
+        has_next_page=window.has_next(len(rows)),
+        has_previous_page=window.has_previous(len(rows)),
         count_statement=count_statement,
     )

@@ -223,6 +223,20 @@ async def routing_rules(session: AsyncSession, actor: Actor | None) -> list[Rout
     )
 
 
+async def rules_by_ids(
+    session: AsyncSession, actor: Actor | None, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, RoutingRule]:
+    """The rules among `ids` that `routing_rules` would list for the caller."""
+    if actor is None or not actor.manages_leads or not ids:
+        return {}
+    rows = await session.scalars(
+        select(RoutingRule).where(
+            RoutingRule.id.in_(ids), RoutingRule.organisation_id == actor.organisation_id
+        )
+    )
+    return {rule.id: rule for rule in rows}
+
+
 def _matches(rule: RoutingRule, lead: Lead) -> bool:
     def within(values: list[str], value: str | None, *, fold: bool) -> bool:
         if not values:

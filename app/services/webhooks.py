@@ -12,10 +12,11 @@ import base64
 import secrets
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import String, func, select, tuple_
+from sqlalchemy import String, cast, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -208,6 +209,54 @@ async def list_endpoints(
         .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
     )
     return list(rows)
+
+
+async def endpoints_by_ids(
+    session: AsyncSession, actor: Actor | None, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, WebhookEndpoint]:
+    """The endpoints among `ids` that `list_endpoints` would list for the caller."""
+    if _refuse_unless_admin(actor) is not None or not ids:
+        return {}
+    assert actor is not None
+    rows = await session.scalars(
+        select(WebhookEndpoint).where(
+            WebhookEndpoint.id.in_(ids), WebhookEndpoint.organisation_id == actor.organisation_id
+        )
+    )
+    return {row.id: row for row in rows}
+
+
+async def deliveries_by_ids(
+    session: AsyncSession, actor: Actor | None, ids: Sequence[int]
+) -> dict[int, DeliveryRecord]:
+    """The webhook deliveries among `ids` that `list_deliveries` would list for the caller:
+    those to the endpoints of the organisation it administers, with their attempts."""
+    if _refuse_unless_admin(actor) is not None or not ids:
+        return {}
+    assert actor is not None
+    rows = (
+        await session.execute(
+            select(
+                Delivery,
+                WebhookEndpoint,
+                OutboxMessage.topic,
+                OutboxMessage.organisation_id,
+                OutboxMessage.lead_id,
+            )
+            .join(OutboxMessage, OutboxMessage.id == Delivery.outbox_id)
+            .join(WebhookEndpoint, cast(WebhookEndpoint.id, String) == Delivery.recipient)
+            .where(
+                Delivery.id.in_(ids),
+                Delivery.channel == Channel.WEBHOOK,
+                WebhookEndpoint.organisation_id == actor.organisation_id,
+            )
+        )
+    ).all()
+    records = await _with_attempts(
+        session,
+        [(d, event_type_for(topic, org, endpoint), lead) for d, endpoint, topic, org, lead in rows],
+    )
+    return {record.delivery.id: record for record in records}
 
 
 async def delete_endpoint(

@@ -17,7 +17,10 @@ def test_contract_names_that_clients_depend_on() -> None:
         "viewer: Viewer",
         "lead(id: ID!): Lead",
         "leads(tab: LeadTab!, filter: LeadFilter = null, orderBy: LeadOrder! = RECEIVED_AT_DESC, "
-        "first: Int = null, after: String = null): LeadConnection!",
+        "first: Int = null, after: String = null, last: Int = null, before: String = null): "
+        "LeadConnection!",
+        "node(id: ID!): Node",
+        "nodes(ids: [ID!]!): [Node]!",
         "leadCounts: [LeadCount!]!",
         "acceptLead(input: AcceptLeadInput!): LeadPayload!",
         "declineLead(input: DeclineLeadInput!): LeadPayload!",
@@ -33,6 +36,8 @@ def test_contract_names_that_clients_depend_on() -> None:
         "enum LeadTab {\n  MARKETPLACE\n  QUALIFIED\n  FAVORITES\n}",
         "type LeadPayload {\n  lead: Lead\n  errors: [UserError!]!\n}",
         "input MoneyInput {\n  amount: Decimal!\n",
+        "interface Node {\n  id: ID!\n}",
+        "type Lead implements Node {\n",
     ]:
         assert type_line in sdl, type_line
 

@@ -102,7 +102,13 @@ class Compiler:
     ) -> Expression:
         """The expression of this object's JSON from one record, once the positions (slots) of
         the names it needs are known; it adds those names to `needs`."""
-        selection = collect(selection_sets, self.fragments, self.variables, object_type.name)
+        selection = collect(
+            selection_sets,
+            self.fragments,
+            self.variables,
+            object_type.name,
+            [interface.name for interface in object_type.interfaces],
+        )
         parts: list[tuple[str, Expression]] = []
         for key, nodes in selection.fields.items():
             name = nodes[0].name.value

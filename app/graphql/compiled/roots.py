@@ -37,7 +37,7 @@ from app.services.lead_queries import (
     LeadOrder,
     check_filter,
 )
-from app.services.paging import decode_cursor, encode_cursor, page_size
+from app.services.paging import Window, encode_cursor, page_window
 
 Shape = Callable[[Any, Run], Any]
 RELATIONS = ("team", "history", "sender", "favorite", "owner")
@@ -253,16 +253,10 @@ class LeadConnectionRoot(RootField):
 
     def _request(
         self, run: Run, variables: VariableValues, params: Params
-    ) -> tuple[LeadPageRequest | None, LeadOrder, bool]:
+    ) -> tuple[LeadPageRequest | None, LeadOrder, Window]:
         args = self.arguments(variables)
         order = LeadOrder.RECEIVED_AT_DESC if self.sent else args["orderBy"]
-        limit = page_size(args.get("first"), default=DEFAULT_PAGE, maximum=MAX_PAGE)
-        if isinstance(limit, Refused):
-            raise Unsupported("first")
-        after = args.get("after")
-        key = decode_cursor(after, order.value, datetime) if after is not None else None
-        if isinstance(key, Refused):
-            raise Unsupported("after")
+        window = _window(args, order.value, DEFAULT_PAGE, MAX_PAGE)
         actor = run.actor
         given = args.get("filter") or {}
         checked = check_filter(LeadFilter(**{to_snake_case(k): v for k, v in given.items()}))
@@ -271,21 +265,21 @@ class LeadConnectionRoot(RootField):
         hidden_before = contact_hidden_before(run.now, run.settings.contact_hidden_after_days)
         if self.sent:
             if actor is None or not (actor.organisation_kind == "PLATFORM" or actor.manages_leads):
-                return None, order, False
+                return None, order, window
             where = compiled_reads.sent_where(
                 actor, checked, params, contact_hidden_before=hidden_before
             )
         else:
             if actor is None or not actor.manages_leads:
-                return None, order, False
+                return None, order, window
             where = compiled_reads.inbox_where(
                 actor, LeadTab(args["tab"]), checked, params, contact_hidden_before=hidden_before
             )
-        request = LeadPageRequest(where, order, limit, key, self.connection.counted)
-        return request, order, after is not None
+        request = LeadPageRequest(where, order, window, self.connection.counted)
+        return request, order, window
 
     def prepare(self, run: Run, variables: VariableValues, params: Params) -> Prepared:
-        request, order, has_previous = self._request(run, variables, params)
+        request, order, window = self._request(run, variables, params)
         slots = self.projection.slots
         sort_i, id_i, tag = slots[ORDERS[order][0]], slots["id"], order.value
 
@@ -296,15 +290,41 @@ class LeadConnectionRoot(RootField):
             empty = Page([], 0, False, False, cursor)
             return Prepared((), lambda _: self.connection.shape(empty, run))
         columns = compiled_reads.lead_page(self.projection, request, run.actor, params)
-        limit = request.limit
 
         def shape(values: tuple[Any, ...]) -> dict[str, Any]:
             total, rows = values
-            rows = rows or []
-            page = Page(rows[:limit], int(total or 0), len(rows) > limit, has_previous, cursor)
-            return self.connection.shape(page, run)
+            return self.connection.shape(_page(window, rows, int(total or 0), cursor), run)
 
         return Prepared(columns, shape)
+
+
+def _window(args: Mapping[str, Any], tag: str, default: int, maximum: int) -> Window:
+    """The paging arguments as the services check them; strawberry's path answers a refusal."""
+    window = page_window(
+        tag,
+        datetime,
+        first=args.get("first"),
+        after=args.get("after"),
+        last=args.get("last"),
+        before=args.get("before"),
+        default=default,
+        maximum=maximum,
+    )
+    if isinstance(window, Refused):
+        raise Unsupported("paging arguments")
+    return window
+
+
+def _page(window: Window, rows: list[Any] | None, count: int, cursor: Callable[[Any], str]) -> Page:
+    """The page of `limit + 1` rows fetched in the window's direction, as keyset_page makes it."""
+    fetched = rows or []
+    return Page(
+        window.trim(fetched),
+        count,
+        window.has_next(len(fetched)),
+        window.has_previous(len(fetched)),
+        cursor,
+    )
 
 
 class NotificationsRoot(RootField):
@@ -321,16 +341,8 @@ class NotificationsRoot(RootField):
 
     def prepare(self, run: Run, variables: VariableValues, params: Params) -> Prepared:
         args = self.arguments(variables)
-        limit = page_size(
-            args.get("first"), default=notifications.DEFAULT_PAGE, maximum=notifications.MAX_PAGE
-        )
-        if isinstance(limit, Refused):
-            raise Unsupported("first")
-        after = args.get("after")
         tag = notifications.NEWEST_FIRST.tag
-        key = decode_cursor(after, tag, datetime) if after is not None else None
-        if isinstance(key, Refused):
-            raise Unsupported("after")
+        window = _window(args, tag, notifications.DEFAULT_PAGE, notifications.MAX_PAGE)
         created, row_id = NOTIFICATION_COLUMNS.index("created_at"), NOTIFICATION_COLUMNS.index("id")
 
         def cursor(row: Any) -> str:
@@ -343,19 +355,14 @@ class NotificationsRoot(RootField):
         columns = compiled_reads.notification_page(
             actor,
             unread_only=bool(args.get("unreadOnly")),
-            limit=limit,
-            after=key,
+            window=window,
             unread_count=self.connection.counted,
             params=params,
         )
 
         def shape(values: tuple[Any, ...]) -> dict[str, Any]:
             unread, rows = values
-            rows = rows or []
-            page = Page(
-                rows[:limit], int(unread or 0), len(rows) > limit, after is not None, cursor
-            )
-            return self.connection.shape(page, run)
+            return self.connection.shape(_page(window, rows, int(unread or 0), cursor), run)
 
         return Prepared(columns, shape)
 

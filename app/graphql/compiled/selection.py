@@ -43,11 +43,13 @@ def collect(
     fragments: Mapping[str, FragmentDefinitionNode],
     variables: Mapping[str, Any],
     type_name: str,
+    interfaces: Iterable[str] = (),
 ) -> Selection:
     """The fields of `selection_sets` on the object type `type_name`, as execution collects
-    them. Our object types implement no interfaces, so a fragment applies when its condition
-    names the type itself."""
+    them: a fragment applies when its condition names the type itself or an interface it
+    implements (Node)."""
     selection = Selection()
+    applies = {type_name, *interfaces}
 
     def visit(selection_set: SelectionSetNode) -> None:
         for node in selection_set.selections:
@@ -57,11 +59,11 @@ def collect(
                 key = node.alias.value if node.alias else node.name.value
                 selection.fields.setdefault(key, []).append(node)
             elif isinstance(node, InlineFragmentNode):
-                if node.type_condition is None or node.type_condition.name.value == type_name:
+                if node.type_condition is None or node.type_condition.name.value in applies:
                     visit(node.selection_set)
             elif isinstance(node, FragmentSpreadNode):
                 fragment = fragments[node.name.value]
-                if fragment.type_condition.name.value == type_name:
+                if fragment.type_condition.name.value in applies:
                     visit(fragment.selection_set)
 
     for selection_set in selection_sets:

@@ -12,6 +12,7 @@ from app.db import models
 from app.domain.activities import ActivityKind
 from app.graphql.context import Context
 from app.graphql.types.enums import ActorKind
+from app.graphql.types.node import Node
 
 strawberry.enum(ActivityKind, description="What was done: a note, a call, an e-mail, a meeting.")
 
@@ -26,7 +27,7 @@ class ActivityAuthor:
 
 
 @strawberry.type(description="A note, call, e-mail or meeting logged on a lead; never changed.")
-class LeadActivity:
+class LeadActivity(Node):
     id: strawberry.ID
     kind: ActivityKind
     body: str

@@ -32,6 +32,7 @@ from app.graphql.types.enums import (
     LostReason,
 )
 from app.graphql.types.history import LeadHistoryEntry
+from app.graphql.types.node import Node
 from app.graphql.types.rows import from_rows
 from app.services.activities import activities_key
 from app.services.compiled_reads import HISTORY_COLUMNS, OWNER_COLUMNS, TEAM_COLUMNS
@@ -91,7 +92,7 @@ class LeadOwner:
 
 
 @strawberry.type(description="A lead in a partner's inbox.")
-class Lead:
+class Lead(Node):
     """Plain data built once per row: only fields that need a loader have resolvers, because
     strawberry's per-resolver overhead dominates a page of leads otherwise."""
 
