@@ -11,6 +11,8 @@ Chromium is Debian's (`make chromium` installs it); Playwright's own browsers ar
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
@@ -20,22 +22,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import redis.asyncio as aioredis
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db.migrate import upgrade
 from app.db.session import create_engine
 from app.db.urls import database_url_for
+from app.dev.smtp_sink import MailSink
 from app.dev.stack import DevStack, drop_database, ensure_database
+from app.notify.deliver import Deps
 from app.services.auth import issue_token
 from tests.factories import WorldPartner, make_partner
 from tests.integration.test_connector import server
+from workers.outbox import relay
 
 # Playwright's expect() waits up to this long for a condition (the default, 5 s, is tight on
 # a machine running other test processes).
 EXPECT_TIMEOUT_MS = 15_000
+# How often `relaying` runs the relay (the worker's own poll is 0.05 s, its cron 10 s).
+RELAY_POLL_SECONDS = 0.1
 
 
 @dataclass
@@ -51,17 +60,53 @@ async def site(stack: DevStack, settings: Settings) -> AsyncIterator[Site]:
     name = f"partner_leads_web_{uuid.uuid4().hex[:8]}"
     ensure_database(stack.database_url, name)
     url = database_url_for(stack.database_url, name)
-    try:
-        upgrade(url)
-        own = settings.model_copy(update={"database_url": url})
-        engine = create_engine(own, pool_size=2, max_overflow=2)
+    with tempfile.TemporaryDirectory(prefix="spa-mail-") as mail:
+        sink = MailSink(Path(mail))
+        sink.start()
         try:
-            async with server(own) as address:
-                yield Site(own, engine, f"http://{address}")
+            upgrade(url)
+            own = settings.model_copy(update={"database_url": url, "smtp_url": sink.url})
+            engine = create_engine(own, pool_size=2, max_overflow=2)
+            try:
+                async with server(own) as address:
+                    yield Site(own, engine, f"http://{address}")
+            finally:
+                await engine.dispose()
         finally:
-            await engine.dispose()
-    finally:
-        drop_database(stack.database_url, name)
+            sink.stop()
+            drop_database(stack.database_url, name)
+
+
+@pytest.fixture
+async def relaying(site: Site) -> AsyncIterator[None]:
+    """The worker's relay job, run again and again while the test runs, as the worker's
+    after-commit jobs and its cron run it: committed lead events reach the subscriptions (and
+    the alerts the mail sink). Only for the test that asks: a worker for the whole session
+    would also take the jobs other tests enqueue."""
+    settings = site.settings
+    workers = create_engine(settings, settings.jobs_database_url, pool_size=2, max_overflow=0)
+    redis = aioredis.from_url(settings.redis_url or "")
+    stop = asyncio.Event()
+    async with httpx.AsyncClient(trust_env=False) as http:
+        ctx = {
+            "sessionmaker": async_sessionmaker(workers, expire_on_commit=False),
+            "deps": Deps(settings=settings, http=http, redis=redis),
+        }
+
+        async def loop() -> None:
+            while not stop.is_set():
+                await relay(ctx)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RELAY_POLL_SECONDS)
+
+        task = asyncio.ensure_future(loop())
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+            await redis.aclose()
+            await workers.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -18,14 +18,20 @@ export function h(tag, attrs = {}, ...children) {
       el.setAttribute(key, value === true ? "" : String(value));
     }
   }
-  append(el, children);
+  appendAll(el, children);
   return el;
 }
 
-function append(el, children) {
+// el.append() without the null/false children conditional rendering leaves.
+export function append(el, ...children) {
+  appendAll(el, children);
+  return el;
+}
+
+function appendAll(el, children) {
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue;
-    if (Array.isArray(child)) append(el, child);
+    if (Array.isArray(child)) appendAll(el, child);
     else el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
 }
@@ -94,9 +100,12 @@ export function formatCountdown(seconds) {
   return rtf ? `Respond ${rtf.format(value, unit)}` : `${value} ${unit}(s) left`;
 }
 
-// SCREAMING_CASE enum value → "Screaming case", when the schema gives no description.
+// SCREAMING_CASE enum value → "Screaming case", when the schema gives no description; size
+// bands (SIZE_51_250, SIZE_20000_PLUS) read as ranges of employees.
 export function humanize(value) {
   if (!value) return "";
+  const band = /^SIZE_(\d+)_(\d+|PLUS)$/.exec(value);
+  if (band) return band[2] === "PLUS" ? `${band[1]}+ employees` : `${band[1]}–${band[2]} employees`;
   const text = String(value).toLowerCase().replace(/_/g, " ");
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
@@ -110,6 +119,14 @@ export function announce(text) {
   setTimeout(() => {
     region.textContent = text;
   }, 50);
+}
+
+// A payload error's field path as a control name: ["input", "estimatedValue", "amount"] →
+// "estimatedValue.amount" (null: about the whole form).
+export function errorAt(error) {
+  const path = Array.isArray(error.field) ? error.field : error.field ? [error.field] : [];
+  const rest = path[0] === "input" ? path.slice(1) : path;
+  return { ...error, field: rest.length ? rest.join(".") : null };
 }
 
 // Shows payload errors [{code, field, message}] in `form`: each next to the control whose
