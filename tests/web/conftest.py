@@ -179,12 +179,15 @@ class Problems:
     def watch(self, page: Page) -> None:
         page.on("console", self._console)
         page.on("pageerror", lambda err: self.messages.append(f"uncaught: {err}"))
-        page.on(
-            "requestfailed",
-            lambda request: self.messages.append(
+        page.on("requestfailed", self._request_failed)
+
+    def _request_failed(self, request: Any) -> None:
+        # A reload or a navigation the test makes cancels what is in flight (ERR_ABORTED):
+        # the user asked for that. Refused connections, resets and timeouts count.
+        if request.failure != "net::ERR_ABORTED":
+            self.messages.append(
                 f"request failed: {request.method} {request.url} ({request.failure})"
-            ),
-        )
+            )
 
     def _console(self, message: Any) -> None:
         if message.type == "error":

@@ -91,9 +91,7 @@ async def test_filters_live_in_the_url_and_a_saved_view_brings_them_back(
 
     await page.get_by_label("New view name").fill("Accepted Fabrikam")
     await page.get_by_role("button", name="Save current view").click()
-    await expect(page.get_by_label("Saved view")).to_have_value(
-        re.compile(r".+")
-    )
+    await expect(page.get_by_label("Saved view")).to_have_value(re.compile(r".+"))
 
     await page.get_by_role("button", name="Clear filters").click()
     await expect(rows(page)).to_have_count(3)

@@ -30,7 +30,9 @@ async def test_an_api_key_pasted_into_the_form_signs_in(
 ) -> None:
     _, secret = await partner.add(
         lambda session, organisation_id: make_api_key(
-            session, partner.site.settings, organisation_id=organisation_id,
+            session,
+            partner.site.settings,
+            organisation_id=organisation_id,
             roles=(Role.PARTNER_ADMIN,),
         )
     )
