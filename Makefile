@@ -38,7 +38,7 @@ chromium:
 	}
 
 screenshots: install chromium ## the SPA's screenshots in docs/screenshots (README, "The reference SPA")
-	SCREENSHOT_DIR=docs/screenshots .venv/bin/pytest -q tests/web -k screenshot
+	SCREENSHOT_DIR=docs/screenshots .venv/bin/pytest -q tests/web
 
 .PHONY: fuzz
 FUZZ_EXAMPLES ?= 2000

@@ -54,6 +54,9 @@ async def test_tabs_show_badge_counts_and_their_own_leads(
     await expect(tabs.get_by_role("tab", name="Favorites, 0 new")).to_be_visible()
     await expect(rows(page)).to_have_count(3)
     await expect(page.get_by_role("status").first).to_contain_text("Showing 3 of 3 leads")
+    await expect(page.locator(".stage-counts")).to_have_text(
+        "Received: 2 · Accepted: 1 · Archived: 0"
+    )
 
     # The tablist works with arrow keys, as ARIA's tab pattern has it.
     await tabs.get_by_role("tab", name="Marketplace, 2 new").focus()

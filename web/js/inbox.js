@@ -146,11 +146,12 @@ export function mount(el, ctx) {
     ),
   );
   const viewBox = h("div", { class: "views" });
+  const stageCounts = h("p", { class: "meta stage-counts" });
   const filterBox = h("details", { class: "filter-box", open: filtersOpen, ontoggle: (e) => { filtersOpen = e.target.open; } }, h("summary", {}, "Filters"));
   el.append(
     h("h1", {}, "Lead inbox"),
     h("div", { role: "tablist", "aria-label": "Lead tabs" }, tabButtons),
-    h("div", { role: "tabpanel", id: "inbox-panel", "aria-labelledby": `tab-${tab}` }, viewBox, filterBox, status, list, more),
+    h("div", { role: "tabpanel", id: "inbox-panel", "aria-labelledby": `tab-${tab}` }, stageCounts, viewBox, filterBox, status, list, more),
   );
   if (focusTab) {
     focusTab = false;
@@ -188,6 +189,10 @@ export function mount(el, ctx) {
         badge.title = `${waiting} waiting for an answer`;
         el.querySelector(`#tab-${value}`).setAttribute("aria-label", `${label}, ${waiting} new`);
       }
+      stageCounts.textContent = leadCounts
+        .filter((c) => c.tab === tab)
+        .map((c) => `${humanize(c.stage)}: ${c.count}`)
+        .join(" · ");
     } catch (err) {
       status.textContent = err.message;
     }
@@ -353,9 +358,21 @@ export function mount(el, ctx) {
       viewBox.append(h("button", { type: "button", class: "danger", onclick: () => deleteView(chosen) }, `Delete view “${chosen.name}”`));
     }
     if (chosen && !chosen.valid) viewBox.append(h("p", { class: "notice" }, "This view's filter no longer applies: save it again."));
-    const form = h("form", { class: "views save-view", novalidate: true }, formErrorBox(), field("New view name", "name", { required: true, maxlength: 100 }), h("label", { class: "check" }, h("input", { type: "checkbox", name: "shared" }), " Share with my team"), h("button", { type: "submit" }, "Save current view"));
+  }
+
+  // Inside the Filters box: saving what the filters show.
+  function saveViewForm() {
+    if (!ctx.viewer.canManageLeads || !ctx.viewer.user.email) return null;
+    const form = h(
+      "form",
+      { class: "views save-view", novalidate: true, "aria-label": "Save as a view" },
+      formErrorBox(),
+      field("New view name", "name", { required: true, maxlength: 100 }),
+      h("label", { class: "check" }, h("input", { type: "checkbox", name: "shared" }), " Share with my team"),
+      h("button", { type: "submit" }, "Save current view"),
+    );
     form.addEventListener("submit", (event) => saveView(event, form));
-    viewBox.append(form);
+    return form;
   }
 
   async function saveView(event, form) {
@@ -436,6 +453,8 @@ export function mount(el, ctx) {
       ctx.navigate(hashFor(tab, next));
     });
     filterBox.append(form);
+    const save = saveViewForm();
+    if (save) filterBox.append(save);
   }
 
   async function start() {
