@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, expect
 
@@ -206,3 +207,36 @@ async def test_axe_finds_nothing_serious_in_the_inbox_or_the_lead(
     await page.get_by_role("button", name="Edit deal").click()
     await expect(page.get_by_label("Deal name")).to_be_focused()
     assert await serious_violations(page, ".detail-pane") == []
+
+
+async def test_api_data_is_text_never_markup(browsing: Browsing, partner: Partner) -> None:
+    await lead(partner, '<img src=x onerror="document.title=1">Evil Corp', need="<b>bold</b>")
+    page = await browsing.signed_in(partner.referrals_token)
+    link = page.get_by_role("link", name='<img src=x onerror="document.title=1">Evil Corp')
+    await expect(link).to_be_visible()
+    await expect(rows(page)).to_contain_text("<b>bold</b>")
+    assert await page.locator("main img, main b").count() == 0
+
+
+async def test_the_notifications_badge_counts_what_arrives_live(
+    browsing: Browsing, partner: Partner, relaying: None
+) -> None:
+    lead_id = await lead(partner, "Wide World Importers")
+    page = await browsing.signed_in(partner.referrals_token)
+    notifications = page.get_by_role("link", name="Notifications")
+    await expect(notifications).to_have_accessible_name("Notifications")
+
+    # A colleague gives the lead to this user: "Assigned to you", in-app, through the worker.
+    async with httpx.AsyncClient(base_url=partner.site.url) as http:
+        answer = await http.post(
+            "/graphql",
+            headers={"Authorization": f"Bearer {partner.admin_token}"},
+            json={
+                "query": "mutation($id: ID!, $o: ID) { assignLead(input: {id: $id, ownerId: $o})"
+                " { errors { code } } }",
+                "variables": {"id": lead_id, "o": str(partner.world.referrals_admin)},
+            },
+        )
+    assert answer.json()["data"]["assignLead"]["errors"] == []
+    await expect(notifications).to_have_accessible_name("Notifications 1 unread")
+    await expect(row(page, "Wide World Importers")).to_contain_text("Owner: Tropical Cloud")
