@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from playwright.async_api import expect
 
 from app.domain.roles import Role
@@ -45,3 +48,23 @@ async def test_an_api_key_pasted_into_the_form_signs_in(
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.locator("header")).to_contain_text(partner.name)
     await expect(page.get_by_role("link", name="Inbox")).to_have_attribute("aria-current", "page")
+
+
+async def test_queries_go_by_their_hash_once_the_server_knows_them(
+    browsing: Browsing, partner: Partner
+) -> None:
+    page = await browsing.signed_in(partner.referrals_token)
+    await expect(page.get_by_role("tab", name="Marketplace, 0 new")).to_be_visible()
+    bodies: list[dict[str, Any]] = []
+
+    def sent(request: Any) -> None:
+        if request.url.endswith("/graphql") and request.method == "POST":
+            bodies.append(json.loads(request.post_data or "{}"))
+
+    page.on("request", sent)
+    await page.reload()
+    await expect(page.get_by_role("tab", name="Marketplace, 0 new")).to_be_visible()
+    assert len(bodies) >= 3  # the viewer, the counts, the list (at least)
+    assert all("persistedQuery" in b["extensions"] for b in bodies)
+    # Every document was registered before the reload: only hashes travel now.
+    assert all("query" not in b for b in bodies), bodies
