@@ -262,7 +262,8 @@ export function addMemberForm(pane) {
 function ownerOptions(pane) {
   const { lead, ctx } = pane;
   const people = new Map();
-  people.set(ctx.viewer.user.id, `Me (${ctx.viewer.user.name})`);
+  // An API key is no person: it cannot own a lead.
+  if (ctx.viewer.user.email) people.set(ctx.viewer.user.id, `Me (${ctx.viewer.user.name})`);
   if (lead.owner) people.set(lead.owner.id, lead.owner.name);
   for (const entry of lead.history) {
     for (const change of entry.changes || []) {
