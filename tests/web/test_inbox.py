@@ -9,10 +9,11 @@ from typing import Any
 
 import httpx
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, WebSocketRoute, expect
 
 from app.domain.lifecycle import LeadStage, LeadType
 from tests.factories import make_lead
+from tests.waiting import eventually
 from tests.web.conftest import Browsing, Partner
 
 
@@ -240,3 +241,42 @@ async def test_the_notifications_badge_counts_what_arrives_live(
     assert answer.json()["data"]["assignLead"]["errors"] == []
     await expect(notifications).to_have_accessible_name("Notifications 1 unread")
     await expect(row(page, "Wide World Importers")).to_contain_text("Owner: Tropical Cloud")
+
+
+async def test_after_a_lost_connection_the_list_is_read_again(
+    browsing: Browsing, partner: Partner
+) -> None:
+    """No worker runs here, so no live event ever comes: only the re-read after the socket
+    reconnects can show a change made while it was down."""
+    lead_id = await lead(partner, "Coho Vineyard")
+    page = await browsing.page()
+    sockets: list[WebSocketRoute] = []
+
+    async def through(ws: WebSocketRoute) -> None:
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    await page.route_web_socket("**/graphql", through)
+    await page.goto(f"/#token={partner.referrals_token}")
+    await expect(row(page, "Coho Vineyard")).to_contain_text("Unassigned")
+
+    async def sockets_opened(count: int) -> bool:
+        return len(sockets) == count
+
+    await eventually(lambda: sockets_opened(1), timeout=15, describe="the socket opened")
+
+    await sockets[0].close(code=1001, reason="going away")
+    async with httpx.AsyncClient(base_url=partner.site.url) as http:
+        answer = await http.post(
+            "/graphql",
+            headers={"Authorization": f"Bearer {partner.admin_token}"},
+            json={
+                "query": "mutation($id: ID!, $o: ID) { assignLead(input: {id: $id, ownerId: $o})"
+                " { errors { code } } }",
+                "variables": {"id": lead_id, "o": str(partner.world.partner_admin)},
+            },
+        )
+    assert answer.json()["data"]["assignLead"]["errors"] == []
+
+    await eventually(lambda: sockets_opened(2), timeout=15, describe="the socket reopened")
+    await expect(row(page, "Coho Vineyard")).to_contain_text("Owner: Tropical Cloud partner_admin")
