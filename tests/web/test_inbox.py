@@ -251,8 +251,12 @@ async def test_after_a_lost_connection_the_list_is_read_again(
     lead_id = await lead(partner, "Coho Vineyard")
     page = await browsing.page()
     sockets: list[WebSocketRoute] = []
+    down = False  # while set, the "network" refuses the client's attempts to reconnect
 
     async def through(ws: WebSocketRoute) -> None:
+        if down:
+            await ws.close(code=1013, reason="try again later")
+            return
         ws.connect_to_server()
         sockets.append(ws)
 
@@ -265,6 +269,7 @@ async def test_after_a_lost_connection_the_list_is_read_again(
 
     await eventually(lambda: sockets_opened(1), timeout=15, describe="the socket opened")
 
+    down = True
     await sockets[0].close(code=1001, reason="going away")
     async with httpx.AsyncClient(base_url=partner.site.url) as http:
         answer = await http.post(
@@ -277,6 +282,7 @@ async def test_after_a_lost_connection_the_list_is_read_again(
             },
         )
     assert answer.json()["data"]["assignLead"]["errors"] == []
+    down = False
 
     await eventually(lambda: sockets_opened(2), timeout=15, describe="the socket reopened")
     await expect(row(page, "Coho Vineyard")).to_contain_text("Owner: Tropical Cloud partner_admin")

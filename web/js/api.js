@@ -100,8 +100,8 @@ export class Api {
   }
 }
 
-// graphql-transport-ws: one socket for every subscription, reopened with backoff; after a
-// reconnect each subscription's `reconnected` handler re-reads what it may have missed.
+// graphql-transport-ws: one socket for every subscription, reopened with backoff; once a lost
+// connection is back, each subscription's `reconnected` handler re-reads what it may have missed.
 class Socket {
   constructor(endpoint, token, onUnauthenticated) {
     const url = new URL(endpoint, location.href);
@@ -115,7 +115,6 @@ class Socket {
     this.acked = false;
     this.attempt = 0;
     this.closed = false;
-    this.everConnected = false;
     this.timer = null;
   }
 
@@ -145,6 +144,8 @@ class Socket {
     ws.onclose = (event) => {
       this.ws = null;
       this.acked = false;
+      // Whatever was sent while no socket was up (or before this one was acknowledged) is lost.
+      for (const s of this.subs.values()) s.interrupted = true;
       if (event.code === 4401 || event.code === 4403) {
         this.closed = true;
         this.onUnauthenticated();
@@ -167,11 +168,10 @@ class Socket {
       case "connection_ack": {
         this.acked = true;
         this.attempt = 0;
-        const reconnect = this.everConnected;
-        this.everConnected = true;
         for (const [id, s] of this.subs) {
           this.send({ id, type: "subscribe", payload: { query: s.query, variables: s.variables } });
-          if (reconnect && s.handlers.reconnected) s.handlers.reconnected();
+          if (s.interrupted && s.handlers.reconnected) s.handlers.reconnected();
+          s.interrupted = false;
         }
         break;
       }
