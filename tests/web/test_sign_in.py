@@ -68,3 +68,19 @@ async def test_queries_go_by_their_hash_once_the_server_knows_them(
     assert all("persistedQuery" in b["extensions"] for b in bodies)
     # Every document was registered before the reload: only hashes travel now.
     assert all("query" not in b for b in bodies), bodies
+
+
+async def test_the_header_reaches_every_page(browsing: Browsing, partner: Partner) -> None:
+    page = await browsing.signed_in(partner.referrals_token)
+    nav = page.get_by_role("navigation", name="Main")
+    # The pages' stubs show what they read (a second helper replaces them).
+    for link, heading, shown in (
+        ("Pipeline", "Pipeline", "Won value: none"),
+        ("Notifications", "Notifications", "No notifications."),
+        ("Settings", "Settings", "REFERRALS_ADMIN"),
+        ("Inbox", "Lead inbox", "No leads match."),
+    ):
+        await nav.get_by_role("link", name=link).click()
+        await expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
+        await expect(nav.get_by_role("link", name=link)).to_have_attribute("aria-current", "page")
+        await expect(page.locator("main")).to_contain_text(shown)
