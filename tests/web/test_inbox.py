@@ -286,3 +286,25 @@ async def test_after_a_lost_connection_the_list_is_read_again(
 
     await eventually(lambda: sockets_opened(2), timeout=15, describe="the socket reopened")
     await expect(row(page, "Coho Vineyard")).to_contain_text("Owner: Tropical Cloud partner_admin")
+
+
+async def test_load_more_pages_with_the_cursor(browsing: Browsing, partner: Partner) -> None:
+    async def many(session: Any, organisation_id: Any) -> None:
+        start = datetime.now(UTC) - timedelta(hours=2)
+        for n in range(27):
+            await make_lead(
+                session,
+                organisation_id=organisation_id,
+                company_name=f"Company {n:02d}",
+                received_at=start + timedelta(minutes=n),
+            )
+
+    await partner.add(many)
+    page = await browsing.signed_in(partner.referrals_token)
+    await expect(rows(page)).to_have_count(25)
+    await expect(rows(page).first).to_contain_text("Company 26")
+    await page.get_by_role("button", name="Load more").click()
+    await expect(rows(page)).to_have_count(27)
+    await expect(rows(page).last).to_contain_text("Company 00")
+    await expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+    await expect(page.get_by_text("Showing 27 of 27 leads")).to_be_visible()
