@@ -147,7 +147,23 @@ export function mount(el, ctx) {
   );
   const viewBox = h("div", { class: "views" });
   const stageCounts = h("p", { class: "meta stage-counts" });
-  const filterBox = h("details", { class: "filter-box", open: filtersOpen, ontoggle: (e) => { filtersOpen = e.target.open; } }, h("summary", {}, "Filters"));
+  // The filter form is built when the box first opens: its option lists cost a query each.
+  let filtersBuilt = false;
+  const filterBox = h(
+    "details",
+    {
+      class: "filter-box",
+      open: filtersOpen,
+      ontoggle: (e) => {
+        filtersOpen = e.target.open;
+        if (filtersOpen && query && !filtersBuilt) {
+          filtersBuilt = true;
+          renderFilters();
+        }
+      },
+    },
+    h("summary", {}, "Filters"),
+  );
   el.append(
     h("h1", {}, "Lead inbox"),
     h("div", { role: "tablist", "aria-label": "Lead tabs" }, tabButtons),
@@ -468,7 +484,10 @@ export function mount(el, ctx) {
     if (closed) return;
     query = filterFrom(params, views.find((v) => v.id === params.get("view")));
     renderViews();
-    renderFilters();
+    if (filtersOpen) {
+      filtersBuilt = true;
+      renderFilters();
+    }
     loadCounts();
     await loadPage(true);
   }
