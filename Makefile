@@ -22,8 +22,23 @@ install: .venv/.synced
 run: install ## start embedded Postgres + Valkey (unless DATABASE_URL / REDIS_URL), migrate, seed, serve
 	.venv/bin/partner-leads run
 
-test: install ## the whole suite on real Postgres and Valkey
+test: install chromium ## the whole suite on real Postgres and Valkey (and the SPA in chromium)
 	.venv/bin/pytest -q
+
+# The SPA's browser tests (tests/web) drive Debian's chromium through Playwright (never
+# `playwright install`: its download host is not reachable from every network).
+.PHONY: chromium screenshots
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "chromium is missing: installing it with apt-get (the SPA's browser tests need it)"; \
+		if [ "$$(id -u)" = 0 ]; then APT=""; elif command -v sudo >/dev/null 2>&1; then APT="sudo"; \
+		else echo "cannot install chromium: run as root, or install it yourself (apt-get install -y chromium)" >&2; exit 1; fi; \
+		$$APT apt-get update && DEBIAN_FRONTEND=noninteractive $$APT apt-get install -y chromium \
+		|| { echo "installing chromium failed: install it yourself (apt-get install -y chromium) and run make test again" >&2; exit 1; }; \
+	}
+
+screenshots: install chromium ## the SPA's screenshots in docs/screenshots (README, "The reference SPA")
+	SCREENSHOT_DIR=docs/screenshots .venv/bin/pytest -q tests/web
 
 .PHONY: fuzz
 FUZZ_EXAMPLES ?= 2000

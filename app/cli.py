@@ -425,6 +425,12 @@ def run() -> None:
                 f'  curl -s {url} -H "Authorization: Bearer $TOKEN" '
                 "-H 'Content-Type: application/json' "
                 '-d \'{"query":"{ viewer { organisation { name } } }"}\'\n'
+                + (
+                    "The lead inbox (the reference SPA), signed in with that token:\n"
+                    f"  http://{settings.host}:{settings.port}/#token={bearer}\n"
+                    if settings.serve_web_ui
+                    else ""
+                )
                 + _operating_lines(settings)
                 + f"ready in {time.monotonic() - started:.1f}s; Ctrl-C stops everything\n"
             )

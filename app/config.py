@@ -160,6 +160,8 @@ class Settings(BaseSettings):
     # tracing code is even imported.
     otel_exporter_otlp_endpoint: str | None = None
     otel_service_name: str = "partner-leads"
+    # The reference SPA (web/) at `/` and `/web/`; off for an API-only deployment.
+    serve_web_ui: bool = True
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

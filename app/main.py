@@ -1,4 +1,4 @@
-"""The ASGI app: GraphQL (HTTP, GraphiQL in dev), CSV routes, health and metrics."""
+"""The ASGI app: GraphQL (HTTP, GraphiQL in dev), CSV routes, health, metrics and the SPA."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from app.graphql.graphiql import ASSETS, ASSETS_PATH
 from app.graphql.view import GraphQLView
 from app.http.csv_import import import_route
 from app.http.export import export_route
+from app.http.web_ui import web_routes
 from app.jobs import JobQueue
 from app.observability import metrics, tracing
 from app.observability.health import database_check, healthz, readyz_route, redis_check
@@ -202,6 +203,8 @@ def create_app(
         Route("/import/leads.csv", import_route(view), methods=ANY_METHOD),
         # GraphiQL's own files, where the IDE is on (dev): no CDN needed.
         *([Mount(ASSETS_PATH, StaticFiles(directory=ASSETS))] if settings.is_dev else []),
+        # The reference SPA (web/), in every environment unless SERVE_WEB_UI=false.
+        *(web_routes() if settings.serve_web_ui else []),
     ]
     proxy, *edge = edge_middleware(settings)
     observer = Middleware(

@@ -142,6 +142,10 @@ def test_run_serves_survives_kill_9_and_stops_cleanly(tmp_path: Path, data_dir: 
         assert "DATABASE_URL=postgresql://" in output and "REDIS_URL=redis://" in output
         assert "curl -s" in output
         assert f"http://127.0.0.1:{port}/metrics" in output  # README, "Operating it"
+        # README, "The reference SPA": the printed link opens the inbox signed in.
+        assert f"http://127.0.0.1:{port}/#token={token}" in output
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert page.status_code == 200 and "/web/js/app.js" in page.text
         assert _viewer(port, token) == {
             "data": {
                 "viewer": {"organisation": {"name": "Contoso Ltd"}, "roles": ["REFERRALS_ADMIN"]}

@@ -148,11 +148,21 @@ async def test_post_based_url_encoded_query_csrf(
 
 async def test_graphql_ide_is_not_served(edge: PairFactory, world: World) -> None:
     async with edge(**PRODUCTION) as pair:
-        for path in ("/graphql", "/graphiql", "/playground", "/graphql/playground", "/"):
+        for path in ("/graphql", "/graphiql", "/playground", "/graphql/playground"):
             response = await pair.request("GET", path, headers={"accept": "text/html"})
             assert response.status_code in (404, 405, 406), path
             assert "graphiql" not in response.text.lower(), path
             assert "<html" not in response.text.lower(), path
+        # `/` is the reference SPA (issue 12: served in every environment), not an IDE: it
+        # names no GraphiQL or playground and may run only its own modules.
+        page = await pair.request("GET", "/", headers={"accept": "text/html"})
+        assert page.status_code == 200
+        assert "graphiql" not in page.text.lower() and "playground" not in page.text.lower()
+        assert "script-src 'self';" in page.headers["content-security-policy"]
+    async with edge(**PRODUCTION, serve_web_ui=False) as pair:
+        response = await pair.request("GET", "/", headers={"accept": "text/html"})
+        assert response.status_code == 404
+        assert "<html" not in response.text.lower()
 
 
 async def test_introspection(edge: PairFactory, world: World) -> None:
