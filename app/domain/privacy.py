@@ -58,6 +58,24 @@ def contact_hidden(
     return now >= archived_at + timedelta(days=hidden_after_days)
 
 
+def contact_hidden_before(now: datetime, hidden_after_days: int) -> datetime:
+    """A declined or expired lead archived before this has its contact hidden (as
+    `contact_hidden` says): what list filters and the export compare `archived_at` with."""
+    return now - timedelta(days=hidden_after_days)
+
+
+# The lead's searchable words without its customer's contact: a lead whose contact is hidden is
+# found by these alone, so a word search cannot tell that a hidden contact was e.g. "Maria".
+CONTACT_FREE_SEARCH_COLUMNS: tuple[str, ...] = (
+    "company_name",
+    "deal_name",
+    "crm_id",
+    "industry",
+    "need",
+    "notes",
+)
+
+
 def shown(value: str | None, hidden: bool) -> str | None:
     """A contact field as readers get it: null when hidden, and null for a redacted ''."""
     if hidden or not value:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db.tenancy import Tenant
+from app.domain.privacy import contact_hidden_before
 from app.graphql.loaders import Loaders
 from app.jobs import JobQueue, take_staged
 from app.ratelimit import RateLimiter
@@ -41,6 +42,11 @@ class Context:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _loaders: Loaders | None = None
     _closed: bool = False
+
+    @property
+    def contact_hidden_before(self) -> datetime:
+        """Declined and expired leads archived before this show no contact (app.domain.privacy)."""
+        return contact_hidden_before(self.now, self.settings.contact_hidden_after_days)
 
     @property
     def loaders(self) -> Loaders:

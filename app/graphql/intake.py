@@ -224,6 +224,7 @@ class IntakeQuery:
                 first,
                 after,
                 filter.to_service() if filter else None,
+                contact_hidden_before=info.context.contact_hidden_before,
             )
         if isinstance(page, Refused):
             raise query_error(page, ARGUMENTS)

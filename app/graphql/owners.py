@@ -10,7 +10,8 @@ from strawberry.types import Info
 from app.db import models
 from app.graphql.context import Context
 from app.graphql.errors import INPUT, UserError, user_errors
-from app.services import routing
+from app.graphql.types.viewer import User
+from app.services import owners, routing
 from app.services.errors import Refused
 
 
@@ -111,6 +112,15 @@ class RoutingQuery:
         async with info.context.db() as session:
             rules = await routing.routing_rules(session, info.context.actor)
         return [RoutingRule.of(r) for r in rules]
+
+    @strawberry.field(
+        description="The partner's active lead managers (PARTNER_ADMIN, REFERRALS_ADMIN) by name: "
+        "whom assignLead and routing rules may name. For its lead managers; empty otherwise."
+    )
+    async def lead_managers(self, info: Info[Context, None]) -> list[User]:
+        async with info.context.db() as session:
+            found = await owners.assignable_owners(session, info.context.actor)
+        return [User(id=strawberry.ID(str(u.id)), name=u.name, email=u.email) for u in found]
 
 
 @strawberry.type

@@ -83,6 +83,7 @@ class Query:
                 order_by,
                 first,
                 after,
+                contact_hidden_before=info.context.contact_hidden_before,
             )
         if isinstance(page, Refused):
             raise query_error(page)

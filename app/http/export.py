@@ -11,7 +11,7 @@ import io
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from app.domain.lifecycle import LeadOutcome, LeadStage, LeadTab, LeadType
+from app.domain.privacy import contact_hidden_before
 from app.domain.reference import CompanySize, in_minor_units
 from app.http.common import (
     Edge,
@@ -261,8 +262,9 @@ def export_route(edge: Edge) -> Callable[[Request], Any]:
                 wanted.tab,
                 wanted.filter,
                 wanted.order,
-                contact_hidden_before=edge.clock()
-                - timedelta(days=edge.settings.contact_hidden_after_days),
+                contact_hidden_before=contact_hidden_before(
+                    edge.clock(), edge.settings.contact_hidden_after_days
+                ),
             )
             if isinstance(statement, Refused):
                 raise HttpError.refused(400, statement, _filter_path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.tenancy import NOBODY, Tenant, tenant_statement
 from app.domain.lifecycle import LeadStage, LeadTab
+from app.domain.privacy import CONTACT_FREE_SEARCH_COLUMNS, HIDDEN_OUTCOMES
 from app.i18n import DEFAULT_LOCALE, DEFAULT_TIME_ZONE
 from app.services.auth import Actor
 from app.services.lead_queries import ORDERS, CheckedFilter, LeadOrder
@@ -148,7 +150,21 @@ def lead_record(
 WORD_SEARCH = "l.search_document @@ to_tsquery('simple', "
 
 
-def _filter_sql(f: CheckedFilter, params: Params, actor: Actor) -> list[str]:
+def _word_search_sql(query: str, hidden_before: str) -> str:
+    """As lead_queries' `_word_search`: a lead whose contact is hidden matches without it."""
+    contact_free = ", ".join(f"l.{column}" for column in CONTACT_FREE_SEARCH_COLUMNS)
+    hidden = ", ".join(f"'{outcome}'" for outcome in sorted(HIDDEN_OUTCOMES))
+    return (
+        f"{WORD_SEARCH}{query}) AND (l.archived_at IS NULL OR l.outcome NOT IN ({hidden}) "
+        f"OR l.archived_at > {hidden_before} "
+        f"OR to_tsvector('simple', concat_ws(' ', {contact_free})) "
+        f"@@ to_tsquery('simple', {query}))"
+    )
+
+
+def _filter_sql(
+    f: CheckedFilter, params: Params, actor: Actor, contact_hidden_before: datetime
+) -> list[str]:
     where = []
     for column, values in (("type", f.types), ("stage", f.stages), ("outcome", f.outcomes)):
         if values is not None:
@@ -156,7 +172,7 @@ def _filter_sql(f: CheckedFilter, params: Params, actor: Actor) -> list[str]:
     if f.search_query == "":
         where.append("false")
     elif f.search_query is not None:
-        where.append(f"{WORD_SEARCH}{params(f.search_query)})")
+        where.append(_word_search_sql(params(f.search_query), params(contact_hidden_before)))
     if f.received_from is not None:
         where.append(f"l.received_at >= {params(f.received_from)}")
     if f.received_to is not None:
@@ -207,7 +223,12 @@ class LeadPageRequest:
 
 
 def inbox_where(
-    actor: Actor, tab: LeadTab, checked: CheckedFilter, params: Params
+    actor: Actor,
+    tab: LeadTab,
+    checked: CheckedFilter,
+    params: Params,
+    *,
+    contact_hidden_before: datetime,
 ) -> tuple[str, ...]:
     """The conditions of a tab of the actor's organisation (lead_queries' `_scope`, `_filters`)."""
     where = [f"l.organisation_id = {params(actor.organisation_id)}"]
@@ -218,13 +239,15 @@ def inbox_where(
         )
     else:
         where.append(f"l.tab = {params(tab.value)}")
-    return (*where, *_filter_sql(checked, params, actor))
+    return (*where, *_filter_sql(checked, params, actor, contact_hidden_before))
 
 
-def sent_where(actor: Actor, checked: CheckedFilter, params: Params) -> tuple[str, ...]:
+def sent_where(
+    actor: Actor, checked: CheckedFilter, params: Params, *, contact_hidden_before: datetime
+) -> tuple[str, ...]:
     return (
         f"l.sender_user_id = {params(actor.user_id)}",
-        *_filter_sql(checked, params, actor),
+        *_filter_sql(checked, params, actor, contact_hidden_before),
     )
 
 

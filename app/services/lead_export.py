@@ -112,7 +112,12 @@ def export_query(
     """The export's statement, or why the filter is wrong (checked before anything streams).
     `contact_hidden_before`: now less CONTACT_HIDDEN_AFTER_DAYS."""
     statement = lead_queries.export_query(
-        actor, tab, filter, order, [c.column for c in EXPORT_COLUMNS]
+        actor,
+        tab,
+        filter,
+        order,
+        [c.column for c in EXPORT_COLUMNS],
+        contact_hidden_before=contact_hidden_before,
     )
     if isinstance(statement, Refused):
         return statement

@@ -11,11 +11,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, literal, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Lead, LeadFavorite
 from app.domain.lifecycle import LeadOutcome, LeadStage, LeadTab, LeadType
+from app.domain.privacy import CONTACT_FREE_SEARCH_COLUMNS, HIDDEN_OUTCOMES
 from app.domain.reference import CompanySize
 from app.services.auth import Actor
 from app.services.errors import ErrorCode, Refused
@@ -305,7 +306,26 @@ def _owner_filters(checked: CheckedFilter, actor: Actor | None) -> list[ColumnEl
     return conditions
 
 
-def _filters(f: LeadFilter, actor: Actor | None = None) -> list[ColumnElement[bool]] | Refused:
+def _word_search(query: ColumnElement[Any], hidden_before: datetime) -> ColumnElement[bool]:
+    """The words match; a lead whose contact is hidden matches without its contact's words."""
+    contact_free = func.to_tsvector(
+        "simple", func.concat_ws(" ", *(getattr(Lead, c) for c in CONTACT_FREE_SEARCH_COLUMNS))
+    )
+    return and_(
+        Lead.search_document.op("@@")(query),
+        or_(
+            Lead.archived_at.is_(None),
+            Lead.outcome.not_in(sorted(HIDDEN_OUTCOMES)),
+            Lead.archived_at > hidden_before,
+            contact_free.op("@@")(query),
+        ),
+    )
+
+
+def _filters(
+    f: LeadFilter, actor: Actor | None = None, *, contact_hidden_before: datetime
+) -> list[ColumnElement[bool]] | Refused:
+    """`contact_hidden_before`: privacy.contact_hidden_before at the request's clock."""
     checked = check_filter(f)
     if isinstance(checked, Refused):
         return checked
@@ -320,7 +340,7 @@ def _filters(f: LeadFilter, actor: Actor | None = None) -> list[ColumnElement[bo
         conditions.append(false())
     elif checked.search_query is not None:
         query = func.to_tsquery("simple", checked.search_query)
-        conditions.append(Lead.search_document.op("@@")(query))
+        conditions.append(_word_search(query, contact_hidden_before))
     if checked.received_from is not None:
         conditions.append(Lead.received_at >= checked.received_from)
     if checked.received_to is not None:
@@ -394,11 +414,15 @@ async def list_leads(
     order: LeadOrder = LeadOrder.RECEIVED_AT_DESC,
     first: int | None = None,
     after: str | None = None,
+    *,
+    contact_hidden_before: datetime,
 ) -> LeadPage | Refused:
     request = _page_request(first, after, order)
     if isinstance(request, Refused):
         return request
-    conditions = _filters(filter or LeadFilter(), actor)
+    conditions = _filters(
+        filter or LeadFilter(), actor, contact_hidden_before=contact_hidden_before
+    )
     if isinstance(conditions, Refused):
         return conditions
     if actor is None or not actor.manages_leads:
@@ -413,6 +437,8 @@ async def list_sent_leads(
     first: int | None = None,
     after: str | None = None,
     filter: LeadFilter | None = None,
+    *,
+    contact_hidden_before: datetime,
 ) -> LeadPage | Refused:
     """What the caller sent, newest first, with each lead's stage and outcome: for platform
     staff and for partners who referred leads. Others (and anonymous callers) get nothing.
@@ -421,7 +447,7 @@ async def list_sent_leads(
     request = _page_request(first, after, order)
     if isinstance(request, Refused):
         return request
-    conditions = _filters(filter or LeadFilter())
+    conditions = _filters(filter or LeadFilter(), contact_hidden_before=contact_hidden_before)
     if isinstance(conditions, Refused):
         return conditions
     if actor is None or not (actor.organisation_kind == "PLATFORM" or actor.manages_leads):
@@ -509,10 +535,14 @@ def export_query(
     filter: LeadFilter | None,
     order: LeadOrder,
     columns: Sequence[ColumnElement[Any]],
+    *,
+    contact_hidden_before: datetime,
 ) -> Select[Any] | Refused:
     """`columns` of every lead the `leads` field would list for this tab, filter and order (all
     pages, in the same keyset order), or why the filter is wrong. Lead managers only."""
-    conditions = _filters(filter or LeadFilter(), actor)
+    conditions = _filters(
+        filter or LeadFilter(), actor, contact_hidden_before=contact_hidden_before
+    )
     if isinstance(conditions, Refused):
         return conditions
     column_name, descending = ORDERS[order]

@@ -47,6 +47,15 @@ async def lead_managers(
     return {user.id: user for user in await session.scalars(statement)}
 
 
+async def assignable_owners(session: AsyncSession, actor: Actor | None) -> list[User]:
+    """Who the caller may give a lead to or name in a routing rule, by name: its partner's
+    active lead managers, for a lead manager; nobody for anyone else."""
+    if actor is None or not actor.manages_leads:
+        return []
+    found = await lead_managers(session, actor.organisation_id)
+    return sorted(found.values(), key=lambda user: (user.name.casefold(), str(user.id)))
+
+
 def owner_json(user: User | None) -> dict[str, Any] | None:
     """An owner as history records it."""
     if user is None:

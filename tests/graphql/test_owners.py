@@ -343,7 +343,7 @@ def _readme_examples() -> list[tuple[str, dict[str, Any]]]:
     text = (PROJECT_ROOT / "README.md").read_text()
     section = text.split("### Owners and routing", 1)[1].split("\n### ", 1)[0]
     bodies = re.findall(r"^gql '(\{.*\})'$", section, re.M)
-    assert len(bodies) == 4, "the README's examples moved: update this test"
+    assert len(bodies) == 5, "the README's examples moved: update this test"
     return [(json.loads(b)["query"], json.loads(b).get("variables") or {}) for b in bodies]
 
 
@@ -369,13 +369,14 @@ async def test_the_readmes_examples_work(
     answers = [
         await admin.data(query, filled(variables)) for query, variables in _readme_examples()
     ]
-    assert answers[0]["setRoutingRules"]["errors"] == []
-    assert [r["position"] for r in answers[1]["routingRules"]] == [1, 2]
-    assert answers[2]["assignLead"]["errors"] == []
+    assert {m["id"] for m in answers[0]["leadManagers"]} >= set(ids.values()) - {str(lead.id)}
+    assert answers[1]["setRoutingRules"]["errors"] == []
+    assert [r["position"] for r in answers[2]["routingRules"]] == [1, 2]
+    assert answers[3]["assignLead"]["errors"] == []
     owner = await session.get(models.User, contoso.referrals_admin)
     assert owner is not None
-    assert answers[2]["assignLead"]["lead"]["owner"] == {"name": owner.name}
-    assert answers[3]["leads"]["totalCount"] == 0  # the partner admin owns none of them
+    assert answers[3]["assignLead"]["lead"]["owner"] == {"name": owner.name}
+    assert answers[4]["leads"]["totalCount"] == 0  # the partner admin owns none of them
 
 
 async def test_two_admins_saving_rules_at_once_both_succeed_and_one_set_remains(
@@ -403,3 +404,27 @@ async def test_two_admins_saving_rules_at_once_both_succeed_and_one_set_remains(
         async with AsyncSession(engine) as session, session.begin():
             org = partner.organisation_id
             await session.execute(delete(models.Organisation).where(models.Organisation.id == org))
+
+
+async def test_lead_managers_lists_whom_a_lead_can_be_given_to(
+    gql: GraphQLClient, session: AsyncSession, partner: WorldPartner
+) -> None:
+    query = "{ leadManagers { id name email } }"
+    managers = (await gql.as_user(partner.referrals_admin).data(query))["leadManagers"]
+    assert managers == sorted(
+        [_owner(partner, "partner_admin"), _owner(partner, "referrals_admin")],
+        key=lambda user: user["name"].casefold(),
+    )
+    # Every one of them is accepted by assignLead.
+    lead = await make_lead(session, organisation_id=partner.organisation_id)
+    for user in managers:
+        data = await gql.as_user(partner.partner_admin).data(
+            ASSIGN, {"id": str(lead.id), "owner": user["id"]}
+        )
+        assert data["assignLead"]["errors"] == []
+    other = await make_partner(session)
+    assert str(other.partner_admin) not in {
+        u["id"] for u in (await gql.as_user(partner.partner_admin).data(query))["leadManagers"]
+    }
+    assert (await gql.as_user(partner.member).data(query))["leadManagers"] == []
+    assert (await gql.as_user(None).data(query))["leadManagers"] == []

@@ -165,6 +165,42 @@ async def test_a_shorter_setting_hides_sooner(
             assert (customer["contactHidden"], customer["contactEmail"] is None) == (hidden, hidden)
 
 
+async def test_a_word_search_never_finds_a_hidden_contacts_words(
+    gql: GraphQLClient, session: AsyncSession
+) -> None:
+    """A lead whose contact is hidden is found by its other words (company, need, …), never by
+    its contact's name or e-mail: else a search would tell whom the hidden contact was."""
+    partner = await make_partner(session)
+    name = unique("Zebulon").replace("-", "")
+    hidden = await _archived(
+        session,
+        partner,
+        "DECLINED",
+        31,
+        contact_name=f"{name} Hidden",
+        contact_email=f"{name.lower()}@quokka.example",
+        company_name="Quokka Hidden Ltd",
+    )
+    recent = await _archived(session, partner, "EXPIRED", 2, contact_name=f"{name} Recent")
+    open_lead = await make_lead(
+        session, organisation_id=partner.organisation_id, contact_name=f"{name} Open"
+    )
+    search = """query($q: String!) { leads(tab: MARKETPLACE, filter: {search: $q}, first: 20) {
+      totalCount nodes { id customer { contactHidden } } } }"""
+    admin = gql.as_user(partner.referrals_admin)
+
+    async def found(words: str) -> set[str]:
+        page = (await admin.data(search, {"q": words}))["leads"]
+        assert page["totalCount"] == len(page["nodes"])
+        return {node["id"] for node in page["nodes"]}
+
+    assert await found(name) == {str(recent.id), str(open_lead.id)}
+    assert await found(f"{name} hidden") == set()
+    assert await found(f"{name.lower()}@quokka.example") == set()
+    assert await found("quokka") == {str(hidden.id)}
+    assert await found("quokka migration") == {str(hidden.id)}  # need: "Cloud migration"
+
+
 # --- subject-access and erasure ----------------------------------------------------------
 
 

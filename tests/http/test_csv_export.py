@@ -425,3 +425,12 @@ async def test_a_hidden_contact_is_exported_as_the_api_shows_it(
     assert [rows[old][c] for c in contact] == ["", "", "", "true"]
     assert rows[old]["need"] == "Cloud migration"
     assert [rows[redacted][c] for c in (*contact, "need")] == ["", "", "", "true", ""]
+    # Nor does a word search find a hidden contact by its words (its other words still do).
+    searched = await export(
+        http, settings, partner.referrals_admin, tab="MARKETPLACE", search="ana adatum"
+    )
+    assert {r["id"] for r in searched} >= {recent} and old not in {r["id"] for r in searched}
+    searched = await export(
+        http, settings, partner.referrals_admin, tab="MARKETPLACE", search="adatum"
+    )
+    assert {recent, old} <= {r["id"] for r in searched}

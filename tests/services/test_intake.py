@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pytest
@@ -230,9 +231,7 @@ async def test_a_partner_without_a_published_profile_is_not_referred_to(
 
 async def test_sent_leads_arguments_are_checked(session: AsyncSession, world: World) -> None:
     seller = await actor(session, world.seller)
-    assert refused(await lead_queries.list_sent_leads(session, seller, first=101)) == [
-        ("VALIDATION", ("first",))
-    ]
-    assert refused(await lead_queries.list_sent_leads(session, seller, after="garbage")) == [
-        ("VALIDATION", ("after",))
-    ]
+    now = datetime.now(UTC)
+    sent = partial(lead_queries.list_sent_leads, contact_hidden_before=now)
+    assert refused(await sent(session, seller, first=101)) == [("VALIDATION", ("first",))]
+    assert refused(await sent(session, seller, after="garbage")) == [("VALIDATION", ("after",))]

@@ -13,6 +13,7 @@ from graphql.execution.values import VariableValues, get_argument_values
 from strawberry.utils.str_converters import to_snake_case
 
 from app.domain.lifecycle import LeadStage, LeadTab
+from app.domain.privacy import contact_hidden_before
 from app.graphql.compiled.codegen import Compiler, Unsupported, named_type
 from app.graphql.compiled.selection import Selection, collect
 from app.graphql.notifications import NOTIFICATION_READS
@@ -267,14 +268,19 @@ class LeadConnectionRoot(RootField):
         checked = check_filter(LeadFilter(**{to_snake_case(k): v for k, v in given.items()}))
         if isinstance(checked, Refused):
             raise Unsupported("filter")
+        hidden_before = contact_hidden_before(run.now, run.settings.contact_hidden_after_days)
         if self.sent:
             if actor is None or not (actor.organisation_kind == "PLATFORM" or actor.manages_leads):
                 return None, order, False
-            where = compiled_reads.sent_where(actor, checked, params)
+            where = compiled_reads.sent_where(
+                actor, checked, params, contact_hidden_before=hidden_before
+            )
         else:
             if actor is None or not actor.manages_leads:
                 return None, order, False
-            where = compiled_reads.inbox_where(actor, LeadTab(args["tab"]), checked, params)
+            where = compiled_reads.inbox_where(
+                actor, LeadTab(args["tab"]), checked, params, contact_hidden_before=hidden_before
+            )
         request = LeadPageRequest(where, order, limit, key, self.connection.counted)
         return request, order, after is not None
 
