@@ -50,6 +50,8 @@ async def test_the_charts_and_their_tables_show_the_figures(
         "aria-label",
         "Funnel: 7 received, 4 accepted, 2 won, 1 lost, 1 declined, 1 expired.",
     )
+    await expect(page.locator("svg.month-chart")).to_be_visible()
+    await browsing.screenshot(page, "pipeline-wide")
     await open_table(page, "Funnel as a table")
     for stage, count in [("Received", "7"), ("Accepted", "4"), ("Won", "2"), ("Lost", "1"),
                          ("Declined", "1"), ("Expired", "1")]:
@@ -82,7 +84,6 @@ async def test_the_charts_and_their_tables_show_the_figures(
     inquiry = await row_cells(page, "By lead type", "Customer inquiry")
     assert inquiry[:5] == ["Customer inquiry", "4", "3", "1", "1"]
 
-    await browsing.screenshot(page, "pipeline-wide")
     assert await serious_violations(page) == []
 
 
@@ -94,6 +95,8 @@ async def test_filters_change_the_figures_and_live_in_the_url(
     funnel = page.locator("svg.funnel-chart")
     await expect(funnel).to_have_attribute("aria-label", "Funnel: 7 received, 4 accepted, 2 won, 1 lost, 1 declined, 1 expired.")
 
+    await expect(page.locator(".lede")).to_have_text("Received Sep 1, 2026 – Oct 31, 2026 (UTC days).")
+    await page.get_by_text("Filters", exact=True).click()
     await page.get_by_label("Lead type", exact=True).select_option("SALES_QUALIFIED")
     await page.get_by_role("button", name="Apply filters").click()
     await expect(funnel).to_have_attribute(
@@ -107,12 +110,17 @@ async def test_filters_change_the_figures_and_live_in_the_url(
     await expect(page.locator("svg.funnel-chart")).to_have_attribute(
         "aria-label", "Funnel: 2 received, 1 accepted, 1 won, 0 lost, 1 declined, 0 expired."
     )
+    await expect(page.locator(".lede")).to_have_text(
+        "Received Sep 1, 2026 – Oct 31, 2026 · Sales qualified (UTC days)."
+    )
+    await page.get_by_text("Filters", exact=True).click()
     await expect(page.get_by_label("Lead type", exact=True)).to_have_value("SALES_QUALIFIED")
 
     # Only October: one month, four leads.
     await page.get_by_label("Lead type", exact=True).select_option("")
     await page.get_by_label("Received from").fill("2026-10-01")
     await page.get_by_role("button", name="Apply filters").click()
+    await expect(page.get_by_role("button", name="Apply filters")).to_be_hidden()
     await expect(page.locator("svg.funnel-chart")).to_have_attribute(
         "aria-label", "Funnel: 4 received, 3 accepted, 2 won, 1 lost, 1 declined, 0 expired."
     )
@@ -137,8 +145,9 @@ async def test_a_phone_shows_the_charts_without_scrolling_sideways(
         has_touch=True,
     )
     await expect(page.locator("svg.month-chart rect.bar-received")).to_have_count(2)
+    await browsing.screenshot(page, "pipeline-phone")
     await open_table(page, "By month as a table")
+    await open_table(page, "By type as a table")
     assert await horizontal_overflow(page) == 0
     box = await page.locator("svg.funnel-chart").bounding_box()
     assert box is not None and box["width"] <= 390
-    await browsing.screenshot(page, "pipeline-phone")

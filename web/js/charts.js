@@ -37,10 +37,10 @@ function chart(width, height, label, className) {
 // Horizontal bars, one row each: rows [{label, value, text, cls}]. `text` is what is written
 // after the bar (default: the value).
 export function barChart({ label, rows, className }) {
-  const width = 400;
-  const rowHeight = 26;
-  const labelWidth = 112;
-  const textRoom = 56;
+  const width = 360;
+  const rowHeight = 28;
+  const labelWidth = 140;
+  const textRoom = 44;
   const height = rows.length * rowHeight + 6;
   const max = Math.max(1, ...rows.map((r) => r.value || 0));
   const svg = chart(width, height, label, className);
@@ -61,7 +61,7 @@ export function barChart({ label, rows, className }) {
 // since each is a part of the one before. One <rect class="bar <series cls>"> per point and
 // series.
 export function columnChart({ label, points, series, className }) {
-  const width = 400;
+  const width = 360;
   const height = 200;
   const top = 18;
   const bottom = 34;
@@ -71,7 +71,7 @@ export function columnChart({ label, points, series, className }) {
   const slot = (width - left * 2) / Math.max(points.length, 1);
   const barWidth = Math.min(48, slot * 0.7);
   // Label every month while they fit, else every few (the table lists them all).
-  const every = Math.max(1, Math.ceil(points.length / 12));
+  const every = Math.max(1, Math.ceil(points.length / 8));
   const svg = chart(width, height, label, className);
   svg.append(s("line", { x1: left, x2: width - left, y1: top + plot + 0.5, y2: top + plot + 0.5, class: "axis" }));
   points.forEach((point, i) => {

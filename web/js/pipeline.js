@@ -265,6 +265,28 @@ async function filterForm(ctx, params) {
   return { form, typeLabels: new Map(types.map((t) => [t.value, t.label])) };
 }
 
+// "Received 1 Sep 2026 – 31 Oct 2026 · Sales qualified": what the figures count, in words.
+function describe(params, typeLabels, locale) {
+  const day = (iso, back = 0) => {
+    const date = new Date(Date.parse(`${iso}T00:00:00Z`) - back * 86400000);
+    try {
+      return new Intl.DateTimeFormat(locale || undefined, { dateStyle: "medium", timeZone: "UTC" }).format(date);
+    } catch (err) {
+      return iso;
+    }
+  };
+  const from = DAY.test(params.get("from") || "") ? day(params.get("from")) : null;
+  // `to` is the first day not counted: the last one counted is the day before.
+  const to = DAY.test(params.get("to") || "") ? day(params.get("to"), 1) : null;
+  const range =
+    from && to ? `Received ${from} – ${to}` : from ? `Received since ${from}` : to ? `Received in the year up to ${to}` : "Received in the last 365 days";
+  const parts = [range];
+  if (params.get("type")) parts.push(typeLabels.get(params.get("type")) || humanize(params.get("type")));
+  if (params.get("source")) parts.push(humanize(params.get("source")));
+  if (params.get("audience") === "SENT") parts.push("sent by me");
+  return `${parts.join(" · ")} (UTC days).`;
+}
+
 function go(ctx, params) {
   focusResults = true;
   const query = params.toString();
@@ -281,9 +303,12 @@ export async function mount(el, ctx) {
   el.append(heading, status);
   let form;
   let typeLabels = new Map();
+  let filters;
   try {
     ({ form, typeLabels } = await filterForm(ctx, params));
-    el.append(form, results);
+    filters = h("details", { class: "pipeline-filter-box" }, h("summary", {}, "Filters"), form);
+    heading.after(h("p", { class: "lede" }, describe(params, typeLabels, locale)));
+    el.append(filters, results);
   } catch (err) {
     status.textContent = err.message;
     return;
@@ -308,6 +333,7 @@ export async function mount(el, ctx) {
   } catch (err) {
     // A refused filter (a range over two years, `from` after `to`) is shown at its field.
     status.textContent = "These filters cannot be shown.";
+    filters.open = true;
     showFormErrors(form, queryErrors(err));
   }
 }
