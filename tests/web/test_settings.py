@@ -14,15 +14,17 @@ async def test_language_and_time_zone_are_kept_and_a_bad_zone_is_refused_at_its_
     browsing: Browsing, partner: Partner
 ) -> None:
     page = await browsing.signed_in(partner.referrals_token, hash="#/settings")
-    language = page.get_by_label("Language")
-    zone = page.get_by_label("Time zone")
+    language = page.get_by_label("Language", exact=True)
+    zone = page.get_by_label("Time zone", exact=True)
     await expect(language).to_have_value("en")
     await expect(zone).to_have_value("UTC")
 
     await zone.fill("Mars/Olympus_Mons")
     await page.get_by_role("button", name="Save language and time zone").click()
     await expect(zone).to_have_attribute("aria-invalid", "true")
-    error = page.locator(".field", has=zone).locator(".field-error")
+    error = page.locator(".field", has=page.get_by_label("Time zone", exact=True)).locator(
+        ".field-error"
+    )
     await expect(error).to_be_visible()
     await expect(error).to_contain_text("time zone")
     described = await zone.get_attribute("aria-describedby") or ""
@@ -37,8 +39,8 @@ async def test_language_and_time_zone_are_kept_and_a_bad_zone_is_refused_at_its_
     await expect(zone).not_to_have_attribute("aria-invalid", "true")
 
     await page.reload()
-    await expect(page.get_by_label("Language")).to_have_value("pt-BR")
-    await expect(page.get_by_label("Time zone")).to_have_value("America/Sao_Paulo")
+    await expect(page.get_by_label("Language", exact=True)).to_have_value("pt-BR")
+    await expect(page.get_by_label("Time zone", exact=True)).to_have_value("America/Sao_Paulo")
     assert await serious_violations(page) == []
 
 
@@ -53,29 +55,30 @@ async def test_a_partner_admin_saves_routing_rules_and_a_referrals_admin_reads_t
 
     await routing.get_by_role("button", name="Add a rule").click()
     first = routing.get_by_role("group", name="Rule 1")
-    await expect(first.get_by_label("Industries")).to_be_focused()
-    await first.get_by_label("Industries").fill("Healthcare")
-    await first.get_by_label("Countries").fill("Brazil")
-    await first.get_by_label("Person").select_option(str(partner.world.partner_admin))
+    await expect(first.get_by_label("Industries", exact=True)).to_be_focused()
+    await first.get_by_label("Industries", exact=True).fill("Healthcare")
+    await first.get_by_label("Countries", exact=True).fill("Brazil")
+    await first.get_by_label("Person", exact=True).select_option(str(partner.world.partner_admin))
 
     await routing.get_by_role("button", name="Add a rule").click()
     second = routing.get_by_role("group", name="Rule 2")
-    await second.get_by_label("People in turn").check()
-    await second.get_by_label(admin).check()
-    await second.get_by_label(referrals).check()
+    await second.get_by_label("People in turn", exact=True).check()
+    await second.get_by_label(admin, exact=True).check()
+    await second.get_by_label(referrals, exact=True).check()
 
     # The API refuses "Brazil" (not an ISO code): the error stands at the rule's field.
     await routing.get_by_role("button", name="Save routing rules").click()
-    countries = first.get_by_label("Countries")
+    countries = first.get_by_label("Countries", exact=True)
     await expect(countries).to_have_attribute("aria-invalid", "true")
-    await expect(first.locator(".field", has=countries).locator(".field-error")).to_contain_text(
+    at_countries = first.locator(".field", has=page.get_by_label("Countries", exact=True))
+    await expect(at_countries.locator(".field-error")).to_contain_text(
         "ISO 3166-1"
     )
 
     await countries.fill("BR")
     # Reordered: the round-robin rule first, then back again.
     await second.get_by_role("button", name="Move up (rule 2)").click()
-    await expect(routing.get_by_role("group", name="Rule 1").get_by_label("People in turn")).to_be_checked()
+    await expect(routing.get_by_role("group", name="Rule 1").get_by_label("People in turn", exact=True)).to_be_checked()
     await expect(routing.get_by_role("button", name="Move down (rule 1)")).to_be_focused()
     await routing.get_by_role("button", name="Move down (rule 1)").click()
     await routing.get_by_role("button", name="Save routing rules").click()
@@ -84,10 +87,10 @@ async def test_a_partner_admin_saves_routing_rules_and_a_referrals_admin_reads_t
     await page.reload()
     routing = page.get_by_role("region", name="Routing rules")
     first = routing.get_by_role("group", name="Rule 1")
-    await expect(first.get_by_label("Industries")).to_have_value("Healthcare")
-    await expect(first.get_by_label("Countries")).to_have_value("BR")
-    await expect(first.get_by_label("Person")).to_have_value(str(partner.world.partner_admin))
-    await expect(routing.get_by_role("group", name="Rule 2").get_by_label(referrals)).to_be_checked()
+    await expect(first.get_by_label("Industries", exact=True)).to_have_value("Healthcare")
+    await expect(first.get_by_label("Countries", exact=True)).to_have_value("BR")
+    await expect(first.get_by_label("Person", exact=True)).to_have_value(str(partner.world.partner_admin))
+    await expect(routing.get_by_role("group", name="Rule 2").get_by_label(referrals, exact=True)).to_be_checked()
 
     # Removed and saved: one rule left.
     await routing.get_by_role("button", name="Remove (rule 2)").click()
