@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Notification
 from tests.stack import utcnow
-
 from tests.web.conftest import Browsing, Partner
 from tests.web.views_support import (
     listening_for_notifications,

@@ -22,8 +22,10 @@ async def with_leads(partner: Partner) -> None:
 
 
 async def row_cells(page: Page, caption: str, header: str) -> list[str]:
-    row = page.get_by_role("table", name=caption).get_by_role("row").filter(
-        has=page.get_by_role("rowheader", name=header, exact=True)
+    row = (
+        page.get_by_role("table", name=caption)
+        .get_by_role("row")
+        .filter(has=page.get_by_role("rowheader", name=header, exact=True))
     )
     return [c.strip() for c in await row.locator("th, td").all_inner_texts()]
 
@@ -53,8 +55,14 @@ async def test_the_charts_and_their_tables_show_the_figures(
     await expect(page.locator("svg.month-chart")).to_be_visible()
     await browsing.screenshot(page, "pipeline-wide")
     await open_table(page, "Funnel as a table")
-    for stage, count in [("Received", "7"), ("Accepted", "4"), ("Won", "2"), ("Lost", "1"),
-                         ("Declined", "1"), ("Expired", "1")]:
+    for stage, count in [
+        ("Received", "7"),
+        ("Accepted", "4"),
+        ("Won", "2"),
+        ("Lost", "1"),
+        ("Declined", "1"),
+        ("Expired", "1"),
+    ]:
         assert await row_cells(page, "Funnel", stage) == [stage, count]
 
     await expect(stat(page, "Acceptance rate")).to_have_text("80%4 accepted of 5 answered")
@@ -93,9 +101,13 @@ async def test_filters_change_the_figures_and_live_in_the_url(
     await with_leads(partner)
     page = await browsing.signed_in(partner.referrals_token, hash=RANGE)
     funnel = page.locator("svg.funnel-chart")
-    await expect(funnel).to_have_attribute("aria-label", "Funnel: 7 received, 4 accepted, 2 won, 1 lost, 1 declined, 1 expired.")
+    await expect(funnel).to_have_attribute(
+        "aria-label", "Funnel: 7 received, 4 accepted, 2 won, 1 lost, 1 declined, 1 expired."
+    )
 
-    await expect(page.locator(".lede")).to_have_text("Received Sep 1, 2026 – Oct 31, 2026 (UTC days).")
+    await expect(page.locator(".lede")).to_have_text(
+        "Received Sep 1, 2026 – Oct 31, 2026 (UTC days)."
+    )
     await page.get_by_text("Filters", exact=True).click()
     await page.get_by_label("Lead type", exact=True).select_option("SALES_QUALIFIED")
     await page.get_by_role("button", name="Apply filters").click()
@@ -141,7 +153,11 @@ async def test_a_phone_shows_the_charts_without_scrolling_sideways(
 ) -> None:
     await with_leads(partner)
     page = await browsing.signed_in(
-        partner.referrals_token, hash=RANGE, width=390, height=844, is_mobile=True,
+        partner.referrals_token,
+        hash=RANGE,
+        width=390,
+        height=844,
+        is_mobile=True,
         has_touch=True,
     )
     await expect(page.locator("svg.month-chart rect.bar-received")).to_have_count(2)

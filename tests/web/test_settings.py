@@ -71,14 +71,14 @@ async def test_a_partner_admin_saves_routing_rules_and_a_referrals_admin_reads_t
     countries = first.get_by_label("Countries", exact=True)
     await expect(countries).to_have_attribute("aria-invalid", "true")
     at_countries = first.locator(".field", has=page.get_by_label("Countries", exact=True))
-    await expect(at_countries.locator(".field-error")).to_contain_text(
-        "ISO 3166-1"
-    )
+    await expect(at_countries.locator(".field-error")).to_contain_text("ISO 3166-1")
 
     await countries.fill("BR")
     # Reordered: the round-robin rule first, then back again.
     await second.get_by_role("button", name="Move up (rule 2)").click()
-    await expect(routing.get_by_role("group", name="Rule 1").get_by_label("People in turn", exact=True)).to_be_checked()
+    await expect(
+        routing.get_by_role("group", name="Rule 1").get_by_label("People in turn", exact=True)
+    ).to_be_checked()
     await expect(routing.get_by_role("button", name="Move down (rule 1)")).to_be_focused()
     await routing.get_by_role("button", name="Move down (rule 1)").click()
     await routing.get_by_role("button", name="Save routing rules").click()
@@ -89,8 +89,12 @@ async def test_a_partner_admin_saves_routing_rules_and_a_referrals_admin_reads_t
     first = routing.get_by_role("group", name="Rule 1")
     await expect(first.get_by_label("Industries", exact=True)).to_have_value("Healthcare")
     await expect(first.get_by_label("Countries", exact=True)).to_have_value("BR")
-    await expect(first.get_by_label("Person", exact=True)).to_have_value(str(partner.world.partner_admin))
-    await expect(routing.get_by_role("group", name="Rule 2").get_by_label(referrals, exact=True)).to_be_checked()
+    await expect(first.get_by_label("Person", exact=True)).to_have_value(
+        str(partner.world.partner_admin)
+    )
+    await expect(
+        routing.get_by_role("group", name="Rule 2").get_by_label(referrals, exact=True)
+    ).to_be_checked()
 
     # Removed and saved: one rule left.
     await routing.get_by_role("button", name="Remove (rule 2)").click()
