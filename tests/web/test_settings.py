@@ -96,6 +96,9 @@ async def test_a_partner_admin_saves_routing_rules_and_a_referrals_admin_reads_t
         routing.get_by_role("group", name="Rule 2").get_by_label(referrals, exact=True)
     ).to_be_checked()
 
+    await routing.scroll_into_view_if_needed()
+    await browsing.screenshot(page, "settings-routing")
+
     # Removed and saved: one rule left.
     await routing.get_by_role("button", name="Remove (rule 2)").click()
     await routing.get_by_role("button", name="Save routing rules").click()

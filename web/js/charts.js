@@ -71,7 +71,7 @@ export function columnChart({ label, points, series, className }) {
   const slot = (width - left * 2) / Math.max(points.length, 1);
   const barWidth = Math.min(48, slot * 0.7);
   // Label every month while they fit, else every few (the table lists them all).
-  const every = Math.max(1, Math.ceil(points.length / 8));
+  const every = Math.max(1, Math.ceil(points.length / 6));
   const svg = chart(width, height, label, className);
   svg.append(s("line", { x1: left, x2: width - left, y1: top + plot + 0.5, y2: top + plot + 0.5, class: "axis" }));
   points.forEach((point, i) => {

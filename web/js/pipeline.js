@@ -61,7 +61,7 @@ function moneyList(amounts) {
 function monthLabel(month, locale, style = "short") {
   const date = new Date(`${month}-01T00:00:00Z`);
   try {
-    return new Intl.DateTimeFormat(locale || undefined, { month: style, year: style === "short" ? "2-digit" : "numeric", timeZone: "UTC" }).format(date);
+    return new Intl.DateTimeFormat(locale || undefined, { month: style, year: "numeric", timeZone: "UTC" }).format(date);
   } catch (err) {
     return month;
   }
@@ -332,8 +332,13 @@ export async function mount(el, ctx) {
     if (wantFocus) results.focus();
   } catch (err) {
     // A refused filter (a range over two years, `from` after `to`) is shown at its field.
-    status.textContent = "These filters cannot be shown.";
-    filters.open = true;
-    showFormErrors(form, queryErrors(err));
+    const errors = queryErrors(err);
+    if (errors.some((e) => e.field)) {
+      status.textContent = "These filters cannot be shown.";
+      filters.open = true;
+      showFormErrors(form, errors);
+    } else {
+      status.textContent = errors.map((e) => e.message).join(" ");
+    }
   }
 }

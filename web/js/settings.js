@@ -273,9 +273,13 @@ async function routing(ctx) {
       "div",
       { class: "rule", role: "group", "aria-labelledby": headingId, dataset: { rule: String(n) } },
       h("h3", { id: headingId }, `Rule ${n}`, rule.assignedCount ? h("span", { class: "meta" }, ` — ${rule.assignedCount} assigned so far`) : null),
-      textField("Industries", "industries", "Separated by commas, e.g. Healthcare, Retail. Empty: any."),
-      textField("Solution areas", "solutionAreas", "Separated by commas. Empty: any."),
-      textField("Countries", "countries", "ISO codes separated by commas, e.g. BR, PT. Empty: any."),
+      h(
+        "div",
+        { class: "rule-matches" },
+        textField("Industries", "industries", "Separated by commas, e.g. Healthcare, Retail. Empty: any."),
+        textField("Solution areas", "solutionAreas", "Separated by commas. Empty: any."),
+        textField("Countries", "countries", "ISO codes separated by commas, e.g. BR, PT. Empty: any."),
+      ),
       h("fieldset", { class: "field targets", name: `rules.${i}` }, h("legend", {}, "Who gets the lead"), radios, chooser),
       h(
         "div",
