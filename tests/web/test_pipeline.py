@@ -5,10 +5,16 @@ filter at its field; axe; a phone."""
 from __future__ import annotations
 
 import re
+import uuid
+from decimal import Decimal
 
 from playwright.async_api import Locator, Page, expect
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.graphql.test_pipeline import constructed
+from app.db import models
+from app.domain.roles import Role
+from tests.factories import make_lead, unique
+from tests.graphql.test_pipeline import archived, at, constructed
 from tests.web.conftest import Browsing, Partner
 from tests.web.views_support import horizontal_overflow, serious_violations
 
@@ -167,3 +173,57 @@ async def test_a_phone_shows_the_charts_without_scrolling_sideways(
     assert await horizontal_overflow(page) == 0
     box = await page.locator("svg.funnel-chart").bounding_box()
     assert box is not None and box["width"] <= 390
+
+
+async def test_a_seller_sees_the_leads_it_sent(browsing: Browsing, partner: Partner) -> None:
+    async with (
+        AsyncSession(partner.site.engine, expire_on_commit=False) as session,
+        session.begin(),
+    ):
+        platform = models.Organisation(
+            id=uuid.uuid4(), slug=unique("platform"), name="Platform", kind="PLATFORM"
+        )
+        session.add(platform)
+        await session.flush()
+        seller = models.User(
+            id=uuid.uuid4(),
+            organisation_id=platform.id,
+            roles=[Role.SELLER.value],
+            email=f"{unique('seller')}@platform.example",
+            name="Sam Seller",
+        )
+        session.add(seller)
+        await session.flush()
+        sent = {"sender_organisation_id": platform.id, "sender_user_id": seller.id}
+        await archived(
+            session,
+            partner.world.organisation_id,
+            "WON",
+            at("2026-10-05"),
+            hours=3,
+            estimated_value_amount=Decimal("900"),
+            estimated_value_currency="BRL",
+            final_value_amount=Decimal("1000"),
+            final_value_currency="BRL",
+            **sent,
+        )
+        await archived(
+            session,
+            partner.world.organisation_id,
+            "DECLINED",
+            at("2026-10-06"),
+            hours=5,
+            decline_reason="NO_CAPACITY",
+            **sent,
+        )
+        # The partner's own inquiry is not the seller's.
+        await make_lead(
+            session, organisation_id=partner.world.organisation_id, received_at=at("2026-10-07")
+        )
+
+    page = await browsing.signed_in(partner.token(seller.id), hash=RANGE)
+    await expect(page.locator("svg.funnel-chart")).to_have_attribute(
+        "aria-label", "Funnel: 2 received, 1 accepted, 1 won, 0 lost, 1 declined, 0 expired."
+    )
+    values = "Estimated value of accepted leads and final value of won leads, per currency"
+    assert await row_cells(page, values, "BRL") == ["BRL", "R$900.00", "R$1,000.00"]
