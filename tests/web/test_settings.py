@@ -7,7 +7,7 @@ from __future__ import annotations
 from playwright.async_api import expect
 
 from tests.web.conftest import Browsing, Partner
-from tests.web.views_support import serious_violations
+from tests.web.views_support import horizontal_overflow, serious_violations
 
 
 async def test_language_and_time_zone_are_kept_and_a_bad_zone_is_refused_at_its_field(
@@ -114,3 +114,23 @@ async def test_a_partner_admin_saves_routing_rules_and_a_referrals_admin_reads_t
     await expect(routing).to_contain_text("Only a partner admin can change the routing rules.")
     await expect(routing.get_by_role("button")).to_have_count(0)
     await expect(routing.get_by_role("textbox")).to_have_count(0)
+
+
+async def test_settings_and_notifications_fit_a_phone(browsing: Browsing, partner: Partner) -> None:
+    page = await browsing.signed_in(
+        partner.admin_token, hash="#/settings", width=390, height=844, is_mobile=True
+    )
+    routing = page.get_by_role("region", name="Routing rules")
+    await routing.get_by_role("button", name="Add a rule").click()
+    await (
+        routing.get_by_role("group", name="Rule 1")
+        .get_by_label("People in turn", exact=True)
+        .check()
+    )
+    await expect(routing.get_by_role("group", name="People, in turn")).to_be_visible()
+    assert await horizontal_overflow(page) == 0
+
+    await page.get_by_role("link", name="Notifications").click()
+    await expect(page.get_by_role("heading", name="Notifications", level=1)).to_be_visible()
+    await expect(page.get_by_text("No notifications yet.")).to_be_visible()
+    assert await horizontal_overflow(page) == 0
