@@ -202,7 +202,8 @@ async function boot(token) {
   refreshUnread();
   session.unsubscribe.push(
     api.subscribe(LEAD_EVENTS, {}, {
-      next: (data) => leadEvents.emit(data.leadEvents),
+      // A refused subscription (a seller or marketer follows no leads) sends data: null.
+      next: (data) => data && data.leadEvents && leadEvents.emit(data.leadEvents),
       reconnected: () => leadEvents.emit(null),
       error: () => {},
     }),
@@ -212,8 +213,8 @@ async function boot(token) {
     session.unsubscribe.push(
       api.subscribe(NOTIFICATION_ADDED, {}, {
         next: (data) => {
-          const n = data.notificationAdded;
-          if (seen.has(n.id)) return;
+          const n = data && data.notificationAdded;
+          if (!n || seen.has(n.id)) return;
           seen.add(n.id);
           setUnreadCount(unread + 1);
           announce(`New notification: ${n.title}`);
