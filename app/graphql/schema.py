@@ -31,6 +31,7 @@ from app.graphql.mutations import Mutation as LeadMutation
 from app.graphql.nodes import NodeQuery
 from app.graphql.notifications import NotificationMutation, NotificationQuery
 from app.graphql.owners import RoutingMutation, RoutingQuery
+from app.graphql.reference import ReferenceQuery
 from app.graphql.pipeline import PipelineQuery
 from app.graphql.posture import Posture, Schema
 from app.graphql.preferences import PreferencesMutation, PreferencesQuery
@@ -58,6 +59,7 @@ Query = merge_types(
         RoutingQuery,
         PreferencesQuery,
         NodeQuery,
+        ReferenceQuery,
     ),
 )
 Mutation = merge_types(

@@ -60,6 +60,24 @@ async def test_introspection_is_off_in_production_unless_enabled(
         assert "introspection" in body["errors"][0]["message"]
 
 
+@pytest.mark.parametrize("overrides", [{}, PRODUCTION])
+async def test_forms_read_enum_values_with_introspection_off(
+    edge: PairFactory, overrides: dict[str, Any]
+) -> None:
+    """A form's select needs an enum's values (a decline reason): `enumValues` answers them
+    wherever `__type` is refused, and only for enums."""
+    query = """{ reasons: enumValues(enum: "DeclineReason") { name description }
+                 lead: enumValues(enum: "Lead") { name }
+                 unknown: enumValues(enum: "NoSuchThing") { name } }"""
+    async with edge(**overrides) as pair:
+        response = await pair.post({"query": query})
+    data = response.json()["data"]
+    names = [value["name"] for value in data["reasons"]]
+    assert names[:3] == ["NOT_A_FIT_FOR_EXPERTISE", "CUSTOMER_SIZE", "LOCATION"]
+    assert "OTHER" in names
+    assert (data["lead"], data["unknown"]) == (None, None)
+
+
 @pytest.mark.parametrize(("overrides", "suggests"), [({}, True), (PRODUCTION, False)])
 async def test_field_suggestions_are_off_in_production(
     edge: PairFactory, world: World, overrides: dict[str, Any], suggests: bool

@@ -200,6 +200,21 @@ async def test_the_owner_is_assigned_and_shown_in_the_list(
     await expect(detail(page)).to_contain_text("OwnerUnassigned")
     await expect(row).to_contain_text("Unassigned")
 
+    # The picker lists the partner's lead managers (`leadManagers`): a colleague too.
+    await actions(page).get_by_role("button", name="Assign owner").click()
+    picker = detail(page).get_by_role("combobox", name="Owner")
+    colleague = f"{partner.name} partner_admin"
+    await expect(picker.locator("option")).to_have_text(
+        [
+            "Nobody (unassigned)",
+            f"{colleague} (partner_admin@{partner.world.slug}.example)",
+            f"Me ({partner.name} referrals_admin)",
+        ]
+    )
+    await picker.select_option(label=f"{colleague} (partner_admin@{partner.world.slug}.example)")
+    await page.get_by_role("button", name="Assign", exact=True).click()
+    await expect(row).to_contain_text(f"Owner: {colleague}")
+
 
 async def test_a_logged_call_and_contacting_the_customer_put_the_flame_out(
     browsing: Browsing, partner: Partner

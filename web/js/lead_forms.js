@@ -257,23 +257,17 @@ export function addMemberForm(pane) {
   });
 }
 
-// The people a lead can go to. The API lists no lead managers (see the README, "The reference
-// SPA"): the viewer, the current owner and the lead's earlier owners (from its history).
-function ownerOptions(pane) {
+// The people a lead can go to: the partner's lead managers (`leadManagers`), the viewer marked
+// "Me"; the current owner stays listed even if they have since lost the role.
+const LEAD_MANAGERS = `query LeadManagers { leadManagers { id name email } }`;
+
+async function ownerOptions(pane) {
   const { lead, ctx } = pane;
   const people = new Map();
-  // An API key is no person: it cannot own a lead.
-  if (ctx.viewer.user.email) people.set(ctx.viewer.user.id, `Me (${ctx.viewer.user.name})`);
-  if (lead.owner) people.set(lead.owner.id, lead.owner.name);
-  for (const entry of lead.history) {
-    for (const change of entry.changes || []) {
-      for (const person of [change.from, change.to]) {
-        if (change.field === "owner" && person && person.id && !people.has(person.id)) {
-          people.set(person.id, person.name || person.email);
-        }
-      }
-    }
+  for (const user of (await ctx.api.query(LEAD_MANAGERS)).leadManagers) {
+    people.set(user.id, user.id === ctx.viewer.user.id ? `Me (${user.name})` : `${user.name} (${user.email})`);
   }
+  if (lead.owner && !people.has(lead.owner.id)) people.set(lead.owner.id, lead.owner.name);
   return [{ value: "", label: "Nobody (unassigned)" }, ...Array.from(people, ([id, label]) => ({ value: id, label }))];
 }
 
@@ -283,12 +277,12 @@ export function assignForm(pane) {
     submitLabel: "Assign",
     mutation: MUTATIONS.assign,
     key: "assignLead",
-    build: (form) => {
+    build: async (form) => {
       form.append(
         field("Owner", "ownerId", {
           kind: "select",
           value: pane.lead.owner ? pane.lead.owner.id : "",
-          options: ownerOptions(pane),
+          options: await ownerOptions(pane),
         }),
       );
     },

@@ -223,16 +223,17 @@ export function formErrorBox() {
   return h("div", { class: "form-errors", role: "alert", tabindex: "-1", hidden: true });
 }
 
-// Enum values with descriptions, from one introspection query per enum, cached.
+// Enum values with descriptions, one `enumValues` query per enum, cached (`__type` would do the
+// same, but introspection is off in production).
 const enumCache = new Map();
 const ENUM_QUERY = `query EnumValues($name: String!) {
-  __type(name: $name) { enumValues { name description } }
+  enumValues(enum: $name) { name description }
 }`;
 
 export function enumValues(api, name) {
   if (!enumCache.has(name)) {
     const pending = api.query(ENUM_QUERY, { name }).then((data) =>
-      ((data.__type && data.__type.enumValues) || []).map((v) => ({
+      (data.enumValues || []).map((v) => ({
         value: v.name,
         label: v.description || humanize(v.name),
       })),
