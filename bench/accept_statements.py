@@ -29,9 +29,9 @@ from typing import Any
 
 import asyncpg
 
+from app.db.migrate import downgrade, upgrade
 from bench.load import HOUSEKEEPING, postmaster_pid, process_cpu, wrk
 from bench.peers import OUT, PartnerLeads, post
-from app.db.migrate import downgrade, upgrade
 from bench.world import World, open_world, reset_m1_pool
 
 TABLES = ("leads", "lead_history", "outbox", "notifications", "lead_team_members")
@@ -68,7 +68,9 @@ async def _outbox_sizes(conn: asyncpg.Connection) -> asyncpg.Record:
 
 async def _sessions(conn: asyncpg.Connection) -> int:
     return int(
-        await conn.fetchval("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        await conn.fetchval(
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        )
     )
 
 
@@ -115,7 +117,7 @@ def main() -> None:
         api.start(world)
         api.wait_ready(world)
         request = api.m1(world)
-        ids = world.m1_pool[:n + 20]
+        ids = world.m1_pool[: n + 20]
         for lead_id in ids[:20]:  # warm-up: the documents, plans and pools
             post(api.port, request.with_id(lead_id), request.token)
         before = _with(world, _snapshot)
@@ -142,9 +144,22 @@ def main() -> None:
             spy = None
             if os.environ.get("BENCH_PYSPY"):
                 spy = subprocess.Popen(
-                    [os.environ["BENCH_PYSPY"], "record", "-r", "250", "-f", "raw", "-d",
-                     str(seconds), "-p", str(api.pid), "-o", str(OUT / "accept-api.pyspy.txt")],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    [
+                        os.environ["BENCH_PYSPY"],
+                        "record",
+                        "-r",
+                        "250",
+                        "-f",
+                        "raw",
+                        "-d",
+                        str(seconds),
+                        "-p",
+                        str(api.pid),
+                        "-o",
+                        str(OUT / "accept-api.pyspy.txt"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                 )
             result = wrk(api.port, request, 16, f"{seconds}s", ids=rest)
             if spy is not None:
@@ -153,10 +168,11 @@ def main() -> None:
             sessions1 = _with(world, _sessions)
             rows = _with(world, _statements)
             done = int(result["requests"])
+            api_ms, pg_ms = (api1 - api0) * 1000 / done, (pg1 - pg0) * 1000 / done
             print(
                 f"\n16 connections, {seconds} s: {done} accepts, {result['rps']:.0f}/s, "
-                f"{result['errors']:.0f} errors; per accept: API CPU {(api1 - api0) * 1000 / done:.2f}"
-                f" ms, Postgres CPU {(pg1 - pg0) * 1000 / done:.2f} ms; "
+                f"{result['errors']:.0f} errors; per accept: API CPU {api_ms:.2f} ms, "
+                f"Postgres CPU {pg_ms:.2f} ms; "
                 f"{sessions1 - sessions0} database sessions opened"
             )
             _report(done, 0.0, rows, None, None)
@@ -164,7 +180,9 @@ def main() -> None:
         api.stop()
         try:
             _with(world, lambda c: c.execute("ALTER SYSTEM RESET pg_stat_statements.track"))
-            _with(world, lambda c: c.execute("ALTER SYSTEM RESET pg_stat_statements.track_planning"))
+            _with(
+                world, lambda c: c.execute("ALTER SYSTEM RESET pg_stat_statements.track_planning")
+            )
             _with(world, lambda c: c.execute("SELECT pg_reload_conf()"))
             world.run(reset_m1_pool)
             if os.environ.get("BENCH_REVISION"):
