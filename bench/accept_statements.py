@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 
@@ -85,6 +85,20 @@ async def _statements(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     )
 
 
+def _redis_calls(world: World) -> tuple[int, int]:
+    """(commands, WATCHes) the bench's Valkey has run: the API's job queue is its only client
+    here, and each of arq's `enqueue_job` calls begins with a WATCH."""
+    import redis
+
+    client = redis.Redis.from_url(world.settings.redis_url or "")
+    try:
+        stats = cast(dict[str, dict[str, Any]], client.info("commandstats"))
+        calls = sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
+        return calls, int(stats.get("cmdstat_watch", {}).get("calls", 0))
+    finally:
+        client.close()
+
+
 def _with(world: World, work: Any) -> Any:
     async def run() -> Any:
         conn = await asyncpg.connect(world.database_url)
@@ -120,7 +134,7 @@ def main() -> None:
         ids = world.m1_pool[: n + 20]
         for lead_id in ids[:20]:  # warm-up: the documents, plans and pools
             post(api.port, request.with_id(lead_id), request.token)
-        before = _with(world, _snapshot)
+        before, redis0 = _with(world, _snapshot), _redis_calls(world)
         _with(world, lambda c: c.execute("SELECT pg_stat_statements_reset()"))
         started = time.monotonic()
         for lead_id in ids[20:]:
@@ -128,16 +142,20 @@ def main() -> None:
             lead = answer["data"]["acceptLead"]["lead"]
             assert lead and lead["stage"] == "ACCEPTED", answer
         elapsed = time.monotonic() - started
-        rows = _with(world, _statements)
+        rows, redis1 = _with(world, _statements), _redis_calls(world)
         time.sleep(1)  # the API's idle backends report their table counts within a second
         after = _with(world, _snapshot)
         _report(n, elapsed, rows, before, after)
+        print(
+            f"\nRedis per accept: {(redis1[0] - redis0[0]) / n:.1f} commands, "
+            f"{(redis1[1] - redis0[1]) / n:.2f} enqueue_job calls (WATCH)"
+        )
         print("\noutbox rows of the accepted leads:", dict(_with(world, _outbox_sizes)))
         if seconds:
             rest = world.m1_pool[n + 20 :]
             pg = postmaster_pid(world.pgdata)
             _with(world, lambda c: c.execute("SELECT pg_stat_statements_reset()"))
-            sessions0 = _with(world, _sessions)
+            sessions0, calls0 = _with(world, _sessions), _redis_calls(world)[0]
             api0, pg0 = process_cpu(api.pid), process_cpu(pg) if pg else 0.0
             # BENCH_PYSPY=<py-spy binary>: the API process' stacks during the run, as raw
             # (collapsed) stacks in bench/out/accept-api.pyspy.txt.
@@ -165,7 +183,7 @@ def main() -> None:
             if spy is not None:
                 spy.wait(30)
             api1, pg1 = process_cpu(api.pid), process_cpu(pg) if pg else 0.0
-            sessions1 = _with(world, _sessions)
+            sessions1, calls1 = _with(world, _sessions), _redis_calls(world)[0]
             rows = _with(world, _statements)
             done = int(result["requests"])
             api_ms, pg_ms = (api1 - api0) * 1000 / done, (pg1 - pg0) * 1000 / done
@@ -173,7 +191,8 @@ def main() -> None:
                 f"\n16 connections, {seconds} s: {done} accepts, {result['rps']:.0f}/s, "
                 f"{result['errors']:.0f} errors; per accept: API CPU {api_ms:.2f} ms, "
                 f"Postgres CPU {pg_ms:.2f} ms; "
-                f"{sessions1 - sessions0} database sessions opened"
+                f"{sessions1 - sessions0} database sessions opened; "
+                f"{(calls1 - calls0) / done:.1f} Redis commands"
             )
             _report(done, 0.0, rows, None, None)
     finally:
