@@ -22,6 +22,7 @@ from typing import Any
 
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
+from arq.constants import job_key_prefix, result_key_prefix
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 log = logging.getLogger(__name__)
@@ -146,16 +147,49 @@ class JobQueue:
                 )
                 return queued is not None or job.job_id is not None
         except Exception as exc:
-            log.warning("could not enqueue %s (%s); the sweep will pick it up", job.name, exc)
-            self._down_until = time.monotonic() + self.backoff
-            await self._reset()
+            await self._failed(job.name, exc)
             return False
 
     async def flush(self, session: AsyncSession) -> None:
         """Enqueue what the committed transaction staged."""
-        for job in take_staged(session):
+        jobs = take_staged(session)
+        if any(job.job_id for job in jobs):
+            jobs = await self._not_queued(jobs)
+        for job in jobs:
             if not await self.enqueue(job):
                 break  # Redis is down: the sweeps take the rest from Postgres
+
+    async def _not_queued(self, jobs: list[Job]) -> list[Job]:
+        """`jobs` less those whose id is queued or running now, which arq would refuse one by
+        one (`enqueue_job` answers None) after a WATCH, an EXISTS and an UNWATCH each: here one
+        round trip asks about them all. Under load that is most of a lead action's jobs (the
+        relay already queued, the debounced score and similar-deal refreshes): an accept spent
+        a fifth of its API time on them (bench/RESULTS.md, issue 12). Empty if Redis is down."""
+        if time.monotonic() < self._down_until:
+            return []
+        keyed = [job for job in jobs if job.job_id]
+        try:
+            async with asyncio.timeout(self.timeout):
+                pool = await self._connect()
+                if pool is None:
+                    return []
+                async with pool.pipeline(transaction=False) as pipe:
+                    for job in keyed:
+                        # What enqueue_job looks for: the job queued or running, or its result.
+                        pipe.exists(
+                            job_key_prefix + str(job.job_id), result_key_prefix + str(job.job_id)
+                        )
+                    found = await pipe.execute()
+        except Exception as exc:
+            await self._failed(keyed[0].name, exc)
+            return []
+        queued = {job for job, exists in zip(keyed, found, strict=True) if exists}
+        return [job for job in jobs if job not in queued]
+
+    async def _failed(self, name: str, exc: Exception) -> None:
+        log.warning("could not enqueue %s (%s); the sweep will pick it up", name, exc)
+        self._down_until = time.monotonic() + self.backoff
+        await self._reset()
 
     async def _reset(self) -> None:
         if not self._owns_pool:

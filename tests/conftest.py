@@ -24,7 +24,7 @@ from app.db.session import create_engine
 from app.db.urls import APP_ROLE, WORKER_ROLE, database_url_for
 from app.dev.demo_world import seed_demo_into
 from app.dev.stack import DevStack, drop_database, ensure_database
-from app.main import create_app
+from app.main import create_app, freeze_start_up_objects
 from tests.factories import World
 from tests.graphql_client import (
     TOTALS,
@@ -274,6 +274,14 @@ def count_queries(engine: AsyncEngine) -> Iterator[Any]:
             event.remove(engine.sync_engine, "before_cursor_execute", before)
 
     yield counting
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The garbage collector as a serving process has it (`freeze_start_up_objects`): what
+    importing and collecting built is out of its sight, and the young generation is collected
+    less often. Without it the tenant sweep spent a third of its CPU in ~1,200 collections a
+    test over 600,000 tracked objects (bench/RESULTS.md, issue 12)."""
+    freeze_start_up_objects(Settings.model_fields["gc_gen0_threshold"].default)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -39,6 +40,19 @@ def create_engine(settings: Settings, url: str | None = None, **kwargs: object) 
     }
     options.update(kwargs)
     return create_async_engine(with_driver(database_url), **options)
+
+
+# A write's statements find their rows by key (lock the lead, update it, insert its history and
+# outbox rows), so a plan made once per connection serves every execution; forcing a custom
+# plan each time (the engine's default, for the reads above) cost an accept 0.6-1.2 ms of
+# planning, a third of its Postgres time, most of it growing with the indexes on `leads`
+# (bench/RESULTS.md, issue 12). Transaction-local: the pooled connection goes back as it was.
+_WRITE_PLANS = text("SELECT set_config('plan_cache_mode', 'auto', true)")
+
+
+async def plan_for_writes(session: AsyncSession) -> None:
+    """Let the rest of `session`'s transaction reuse its statements' generic plans."""
+    await session.execute(_WRITE_PLANS)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

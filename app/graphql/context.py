@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
+from app.db.session import plan_for_writes
 from app.db.tenancy import Tenant
 from app.domain.privacy import contact_hidden_before
 from app.graphql.loaders import Loaders
@@ -94,10 +95,12 @@ class Context:
         """A mutation's transaction: the resolver commits, or it rolls back on refusal/error. A
         read-only transaction the request began (the actor's lookup) simply goes on into it:
         read committed reads each statement's latest commits, and going on spares a commit, a
-        new BEGIN and a second connection checkout."""
+        new BEGIN and a second connection checkout. Its statements find rows by key: they reuse
+        generic plans (`plan_for_writes`)."""
         async with self._lock:
             session = self.session
             try:
+                await plan_for_writes(session)
                 yield session
             except asyncio.CancelledError:
                 await self._discard()

@@ -29,7 +29,6 @@ from graphql import (
     OperationDefinitionNode,
     VariableNode,
     specified_rules,
-    validate,
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from graphql.language import Visitor, visit
@@ -43,7 +42,7 @@ from app.graphql.errors import LEAD_INPUT, user_errors
 from app.graphql.mutations import LEAD_ACTIONS
 from app.graphql.posture import posture_rules
 from app.graphql.reads import Run
-from app.graphql.schema import CACHE_SIZE, INTERNAL_MESSAGE, timeout_error
+from app.graphql.schema import CACHE_SIZE, INTERNAL_MESSAGE, timeout_error, validated
 from app.observability import metrics
 from app.services import compiled_reads
 from app.services.auth import Actor, AuthenticationError
@@ -117,9 +116,10 @@ class FastPath:
             node = cost.parse(query)
         except GraphQLError:
             return self._documents.put(query, None)  # type: ignore[no-any-return]
-        if cost.structure_errors(node) or validate(
-            self.schema, node, [*specified_rules, *posture_rules(self.settings)]
-        ):
+        # The rules strawberry validates this request with (Posture adds the settings'): one
+        # validation serves both paths.
+        rules = (*specified_rules, *posture_rules(self.settings))
+        if cost.structure_errors(node) or validated(self.schema, query, node, rules):
             return self._documents.put(query, None)  # type: ignore[no-any-return]
         operations: dict[str | None, OperationDefinitionNode] = {}
         fragments: dict[str, FragmentDefinitionNode] = {}

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator
-from functools import lru_cache
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
-from graphql import GraphQLError
-from strawberry.extensions import (
-    MaskErrors,
-    SchemaExtension,
-    ValidationCache,
-)
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema
+from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.schema.schema import validate_document
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
@@ -125,7 +122,8 @@ class BoundedDocument(SchemaExtension):
     while parsing, the document's shape before the standard rules (whose overlapping-fields rule
     is quadratic), the cost before execution. A refusal raised here is the response's only
     error. It parses too (cost.parse, cached as strawberry's ParserCache would) so that a token
-    flood is refused with the limit's code rather than as a syntax error."""
+    flood is refused with the limit's code rather than as a syntax error, and validates (once
+    per distinct document, as strawberry's ValidationCache would, for both paths)."""
 
     def on_parse(self) -> Iterator[None]:
         query = self.execution_context.query
@@ -134,9 +132,21 @@ class BoundedDocument(SchemaExtension):
         yield
 
     def on_validate(self) -> Iterator[None]:
-        document = self.execution_context.graphql_document
-        if document is not None and (errors := _structure_errors(document)):
-            raise errors[0]
+        context = self.execution_context
+        document, query = context.graphql_document, context.query
+        if document is not None:
+            errors = (
+                cost.structure_errors(document)
+                if query is None
+                else by_text(_STRUCTURE, query, lambda: cost.structure_errors(document))
+            )
+            if errors:
+                raise errors[0]
+            if query is not None:
+                # The validation cache's work, shared with the compiled path (`validated`).
+                context.pre_execution_errors = validated(
+                    context.schema._schema, query, document, context.validation_rules
+                )
         yield
 
     def on_execute(self) -> Iterator[None]:
@@ -156,8 +166,42 @@ class BoundedDocument(SchemaExtension):
         yield
 
 
-# Keyed by the parsed document, which the parser cache hands out once per distinct text.
-_structure_errors = lru_cache(maxsize=CACHE_SIZE)(cost.structure_errors)
+# What a document's text always gives the same answer to, kept per distinct text (and rule
+# set) for the whole process: both execution paths and every app in it share one validation of
+# a document. Keyed by the text, not by the parsed document: a node's hash walks its whole tree
+# on every request (graphql-core's nodes are frozen dataclasses).
+_STRUCTURE: OrderedDict[Any, list[GraphQLError]] = OrderedDict()
+_VALIDATION: OrderedDict[Any, list[GraphQLError]] = OrderedDict()
+
+
+def by_text(
+    cache: OrderedDict[Any, list[GraphQLError]],
+    key: Any,
+    check: Callable[[], list[GraphQLError]],
+) -> list[GraphQLError]:
+    """`check()`'s errors, kept under `key` (a document's text, and what else decides them)."""
+    errors = cache.get(key)
+    if errors is None:
+        errors = cache[key] = check()
+        if len(cache) > CACHE_SIZE:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return errors
+
+
+def validated(
+    schema: GraphQLSchema,
+    query: str,
+    document: DocumentNode,
+    rules: tuple[type[ASTValidationRule], ...],
+) -> list[GraphQLError]:
+    """strawberry's validation of `document` (parsed from `query`) under `rules` (the standard
+    rules and the request's posture rules; strawberry adds two of its own)."""
+    return by_text(
+        _VALIDATION, (schema, query, rules), lambda: validate_document(schema, document, rules)
+    )
+
 
 TIMEOUT = "TIMEOUT"
 
@@ -216,9 +260,8 @@ schema = BoundedSchema(
     extensions=[
         ReleaseSession,
         Posture,
-        # It parses (cached), and its hooks run before the validation cache's: it may refuse.
+        # It parses and validates (both cached), and may refuse before validating.
         BoundedDocument,
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
         MaskBugs,
     ],
 )

@@ -82,6 +82,11 @@ async def test_a_serving_process_freezes_its_start_up_objects(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     threshold = gc.get_threshold()
+    # The test session collects as a serving process does (tests/conftest.py): the app must be
+    # seen to freeze and raise the threshold from the interpreter's defaults.
+    session_frozen = gc.get_freeze_count() > 0
+    gc.unfreeze()
+    gc.set_threshold(700, *threshold[1:])
     app = create_app(
         settings.model_copy(update={"gc_freeze": True, "gc_gen0_threshold": 50_000}),
         sessionmaker=sessionmaker,
@@ -93,3 +98,5 @@ async def test_a_serving_process_freezes_its_start_up_objects(
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
+        if session_frozen:
+            gc.freeze()

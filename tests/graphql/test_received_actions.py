@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.factories import World, make_lead
@@ -203,3 +205,66 @@ async def test_decline_without_notes_for_a_reason_that_needs_none(
     result = await docs.succeed(gql.as_user(world.contoso.referrals_admin), "declineLead", input)
     assert result["deal"]["declineReason"] == "NO_CAPACITY"
     assert result["deal"]["declineNotes"] is None
+
+
+# --- what an accept costs -----------------------------------------------------------------------
+
+# The bench's M1 (bench/peers.py): an accept with what a client shows afterwards.
+M1 = """mutation M1($id: ID!, $dealName: String!, $estimatedValue: MoneyInput!,
+    $estimatedPurchaseDate: Date!) {
+  acceptLead(input: {id: $id, dealName: $dealName, estimatedValue: $estimatedValue,
+      estimatedPurchaseDate: $estimatedPurchaseDate}) {
+    lead { id version stage deal { name } }
+    errors { code }
+  }
+}"""
+
+
+@pytest.mark.parametrize("path", ["compiled", "strawberry"])
+async def test_an_accept_costs_five_statements_and_its_answer(
+    gql: GraphQLClient,
+    strawberry_gql: GraphQLClient,
+    session: AsyncSession,
+    world: World,
+    count_queries: Any,
+    path: str,
+) -> None:
+    """Pinned (bench/RESULTS.md, issue 12: what an accept costs): the actor's lookup, generic
+    plans for the write, the lead locked, updated, its history and outbox rows in one
+    statement; then the compiled path reads its answer back, strawberry's answers from the
+    lead it has."""
+    client = (gql.alone() if path == "compiled" else strawberry_gql).as_user(
+        world.contoso.referrals_admin
+    )
+    lead = await make_lead(session, organisation_id=world.contoso.organisation_id)
+    variables = {
+        "id": str(lead.id),
+        "dealName": "Bench deal",
+        "estimatedValue": {"amount": "25000", "currency": "USD"},
+        "estimatedPurchaseDate": "2027-06-30",
+    }
+    with count_queries() as counter:
+        data = await client.data(M1, variables)
+    assert data["acceptLead"] == {
+        "lead": {
+            "id": str(lead.id),
+            "version": 2,
+            "stage": "ACCEPTED",
+            "deal": {"name": "Bench deal"},
+        },
+        "errors": [],
+    }
+    expected = [
+        "SELECT id, organisation_id, kind, roles, name, email FROM partner_leads_actor(",
+        "SELECT set_config('plan_cache_mode', 'auto', true)",
+        "SELECT leads.id,",
+        "UPDATE leads SET",
+        "WITH history AS ( INSERT INTO lead_history",
+    ]
+    if path == "compiled":
+        expected.append("SELECT q.* FROM (SELECT set_config('app.organisation_id'")
+    statements = [" ".join(sql.split()) for sql in counter.statements]
+    assert len(statements) == len(expected), "\n\n".join(statements)
+    for sql, start in zip(statements, expected, strict=True):
+        assert sql.startswith(start), (start, sql)
+    assert "FOR UPDATE" in statements[2]

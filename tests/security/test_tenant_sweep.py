@@ -9,6 +9,7 @@ The same documents asked by A's own admin do show A's data: the sweep can see a 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import uuid
@@ -63,9 +64,11 @@ SCALAR_VALUES = {
 }
 
 
+@functools.cache
 def _introspected() -> GraphQLSchema:
     # The running code's schema, not the committed schema.graphql: a field added is swept even
-    # before `make schema`. (strawberry's own introspect() runs the request extensions.)
+    # before `make schema`. (strawberry's own introspect() runs the request extensions.) Built
+    # once: it is the same for every test of the session.
     return build_schema(strawberry_schema.as_str())
 
 
