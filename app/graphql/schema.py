@@ -28,13 +28,13 @@ from app.graphql.mutations import Mutation as LeadMutation
 from app.graphql.nodes import NodeQuery
 from app.graphql.notifications import NotificationMutation, NotificationQuery
 from app.graphql.owners import RoutingMutation, RoutingQuery
-from app.graphql.reference import ReferenceQuery
 from app.graphql.pipeline import PipelineQuery
 from app.graphql.posture import Posture, Schema
 from app.graphql.preferences import PreferencesMutation, PreferencesQuery
 from app.graphql.privacy import PrivacyMutation, PrivacyQuery
 from app.graphql.profiles import ProfileMutation, ProfileQuery
 from app.graphql.queries import Query as LeadQuery
+from app.graphql.reference import ReferenceQuery
 from app.graphql.search import SearchQuery
 from app.graphql.subscriptions import Subscription
 from app.graphql.webhooks import WebhookMutation, WebhookQuery
