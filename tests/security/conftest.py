@@ -45,11 +45,14 @@ def production(
     app_engine: AsyncEngine,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> ProductionFactory:
-    """`async with production(committed=..., client=(...)) as pair:`"""
+    """`async with production(committed=..., client=(...)) as pair:`; `strawberry_client`
+    gives the general path an address (so a rate-limit budget) of its own."""
 
     @asynccontextmanager
     async def make(
-        committed: bool = False, client: tuple[str, int] = ("127.0.0.1", 123)
+        committed: bool = False,
+        client: tuple[str, int] = ("127.0.0.1", 123),
+        strawberry_client: tuple[str, int] | None = None,
     ) -> AsyncIterator[Pair]:
         maker = (
             async_sessionmaker(app_engine, expire_on_commit=False) if committed else sessionmaker
@@ -59,7 +62,7 @@ def production(
         general = compiled.model_copy(update={"compiled_reads": False})
         async with (
             _client(compiled, maker, clock, client) as compiled_http,
-            _client(general, maker, clock, client) as strawberry_http,
+            _client(general, maker, clock, strawberry_client or client) as strawberry_http,
         ):
             yield Pair(compiled_http, strawberry_http)
 

@@ -70,7 +70,6 @@ async def test_tabs_show_badge_counts_and_their_own_leads(
     await expect(rows(page)).to_have_count(1)
     await expect(row(page, "Datum Qualified")).to_be_visible()
     assert page.url.endswith("#/inbox/QUALIFIED")
-    await browsing.screenshot(page, "inbox-wide")
 
 
 async def test_filters_live_in_the_url_and_a_saved_view_brings_them_back(
@@ -139,10 +138,20 @@ async def test_the_flame_says_how_urgent_contact_is(browsing: Browsing, partner:
     )
     await lead(partner, "Quiet Corp")
 
+    # Beside them, for the README's picture of an inbox: older leads further on in their life.
+    await lead(
+        partner,
+        "Fabrikam Residences",
+        stage=LeadStage.ACCEPTED,
+        received_at=datetime.now(UTC) - timedelta(days=9),
+    )
+    await lead(partner, "Lucerne Publishing", received_at=datetime.now(UTC) - timedelta(days=12))
+
     page = await browsing.signed_in(partner.referrals_token)
     await expect(row(page, "Contoso Pharma")).to_contain_text("Contact now: urgent")
     await expect(row(page, "Wingtip Toys")).to_contain_text("Customer asked to be contacted")
     await expect(row(page, "Quiet Corp")).not_to_contain_text("contact")
+    await browsing.screenshot(page, "inbox-wide")
 
 
 async def test_a_colleagues_accept_shows_up_without_a_reload(
