@@ -28,8 +28,10 @@ from tests.graphql_client import GraphQLClient, asgi_client
 
 # What the checks alone cost, without HTTP and the app around them, in this process's CPU time
 # (other processes' load does not count): before these limits the same documents took 1.3 s to
-# more than 120 s; the checks take microseconds to a few milliseconds.
-CHECKED_WITHIN_SECONDS = 0.05
+# more than 120 s; the checks take microseconds to a few milliseconds. The bound tells those two
+# apart, with room for a slow or shared machine (a 50 ms bound failed at 57 ms on a busy one): it
+# is a guard against unbounded work, not a speed measurement (that is bench/).
+CHECKED_WITHIN_SECONDS = 0.5
 
 
 def _fan_out(width: int, levels: int) -> str:
