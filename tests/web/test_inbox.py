@@ -7,7 +7,6 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, WebSocketRoute, expect
 
@@ -15,6 +14,10 @@ from app.domain.lifecycle import LeadStage, LeadType
 from tests.factories import make_lead
 from tests.waiting import eventually
 from tests.web.conftest import Browsing, Partner
+
+ASSIGN = (
+    "mutation($id: ID!, $o: ID) { assignLead(input: {id: $id, ownerId: $o}) { errors { code } } }"
+)
 
 
 async def lead(partner: Partner, company: str, **fields: Any) -> str:
@@ -237,17 +240,8 @@ async def test_the_notifications_badge_counts_what_arrives_live(
     await expect(notifications).to_have_accessible_name("Notifications")
 
     # A colleague gives the lead to this user: "Assigned to you", in-app, through the worker.
-    async with httpx.AsyncClient(base_url=partner.site.url) as http:
-        answer = await http.post(
-            "/graphql",
-            headers={"Authorization": f"Bearer {partner.admin_token}"},
-            json={
-                "query": "mutation($id: ID!, $o: ID) { assignLead(input: {id: $id, ownerId: $o})"
-                " { errors { code } } }",
-                "variables": {"id": lead_id, "o": str(partner.world.referrals_admin)},
-            },
-        )
-    assert answer.json()["data"]["assignLead"]["errors"] == []
+    answer = await partner.as_admin(ASSIGN, id=lead_id, o=str(partner.world.referrals_admin))
+    assert answer["assignLead"]["errors"] == []
     await expect(notifications).to_have_accessible_name("Notifications 1 unread")
     await expect(row(page, "Wide World Importers")).to_contain_text("Owner: Tropical Cloud")
 
@@ -280,17 +274,8 @@ async def test_after_a_lost_connection_the_list_is_read_again(
 
     down = True
     await sockets[0].close(code=1001, reason="going away")
-    async with httpx.AsyncClient(base_url=partner.site.url) as http:
-        answer = await http.post(
-            "/graphql",
-            headers={"Authorization": f"Bearer {partner.admin_token}"},
-            json={
-                "query": "mutation($id: ID!, $o: ID) { assignLead(input: {id: $id, ownerId: $o})"
-                " { errors { code } } }",
-                "variables": {"id": lead_id, "o": str(partner.world.partner_admin)},
-            },
-        )
-    assert answer.json()["data"]["assignLead"]["errors"] == []
+    answer = await partner.as_admin(ASSIGN, id=lead_id, o=str(partner.world.partner_admin))
+    assert answer["assignLead"]["errors"] == []
     down = False
 
     await eventually(lambda: sockets_opened(2), timeout=15, describe="the socket reopened")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 from playwright.async_api import Page, expect
 from sqlalchemy import text
 
@@ -131,17 +130,12 @@ async def test_an_edit_after_a_colleagues_change_is_a_conflict_offering_a_reload
     await page.get_by_label("Deal name").fill("VanArsdel, phase 2")
 
     # Meanwhile a colleague changes the deal through the API.
-    async with httpx.AsyncClient(base_url=partner.site.url) as http:
-        answer = await http.post(
-            "/graphql",
-            headers={"Authorization": f"Bearer {partner.admin_token}"},
-            json={
-                "query": 'mutation($id: ID!) { updateLead(input: {id: $id, notes: "Call Friday"})'
-                " { errors { code } } }",
-                "variables": {"id": lead_id},
-            },
-        )
-    assert answer.json()["data"]["updateLead"]["errors"] == []
+    answer = await partner.as_admin(
+        'mutation($id: ID!) { updateLead(input: {id: $id, notes: "Call Friday"})'
+        " { errors { code } } }",
+        id=lead_id,
+    )
+    assert answer["updateLead"]["errors"] == []
 
     await page.get_by_role("button", name="Save changes").click()
     alert = page.get_by_role("form", name="Edit deal").get_by_role("alert")

@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import uuid
 
-import httpx
 import redis.asyncio as aioredis
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.session import create_engine
-from app.notify.deliver import Deps
 from app.notify.live import notification_channel
 from app.services.receive import receive_lead
 from tests.factories import incoming_lead
+from tests.integration.test_team import deliver
 from tests.stack import utcnow
 from tests.waiting import eventually
 from tests.web.conftest import Partner
-from workers.outbox import relay
 
 
 async def serious_violations(page: Page, selector: str = "body") -> list[str]:
@@ -69,17 +66,5 @@ async def new_lead_delivered(partner: Partner, company: str) -> str:
             settings=settings,
         )
         lead_id = str(lead.id)
-    workers = create_engine(settings, settings.jobs_database_url, pool_size=2, max_overflow=0)
-    redis = aioredis.from_url(settings.redis_url or "")
-    try:
-        async with httpx.AsyncClient(trust_env=False) as http:
-            await relay(
-                {
-                    "sessionmaker": async_sessionmaker(workers, expire_on_commit=False),
-                    "deps": Deps(settings=settings, http=http, redis=redis),
-                }
-            )
-    finally:
-        await redis.aclose()
-        await workers.dispose()
+    await deliver(settings)
     return lead_id
